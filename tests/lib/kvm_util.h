@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The selftest library: VMs, memory and vCPUs through the KVM ioctl ABI.
+ *
+ * A VM gets one memslot (slot 0) at guest physical 0.  In long mode the test
+ * binary's own loaded image is copied into guest memory and mapped at the
+ * same virtual addresses it has in the host process, so guest code is plain
+ * C functions of the test, and pointers to its globals mean the same thing on
+ * both sides.  Guest physical memory below 4 GiB is also identity-mapped, so
+ * a GPA outside any memslot can be touched at the same GVA to cause MMIO.
+ */
+#ifndef MINIKVM_TEST_KVM_UTIL_H
+#define MINIKVM_TEST_KVM_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/kvm.h>
+
+#include "harness.h"
+#include "pgtable.h"
+#include "ucall.h"
+
+#define PAGE_SIZE 4096ULL
+#define DEFAULT_GUEST_MEM (64ULL << 20)
+#define GUEST_STACK_SIZE (32ULL << 10)
+#define MAX_LIB_SLOTS 32
+
+/* Physical layout used by the library in slot 0. */
+#define GUEST_CODE16_GPA 0x1000ULL	/* real-mode and 32-bit code blobs */
+#define GUEST_ALLOC_GPA 0x100000ULL	/* page allocator starts at 1 MiB */
+/* The KVM_SET_TSS_ADDR value QEMU uses: three pages just below the BIOS. */
+#define GUEST_TSS_ADDR 0xfffbd000ULL
+
+/* GDT selectors built by the library. */
+#define SEL_CODE64 0x08
+#define SEL_DATA 0x10
+#define SEL_CODE32 0x18
+#define SEL_TSS 0x20
+
+enum vm_mode {
+	VM_MODE_REAL,		/* 16-bit real mode, CS.base 0 */
+	VM_MODE_PROT32,		/* flat 32-bit protected mode, no paging */
+	VM_MODE_LONG64,		/* 64-bit long mode, 4-level paging, test image mapped */
+};
+
+struct lib_slot {
+	uint32_t slot;
+	uint32_t flags;
+	uint64_t gpa;
+	uint64_t size;
+	void *hva;
+};
+
+struct kvm_vcpu;
+
+struct kvm_vm {
+	int kvm_fd;
+	int fd;
+	enum vm_mode mode;
+	size_t run_size;
+	struct lib_slot slots[MAX_LIB_SLOTS];
+	int nr_slots;
+	uint64_t mem_size;
+	uint64_t next_page;	/* bump allocator in slot 0 */
+	struct guest_pgtable pt;
+	uint64_t gdt_gpa, idt_gpa, tss_gpa;
+	struct kvm_cpuid2 *cpuid;
+	struct kvm_vcpu *vcpus[64];
+};
+
+struct kvm_vcpu {
+	struct kvm_vm *vm;
+	uint32_t id;
+	int fd;
+	struct kvm_run *run;
+	uint64_t stack_top;
+};
+
+/* /dev/kvm */
+int open_kvm(void);
+int kvm_check_cap(long cap);
+const char *exit_reason_str(uint32_t reason);
+
+/* VMs and memory */
+struct kvm_vm *vm_create(enum vm_mode mode);
+struct kvm_vm *vm_create_with_mem(enum vm_mode mode, uint64_t mem_size);
+void vm_free(struct kvm_vm *vm);
+int __vm_ioctl(struct kvm_vm *vm, unsigned long cmd, void *arg);
+void vm_ioctl(struct kvm_vm *vm, unsigned long cmd, void *arg, const char *name);
+int __vm_set_memslot(struct kvm_vm *vm, uint32_t slot, uint32_t flags, uint64_t gpa,
+		     uint64_t size, void *hva);
+void *vm_add_memslot(struct kvm_vm *vm, uint32_t slot, uint32_t flags, uint64_t gpa,
+		     uint64_t size);
+void vm_move_memslot(struct kvm_vm *vm, uint32_t slot, uint64_t new_gpa);
+void vm_delete_memslot(struct kvm_vm *vm, uint32_t slot);
+uint64_t vm_alloc_pages(struct kvm_vm *vm, uint64_t npages);
+void *gpa2hva(struct kvm_vm *vm, uint64_t gpa);
+uint64_t gva2gpa(struct kvm_vm *vm, uint64_t gva);
+void *gva2hva(struct kvm_vm *vm, uint64_t gva);
+void vm_load_blob(struct kvm_vm *vm, uint64_t gpa, const void *start, const void *end);
+void virt_map(struct kvm_vm *vm, uint64_t gva, uint64_t gpa, uint64_t size);
+void vm_segment(struct kvm_vm *vm, uint16_t sel, struct kvm_segment *seg);
+void vm_install_exception_handler(struct kvm_vm *vm, int vector,
+				  void (*handler)(struct ex_regs *regs));
+
+/* Copy a host global into the guest's copy of the test image. */
+#define sync_global_to_guest(vm, g) memcpy(gva2hva(vm, (uint64_t)&(g)), &(g), sizeof(g))
+#define sync_global_from_guest(vm, g) memcpy(&(g), gva2hva(vm, (uint64_t)&(g)), sizeof(g))
+
+/* vCPUs */
+struct kvm_vcpu *vm_vcpu_add(struct kvm_vm *vm, uint32_t id, void (*guest_code)(void));
+struct kvm_vcpu *vm_vcpu_add_at(struct kvm_vm *vm, uint32_t id, uint64_t rip);
+int __vcpu_ioctl(struct kvm_vcpu *vcpu, unsigned long cmd, void *arg);
+void vcpu_ioctl(struct kvm_vcpu *vcpu, unsigned long cmd, void *arg, const char *name);
+void vcpu_args_set(struct kvm_vcpu *vcpu, int n, ...);
+void vcpu_regs_get(struct kvm_vcpu *vcpu, struct kvm_regs *regs);
+void vcpu_regs_set(struct kvm_vcpu *vcpu, struct kvm_regs *regs);
+void vcpu_sregs_get(struct kvm_vcpu *vcpu, struct kvm_sregs *sregs);
+void vcpu_sregs_set(struct kvm_vcpu *vcpu, struct kvm_sregs *sregs);
+void vcpu_set_cpuid(struct kvm_vcpu *vcpu, struct kvm_cpuid2 *cpuid);
+uint64_t vcpu_get_msr(struct kvm_vcpu *vcpu, uint32_t index);
+void vcpu_set_msr(struct kvm_vcpu *vcpu, uint32_t index, uint64_t value);
+struct kvm_cpuid2 *kvm_get_supported_cpuid(int kvm_fd);
+struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *cpuid, uint32_t fn, uint32_t index);
+
+/* Running */
+int __vcpu_run(struct kvm_vcpu *vcpu);
+void vcpu_run(struct kvm_vcpu *vcpu);
+void vcpu_assert_exit(struct kvm_vcpu *vcpu, uint32_t reason);
+uint64_t get_ucall(struct kvm_vcpu *vcpu, struct ucall *uc);
+uint64_t vcpu_run_ucall(struct kvm_vcpu *vcpu, struct ucall *uc);
+void vcpu_run_until_done(struct kvm_vcpu *vcpu);
+void vcpu_run_ucall_report(struct kvm_vcpu *vcpu, struct ucall *uc);
+void vcpu_dump(struct kvm_vcpu *vcpu);
+
+#define TEST_ASSERT_EXIT(vcpu, reason) vcpu_assert_exit(vcpu, reason)
+
+#endif

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Guest-to-host messages ("ucalls") and guest-side helpers.
+ *
+ * The guest builds a struct ucall on its stack, puts its address in RDI and
+ * writes one byte to UCALL_PORT; the host sees KVM_EXIT_IO on that port,
+ * reads RDI and the struct through the guest's page tables.
+ */
+#ifndef MINIKVM_TEST_UCALL_H
+#define MINIKVM_TEST_UCALL_H
+
+#include <stdint.h>
+
+#define UCALL_PORT 0x7f0
+#define UCALL_MAX_ARGS 6
+
+enum {
+	UCALL_NONE,
+	UCALL_SYNC,		/* args[0]: stage, args[1..]: values */
+	UCALL_DONE,
+	UCALL_ABORT,		/* args: file, line, expr, a, b, has_values */
+	UCALL_UNHANDLED,	/* args: vector, rip, error code, cr2 */
+};
+
+struct ucall {
+	uint64_t cmd;
+	uint64_t args[UCALL_MAX_ARGS];
+};
+
+/* Registers saved by the guest's exception entry (lib/guest_entry.S). */
+struct ex_regs {
+	uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
+	uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
+	uint64_t vector, error_code;
+	uint64_t rip, cs, rflags, rsp, ss;
+};
+
+void ucall(uint64_t cmd, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+	   uint64_t a5);
+
+#define GUEST_SYNC(stage) ucall(UCALL_SYNC, (stage), 0, 0, 0, 0, 0)
+#define GUEST_SYNC_ARGS(stage, a, b, c) ucall(UCALL_SYNC, (stage), (a), (b), (c), 0, 0)
+#define GUEST_DONE() ucall(UCALL_DONE, 0, 0, 0, 0, 0, 0)
+
+#define GUEST_ASSERT(cond)							\
+	do {									\
+		if (!(cond))							\
+			ucall(UCALL_ABORT, (uint64_t)__FILE__, __LINE__,	\
+			      (uint64_t)#cond, 0, 0, 0);			\
+	} while (0)
+
+#define GUEST_ASSERT_EQ(a, b)							\
+	do {									\
+		uint64_t __ga = (uint64_t)(a), __gb = (uint64_t)(b);		\
+		if (__ga != __gb)						\
+			ucall(UCALL_ABORT, (uint64_t)__FILE__, __LINE__,	\
+			      (uint64_t)(#a " == " #b), __ga, __gb, 1);		\
+	} while (0)
+
+/* Small guest-side wrappers for instructions tests use often. */
+static inline void guest_cpuid(uint32_t fn, uint32_t idx, uint32_t *a, uint32_t *b,
+			       uint32_t *c, uint32_t *d)
+{
+	asm volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(fn), "c"(idx));
+}
+
+static inline uint64_t guest_rdmsr(uint32_t msr)
+{
+	uint32_t lo, hi;
+
+	asm volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+	return lo | ((uint64_t)hi << 32);
+}
+
+static inline void guest_wrmsr(uint32_t msr, uint64_t val)
+{
+	asm volatile("wrmsr" :: "c"(msr), "a"((uint32_t)val), "d"((uint32_t)(val >> 32)));
+}
+
+static inline void guest_outb(uint16_t port, uint8_t v)
+{
+	asm volatile("outb %0, %1" :: "a"(v), "Nd"(port));
+}
+
+static inline void guest_outw(uint16_t port, uint16_t v)
+{
+	asm volatile("outw %0, %1" :: "a"(v), "Nd"(port));
+}
+
+static inline void guest_outl(uint16_t port, uint32_t v)
+{
+	asm volatile("outl %0, %1" :: "a"(v), "Nd"(port));
+}
+
+static inline uint8_t guest_inb(uint16_t port)
+{
+	uint8_t v;
+
+	asm volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
+static inline uint16_t guest_inw(uint16_t port)
+{
+	uint16_t v;
+
+	asm volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
+static inline uint32_t guest_inl(uint16_t port)
+{
+	uint32_t v;
+
+	asm volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
+static inline void guest_hlt(void)
+{
+	asm volatile("hlt");
+}
+
+#endif
