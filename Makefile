@@ -45,7 +45,7 @@ VMM_HDRS := $(wildcard vmm/*.h)
 .PHONY: all module user tests unit deps check check-unit check-selftests check-testvm \
 	clean help
 
-all: module user
+all: module user tools/testvm-fault/testvm_fault.ko
 
 help:
 	@sed -n '3,12p' Makefile
@@ -100,4 +100,9 @@ check: all
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null
+	-$(MAKE) -C $(KDIR) M=$(CURDIR)/tools/testvm-fault clean 2>/dev/null
 	rm -rf $(BUILD) vmm/minikvm
+
+# The runner self-test's deliberately faulting module.
+tools/testvm-fault/testvm_fault.ko: tools/testvm-fault/testvm_fault.c
+	$(MAKE) -C $(KDIR) M=$(CURDIR)/tools/testvm-fault modules
