@@ -42,6 +42,9 @@ TEST_HDRS := $(wildcard tests/lib/*.h)
 VMM_SRCS := $(wildcard vmm/*.c)
 VMM_HDRS := $(wildcard vmm/*.h)
 
+# The library objects are shared by every test program: keep them.
+.SECONDARY: $(TEST_LIB_OBJS)
+
 .PHONY: all module user tests unit deps check check-unit check-selftests check-testvm \
 	clean help
 
@@ -96,7 +99,8 @@ check-testvm: all
 
 # The whole suite: one summary line at the end, for humans and for CI.
 check: all
-	@tools/check $(MODULE)
+	@UNIT_TESTS="$(UNIT_BINS)" SELFTESTS="$(if $(TESTS),$(addprefix $(BUILD)/tests/,$(TESTS)),$(TEST_BINS))" \
+		tools/check $(MODULE)
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null

@@ -24,7 +24,7 @@
 #define PAGE_SIZE 4096ULL
 #define DEFAULT_GUEST_MEM (64ULL << 20)
 #define GUEST_STACK_SIZE (32ULL << 10)
-#define MAX_LIB_SLOTS 32
+#define MAX_LIB_SLOTS 128
 
 /* Physical layout used by the library in slot 0. */
 #define GUEST_CODE16_GPA 0x1000ULL	/* real-mode and 32-bit code blobs */
