@@ -90,17 +90,17 @@ check-unit: unit
 
 check-selftests: all
 	@tools/testvm --module $(MODULE) --timeout 900 $(TESTVM_OPTS) -- \
-		tools/run-tests --label $(MODULE) \
-		$(if $(TESTS),$(addprefix $(BUILD)/tests/,$(TESTS)),$(TEST_BINS))
+		tools/run-tests --label $(MODULE) $(SELECTED_TESTS)
 
 # Proves that the runner catches a broken kernel and a hung guest.
 check-testvm: all
 	@tools/testvm-selftest
 
 # The whole suite: one summary line at the end, for humans and for CI.
+SELECTED_TESTS = $(if $(TESTS),$(addprefix $(BUILD)/tests/,$(TESTS)),$(TEST_BINS))
+
 check: all
-	@UNIT_TESTS="$(UNIT_BINS)" SELFTESTS="$(if $(TESTS),$(addprefix $(BUILD)/tests/,$(TESTS)),$(TEST_BINS))" \
-		tools/check $(MODULE)
+	@UNIT_TESTS="$(UNIT_BINS)" SELFTESTS="$(SELECTED_TESTS)" tools/check $(MODULE)
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null

@@ -199,11 +199,10 @@ asm(".pushsection .rodata\n"
 
 TEST(protected_mode_mmio)
 {
-	struct kvm_vm *vm = vm_create(VM_MODE_PROT32);
-	struct kvm_vcpu *vcpu = vm_vcpu_add_at(vm, 0, GUEST_CODE16_GPA);
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = vm_create_blob(VM_MODE_PROT32, pm_mmio_start, pm_mmio_end, &vcpu);
 	struct kvm_regs r;
 
-	vm_load_blob(vm, GUEST_CODE16_GPA, pm_mmio_start, pm_mmio_end);
 	expect_mmio(vcpu, MMIO_GPA + 0x100, 4, true);
 	TEST_ASSERT_EQ(mmio_data(vcpu), 0xcafef00d);
 	expect_mmio(vcpu, MMIO_GPA + 0x104, 4, false);

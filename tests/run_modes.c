@@ -29,13 +29,12 @@ asm(".pushsection .rodata\n"
 
 TEST(real_mode_guest)
 {
-	struct kvm_vm *vm = vm_create(VM_MODE_REAL);
-	struct kvm_vcpu *vcpu = vm_vcpu_add_at(vm, 0, GUEST_CODE16_GPA);
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = vm_create_blob(VM_MODE_REAL, rm_start, rm_end, &vcpu);
 	struct kvm_run *run = vcpu->run;
 	struct kvm_sregs s;
 	struct kvm_regs r;
 
-	vm_load_blob(vm, GUEST_CODE16_GPA, rm_start, rm_end);
 	vcpu_run(vcpu);
 	TEST_ASSERT_EXIT(vcpu, KVM_EXIT_IO);
 	TEST_ASSERT_EQ(run->io.port, 0x10);
@@ -73,13 +72,12 @@ asm(".pushsection .rodata\n"
 
 TEST(protected_mode_32bit_guest)
 {
-	struct kvm_vm *vm = vm_create(VM_MODE_PROT32);
-	struct kvm_vcpu *vcpu = vm_vcpu_add_at(vm, 0, GUEST_CODE16_GPA);
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = vm_create_blob(VM_MODE_PROT32, pm_start, pm_end, &vcpu);
 	struct kvm_run *run = vcpu->run;
 	struct kvm_sregs s;
 	struct kvm_regs r;
 
-	vm_load_blob(vm, GUEST_CODE16_GPA, pm_start, pm_end);
 	vcpu_run(vcpu);
 	TEST_ASSERT_EXIT(vcpu, KVM_EXIT_IO);
 	TEST_ASSERT_EQ(run->io.port, 0x20);

@@ -85,6 +85,8 @@ const char *exit_reason_str(uint32_t reason);
 /* VMs and memory */
 struct kvm_vm *vm_create(enum vm_mode mode);
 struct kvm_vm *vm_create_with_mem(enum vm_mode mode, uint64_t mem_size);
+struct kvm_vm *vm_create_blob(enum vm_mode mode, const void *start, const void *end,
+			      struct kvm_vcpu **vcpu);
 void vm_free(struct kvm_vm *vm);
 int __vm_ioctl(struct kvm_vm *vm, unsigned long cmd, void *arg);
 void vm_ioctl(struct kvm_vm *vm, unsigned long cmd, void *arg, const char *name);

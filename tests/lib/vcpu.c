@@ -432,3 +432,22 @@ void vcpu_run_until_done(struct kvm_vcpu *vcpu)
 	while (vcpu_run_ucall(vcpu, &uc) != UCALL_DONE)
 		;
 }
+
+/**
+ * vm_create_blob() - a VM whose one vCPU runs a code blob (real or 32-bit mode)
+ * @mode: the mode, usually VM_MODE_REAL or VM_MODE_PROT32
+ * @start: first byte of the code, e.g. assembled with .code16 in a top-level asm()
+ * @end: one past its last byte
+ * @vcpu: set to vCPU 0, which starts at the blob (GUEST_CODE16_GPA)
+ *
+ * Return: the VM.
+ */
+struct kvm_vm *vm_create_blob(enum vm_mode mode, const void *start, const void *end,
+			      struct kvm_vcpu **vcpu)
+{
+	struct kvm_vm *vm = vm_create(mode);
+
+	vm_load_blob(vm, GUEST_CODE16_GPA, start, end);
+	*vcpu = vm_vcpu_add_at(vm, 0, GUEST_CODE16_GPA);
+	return vm;
+}
