@@ -142,3 +142,21 @@ TEST(kvm_run_with_argument_einval)
 	TEST_ASSERT_ERRNO(ioctl(vcpu->fd, KVM_RUN, 1), EINVAL);
 	vm_free(vm);
 }
+
+TEST(signal_mask_bad_length_einval)
+{
+	struct kvm_vm *vm = vm_create(VM_MODE_REAL);
+	struct kvm_vcpu *vcpu = vm_vcpu_add_at(vm, 0, GUEST_CODE16_GPA);
+	struct {
+		struct kvm_signal_mask hdr;
+		uint64_t set[2];
+	} mask = { .hdr.len = 16 };
+
+	/* The kernel's sigset is 8 bytes on x86-64: any other length is refused. */
+	TEST_ASSERT_ERRNO(ioctl(vcpu->fd, KVM_SET_SIGNAL_MASK, &mask), EINVAL);
+	mask.hdr.len = 4;
+	TEST_ASSERT_ERRNO(ioctl(vcpu->fd, KVM_SET_SIGNAL_MASK, &mask), EINVAL);
+	mask.hdr.len = 8;
+	TEST_ASSERT_EQ(ioctl(vcpu->fd, KVM_SET_SIGNAL_MASK, &mask), 0);
+	vm_free(vm);
+}

@@ -1,28 +1,72 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * minikvm core: module entry and exit.
- *
- * This is the vendor-neutral core's entry point.  It does not yet register
- * /dev/kvm; that arrives with the core/SVM work.  Until then the module only
- * proves that the build against Debian's headers and the test machine's
- * insmod/rmmod cycle work.
+ * minikvm core: the /dev/kvm device, its system ioctls, and module load.
  */
-#include <linux/module.h>
+#include <linux/fs.h>
 #include <linux/init.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+
+#include <minikvm/core.h>
 
 static bool nested;
 module_param(nested, bool, 0444);
-MODULE_PARM_DESC(nested, "Expose SVM/VMX to guests (not implemented yet)");
+MODULE_PARM_DESC(nested, "Expose SVM/VMX to guests (accepted; nested SVM is not implemented yet)");
+
+static long dev_ioctl(struct file *filp, unsigned int ioctl, unsigned long arg)
+{
+	switch (ioctl) {
+	case KVM_GET_API_VERSION:
+		if (arg)
+			return -EINVAL;
+		return KVM_API_VERSION;
+	case KVM_CREATE_VM:
+		return mkvm_dev_create_vm(arg);
+	case KVM_CHECK_EXTENSION:
+		return mkvm_check_extension(NULL, arg);
+	case KVM_GET_VCPU_MMAP_SIZE:
+		if (arg)
+			return -EINVAL;
+		return MKVM_VCPU_MMAP_PAGES * PAGE_SIZE;
+	default:
+		/* As KVM's x86 system ioctls do for an unknown number. */
+		return -EINVAL;
+	}
+}
+
+static const struct file_operations dev_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = dev_ioctl,
+	.llseek = noop_llseek,
+};
+
+static struct miscdevice kvm_dev = {
+	.minor = KVM_MINOR,
+	.name = "kvm",
+	.fops = &dev_fops,
+	.mode = 0660,
+};
 
 static int __init minikvm_init(void)
 {
-	pr_info("minikvm: loaded (no /dev/kvm yet)\n");
+	int r = misc_register(&kvm_dev);
+
+	if (r == -EBUSY) {
+		pr_err("minikvm: /dev/kvm (misc minor %d) is taken, probably by kvm.ko: "
+		       "unload kvm_amd/kvm_intel and kvm first\n", KVM_MINOR);
+		return r;
+	}
+	if (r) {
+		pr_err("minikvm: cannot register /dev/kvm: %d\n", r);
+		return r;
+	}
+	pr_info("minikvm: /dev/kvm registered (core only: no vCPU can run yet)\n");
 	return 0;
 }
 
 static void __exit minikvm_exit(void)
 {
-	pr_info("minikvm: unloaded\n");
+	misc_deregister(&kvm_dev);
 }
 
 module_init(minikvm_init);

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * minikvm's vendor-neutral core: VMs, vCPUs and memslots.
+ *
+ * The ioctl ABI is KVM's (<linux/kvm.h>); these are minikvm's own internal
+ * structures behind it.
+ */
+#ifndef MINIKVM_CORE_H
+#define MINIKVM_CORE_H
+
+#include <linux/kvm.h>
+#include <linux/mutex.h>
+#include <linux/refcount.h>
+#include <linux/signal.h>
+#include <linux/types.h>
+#include <linux/xarray.h>
+
+/* Limits, the same as KVM's on x86 so that VMMs see familiar numbers. */
+#define MKVM_MAX_VCPUS		1024
+#define MKVM_MAX_VCPU_IDS	(MKVM_MAX_VCPUS * 4)	/* sparse x2APIC ids */
+#define MKVM_USER_MEM_SLOTS	32764
+/* A slot covers at most 2^31 - 1 pages (8 TiB), like KVM's KVM_MEM_MAX_NR_PAGES. */
+#define MKVM_MEM_MAX_NR_PAGES	((1UL << 31) - 1)
+/* kvm_run, then the port I/O data page (KVM_PIO_PAGE_OFFSET). */
+#define MKVM_VCPU_MMAP_PAGES	(KVM_PIO_PAGE_OFFSET + 1)
+
+struct mkvm_memslot {
+	u16 id;
+	u32 flags;
+	u64 base_gfn;
+	u64 npages;
+	unsigned long userspace_addr;
+};
+
+struct mkvm_vcpu;
+
+struct mkvm_vm {
+	refcount_t users;		/* the VM fd and every vCPU fd */
+	struct mm_struct *mm;		/* only this process may use the VM */
+	struct mutex lock;		/* vCPU creation */
+	struct mutex slots_lock;	/* memslot changes */
+	struct xarray memslots;		/* id -> struct mkvm_memslot */
+	struct xarray vcpus;		/* vcpu_id -> struct mkvm_vcpu */
+	unsigned int created_vcpus;
+};
+
+struct mkvm_vcpu {
+	struct mkvm_vm *vm;
+	u32 vcpu_id;
+	struct mutex mutex;		/* one ioctl at a time, like KVM */
+	struct kvm_run *run;		/* page 0 of the mmap */
+	void *pio_data;			/* page KVM_PIO_PAGE_OFFSET of the mmap */
+	bool sigset_active;
+	sigset_t sigset;		/* KVM_SET_SIGNAL_MASK: the mask inside KVM_RUN */
+};
+
+/* virt/kvm/vm.c */
+int mkvm_dev_create_vm(unsigned long type);
+void mkvm_vm_get(struct mkvm_vm *vm);
+void mkvm_vm_put(struct mkvm_vm *vm);
+long mkvm_check_extension(struct mkvm_vm *vm, long cap);
+
+/* virt/kvm/memslots.c */
+int mkvm_set_memory_region(struct mkvm_vm *vm, const struct kvm_userspace_memory_region *mem);
+void mkvm_free_memslots(struct mkvm_vm *vm);
+
+/* virt/kvm/vcpu.c */
+int mkvm_vm_create_vcpu(struct mkvm_vm *vm, unsigned long id);
+void mkvm_vcpu_destroy(struct mkvm_vcpu *vcpu);
+
+#endif

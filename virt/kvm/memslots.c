@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Memslots: KVM_SET_USER_MEMORY_REGION.
+ *
+ * The checks and their order follow KVM's, so that a request with several
+ * faults gets the same errno (api.rst 4.35): first the flags, then sizes and
+ * alignment, then the slot id, then what the change would do to existing
+ * slots.
+ */
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include <minikvm/core.h>
+
+/*
+ * Flags minikvm implements.  KVM_MEM_LOG_DIRTY_PAGES and KVM_MEM_READONLY
+ * are refused until dirty logging and the MMU exist, so that nothing is
+ * accepted that does not work.
+ */
+#define MKVM_MEMSLOT_VALID_FLAGS 0u
+
+static bool memslots_overlap(struct mkvm_vm *vm, u16 id, u64 base, u64 npages)
+{
+	struct mkvm_memslot *s;
+	unsigned long i;
+
+	xa_for_each(&vm->memslots, i, s)
+		if (s->id != id && base < s->base_gfn + s->npages && s->base_gfn < base + npages)
+			return true;
+	return false;
+}
+
+static int memslot_check(const struct kvm_userspace_memory_region *mem)
+{
+	if (mem->flags & ~MKVM_MEMSLOT_VALID_FLAGS)
+		return -EINVAL;
+	if ((mem->memory_size & (PAGE_SIZE - 1)) ||
+	    mem->memory_size != (unsigned long)mem->memory_size)
+		return -EINVAL;
+	if (mem->guest_phys_addr & (PAGE_SIZE - 1))
+		return -EINVAL;
+	/* The memory must be page aligned and in the user half of the address space. */
+	if ((mem->userspace_addr & (PAGE_SIZE - 1)) ||
+	    !access_ok((void __user *)(unsigned long)mem->userspace_addr, mem->memory_size))
+		return -EINVAL;
+	/* Address space 1 (SMM) is not supported: only ids 0..MKVM_USER_MEM_SLOTS-1. */
+	if (mem->slot >= MKVM_USER_MEM_SLOTS)
+		return -EINVAL;
+	if (mem->guest_phys_addr + mem->memory_size < mem->guest_phys_addr)
+		return -EINVAL;
+	if ((mem->memory_size >> PAGE_SHIFT) > MKVM_MEM_MAX_NR_PAGES)
+		return -EINVAL;
+	return 0;
+}
+
+/**
+ * mkvm_set_memory_region() - create, move, change or delete a memslot
+ * @vm: the VM
+ * @mem: the request, already copied from userspace
+ *
+ * Return: 0; -EINVAL for bad flags, sizes, alignment or ids, for deleting a
+ * slot that does not exist and for changing an existing slot's size, host
+ * address or read-only flag; -EEXIST for an overlap; -ENOMEM.
+ */
+int mkvm_set_memory_region(struct mkvm_vm *vm, const struct kvm_userspace_memory_region *mem)
+{
+	u64 base_gfn = mem->guest_phys_addr >> PAGE_SHIFT;
+	u64 npages = mem->memory_size >> PAGE_SHIFT;
+	struct mkvm_memslot *old, *new;
+	int r;
+
+	r = memslot_check(mem);
+	if (r)
+		return r;
+
+	mutex_lock(&vm->slots_lock);
+	old = xa_load(&vm->memslots, mem->slot);
+	if (!npages) {
+		r = -EINVAL;
+		if (old) {
+			xa_erase(&vm->memslots, mem->slot);
+			kfree(old);
+			r = 0;
+		}
+		goto out;
+	}
+	if (old) {
+		/* Only the GPA and the flags other than read-only may change. */
+		r = -EINVAL;
+		if (mem->userspace_addr != old->userspace_addr || npages != old->npages ||
+		    ((mem->flags ^ old->flags) & KVM_MEM_READONLY))
+			goto out;
+		r = 0;
+		if (base_gfn == old->base_gfn && mem->flags == old->flags)
+			goto out;
+	}
+	r = -EEXIST;
+	if ((!old || base_gfn != old->base_gfn) &&
+	    memslots_overlap(vm, mem->slot, base_gfn, npages))
+		goto out;
+
+	r = -ENOMEM;
+	new = kzalloc(sizeof(*new), GFP_KERNEL_ACCOUNT);
+	if (!new)
+		goto out;
+	*new = (struct mkvm_memslot){
+		.id = mem->slot,
+		.flags = mem->flags,
+		.base_gfn = base_gfn,
+		.npages = npages,
+		.userspace_addr = mem->userspace_addr,
+	};
+	old = xa_store(&vm->memslots, mem->slot, new, GFP_KERNEL_ACCOUNT);
+	if (xa_is_err(old)) {
+		r = xa_err(old);
+		kfree(new);
+		goto out;
+	}
+	kfree(old);
+	r = 0;
+out:
+	mutex_unlock(&vm->slots_lock);
+	return r;
+}
+
+/**
+ * mkvm_free_memslots() - free every memslot of a dying VM
+ * @vm: the VM, with no users left
+ */
+void mkvm_free_memslots(struct mkvm_vm *vm)
+{
+	struct mkvm_memslot *s;
+	unsigned long i;
+
+	xa_for_each(&vm->memslots, i, s)
+		kfree(s);
+	xa_destroy(&vm->memslots);
+}

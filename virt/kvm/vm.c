@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * VMs: creation, the VM file descriptor and its ioctls, and lifetime.
+ *
+ * A VM is referenced by its fd and by every vCPU fd, so the fds may be
+ * closed in any order; the last one frees the VM and its vCPUs.  The module
+ * cannot be unloaded while any of them is open (the fds' fops own it).
+ */
+#include <linux/anon_inodes.h>
+#include <linux/cpumask.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include <minikvm/core.h>
+
+void mkvm_vm_get(struct mkvm_vm *vm)
+{
+	refcount_inc(&vm->users);
+}
+
+static void vm_destroy(struct mkvm_vm *vm)
+{
+	struct mkvm_vcpu *vcpu;
+	unsigned long i;
+
+	xa_for_each(&vm->vcpus, i, vcpu)
+		mkvm_vcpu_destroy(vcpu);
+	xa_destroy(&vm->vcpus);
+	mkvm_free_memslots(vm);
+	mmdrop(vm->mm);
+	kfree(vm);
+}
+
+/**
+ * mkvm_vm_put() - drop a reference; the last one destroys the VM
+ * @vm: the VM
+ */
+void mkvm_vm_put(struct mkvm_vm *vm)
+{
+	if (refcount_dec_and_test(&vm->users))
+		vm_destroy(vm);
+}
+
+/**
+ * mkvm_check_extension() - KVM_CHECK_EXTENSION on /dev/kvm or a VM fd
+ * @vm: the VM, or NULL on /dev/kvm
+ * @cap: a KVM_CAP_* number
+ *
+ * Only what minikvm implements is reported; everything else is 0.
+ *
+ * Return: the capability's value.
+ */
+long mkvm_check_extension(struct mkvm_vm *vm, long cap)
+{
+	switch (cap) {
+	case KVM_CAP_USER_MEMORY:
+	case KVM_CAP_DESTROY_MEMORY_REGION_WORKS:
+	case KVM_CAP_JOIN_MEMORY_REGIONS_WORKS:
+	case KVM_CAP_CHECK_EXTENSION_VM:
+		return 1;
+	case KVM_CAP_NR_VCPUS:
+		return min_t(unsigned int, num_online_cpus(), MKVM_MAX_VCPUS);
+	case KVM_CAP_MAX_VCPUS:
+		return MKVM_MAX_VCPUS;
+	case KVM_CAP_MAX_VCPU_ID:
+		return MKVM_MAX_VCPU_IDS;
+	case KVM_CAP_NR_MEMSLOTS:
+		return MKVM_USER_MEM_SLOTS;
+	default:
+		return 0;
+	}
+}
+
+static long vm_ioctl(struct file *filp, unsigned int ioctl, unsigned long arg)
+{
+	struct mkvm_vm *vm = filp->private_data;
+	void __user *argp = (void __user *)arg;
+
+	/* A VM belongs to the process that created it (api.rst 3). */
+	if (vm->mm != current->mm)
+		return -EIO;
+
+	switch (ioctl) {
+	case KVM_CREATE_VCPU:
+		return mkvm_vm_create_vcpu(vm, arg);
+	case KVM_SET_USER_MEMORY_REGION: {
+		struct kvm_userspace_memory_region mem;
+
+		if (copy_from_user(&mem, argp, sizeof(mem)))
+			return -EFAULT;
+		return mkvm_set_memory_region(vm, &mem);
+	}
+	case KVM_CHECK_EXTENSION:
+		return mkvm_check_extension(vm, arg);
+	default:
+		/* KVM's x86 VM ioctls end in ENOTTY, unlike the system and vCPU ones. */
+		return -ENOTTY;
+	}
+}
+
+static int vm_release(struct inode *inode, struct file *filp)
+{
+	mkvm_vm_put(filp->private_data);
+	return 0;
+}
+
+static const struct file_operations vm_fops = {
+	.owner = THIS_MODULE,
+	.release = vm_release,
+	.unlocked_ioctl = vm_ioctl,
+	.llseek = noop_llseek,
+};
+
+/**
+ * mkvm_dev_create_vm() - KVM_CREATE_VM
+ * @type: the machine type; x86 has only type 0
+ *
+ * Return: the new VM's fd, -EINVAL for another type, -ENOMEM, or the error
+ * of allocating the fd.
+ */
+int mkvm_dev_create_vm(unsigned long type)
+{
+	struct mkvm_vm *vm;
+	int fd;
+
+	if (type)
+		return -EINVAL;
+	vm = kzalloc(sizeof(*vm), GFP_KERNEL_ACCOUNT);
+	if (!vm)
+		return -ENOMEM;
+	refcount_set(&vm->users, 1);
+	mutex_init(&vm->lock);
+	mutex_init(&vm->slots_lock);
+	xa_init(&vm->memslots);
+	xa_init(&vm->vcpus);
+	mmgrab(current->mm);
+	vm->mm = current->mm;
+
+	fd = anon_inode_getfd("kvm-vm", &vm_fops, vm, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		mkvm_vm_put(vm);
+	return fd;
+}
