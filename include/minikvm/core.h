@@ -11,9 +11,12 @@
 #include <linux/kvm.h>
 #include <linux/mutex.h>
 #include <linux/refcount.h>
+#include <linux/rwsem.h>
 #include <linux/signal.h>
 #include <linux/types.h>
 #include <linux/xarray.h>
+
+#include <minikvm/x86.h>
 
 /* Limits, the same as KVM's on x86 so that VMMs see familiar numbers. */
 #define MKVM_MAX_VCPUS		1024
@@ -39,9 +42,16 @@ struct mkvm_vm {
 	struct mm_struct *mm;		/* only this process may use the VM */
 	struct mutex lock;		/* vCPU creation */
 	struct mutex slots_lock;	/* memslot changes */
+	/*
+	 * vCPUs hold this for read while they are in a run iteration (guest
+	 * entry, exit handling, faults); memslot changes hold it for write, so
+	 * no vCPU is in the guest or looking at a slot while one changes.
+	 */
+	struct rw_semaphore slots_sem;
 	struct xarray memslots;		/* id -> struct mkvm_memslot */
 	struct xarray vcpus;		/* vcpu_id -> struct mkvm_vcpu */
 	unsigned int created_vcpus;
+	struct mkvm_vm_arch arch;
 };
 
 struct mkvm_vcpu {
@@ -52,6 +62,7 @@ struct mkvm_vcpu {
 	void *pio_data;			/* page KVM_PIO_PAGE_OFFSET of the mmap */
 	bool sigset_active;
 	sigset_t sigset;		/* KVM_SET_SIGNAL_MASK: the mask inside KVM_RUN */
+	struct mkvm_vcpu_arch arch;
 };
 
 /* virt/kvm/vm.c */
@@ -62,6 +73,7 @@ long mkvm_check_extension(struct mkvm_vm *vm, long cap);
 
 /* virt/kvm/memslots.c */
 int mkvm_set_memory_region(struct mkvm_vm *vm, const struct kvm_userspace_memory_region *mem);
+struct mkvm_memslot *mkvm_gfn_to_memslot(struct mkvm_vm *vm, u64 gfn);
 void mkvm_free_memslots(struct mkvm_vm *vm);
 
 /* virt/kvm/vcpu.c */

@@ -29,8 +29,8 @@ static long dev_ioctl(struct file *filp, unsigned int ioctl, unsigned long arg)
 			return -EINVAL;
 		return MKVM_VCPU_MMAP_PAGES * PAGE_SIZE;
 	default:
-		/* As KVM's x86 system ioctls do for an unknown number. */
-		return -EINVAL;
+		/* The x86 layer answers EINVAL for an unknown one, as KVM does. */
+		return mkvm_arch_dev_ioctl(ioctl, arg);
 	}
 }
 
@@ -49,8 +49,17 @@ static struct miscdevice kvm_dev = {
 
 static int __init minikvm_init(void)
 {
-	int r = misc_register(&kvm_dev);
+	int r = mkvm_arch_init();
 
+	if (r == -EOPNOTSUPP) {
+		pr_err("minikvm: this CPU has no SVM (VMX is not supported yet)\n");
+		return r;
+	}
+	if (r)
+		return r;
+	r = misc_register(&kvm_dev);
+	if (r)
+		mkvm_arch_exit();
 	if (r == -EBUSY) {
 		pr_err("minikvm: /dev/kvm (misc minor %d) is taken, probably by kvm.ko: "
 		       "unload kvm_amd/kvm_intel and kvm first\n", KVM_MINOR);
@@ -60,13 +69,14 @@ static int __init minikvm_init(void)
 		pr_err("minikvm: cannot register /dev/kvm: %d\n", r);
 		return r;
 	}
-	pr_info("minikvm: /dev/kvm registered (core only: no vCPU can run yet)\n");
+	pr_info("minikvm: /dev/kvm registered, using %s\n", mkvm_x86->name);
 	return 0;
 }
 
 static void __exit minikvm_exit(void)
 {
 	misc_deregister(&kvm_dev);
+	mkvm_arch_exit();
 }
 
 module_init(minikvm_init);

@@ -75,12 +75,15 @@ int mkvm_set_memory_region(struct mkvm_vm *vm, const struct kvm_userspace_memory
 		return r;
 
 	mutex_lock(&vm->slots_lock);
+	/* No vCPU is in the guest or holds a slot pointer from here on. */
+	down_write(&vm->slots_sem);
 	old = xa_load(&vm->memslots, mem->slot);
 	if (!npages) {
 		r = -EINVAL;
 		if (old) {
 			xa_erase(&vm->memslots, mem->slot);
 			kfree(old);
+			mkvm_arch_memslots_changed(vm);
 			r = 0;
 		}
 		goto out;
@@ -117,11 +120,33 @@ int mkvm_set_memory_region(struct mkvm_vm *vm, const struct kvm_userspace_memory
 		kfree(new);
 		goto out;
 	}
+	/* A moved slot's old guest-physical range must not stay mapped. */
+	if (old && old->base_gfn != base_gfn)
+		mkvm_arch_memslots_changed(vm);
 	kfree(old);
 	r = 0;
 out:
+	up_write(&vm->slots_sem);
 	mutex_unlock(&vm->slots_lock);
 	return r;
+}
+
+/**
+ * mkvm_gfn_to_memslot() - the memslot holding a guest frame
+ * @vm: the VM; the caller holds slots_sem for read
+ * @gfn: guest frame number
+ *
+ * Return: the slot, or NULL when @gfn is in none (MMIO).
+ */
+struct mkvm_memslot *mkvm_gfn_to_memslot(struct mkvm_vm *vm, u64 gfn)
+{
+	struct mkvm_memslot *s;
+	unsigned long i;
+
+	xa_for_each(&vm->memslots, i, s)
+		if (gfn >= s->base_gfn && gfn - s->base_gfn < s->npages)
+			return s;
+	return NULL;
 }
 
 /**

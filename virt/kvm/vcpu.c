@@ -18,6 +18,7 @@
  */
 void mkvm_vcpu_destroy(struct mkvm_vcpu *vcpu)
 {
+	mkvm_arch_vcpu_destroy(vcpu);
 	free_page((unsigned long)vcpu->pio_data);
 	free_page((unsigned long)vcpu->run);
 	kfree(vcpu);
@@ -101,8 +102,8 @@ static long vcpu_ioctl(struct file *filp, unsigned int ioctl, unsigned long arg)
 		r = vcpu_set_signal_mask(vcpu, argp);
 		break;
 	default:
-		/* KVM's x86 vCPU ioctls end in EINVAL for an unknown number. */
-		r = -EINVAL;
+		/* The x86 layer answers EINVAL for an unknown one, as KVM does. */
+		r = mkvm_arch_vcpu_ioctl(vcpu, ioctl, arg);
 	}
 	mutex_unlock(&vcpu->mutex);
 	return r;
@@ -127,8 +128,10 @@ static struct mkvm_vcpu *vcpu_alloc(struct mkvm_vm *vm, u32 id)
 	mutex_init(&vcpu->mutex);
 	vcpu->run = (void *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
 	vcpu->pio_data = (void *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
-	if (!vcpu->run || !vcpu->pio_data) {
-		mkvm_vcpu_destroy(vcpu);
+	if (!vcpu->run || !vcpu->pio_data || mkvm_arch_vcpu_create(vcpu)) {
+		free_page((unsigned long)vcpu->pio_data);
+		free_page((unsigned long)vcpu->run);
+		kfree(vcpu);
 		return NULL;
 	}
 	return vcpu;

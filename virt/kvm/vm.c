@@ -29,6 +29,7 @@ static void vm_destroy(struct mkvm_vm *vm)
 	xa_for_each(&vm->vcpus, i, vcpu)
 		mkvm_vcpu_destroy(vcpu);
 	xa_destroy(&vm->vcpus);
+	mkvm_arch_vm_destroy(vm);
 	mkvm_free_memslots(vm);
 	mmdrop(vm->mm);
 	kfree(vm);
@@ -70,7 +71,7 @@ long mkvm_check_extension(struct mkvm_vm *vm, long cap)
 	case KVM_CAP_NR_MEMSLOTS:
 		return MKVM_USER_MEM_SLOTS;
 	default:
-		return 0;
+		return mkvm_arch_check_extension(vm, cap);
 	}
 }
 
@@ -96,8 +97,8 @@ static long vm_ioctl(struct file *filp, unsigned int ioctl, unsigned long arg)
 	case KVM_CHECK_EXTENSION:
 		return mkvm_check_extension(vm, arg);
 	default:
-		/* KVM's x86 VM ioctls end in ENOTTY, unlike the system and vCPU ones. */
-		return -ENOTTY;
+		/* The x86 layer answers ENOTTY for an unknown one, as KVM does. */
+		return mkvm_arch_vm_ioctl(vm, ioctl, arg);
 	}
 }
 
@@ -134,10 +135,15 @@ int mkvm_dev_create_vm(unsigned long type)
 	refcount_set(&vm->users, 1);
 	mutex_init(&vm->lock);
 	mutex_init(&vm->slots_lock);
+	init_rwsem(&vm->slots_sem);
 	xa_init(&vm->memslots);
 	xa_init(&vm->vcpus);
 	mmgrab(current->mm);
 	vm->mm = current->mm;
+	if (mkvm_arch_vm_init(vm)) {
+		mkvm_vm_put(vm);
+		return -ENOMEM;
+	}
 
 	fd = anon_inode_getfd("kvm-vm", &vm_fops, vm, O_RDWR | O_CLOEXEC);
 	if (fd < 0)

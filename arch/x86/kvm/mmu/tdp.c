@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Two-dimensional paging (AMD NPT, Intel EPT): guest-physical to
+ * host-physical tables, built lazily on nested page faults from the
+ * memslots.
+ *
+ * Both formats are 4-level radix trees indexed by GPA bits 47:39, 38:30,
+ * 29:21 and 20:12 (APM vol. 2 15.25.5, SDM vol. 3 29.3.2); only the
+ * permission and memory-type bits differ, and the vendor gives those in
+ * mkvm_x86.  Every page mapped is one the memslot's userspace mapping really
+ * backs, pinned while mapped; nothing else is ever mapped.
+ */
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <asm/io.h>
+
+#include <minikvm/core.h>
+
+#define TDP_LEVELS 4
+#define TDP_PA_MASK 0x000ffffffffff000ULL
+
+static unsigned int tdp_index(u64 gpa, int level)
+{
+	return (gpa >> (PAGE_SHIFT + 9 * (level - 1))) & 511;
+}
+
+/**
+ * mkvm_tdp_init() - an empty root table for a new VM
+ * @vm: the VM
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int mkvm_tdp_init(struct mkvm_vm *vm)
+{
+	struct mkvm_tdp *tdp = &vm->arch.tdp;
+
+	mutex_init(&tdp->lock);
+	xa_init(&tdp->pages);
+	tdp->root = (u64 *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
+	return tdp->root ? 0 : -ENOMEM;
+}
+
+u64 mkvm_tdp_root_pa(struct mkvm_vm *vm)
+{
+	return __pa(vm->arch.tdp.root);
+}
+
+/* Free the tables below @table (not @table itself). */
+static void free_tables(u64 *table, int level)
+{
+	for (int i = 0; i < 512; i++) {
+		u64 *child;
+
+		if (!table[i] || level == 1)
+			continue;
+		child = __va(table[i] & TDP_PA_MASK);
+		free_tables(child, level - 1);
+		free_page((unsigned long)child);
+	}
+}
+
+static void unpin_all(struct mkvm_tdp *tdp)
+{
+	struct page *page;
+	unsigned long gfn;
+
+	xa_for_each(&tdp->pages, gfn, page)
+		unpin_user_page(page);
+	xa_destroy(&tdp->pages);
+}
+
+/**
+ * mkvm_tdp_zap_all() - remove every mapping and unpin every page
+ * @vm: the VM; no vCPU may be in the guest (slots_sem held for write)
+ */
+void mkvm_tdp_zap_all(struct mkvm_vm *vm)
+{
+	struct mkvm_tdp *tdp = &vm->arch.tdp;
+
+	mutex_lock(&tdp->lock);
+	free_tables(tdp->root, TDP_LEVELS);
+	memset(tdp->root, 0, PAGE_SIZE);
+	unpin_all(tdp);
+	/* vCPUs see the new generation and flush their TLB before the next entry. */
+	WRITE_ONCE(tdp->generation, tdp->generation + 1);
+	mutex_unlock(&tdp->lock);
+}
+
+void mkvm_tdp_destroy(struct mkvm_vm *vm)
+{
+	struct mkvm_tdp *tdp = &vm->arch.tdp;
+
+	if (!tdp->root)
+		return;
+	free_tables(tdp->root, TDP_LEVELS);
+	free_page((unsigned long)tdp->root);
+	unpin_all(tdp);
+}
+
+/* The leaf entry for @gpa, allocating the tables on the way; NULL on -ENOMEM. */
+static u64 *walk_alloc(struct mkvm_tdp *tdp, u64 gpa)
+{
+	u64 *table = tdp->root;
+
+	for (int level = TDP_LEVELS; level > 1; level--) {
+		u64 *e = &table[tdp_index(gpa, level)];
+
+		if (!*e) {
+			u64 *child = (u64 *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
+
+			if (!child)
+				return NULL;
+			*e = __pa(child) | mkvm_x86->tdp_table_bits;
+		}
+		table = __va(*e & TDP_PA_MASK);
+	}
+	return &table[tdp_index(gpa, 1)];
+}
+
+/**
+ * mkvm_tdp_fault() - map the page behind a nested page fault
+ * @vcpu: the faulting vCPU, in the VM's process, with slots_sem held for read
+ * @gpa: the guest physical address
+ * @write: the access was a write
+ *
+ * The host page is found through the memslot's userspace mapping and pinned.
+ * A writable host mapping is mapped writable at once, so a later write does
+ * not fault again.
+ *
+ * Return: 0 when mapped; 1 when no memslot covers @gpa (MMIO); -EFAULT when
+ * the host has no page there, or only a read-only one and this is a write;
+ * -ENOMEM.
+ */
+int mkvm_tdp_fault(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
+{
+	struct mkvm_tdp *tdp = &vcpu->vm->arch.tdp;
+	u64 gfn = gpa >> PAGE_SHIFT, bits, *leaf;
+	struct mkvm_memslot *slot;
+	struct page *page;
+	unsigned long hva;
+	int r;
+
+	slot = mkvm_gfn_to_memslot(vcpu->vm, gfn);
+	if (!slot)
+		return 1;
+	hva = slot->userspace_addr + ((gfn - slot->base_gfn) << PAGE_SHIFT);
+	bits = mkvm_x86->tdp_leaf_read | mkvm_x86->tdp_leaf_write;
+	if (pin_user_pages_fast(hva, 1, FOLL_WRITE, &page) != 1) {
+		if (write || pin_user_pages_fast(hva, 1, 0, &page) != 1)
+			return -EFAULT;
+		bits = mkvm_x86->tdp_leaf_read;
+	}
+
+	mutex_lock(&tdp->lock);
+	r = -ENOMEM;
+	leaf = walk_alloc(tdp, gpa);
+	if (!leaf)
+		goto unpin;
+	if (*leaf) {
+		/* Another vCPU mapped it first; a write to a read-only page stays a fault. */
+		r = (write && !(*leaf & mkvm_x86->tdp_leaf_write)) ? -EFAULT : 0;
+		goto unpin;
+	}
+	r = xa_err(xa_store(&tdp->pages, gfn, page, GFP_KERNEL_ACCOUNT));
+	if (r)
+		goto unpin;
+	*leaf = page_to_phys(page) | bits;
+	mutex_unlock(&tdp->lock);
+	return 0;
+unpin:
+	mutex_unlock(&tdp->lock);
+	unpin_user_page(page);
+	return r;
+}

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * MSRs: the list userspace saves and restores (KVM_GET_MSR_INDEX_LIST),
+ * KVM_GET/SET_MSRS, and the guest's RDMSR/WRMSR.  MSRs the vendor keeps in
+ * its control block (VMCB, VMCS) go through mkvm_x86; the rest live here.
+ */
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <asm/msr-index.h>
+
+#include <minikvm/core.h>
+
+/* Everything a guest can change that userspace must save for migration. */
+static const u32 msrs_to_save[] = {
+	MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP, MSR_IA32_SYSENTER_EIP,
+	MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SYSCALL_MASK, MSR_KERNEL_GS_BASE,
+	MSR_FS_BASE, MSR_GS_BASE, MSR_IA32_CR_PAT, MSR_EFER, MSR_IA32_TSC,
+	MSR_IA32_APICBASE, MSR_IA32_MISC_ENABLE,
+};
+
+/**
+ * mkvm_dev_get_msr_index_list() - KVM_GET_MSR_INDEX_LIST
+ * @arg: the user's struct kvm_msr_list
+ *
+ * Return: 0, or -E2BIG with the needed count written back, or -EFAULT.
+ */
+int mkvm_dev_get_msr_index_list(struct kvm_msr_list __user *arg)
+{
+	struct kvm_msr_list hdr;
+	u32 n = ARRAY_SIZE(msrs_to_save);
+
+	if (copy_from_user(&hdr, arg, sizeof(hdr)))
+		return -EFAULT;
+	hdr.nmsrs = n;
+	if (copy_to_user(arg, &hdr, sizeof(hdr)))
+		return -EFAULT;
+	if (n > hdr.nmsrs)
+		return -E2BIG;
+	return copy_to_user(arg->indices, msrs_to_save, sizeof(msrs_to_save)) ? -EFAULT : 0;
+}
+
+/**
+ * mkvm_get_msr() - read an MSR for the guest or for userspace
+ * @vcpu: the vCPU
+ * @index: MSR number
+ * @data: the value
+ *
+ * Return: 0, or 1 when minikvm does not implement the MSR (a #GP for the guest).
+ */
+int mkvm_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
+{
+	int r = mkvm_x86->get_msr(vcpu, index, data);
+
+	if (r != 1)
+		return r;
+	switch (index) {
+	case MSR_IA32_APICBASE:
+		*data = vcpu->arch.apic_base;
+		return 0;
+	case MSR_IA32_MISC_ENABLE:
+		/* Fast strings (bit 0) is the only feature minikvm reports enabled. */
+		*data = MSR_IA32_MISC_ENABLE_FAST_STRING;
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+/**
+ * mkvm_set_msr() - write an MSR for the guest or for userspace
+ * @vcpu: the vCPU
+ * @index: MSR number
+ * @data: the value
+ *
+ * Return: 0, or 1 when the MSR is unknown or the value invalid.
+ */
+int mkvm_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data)
+{
+	int r = mkvm_x86->set_msr(vcpu, index, data);
+
+	if (r != 1)
+		return r;
+	switch (index) {
+	case MSR_IA32_APICBASE:
+		vcpu->arch.apic_base = data;
+		return 0;
+	case MSR_IA32_MISC_ENABLE:
+		return data == MSR_IA32_MISC_ENABLE_FAST_STRING ? 0 : 1;
+	default:
+		return 1;
+	}
+}
+
+/**
+ * mkvm_vcpu_msrs_ioctl() - KVM_GET_MSRS and KVM_SET_MSRS
+ * @vcpu: the vCPU
+ * @arg: the user's struct kvm_msrs
+ * @set: KVM_SET_MSRS
+ *
+ * Return: how many entries were processed before the first unknown MSR or
+ * bad value; -E2BIG for 256 or more entries; -EFAULT; -ENOMEM.
+ */
+int mkvm_vcpu_msrs_ioctl(struct mkvm_vcpu *vcpu, struct kvm_msrs __user *arg, bool set)
+{
+	struct kvm_msr_entry *e;
+	struct kvm_msrs hdr;
+	u32 i;
+	int r;
+
+	if (copy_from_user(&hdr, arg, sizeof(hdr)))
+		return -EFAULT;
+	if (hdr.nmsrs >= MKVM_MAX_IO_MSRS)
+		return -E2BIG;
+	e = memdup_user(arg->entries, hdr.nmsrs * sizeof(*e));
+	if (IS_ERR(e))
+		return PTR_ERR(e);
+	for (i = 0; i < hdr.nmsrs; i++)
+		if (set ? mkvm_set_msr(vcpu, e[i].index, e[i].data) :
+			  mkvm_get_msr(vcpu, e[i].index, &e[i].data))
+			break;
+	r = i;
+	if (!set && copy_to_user(arg->entries, e, hdr.nmsrs * sizeof(*e)))
+		r = -EFAULT;
+	kfree(e);
+	return r;
+}

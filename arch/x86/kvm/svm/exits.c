@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * SVM exit handling: one handler per exit code, in a table indexed by the
+ * code (APM vol. 2 appendix C).
+ *
+ * Handlers return >0 to enter the guest again, 0 to exit to userspace with
+ * kvm_run filled in, or a negative errno for KVM_RUN.
+ */
+#include <asm/msr-index.h>
+
+#include "svm.h"
+
+/* IOIO EXITINFO1 (APM 15.10.2): bit 0 IN, 2 string, 3 REP, 4-6 size, 31:16 port. */
+#define IOIO_PORT_SHIFT 16
+/* Nested page fault error code (APM 15.25.6): bit 1 is a write. */
+#define NPF_WRITE BIT(1)
+
+/* KVM's hypercall ABI: an unknown hypercall number returns -KVM_ENOSYS in RAX. */
+#define MKVM_HC_ENOSYS 1000
+
+/*
+ * Without nrip-save (TCG's SVM lacks it) the length of the intercepted
+ * instruction is known from its encoding, fixed for these.
+ */
+static void skip_insn(struct mkvm_vcpu *vcpu, unsigned int len)
+{
+	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
+
+	if (mkvm_svm_nrips && vmcb->control.next_rip)
+		vcpu->arch.rip = vmcb->control.next_rip;
+	else
+		vcpu->arch.rip += len;
+}
+
+void mkvm_svm_queue_exception(struct mkvm_vcpu *vcpu, u8 vector, bool has_error, u32 error)
+{
+	struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
+
+	c->event_inj = vector | SVM_EVTINJ_TYPE_EXEPT | SVM_EVTINJ_VALID |
+		       (has_error ? SVM_EVTINJ_VALID_ERR : 0);
+	c->event_inj_err = error;
+}
+
+static int internal_error(struct mkvm_vcpu *vcpu, u32 suberror)
+{
+	struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
+	struct kvm_run *run = vcpu->run;
+
+	run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
+	run->internal.suberror = suberror;
+	run->internal.ndata = 3;
+	run->internal.data[0] = c->exit_code;
+	run->internal.data[1] = c->exit_info_1;
+	run->internal.data[2] = c->exit_info_2;
+	return 0;
+}
+
+static int handle_nothing(struct mkvm_vcpu *vcpu)
+{
+	/* A host interrupt or NMI: it is taken once interrupts are enabled again. */
+	return 1;
+}
+
+static int handle_ud(struct mkvm_vcpu *vcpu)
+{
+	/* SVM instructions, MONITOR/MWAIT, XSETBV: not offered to the guest. */
+	mkvm_svm_queue_exception(vcpu, UD_VECTOR, false, 0);
+	return 1;
+}
+
+static int handle_hlt(struct mkvm_vcpu *vcpu)
+{
+	skip_insn(vcpu, 1);
+	/* No in-kernel irqchip yet, so nothing could wake the vCPU: userspace decides. */
+	vcpu->run->exit_reason = KVM_EXIT_HLT;
+	return 0;
+}
+
+static int handle_invd(struct mkvm_vcpu *vcpu)
+{
+	/* Discarding the host's caches is not the guest's to do; WBINVD-like no-op. */
+	skip_insn(vcpu, 2);
+	return 1;
+}
+
+static int handle_cpuid(struct mkvm_vcpu *vcpu)
+{
+	mkvm_emulate_cpuid(vcpu);
+	skip_insn(vcpu, 2);
+	return 1;
+}
+
+static int handle_vmmcall(struct mkvm_vcpu *vcpu)
+{
+	vcpu->arch.regs[REG_RAX] = -MKVM_HC_ENOSYS;
+	skip_insn(vcpu, 3);
+	return 1;
+}
+
+static int handle_msr(struct mkvm_vcpu *vcpu)
+{
+	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
+	unsigned long *r = vcpu->arch.regs;
+	u32 index = r[REG_RCX];
+	u64 data;
+
+	if (vmcb->control.exit_info_1) {
+		data = (u32)r[REG_RAX] | (r[REG_RDX] << 32);
+		if (mkvm_set_msr(vcpu, index, data)) {
+			mkvm_svm_queue_exception(vcpu, GP_VECTOR, true, 0);
+			return 1;
+		}
+	} else {
+		if (mkvm_get_msr(vcpu, index, &data)) {
+			mkvm_svm_queue_exception(vcpu, GP_VECTOR, true, 0);
+			return 1;
+		}
+		r[REG_RAX] = (u32)data;
+		r[REG_RDX] = data >> 32;
+	}
+	skip_insn(vcpu, 2);
+	return 1;
+}
+
+static int handle_ioio(struct mkvm_vcpu *vcpu)
+{
+	struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
+	u32 info = c->exit_info_1;
+
+	/* INS/OUTS need the instruction emulator, which is not written yet. */
+	if (info & SVM_IOIO_STR_MASK)
+		return internal_error(vcpu, KVM_INTERNAL_ERROR_EMULATION);
+	/* EXITINFO2 holds the next RIP for IOIO even without nrip-save (APM 15.10.2). */
+	return mkvm_exit_pio(vcpu, info >> IOIO_PORT_SHIFT,
+			     (info & SVM_IOIO_SIZE_MASK) >> SVM_IOIO_SIZE_SHIFT,
+			     info & SVM_IOIO_TYPE_MASK, c->exit_info_2);
+}
+
+static int handle_npf(struct mkvm_vcpu *vcpu)
+{
+	struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
+	int r = mkvm_tdp_fault(vcpu, c->exit_info_2, c->exit_info_1 & NPF_WRITE);
+
+	if (r == 1)	/* no memslot: MMIO, which needs the emulator (not written yet) */
+		return internal_error(vcpu, KVM_INTERNAL_ERROR_EMULATION);
+	return r ? r : 1;
+}
+
+static int handle_shutdown(struct mkvm_vcpu *vcpu)
+{
+	/* The VMCB is undefined after a shutdown intercept (APM 15.12): start over. */
+	mkvm_svm_init_vmcb(vcpu);
+	vcpu->run->exit_reason = KVM_EXIT_SHUTDOWN;
+	return 0;
+}
+
+static int (*const exit_handlers[])(struct mkvm_vcpu *vcpu) = {
+	[SVM_EXIT_INTR] = handle_nothing,
+	[SVM_EXIT_NMI] = handle_nothing,
+	[SVM_EXIT_SMI] = handle_nothing,
+	[SVM_EXIT_FERR_FREEZE] = handle_nothing,
+	[SVM_EXIT_CPUID] = handle_cpuid,
+	[SVM_EXIT_INVD] = handle_invd,
+	[SVM_EXIT_HLT] = handle_hlt,
+	[SVM_EXIT_INVLPGA] = handle_ud,
+	[SVM_EXIT_IOIO] = handle_ioio,
+	[SVM_EXIT_MSR] = handle_msr,
+	[SVM_EXIT_SHUTDOWN] = handle_shutdown,
+	[SVM_EXIT_VMRUN] = handle_ud,
+	[SVM_EXIT_VMMCALL] = handle_vmmcall,
+	[SVM_EXIT_VMLOAD] = handle_ud,
+	[SVM_EXIT_VMSAVE] = handle_ud,
+	[SVM_EXIT_STGI] = handle_ud,
+	[SVM_EXIT_CLGI] = handle_ud,
+	[SVM_EXIT_SKINIT] = handle_ud,
+	[SVM_EXIT_MONITOR] = handle_ud,
+	[SVM_EXIT_MWAIT] = handle_ud,
+	[SVM_EXIT_XSETBV] = handle_ud,
+	[SVM_EXIT_RDPRU] = handle_ud,
+	[SVM_EXIT_NPF] = handle_npf,
+};
+
+/*
+ * An event being delivered when the exit happened (e.g. an exception whose
+ * IDT or stack page was not mapped yet) is delivered again on the next entry
+ * (APM 15.7.2).
+ */
+static void requeue_interrupted_event(struct vmcb_control_area *c)
+{
+	c->event_inj = 0;
+	if (c->exit_int_info & SVM_EXITINTINFO_VALID) {
+		c->event_inj = c->exit_int_info;
+		c->event_inj_err = c->exit_int_info_err;
+	}
+}
+
+/**
+ * mkvm_svm_handle_exit() - dispatch the last #VMEXIT
+ * @vcpu: the vCPU
+ *
+ * Return: >0 to enter again, 0 to return to userspace, or a negative errno.
+ */
+int mkvm_svm_handle_exit(struct mkvm_vcpu *vcpu)
+{
+	struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
+	u64 code = c->exit_code;
+
+	requeue_interrupted_event(c);
+	if (code == SVM_EXIT_ERR) {
+		/* VMRUN refused the VMCB's state (APM 15.5.1). */
+		vcpu->run->exit_reason = KVM_EXIT_FAIL_ENTRY;
+		vcpu->run->fail_entry.hardware_entry_failure_reason = code;
+		vcpu->run->fail_entry.cpu = smp_processor_id();
+		return 0;
+	}
+	if (code < ARRAY_SIZE(exit_handlers) && exit_handlers[code])
+		return exit_handlers[code](vcpu);
+	return internal_error(vcpu, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON);
+}

@@ -1,0 +1,489 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * AMD SVM backend: enabling SVM on each CPU, the VMCB of each vCPU, its
+ * register state, and guest entry.
+ */
+#include <linux/cpu.h>
+#include <linux/cpuhotplug.h>
+#include <linux/mm.h>
+#include <linux/percpu.h>
+#include <linux/slab.h>
+#include <asm/io.h>
+#include <asm/debugreg.h>
+#include <asm/msr.h>
+#include <asm/reboot.h>
+#include <asm/svm.h>
+
+#include "svm.h"
+
+bool mkvm_svm_nrips;
+static u32 svm_max_asid;
+static int svm_cpuhp_state;
+static struct mkvm_svm_cpu __percpu *svm_cpus;
+/* One I/O and one MSR permission map for all vCPUs: intercept everything. */
+static void *iopm, *msrpm;
+#define IOPM_ORDER 2	/* 12 KiB used (APM 15.10.1) */
+#define MSRPM_ORDER 1	/* 8 KiB (APM 15.11) */
+
+/* SVM's 12-bit segment attributes (APM 15.5.1): type, S, DPL, P, AVL, L, DB, G. */
+static u16 seg_to_attrib(const struct kvm_segment *s)
+{
+	if (s->unusable)
+		return 0;
+	return (s->type & 0xf) | s->s << 4 | (s->dpl & 3) << 5 | s->present << 7 |
+	       s->avl << 8 | s->l << 9 | s->db << 10 | s->g << 11;
+}
+
+static void seg_to_vmcb(struct vmcb_seg *v, const struct kvm_segment *s)
+{
+	v->selector = s->selector;
+	v->base = s->base;
+	v->limit = s->limit;
+	v->attrib = seg_to_attrib(s);
+}
+
+static void seg_from_vmcb(struct kvm_segment *s, const struct vmcb_seg *v)
+{
+	*s = (struct kvm_segment){
+		.base = v->base, .limit = v->limit, .selector = v->selector,
+		.type = v->attrib & 0xf, .s = (v->attrib >> 4) & 1, .dpl = (v->attrib >> 5) & 3,
+		.present = (v->attrib >> 7) & 1, .avl = (v->attrib >> 8) & 1,
+		.l = (v->attrib >> 9) & 1, .db = (v->attrib >> 10) & 1,
+		.g = (v->attrib >> 11) & 1,
+	};
+	s->unusable = !s->present;
+}
+
+static void svm_get_sregs(struct mkvm_vcpu *vcpu, struct kvm_sregs *s)
+{
+	struct vmcb_save_area *save = &to_svm(vcpu)->vmcb->save;
+
+	seg_from_vmcb(&s->cs, &save->cs);
+	seg_from_vmcb(&s->ds, &save->ds);
+	seg_from_vmcb(&s->es, &save->es);
+	seg_from_vmcb(&s->fs, &save->fs);
+	seg_from_vmcb(&s->gs, &save->gs);
+	seg_from_vmcb(&s->ss, &save->ss);
+	seg_from_vmcb(&s->tr, &save->tr);
+	seg_from_vmcb(&s->ldt, &save->ldtr);
+	s->gdt.base = save->gdtr.base;
+	s->gdt.limit = save->gdtr.limit;
+	s->idt.base = save->idtr.base;
+	s->idt.limit = save->idtr.limit;
+	s->cr0 = save->cr0;
+	s->cr2 = save->cr2;
+	s->cr3 = save->cr3;
+	s->cr4 = save->cr4;
+	s->cr8 = to_svm(vcpu)->vmcb->control.int_ctl & V_TPR_MASK;
+	/* EFER.SVME is the host's business (VMRUN needs it set); the guest never sees it. */
+	s->efer = save->efer & ~EFER_SVME;
+}
+
+static void svm_set_sregs(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s)
+{
+	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
+	struct vmcb_save_area *save = &vmcb->save;
+
+	seg_to_vmcb(&save->cs, &s->cs);
+	seg_to_vmcb(&save->ds, &s->ds);
+	seg_to_vmcb(&save->es, &s->es);
+	seg_to_vmcb(&save->fs, &s->fs);
+	seg_to_vmcb(&save->gs, &s->gs);
+	seg_to_vmcb(&save->ss, &s->ss);
+	seg_to_vmcb(&save->tr, &s->tr);
+	seg_to_vmcb(&save->ldtr, &s->ldt);
+	/* The CPL is SS.DPL, or 0 in real mode (APM 15.5.1). */
+	save->cpl = (s->cr0 & X86_CR0_PE) ? s->ss.dpl : 0;
+	save->gdtr.base = s->gdt.base;
+	save->gdtr.limit = s->gdt.limit;
+	save->idtr.base = s->idt.base;
+	save->idtr.limit = s->idt.limit;
+	save->cr0 = s->cr0;
+	save->cr2 = s->cr2;
+	save->cr3 = s->cr3;
+	save->cr4 = s->cr4;
+	save->efer = s->efer | EFER_SVME;
+	vmcb->control.int_ctl = (vmcb->control.int_ctl & ~V_TPR_MASK) | (s->cr8 & V_TPR_MASK);
+}
+
+static bool pat_valid(u64 pat)
+{
+	/* Each byte is a memory type: UC, WC, WT, WP, WB or UC- (0, 1, 4, 5, 6, 7). */
+	for (int i = 0; i < 8; i++) {
+		u8 t = pat >> (8 * i);
+
+		if (t > 7 || t == 2 || t == 3)
+			return false;
+	}
+	return true;
+}
+
+static int svm_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
+{
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+	struct vmcb_save_area *save = &svm->vmcb->save;
+	bool intel = !vcpu->arch.amd_guest;
+
+	switch (index) {
+	case MSR_EFER:		*data = save->efer & ~EFER_SVME; break;
+	case MSR_STAR:		*data = save->star; break;
+	case MSR_LSTAR:		*data = save->lstar; break;
+	case MSR_CSTAR:		*data = save->cstar; break;
+	case MSR_SYSCALL_MASK:	*data = save->sfmask; break;
+	case MSR_KERNEL_GS_BASE: *data = save->kernel_gs_base; break;
+	case MSR_FS_BASE:	*data = save->fs.base; break;
+	case MSR_GS_BASE:	*data = save->gs.base; break;
+	case MSR_IA32_SYSENTER_CS: *data = save->sysenter_cs; break;
+	case MSR_IA32_SYSENTER_ESP:
+		*data = save->sysenter_esp | (intel ? (u64)svm->sysenter_esp_hi << 32 : 0);
+		break;
+	case MSR_IA32_SYSENTER_EIP:
+		*data = save->sysenter_eip | (intel ? (u64)svm->sysenter_eip_hi << 32 : 0);
+		break;
+	case MSR_IA32_CR_PAT:	*data = save->g_pat; break;
+	case MSR_IA32_TSC:	*data = rdtsc() + svm->vmcb->control.tsc_offset; break;
+	default:
+		return 1;
+	}
+	return 0;
+}
+
+static int svm_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data)
+{
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+	struct vmcb_save_area *save = &svm->vmcb->save;
+	const u64 efer_ok = EFER_SCE | EFER_LME | EFER_LMA | EFER_NX | EFER_FFXSR;
+
+	switch (index) {
+	case MSR_EFER:
+		if (data & ~efer_ok)
+			return 1;
+		save->efer = data | EFER_SVME;
+		break;
+	case MSR_STAR:		save->star = data; break;
+	case MSR_LSTAR:		save->lstar = data; break;
+	case MSR_CSTAR:		save->cstar = data; break;
+	case MSR_SYSCALL_MASK:	save->sfmask = data; break;
+	case MSR_KERNEL_GS_BASE: save->kernel_gs_base = data; break;
+	case MSR_FS_BASE:	save->fs.base = data; break;
+	case MSR_GS_BASE:	save->gs.base = data; break;
+	case MSR_IA32_SYSENTER_CS: save->sysenter_cs = (u32)data; break;
+	/*
+	 * AMD CPUs keep 32 bits of SYSENTER_ESP/EIP (APM vol. 2 6.1.1); a guest
+	 * that believes it is on Intel gets all 64, as KVM does for migration.
+	 */
+	case MSR_IA32_SYSENTER_ESP:
+		save->sysenter_esp = (u32)data;
+		svm->sysenter_esp_hi = vcpu->arch.amd_guest ? 0 : data >> 32;
+		break;
+	case MSR_IA32_SYSENTER_EIP:
+		save->sysenter_eip = (u32)data;
+		svm->sysenter_eip_hi = vcpu->arch.amd_guest ? 0 : data >> 32;
+		break;
+	case MSR_IA32_CR_PAT:
+		if (!pat_valid(data))
+			return 1;
+		save->g_pat = data;
+		break;
+	case MSR_IA32_TSC:
+		svm->vmcb->control.tsc_offset = data - rdtsc();
+		break;
+	default:
+		return 1;
+	}
+	return 0;
+}
+
+static void set_intercept(struct vmcb *vmcb, int bit)
+{
+	vmcb->control.intercepts[bit / 32] |= BIT(bit % 32);
+}
+
+/**
+ * mkvm_svm_init_vmcb() - the VMCB of a vCPU at power-on
+ * @vcpu: the vCPU
+ *
+ * Also used after a shutdown intercept, which leaves the VMCB undefined
+ * (APM 15.12).
+ */
+void mkvm_svm_init_vmcb(struct mkvm_vcpu *vcpu)
+{
+	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
+	struct vmcb_control_area *c = &vmcb->control;
+	struct vmcb_save_area *s = &vmcb->save;
+	static const int intercepts[] = {
+		INTERCEPT_INTR, INTERCEPT_NMI, INTERCEPT_SMI, INTERCEPT_CPUID, INTERCEPT_INVD,
+		INTERCEPT_HLT, INTERCEPT_INVLPGA, INTERCEPT_IOIO_PROT, INTERCEPT_MSR_PROT,
+		INTERCEPT_SHUTDOWN, INTERCEPT_VMRUN, INTERCEPT_VMMCALL, INTERCEPT_VMLOAD,
+		INTERCEPT_VMSAVE, INTERCEPT_STGI, INTERCEPT_CLGI, INTERCEPT_SKINIT,
+		INTERCEPT_MONITOR, INTERCEPT_MWAIT, INTERCEPT_XSETBV, INTERCEPT_RDPRU,
+	};
+
+	memset(vmcb, 0, PAGE_SIZE);
+	for (int i = 0; i < ARRAY_SIZE(intercepts); i++)
+		set_intercept(vmcb, intercepts[i]);
+	c->iopm_base_pa = __pa(iopm);
+	c->msrpm_base_pa = __pa(msrpm);
+	/* Physical interrupts exit to the host whatever the guest's RFLAGS.IF (APM 15.21.1). */
+	c->int_ctl = V_INTR_MASKING_MASK;
+	c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
+	c->nested_cr3 = mkvm_tdp_root_pa(vcpu->vm);
+	c->tsc_offset = -rdtsc();
+
+	/* Power-on state (APM vol. 2 table 14-1). */
+	s->cs = (struct vmcb_seg){ .selector = 0xf000, .base = 0xffff0000, .limit = 0xffff,
+				   .attrib = 0x9b };
+	s->ds = s->es = s->fs = s->gs = s->ss =
+		(struct vmcb_seg){ .limit = 0xffff, .attrib = 0x93 };
+	s->gdtr.limit = s->idtr.limit = 0xffff;
+	s->ldtr = (struct vmcb_seg){ .limit = 0xffff, .attrib = 0x82 };
+	s->tr = (struct vmcb_seg){ .limit = 0xffff, .attrib = 0x8b };
+	s->cr0 = X86_CR0_CD | X86_CR0_NW | X86_CR0_ET;
+	s->efer = EFER_SVME;
+	s->dr6 = DR6_RESET;
+	s->dr7 = DR7_RESET;
+	s->g_pat = 0x0007040600070406ULL;
+}
+
+static int svm_vcpu_create(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_svm_vcpu *svm = kzalloc(sizeof(*svm), GFP_KERNEL_ACCOUNT);
+	struct page *page;
+
+	if (!svm)
+		return -ENOMEM;
+	page = alloc_page(GFP_KERNEL_ACCOUNT);
+	if (!page) {
+		kfree(svm);
+		return -ENOMEM;
+	}
+	svm->vmcb = page_address(page);
+	svm->vmcb_pa = page_to_phys(page);
+	svm->last_cpu = -1;
+	vcpu->arch.vendor = svm;
+	mkvm_svm_init_vmcb(vcpu);
+	return 0;
+}
+
+static void svm_vcpu_free(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+
+	if (!svm)
+		return;
+	free_page((unsigned long)svm->vmcb);
+	kfree(svm);
+}
+
+/*
+ * ASIDs are handed out per physical CPU; when a CPU runs out it starts a new
+ * generation and flushes every ASID (APM 15.16).  A vCPU that moved, or whose
+ * nested page tables were zapped, takes a fresh ASID so no stale translation
+ * can be used.
+ */
+static void svm_pick_asid(struct mkvm_vcpu *vcpu, struct mkvm_svm_cpu *sd, int cpu)
+{
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+	u64 tdp_gen = READ_ONCE(vcpu->vm->arch.tdp.generation);
+
+	svm->vmcb->control.tlb_ctl = TLB_CONTROL_DO_NOTHING;
+	if (svm->last_cpu == cpu && svm->asid_generation == sd->asid_generation &&
+	    vcpu->arch.tdp_generation == tdp_gen)
+		return;
+	if (sd->next_asid > svm_max_asid) {
+		sd->asid_generation++;
+		sd->next_asid = 1;
+		svm->vmcb->control.tlb_ctl = TLB_CONTROL_FLUSH_ALL_ASID;
+	}
+	svm->asid = sd->next_asid++;
+	svm->asid_generation = sd->asid_generation;
+	svm->last_cpu = cpu;
+	vcpu->arch.tdp_generation = tdp_gen;
+}
+
+static void svm_run(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+	struct vmcb *vmcb = svm->vmcb;
+	int cpu = smp_processor_id();
+	struct mkvm_svm_cpu *sd = per_cpu_ptr(svm_cpus, cpu);
+	unsigned long host_dr[4];
+
+	svm_pick_asid(vcpu, sd, cpu);
+	vmcb->control.asid = svm->asid;
+	vmcb->control.clean = 0;	/* no VMCB state is cached across entries */
+	vmcb->save.rax = vcpu->arch.regs[REG_RAX];
+	vmcb->save.rsp = vcpu->arch.regs[REG_RSP];
+	vmcb->save.rip = vcpu->arch.rip;
+	vmcb->save.rflags = vcpu->arch.rflags;
+
+	/* DR0-3 are not switched by VMRUN (APM 15.5.1): the guest may change them. */
+	host_dr[0] = native_get_debugreg(0);
+	host_dr[1] = native_get_debugreg(1);
+	host_dr[2] = native_get_debugreg(2);
+	host_dr[3] = native_get_debugreg(3);
+
+	clgi();
+	mkvm_svm_vmrun(svm->vmcb_pa, vcpu->arch.regs, page_to_phys(sd->host_save));
+	stgi();
+
+	native_set_debugreg(0, host_dr[0]);
+	native_set_debugreg(1, host_dr[1]);
+	native_set_debugreg(2, host_dr[2]);
+	native_set_debugreg(3, host_dr[3]);
+
+	vcpu->arch.regs[REG_RAX] = vmcb->save.rax;
+	vcpu->arch.regs[REG_RSP] = vmcb->save.rsp;
+	vcpu->arch.rip = vmcb->save.rip;
+	vcpu->arch.rflags = vmcb->save.rflags;
+}
+
+static int svm_cpu_online(unsigned int cpu)
+{
+	struct mkvm_svm_cpu *sd = per_cpu_ptr(svm_cpus, cpu);
+	u64 efer;
+
+	rdmsrl(MSR_EFER, efer);
+	if (efer & EFER_SVME) {
+		pr_err("minikvm: SVM is already enabled on CPU %u by someone else\n", cpu);
+		return -EBUSY;
+	}
+	sd->asid_generation = 1;
+	sd->next_asid = 1;
+	wrmsrl(MSR_EFER, efer | EFER_SVME);
+	wrmsrl(MSR_VM_HSAVE_PA, page_to_phys(sd->hsave));
+	return 0;
+}
+
+static void svm_disable(void)
+{
+	u64 efer;
+
+	wrmsrl(MSR_VM_HSAVE_PA, 0);
+	rdmsrl(MSR_EFER, efer);
+	if (efer & EFER_SVME) {
+		/* GIF must be set before SVM goes off, or interrupts stay blocked. */
+		stgi();
+		wrmsrl(MSR_EFER, efer & ~EFER_SVME);
+	}
+}
+
+static int svm_cpu_offline(unsigned int cpu)
+{
+	svm_disable();
+	return 0;
+}
+
+/* On an emergency reboot or kexec, SVM must be off or the next kernel may hang. */
+static void svm_emergency_disable(void)
+{
+	svm_disable();
+}
+
+static void free_cpu_pages(void)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct mkvm_svm_cpu *sd = per_cpu_ptr(svm_cpus, cpu);
+
+		if (sd->hsave)
+			__free_page(sd->hsave);
+		if (sd->host_save)
+			__free_page(sd->host_save);
+	}
+	free_percpu(svm_cpus);
+}
+
+static int svm_hardware_setup(void)
+{
+	u32 eax, ebx, ecx, edx;
+	u64 vm_cr;
+	int cpu, r;
+
+	if (cpuid_eax(0x80000000) < SVM_CPUID_FUNC)
+		return -EOPNOTSUPP;
+	rdmsrl(MSR_VM_CR, vm_cr);
+	if (vm_cr & BIT(SVM_VM_CR_SVM_DISABLE)) {
+		pr_err("minikvm: SVM is disabled by the firmware\n");
+		return -EOPNOTSUPP;
+	}
+	cpuid(SVM_CPUID_FUNC, &eax, &ebx, &ecx, &edx);
+	if (!(edx & BIT(0))) {
+		/* The shadow MMU for CPUs without NPT is not written yet. */
+		pr_err("minikvm: this CPU has SVM but no nested paging\n");
+		return -EOPNOTSUPP;
+	}
+	mkvm_svm_nrips = edx & BIT(3);
+	svm_max_asid = ebx - 1;
+	if (!svm_max_asid)
+		return -EOPNOTSUPP;
+
+	svm_cpus = alloc_percpu(struct mkvm_svm_cpu);
+	if (!svm_cpus)
+		return -ENOMEM;
+	for_each_possible_cpu(cpu) {
+		struct mkvm_svm_cpu *sd = per_cpu_ptr(svm_cpus, cpu);
+
+		sd->hsave = alloc_pages_node(cpu_to_node(cpu), GFP_KERNEL | __GFP_ZERO, 0);
+		sd->host_save = alloc_pages_node(cpu_to_node(cpu), GFP_KERNEL | __GFP_ZERO, 0);
+		if (!sd->hsave || !sd->host_save) {
+			free_cpu_pages();
+			return -ENOMEM;
+		}
+	}
+	iopm = (void *)__get_free_pages(GFP_KERNEL, IOPM_ORDER);
+	msrpm = (void *)__get_free_pages(GFP_KERNEL, MSRPM_ORDER);
+	if (!iopm || !msrpm) {
+		r = -ENOMEM;
+		goto free_maps;
+	}
+	memset(iopm, 0xff, PAGE_SIZE << IOPM_ORDER);
+	memset(msrpm, 0xff, PAGE_SIZE << MSRPM_ORDER);
+
+	cpu_emergency_register_virt_callback(svm_emergency_disable);
+	r = cpuhp_setup_state(CPUHP_AP_ONLINE_DYN, "minikvm/svm:online", svm_cpu_online,
+			      svm_cpu_offline);
+	if (r < 0) {
+		cpu_emergency_unregister_virt_callback(svm_emergency_disable);
+		goto free_maps;
+	}
+	svm_cpuhp_state = r;
+	pr_info("minikvm: SVM with NPT, %u ASIDs, nrips %s\n", svm_max_asid,
+		mkvm_svm_nrips ? "yes" : "no");
+	return 0;
+
+free_maps:
+	free_pages((unsigned long)iopm, IOPM_ORDER);
+	free_pages((unsigned long)msrpm, MSRPM_ORDER);
+	free_cpu_pages();
+	return r;
+}
+
+static void svm_hardware_unsetup(void)
+{
+	cpuhp_remove_state(svm_cpuhp_state);
+	cpu_emergency_unregister_virt_callback(svm_emergency_disable);
+	free_pages((unsigned long)iopm, IOPM_ORDER);
+	free_pages((unsigned long)msrpm, MSRPM_ORDER);
+	free_cpu_pages();
+}
+
+const struct mkvm_x86_ops mkvm_svm_ops = {
+	.name = "AMD SVM",
+	.hardware_setup = svm_hardware_setup,
+	.hardware_unsetup = svm_hardware_unsetup,
+	.vcpu_create = svm_vcpu_create,
+	.vcpu_free = svm_vcpu_free,
+	.get_sregs = svm_get_sregs,
+	.set_sregs = svm_set_sregs,
+	.get_msr = svm_get_msr,
+	.set_msr = svm_set_msr,
+	.run = svm_run,
+	.handle_exit = mkvm_svm_handle_exit,
+	.queue_exception = mkvm_svm_queue_exception,
+	/* NPT entries are ordinary long-mode PTEs; guest accesses count as user (APM 15.25.5). */
+	.tdp_table_bits = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER,
+	.tdp_leaf_read = _PAGE_PRESENT | _PAGE_USER,
+	.tdp_leaf_write = _PAGE_RW,
+};

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * VMRUN with the guest's general-purpose registers.
+ *
+ * void mkvm_svm_vmrun(u64 vmcb_pa, unsigned long *regs, u64 host_save_pa)
+ *
+ * VMRUN itself switches RAX, RSP, RIP, RFLAGS, the segment and control
+ * registers (APM 15.5); the other GPRs are ours to load and store, from
+ * regs[] in instruction-encoding order.  FS, GS, TR, LDTR and the syscall
+ * MSRs are switched with VMLOAD/VMSAVE (APM 15.5.2): the host's into
+ * host_save_pa before, and back after, so nothing may touch per-CPU data
+ * (GS) between VMRUN and the last VMLOAD.  The caller runs with GIF clear.
+ */
+#include <linux/linkage.h>
+#include <asm/asm.h>
+#include <asm/nospec-branch.h>
+
+#define R(n) (n * 8)
+
+	.section .noinstr.text, "ax"
+
+SYM_FUNC_START(mkvm_svm_vmrun)
+	push %rbp
+	mov %rsp, %rbp
+	push %r15
+	push %r14
+	push %r13
+	push %r12
+	push %rbx
+	push %rdx		/* 16(%rsp): host save area */
+	push %rsi		/* 8(%rsp): regs */
+	push %rdi		/* 0(%rsp): guest VMCB */
+
+	mov %rdx, %rax
+	vmsave %rax
+
+	mov %rsi, %rax
+	mov R(1)(%rax), %rcx
+	mov R(2)(%rax), %rdx
+	mov R(3)(%rax), %rbx
+	mov R(5)(%rax), %rbp
+	mov R(6)(%rax), %rsi
+	mov R(7)(%rax), %rdi
+	mov R(8)(%rax), %r8
+	mov R(9)(%rax), %r9
+	mov R(10)(%rax), %r10
+	mov R(11)(%rax), %r11
+	mov R(12)(%rax), %r12
+	mov R(13)(%rax), %r13
+	mov R(14)(%rax), %r14
+	mov R(15)(%rax), %r15
+
+	mov (%rsp), %rax
+	vmload %rax
+	vmrun %rax
+	vmsave %rax
+
+	mov 8(%rsp), %rax
+	mov %rcx, R(1)(%rax)
+	mov %rdx, R(2)(%rax)
+	mov %rbx, R(3)(%rax)
+	mov %rbp, R(5)(%rax)
+	mov %rsi, R(6)(%rax)
+	mov %rdi, R(7)(%rax)
+	mov %r8, R(8)(%rax)
+	mov %r9, R(9)(%rax)
+	mov %r10, R(10)(%rax)
+	mov %r11, R(11)(%rax)
+	mov %r12, R(12)(%rax)
+	mov %r13, R(13)(%rax)
+	mov %r14, R(14)(%rax)
+	mov %r15, R(15)(%rax)
+
+	mov 16(%rsp), %rax
+	vmload %rax
+
+	/* Leave no guest values in registers for speculation to use. */
+	xor %ecx, %ecx
+	xor %edx, %edx
+	xor %esi, %esi
+	xor %edi, %edi
+	xor %r8d, %r8d
+	xor %r9d, %r9d
+	xor %r10d, %r10d
+	xor %r11d, %r11d
+
+	add $24, %rsp
+	pop %rbx
+	pop %r12
+	pop %r13
+	pop %r14
+	pop %r15
+	pop %rbp
+	RET
+SYM_FUNC_END(mkvm_svm_vmrun)

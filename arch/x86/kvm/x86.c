@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The x86 layer's ioctls and lifetimes: what the core hands to the
+ * architecture, routed to generic x86 code or, through mkvm_x86, to the
+ * vendor.
+ */
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <asm/cpufeature.h>
+
+#include <minikvm/core.h>
+
+const struct mkvm_x86_ops *mkvm_x86;
+
+/**
+ * mkvm_arch_init() - pick the vendor backend and set up the hardware
+ *
+ * Return: 0, or -EOPNOTSUPP when the CPU has no usable SVM, or the backend's error.
+ */
+int mkvm_arch_init(void)
+{
+	if (boot_cpu_has(X86_FEATURE_SVM))
+		mkvm_x86 = &mkvm_svm_ops;
+	else
+		return -EOPNOTSUPP;
+	return mkvm_x86->hardware_setup();
+}
+
+void mkvm_arch_exit(void)
+{
+	mkvm_x86->hardware_unsetup();
+}
+
+/**
+ * mkvm_arch_check_extension() - the x86 capabilities minikvm implements
+ * @vm: the VM, or NULL on /dev/kvm
+ * @cap: a KVM_CAP_* number
+ *
+ * Return: the value, or 0.
+ */
+long mkvm_arch_check_extension(struct mkvm_vm *vm, long cap)
+{
+	switch (cap) {
+	case KVM_CAP_SET_TSS_ADDR:
+	case KVM_CAP_SET_IDENTITY_MAP_ADDR:
+	case KVM_CAP_EXT_CPUID:
+	case KVM_CAP_IMMEDIATE_EXIT:
+	case KVM_CAP_HLT:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+long mkvm_arch_dev_ioctl(unsigned int ioctl, unsigned long arg)
+{
+	switch (ioctl) {
+	case KVM_GET_SUPPORTED_CPUID:
+		return mkvm_dev_get_supported_cpuid((void __user *)arg);
+	case KVM_GET_MSR_INDEX_LIST:
+		return mkvm_dev_get_msr_index_list((void __user *)arg);
+	default:
+		return -EINVAL;
+	}
+}
+
+long mkvm_arch_vm_ioctl(struct mkvm_vm *vm, unsigned int ioctl, unsigned long arg)
+{
+	long r;
+
+	switch (ioctl) {
+	case KVM_SET_TSS_ADDR:
+		/* Only VMX without unrestricted guest needs the pages; record the address. */
+		vm->arch.tss_addr = arg;
+		return 0;
+	case KVM_SET_IDENTITY_MAP_ADDR: {
+		u64 addr;
+
+		mutex_lock(&vm->lock);
+		r = -EINVAL;
+		if (vm->created_vcpus)
+			goto unlock;
+		r = -EFAULT;
+		if (copy_from_user(&addr, (void __user *)arg, sizeof(addr)))
+			goto unlock;
+		vm->arch.identity_map_addr = addr;
+		r = 0;
+unlock:
+		mutex_unlock(&vm->lock);
+		return r;
+	}
+	default:
+		return -ENOTTY;
+	}
+}
+
+static void get_regs(struct mkvm_vcpu *vcpu, struct kvm_regs *r)
+{
+	unsigned long *g = vcpu->arch.regs;
+
+	*r = (struct kvm_regs){
+		.rax = g[REG_RAX], .rbx = g[REG_RBX], .rcx = g[REG_RCX], .rdx = g[REG_RDX],
+		.rsi = g[REG_RSI], .rdi = g[REG_RDI], .rsp = g[REG_RSP], .rbp = g[REG_RBP],
+		.r8 = g[REG_R8], .r9 = g[REG_R9], .r10 = g[REG_R10], .r11 = g[REG_R11],
+		.r12 = g[REG_R12], .r13 = g[REG_R13], .r14 = g[REG_R14], .r15 = g[REG_R15],
+		.rip = vcpu->arch.rip, .rflags = vcpu->arch.rflags,
+	};
+}
+
+static void set_regs(struct mkvm_vcpu *vcpu, const struct kvm_regs *r)
+{
+	unsigned long *g = vcpu->arch.regs;
+
+	g[REG_RAX] = r->rax; g[REG_RBX] = r->rbx; g[REG_RCX] = r->rcx; g[REG_RDX] = r->rdx;
+	g[REG_RSI] = r->rsi; g[REG_RDI] = r->rdi; g[REG_RSP] = r->rsp; g[REG_RBP] = r->rbp;
+	g[REG_R8] = r->r8; g[REG_R9] = r->r9; g[REG_R10] = r->r10; g[REG_R11] = r->r11;
+	g[REG_R12] = r->r12; g[REG_R13] = r->r13; g[REG_R14] = r->r14; g[REG_R15] = r->r15;
+	vcpu->arch.rip = r->rip;
+	/* Bit 1 is always set in RFLAGS (SDM vol. 1 3.4.3). */
+	vcpu->arch.rflags = r->rflags | 2;
+}
+
+/* The checks KVM makes before accepting KVM_SET_SREGS (SDM vol. 3 2.5, APM vol. 2 3.1). */
+static bool sregs_valid(const struct kvm_sregs *s)
+{
+	const u64 efer_ok = EFER_SCE | EFER_LME | EFER_LMA | EFER_NX | EFER_FFXSR;
+	const u64 cr4_ok = X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD | X86_CR4_DE | X86_CR4_PSE |
+			   X86_CR4_PAE | X86_CR4_MCE | X86_CR4_PGE | X86_CR4_PCE |
+			   X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT | X86_CR4_FSGSBASE;
+
+	if (s->efer & ~efer_ok || s->cr4 & ~cr4_ok || s->cr0 >> 32)
+		return false;
+	if ((s->cr0 & X86_CR0_PG) && !(s->cr0 & X86_CR0_PE))
+		return false;
+	if ((s->cr0 & X86_CR0_NW) && !(s->cr0 & X86_CR0_CD))
+		return false;
+	if ((s->efer & EFER_LME) && (s->cr0 & X86_CR0_PG)) {
+		if (!(s->cr4 & X86_CR4_PAE) || !(s->efer & EFER_LMA))
+			return false;
+	} else if ((s->efer & EFER_LMA) || s->cs.l) {
+		return false;
+	}
+	return true;
+}
+
+long mkvm_arch_vcpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, unsigned long arg)
+{
+	void __user *argp = (void __user *)arg;
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+
+	switch (ioctl) {
+	case KVM_RUN:
+		if (arg)
+			return -EINVAL;
+		return mkvm_vcpu_run(vcpu);
+	case KVM_GET_REGS:
+		get_regs(vcpu, &regs);
+		return copy_to_user(argp, &regs, sizeof(regs)) ? -EFAULT : 0;
+	case KVM_SET_REGS:
+		if (copy_from_user(&regs, argp, sizeof(regs)))
+			return -EFAULT;
+		set_regs(vcpu, &regs);
+		return 0;
+	case KVM_GET_SREGS:
+		memset(&sregs, 0, sizeof(sregs));
+		mkvm_x86->get_sregs(vcpu, &sregs);
+		sregs.apic_base = vcpu->arch.apic_base;
+		return copy_to_user(argp, &sregs, sizeof(sregs)) ? -EFAULT : 0;
+	case KVM_SET_SREGS:
+		if (copy_from_user(&sregs, argp, sizeof(sregs)))
+			return -EFAULT;
+		if (!sregs_valid(&sregs))
+			return -EINVAL;
+		mkvm_x86->set_sregs(vcpu, &sregs);
+		vcpu->arch.apic_base = sregs.apic_base;
+		return 0;
+	case KVM_SET_CPUID2:
+		return mkvm_vcpu_set_cpuid2(vcpu, argp);
+	case KVM_GET_CPUID2:
+		return mkvm_vcpu_get_cpuid2(vcpu, argp);
+	case KVM_GET_MSRS:
+		return mkvm_vcpu_msrs_ioctl(vcpu, argp, false);
+	case KVM_SET_MSRS:
+		return mkvm_vcpu_msrs_ioctl(vcpu, argp, true);
+	default:
+		return -EINVAL;
+	}
+}
+
+int mkvm_arch_vm_init(struct mkvm_vm *vm)
+{
+	return mkvm_tdp_init(vm);
+}
+
+void mkvm_arch_vm_destroy(struct mkvm_vm *vm)
+{
+	mkvm_tdp_destroy(vm);
+}
+
+/**
+ * mkvm_arch_vcpu_create() - x86 and vendor state of a new vCPU, at reset
+ * @vcpu: the vCPU, with its id set
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int mkvm_arch_vcpu_create(struct mkvm_vcpu *vcpu)
+{
+	int r;
+
+	/* Power-on state (SDM vol. 3 table 10-1, APM vol. 2 table 14-1). */
+	vcpu->arch.rip = 0xfff0;
+	vcpu->arch.rflags = 2;
+	vcpu->arch.regs[REG_RDX] = boot_cpu_data.x86 << 8 | boot_cpu_data.x86_model << 4 |
+				   boot_cpu_data.x86_stepping;
+	vcpu->arch.apic_base = APIC_DEFAULT_PHYS_BASE | MSR_IA32_APICBASE_ENABLE |
+			       (vcpu->vcpu_id == 0 ? MSR_IA32_APICBASE_BSP : 0);
+	vcpu->arch.amd_guest = true;
+	if (!fpu_alloc_guest_fpstate(&vcpu->arch.fpu))
+		return -ENOMEM;
+	r = mkvm_x86->vcpu_create(vcpu);
+	if (r)
+		fpu_free_guest_fpstate(&vcpu->arch.fpu);
+	return r;
+}
+
+void mkvm_arch_vcpu_destroy(struct mkvm_vcpu *vcpu)
+{
+	mkvm_x86->vcpu_free(vcpu);
+	fpu_free_guest_fpstate(&vcpu->arch.fpu);
+	kfree(vcpu->arch.cpuid);
+}
+
+/**
+ * mkvm_arch_memslots_changed() - drop every nested-paging mapping
+ * @vm: the VM, whose memslots were just deleted or moved
+ *
+ * Called with no vCPU inside the guest (the caller holds slots_sem for write),
+ * so no CPU walks the tables while they are freed.
+ */
+void mkvm_arch_memslots_changed(struct mkvm_vm *vm)
+{
+	mkvm_tdp_zap_all(vm);
+}

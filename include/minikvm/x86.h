@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The x86 layer: per-VM and per-vCPU state, the vendor ops table through
+ * which generic code reaches SVM (or VMX), and the entry points the core
+ * calls.
+ */
+#ifndef MINIKVM_X86_H
+#define MINIKVM_X86_H
+
+#include <linux/kvm.h>
+#include <linux/types.h>
+#include <linux/xarray.h>
+#include <asm/fpu/api.h>
+
+struct mkvm_vm;
+struct mkvm_vcpu;
+
+#define MKVM_MAX_CPUID_ENTRIES	256	/* as KVM_MAX_CPUID_ENTRIES */
+#define MKVM_MAX_IO_MSRS	256	/* KVM_GET/SET_MSRS batches are smaller than this */
+
+/* x86 GPR numbers in instruction-encoding order. */
+enum mkvm_reg {
+	REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP, REG_RSI, REG_RDI,
+	REG_R8, REG_R9, REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15,
+	NR_GPRS
+};
+
+/* Two-dimensional paging tables (NPT or EPT) built lazily from memslots. */
+struct mkvm_tdp {
+	struct mutex lock;
+	u64 *root;			/* top-level table, kernel virtual */
+	struct xarray pages;		/* gfn -> struct page pinned for the guest */
+	u64 generation;			/* bumped on every zap: vCPUs flush their TLB */
+};
+
+struct mkvm_vm_arch {
+	struct mkvm_tdp tdp;
+	u64 tss_addr;
+	u64 identity_map_addr;
+};
+
+struct mkvm_vcpu_arch {
+	unsigned long regs[NR_GPRS];
+	unsigned long rip;
+	unsigned long rflags;
+	struct kvm_cpuid_entry2 *cpuid;
+	int cpuid_nent;
+	bool amd_guest;			/* guest CPUID vendor is AMD (or Hygon) */
+	u64 apic_base;
+	struct fpu_guest fpu;
+	/* An IN from port I/O waiting for userspace's data, completed on the next KVM_RUN. */
+	bool pio_in_pending;
+	u8 pio_size;
+	u64 tdp_generation;		/* last tdp.generation this vCPU flushed for */
+	void *vendor;			/* struct mkvm_svm_vcpu or the VMX equivalent */
+};
+
+/**
+ * struct mkvm_x86_ops - what generic x86 code needs from SVM or VMX
+ *
+ * Filled once at load by the vendor that the CPU supports.
+ */
+struct mkvm_x86_ops {
+	const char *name;
+	int (*hardware_setup)(void);
+	void (*hardware_unsetup)(void);
+	int (*vcpu_create)(struct mkvm_vcpu *vcpu);
+	void (*vcpu_free)(struct mkvm_vcpu *vcpu);
+	void (*get_sregs)(struct mkvm_vcpu *vcpu, struct kvm_sregs *sregs);
+	void (*set_sregs)(struct mkvm_vcpu *vcpu, const struct kvm_sregs *sregs);
+	/* Vendor-held MSRs; 1 means "not mine", so generic code may try. */
+	int (*get_msr)(struct mkvm_vcpu *vcpu, u32 index, u64 *data);
+	int (*set_msr)(struct mkvm_vcpu *vcpu, u32 index, u64 data);
+	/* One guest entry and exit, with interrupts disabled by the caller. */
+	void (*run)(struct mkvm_vcpu *vcpu);
+	/* >0: enter again; 0: exit to userspace with kvm_run filled; <0: errno. */
+	int (*handle_exit)(struct mkvm_vcpu *vcpu);
+	void (*queue_exception)(struct mkvm_vcpu *vcpu, u8 vector, bool has_error, u32 error);
+	/* Nested-paging PTE format: bits for a present, writable leaf and table. */
+	u64 tdp_table_bits, tdp_leaf_read, tdp_leaf_write;
+};
+
+extern const struct mkvm_x86_ops *mkvm_x86;
+extern const struct mkvm_x86_ops mkvm_svm_ops;
+
+/* arch/x86/kvm/x86.c: entry points from the core */
+int mkvm_arch_init(void);
+void mkvm_arch_exit(void);
+long mkvm_arch_check_extension(struct mkvm_vm *vm, long cap);
+long mkvm_arch_dev_ioctl(unsigned int ioctl, unsigned long arg);
+long mkvm_arch_vm_ioctl(struct mkvm_vm *vm, unsigned int ioctl, unsigned long arg);
+long mkvm_arch_vcpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, unsigned long arg);
+int mkvm_arch_vm_init(struct mkvm_vm *vm);
+void mkvm_arch_vm_destroy(struct mkvm_vm *vm);
+int mkvm_arch_vcpu_create(struct mkvm_vcpu *vcpu);
+void mkvm_arch_vcpu_destroy(struct mkvm_vcpu *vcpu);
+void mkvm_arch_memslots_changed(struct mkvm_vm *vm);
+
+/* arch/x86/kvm/run.c */
+int mkvm_vcpu_run(struct mkvm_vcpu *vcpu);
+int mkvm_exit_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in, unsigned long next_rip);
+
+/* arch/x86/kvm/cpuid.c */
+int mkvm_dev_get_supported_cpuid(struct kvm_cpuid2 __user *arg);
+int mkvm_vcpu_set_cpuid2(struct mkvm_vcpu *vcpu, struct kvm_cpuid2 __user *arg);
+int mkvm_vcpu_get_cpuid2(struct mkvm_vcpu *vcpu, struct kvm_cpuid2 __user *arg);
+void mkvm_emulate_cpuid(struct mkvm_vcpu *vcpu);
+bool mkvm_guest_has(struct mkvm_vcpu *vcpu, u32 leaf, int reg, int bit);
+
+/* arch/x86/kvm/msrs.c */
+int mkvm_dev_get_msr_index_list(struct kvm_msr_list __user *arg);
+int mkvm_vcpu_msrs_ioctl(struct mkvm_vcpu *vcpu, struct kvm_msrs __user *arg, bool set);
+int mkvm_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data);
+int mkvm_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data);
+
+/* arch/x86/kvm/mmu/tdp.c */
+int mkvm_tdp_init(struct mkvm_vm *vm);
+void mkvm_tdp_destroy(struct mkvm_vm *vm);
+void mkvm_tdp_zap_all(struct mkvm_vm *vm);
+int mkvm_tdp_fault(struct mkvm_vcpu *vcpu, u64 gpa, bool write);
+u64 mkvm_tdp_root_pa(struct mkvm_vm *vm);
+
+#endif
