@@ -27,14 +27,15 @@ static const u32 msrs_to_save[] = {
 int mkvm_dev_get_msr_index_list(struct kvm_msr_list __user *arg)
 {
 	struct kvm_msr_list hdr;
-	u32 n = ARRAY_SIZE(msrs_to_save);
+	u32 room;
 
 	if (copy_from_user(&hdr, arg, sizeof(hdr)))
 		return -EFAULT;
-	hdr.nmsrs = n;
+	room = hdr.nmsrs;
+	hdr.nmsrs = ARRAY_SIZE(msrs_to_save);
 	if (copy_to_user(arg, &hdr, sizeof(hdr)))
 		return -EFAULT;
-	if (n > hdr.nmsrs)
+	if (room < hdr.nmsrs)
 		return -E2BIG;
 	return copy_to_user(arg->indices, msrs_to_save, sizeof(msrs_to_save)) ? -EFAULT : 0;
 }

@@ -323,8 +323,16 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 	host_dr[2] = native_get_debugreg(2);
 	host_dr[3] = native_get_debugreg(3);
 
+	/*
+	 * With V_INTR_MASKING, whether a physical interrupt exits the guest
+	 * follows the host's RFLAGS.IF saved by VMRUN (APM 15.21.1), so IF must
+	 * be set at VMRUN.  GIF=0 keeps the host itself from taking interrupts
+	 * in between; they wait until STGI and the caller's irq enable.
+	 */
 	clgi();
+	raw_local_irq_enable();
 	mkvm_svm_vmrun(svm->vmcb_pa, vcpu->arch.regs, page_to_phys(sd->host_save));
+	raw_local_irq_disable();
 	stgi();
 
 	native_set_debugreg(0, host_dr[0]);
