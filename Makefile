@@ -43,7 +43,7 @@ VMM_SRCS := $(wildcard vmm/*.c)
 VMM_HDRS := $(wildcard vmm/*.h)
 
 # The library objects are shared by every test program: keep them.
-.SECONDARY: $(TEST_LIB_OBJS)
+.SECONDARY: $(TEST_LIB_OBJS) $(SHARED_OBJS)
 
 .PHONY: all module user tests unit deps check check-unit check-selftests check-testvm \
 	clean help
@@ -78,9 +78,17 @@ $(BUILD)/tests/%: tests/%.c $(TEST_LIB_OBJS) $(TEST_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_LIB_OBJS)
 
-$(BUILD)/unit/%: tests/unit/%.c $(TEST_LIB_OBJS) $(TEST_HDRS)
+# Kernel code that also builds in userspace, for the unit tests.
+SHARED_SRCS := arch/x86/kvm/decode.c
+SHARED_OBJS := $(patsubst %.c,$(BUILD)/shared/%.o,$(SHARED_SRCS))
+
+$(BUILD)/shared/%.o: %.c $(wildcard include/minikvm/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_LIB_OBJS)
+	$(CC) $(USER_CFLAGS) -Iinclude -c -o $@ $<
+
+$(BUILD)/unit/%: tests/unit/%.c $(TEST_LIB_OBJS) $(SHARED_OBJS) $(TEST_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -Iinclude -o $@ $< $(TEST_LIB_OBJS) $(SHARED_OBJS)
 
 deps:
 	@tools/install-deps

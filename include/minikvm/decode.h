@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The x86 instruction decoder, shared by SVM, VMX and the userspace unit
+ * tests.  It only decodes: it reads bytes, never guest state.
+ */
+#ifndef MINIKVM_DECODE_H
+#define MINIKVM_DECODE_H
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+#else
+#include <stdbool.h>
+#include <stdint.h>
+typedef uint8_t u8;
+typedef uint16_t u16;
+typedef uint32_t u32;
+typedef uint64_t u64;
+typedef int8_t s8;
+typedef int32_t s32;
+typedef int64_t s64;
+#endif
+
+#define MKVM_MAX_INSN_LEN 15	/* SDM vol. 2 2.3.11 */
+
+/* What an instruction does, as far as the emulator needs to know. */
+enum mkvm_insn_kind {
+	INSN_UNKNOWN,
+	INSN_MOV_TO_RM,		/* 88/89 /r, C6/C7 /0 (imm): r/m = src */
+	INSN_MOV_FROM_RM,	/* 8A/8B /r: reg = r/m */
+	INSN_MOVZX,		/* 0F B6/B7: reg = zero-extended r/m8/16 */
+	INSN_MOVSX,		/* 0F BE/BF, 63 (MOVSXD): reg = sign-extended r/m */
+	INSN_ALU_TO_RM,		/* 00-39 even forms, 80/81/83: r/m = r/m op src */
+	INSN_ALU_FROM_RM,	/* 02-3B odd-direction forms: reg = reg op r/m */
+	INSN_TEST,		/* 84/85, F6/F7 /0: flags of r/m & src */
+	INSN_XCHG,		/* 86/87: swap reg and r/m */
+	INSN_STOS,		/* AA/AB */
+	INSN_LODS,		/* AC/AD */
+	INSN_MOVS,		/* A4/A5 */
+	INSN_INS,		/* 6C/6D */
+	INSN_OUTS,		/* 6E/6F */
+};
+
+/* ALU operations in the order of their opcode rows and ModRM.reg of group 1. */
+enum mkvm_alu_op { ALU_ADD, ALU_OR, ALU_ADC, ALU_SBB, ALU_AND, ALU_SUB, ALU_XOR, ALU_CMP };
+
+/* Segment registers in encoding order (SDM vol. 2 3.1.1.3). */
+enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_NONE = 7 };
+
+struct mkvm_insn {
+	u8 len;
+	u8 map;			/* 1: one-byte opcodes, 2: 0F xx */
+	u8 opcode;
+	enum mkvm_insn_kind kind;
+	enum mkvm_alu_op alu;	/* for INSN_ALU_* */
+	u8 op_bytes;		/* operand size of this instruction: 1, 2, 4 or 8 */
+	u8 src_bytes;		/* MOVZX/MOVSX source size */
+	u8 addr_bytes;		/* 2, 4 or 8 */
+	u8 rex;
+	u8 seg;			/* segment override, or SEG_NONE */
+	bool rep, repne, lock;
+	bool has_modrm;
+	u8 mod, reg, rm;	/* reg and rm include REX.R and REX.B */
+	bool mem;		/* the r/m operand is memory */
+	bool rip_relative;
+	int base, index;	/* GPR numbers, -1 for none */
+	u8 scale;		/* 1, 2, 4, 8 */
+	s64 disp;
+	bool has_imm;
+	u64 imm;		/* sign-extended to the operand size */
+};
+
+int mkvm_decode(struct mkvm_insn *insn, const u8 *bytes, unsigned int avail, unsigned int mode);
+
+#endif

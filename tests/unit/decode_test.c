@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Table-driven tests of the x86 decoder (arch/x86/kvm/decode.c), in userspace.
+ * Each row is an encoding as the CPU would fetch it and what it must decode to.
+ */
+#include "kvm_util.h"
+#include <minikvm/decode.h>
+
+struct row {
+	const char *what;
+	unsigned int mode;
+	unsigned int n;
+	u8 bytes[15];
+	int ret;
+	u8 len, kind, op_bytes, src_bytes, addr_bytes;
+	int base, index;
+	u8 scale;
+	s64 disp;
+	u64 imm;
+	u8 alu, reg, seg;
+	bool rep, rip_relative, mem;
+};
+
+#define NOIDX .index = -1
+static const struct row rows[] = {
+	{ "mov %eax,(%rdi)", 64, 2, { 0x89, 0x07 }, 0, 2, INSN_MOV_TO_RM, 4, 4, 8,
+	  .base = 7, NOIDX, .scale = 1, .reg = 0, .seg = SEG_NONE, .mem = true },
+	{ "mov %rax,0x8(%rdx)", 64, 4, { 0x48, 0x89, 0x42, 0x08 }, 0, 4, INSN_MOV_TO_RM, 8, 8, 8,
+	  .base = 2, NOIDX, .scale = 1, .disp = 8, .seg = SEG_NONE, .mem = true },
+	{ "mov %r9b,(%r12,%rcx,4)", 64, 4, { 0x45, 0x88, 0x0c, 0x8c }, 0, 4, INSN_MOV_TO_RM, 1, 1,
+	  8, .base = 12, .index = 1, .scale = 4, .reg = 9, .seg = SEG_NONE, .mem = true },
+	{ "mov %ax,-0x10(%rbp)", 64, 4, { 0x66, 0x89, 0x45, 0xf0 }, 0, 4, INSN_MOV_TO_RM, 2, 2, 8,
+	  .base = 5, NOIDX, .scale = 1, .disp = -16, .seg = SEG_SS, .mem = true },
+	{ "mov 0x100(%rip),%ecx", 64, 6, { 0x8b, 0x0d, 0x00, 0x01, 0x00, 0x00 }, 0, 6,
+	  INSN_MOV_FROM_RM, 4, 4, 8, .base = -1, NOIDX, .scale = 1, .disp = 0x100, .reg = 1,
+	  .seg = SEG_NONE, .rip_relative = true, .mem = true },
+	{ "movl $0x12345678,(%rax)", 64, 6, { 0xc7, 0x00, 0x78, 0x56, 0x34, 0x12 }, 0, 6,
+	  INSN_MOV_TO_RM, 4, 4, 8, .base = 0, NOIDX, .scale = 1, .imm = 0x12345678,
+	  .seg = SEG_NONE, .mem = true },
+	{ "movq $-1,(%rax)", 64, 7, { 0x48, 0xc7, 0x00, 0xff, 0xff, 0xff, 0xff }, 0, 7,
+	  INSN_MOV_TO_RM, 8, 8, 8, .base = 0, NOIDX, .scale = 1, .imm = ~0ULL,
+	  .seg = SEG_NONE, .mem = true },
+	{ "movw $0x7788,(%rax)", 64, 5, { 0x66, 0xc7, 0x00, 0x88, 0x77 }, 0, 5, INSN_MOV_TO_RM,
+	  2, 2, 8, .base = 0, NOIDX, .scale = 1, .imm = 0x7788, .seg = SEG_NONE, .mem = true },
+	{ "movzbq (%rsi),%rax", 64, 4, { 0x48, 0x0f, 0xb6, 0x06 }, 0, 4, INSN_MOVZX, 8, 1, 8,
+	  .base = 6, NOIDX, .scale = 1, .seg = SEG_NONE, .mem = true },
+	{ "movzwl (%rsi),%eax", 64, 3, { 0x0f, 0xb7, 0x06 }, 0, 3, INSN_MOVZX, 4, 2, 8,
+	  .base = 6, NOIDX, .scale = 1, .seg = SEG_NONE, .mem = true },
+	{ "movsbq (%rsi),%rax", 64, 4, { 0x48, 0x0f, 0xbe, 0x06 }, 0, 4, INSN_MOVSX, 8, 1, 8,
+	  .base = 6, NOIDX, .scale = 1, .seg = SEG_NONE, .mem = true },
+	{ "movslq (%rsi),%rax", 64, 3, { 0x48, 0x63, 0x06 }, 0, 3, INSN_MOVSX, 8, 4, 8,
+	  .base = 6, NOIDX, .scale = 1, .seg = SEG_NONE, .mem = true },
+	{ "addl $5,(%rax)", 64, 3, { 0x83, 0x00, 0x05 }, 0, 3, INSN_ALU_TO_RM, 4, 4, 8,
+	  .base = 0, NOIDX, .scale = 1, .imm = 5, .alu = ALU_ADD, .seg = SEG_NONE, .mem = true },
+	{ "subl $-1,(%rax) (imm8 sign-extends)", 64, 3, { 0x83, 0x28, 0xff }, 0, 3,
+	  INSN_ALU_TO_RM, 4, 4, 8, .base = 0, NOIDX, .scale = 1, .imm = 0xffffffff,
+	  .alu = ALU_SUB, .reg = 5, .seg = SEG_NONE, .mem = true },
+	{ "andq %rax,(%rdx)", 64, 3, { 0x48, 0x21, 0x02 }, 0, 3, INSN_ALU_TO_RM, 8, 8, 8,
+	  .base = 2, NOIDX, .scale = 1, .alu = ALU_AND, .seg = SEG_NONE, .mem = true },
+	{ "orb $0x80,(%rcx)", 64, 3, { 0x80, 0x09, 0x80 }, 0, 3, INSN_ALU_TO_RM, 1, 1, 8,
+	  .base = 1, NOIDX, .scale = 1, .imm = 0x80, .alu = ALU_OR, .reg = 1, .seg = SEG_NONE,
+	  .mem = true },
+	{ "cmp (%rbx),%edx", 64, 2, { 0x3b, 0x13 }, 0, 2, INSN_ALU_FROM_RM, 4, 4, 8,
+	  .base = 3, NOIDX, .scale = 1, .alu = ALU_CMP, .reg = 2, .seg = SEG_NONE, .mem = true },
+	{ "testb $1,(%rax)", 64, 3, { 0xf6, 0x00, 0x01 }, 0, 3, INSN_TEST, 1, 1, 8,
+	  .base = 0, NOIDX, .scale = 1, .imm = 1, .seg = SEG_NONE, .mem = true },
+	{ "stosl", 64, 1, { 0xab }, 0, 1, INSN_STOS, 4, 4, 8, .seg = SEG_NONE },
+	{ "rep stosq", 64, 3, { 0xf3, 0x48, 0xab }, 0, 3, INSN_STOS, 8, 8, 8, .seg = SEG_NONE,
+	  .rep = true },
+	{ "rep insb", 64, 2, { 0xf3, 0x6c }, 0, 2, INSN_INS, 1, 1, 8, .seg = SEG_NONE, .rep = true },
+	{ "rep outsw", 64, 3, { 0x66, 0xf3, 0x6f }, 0, 3, INSN_OUTS, 2, 2, 8, .seg = SEG_NONE,
+	  .rep = true },
+	{ "mov %fs:0x28,%rax (absolute SIB)", 64, 9,
+	  { 0x64, 0x48, 0x8b, 0x04, 0x25, 0x28, 0x00, 0x00, 0x00 }, 0, 9, INSN_MOV_FROM_RM, 8, 8,
+	  8, .base = -1, NOIDX, .scale = 1, .disp = 0x28, .seg = SEG_FS, .mem = true },
+	{ "32-bit: mov %eax,0xc0000100 (moffs)", 32, 5, { 0xa3, 0x00, 0x01, 0x00, 0xc0 }, 0, 5,
+	  INSN_MOV_TO_RM, 4, 4, 4, .base = -1, NOIDX, .scale = 1, .disp = 0xc0000100,
+	  .seg = SEG_NONE, .mem = true },
+	{ "moffs cut short", 32, 3, { 0xa3, 0x00, 0x01 }, -EFAULT, .len = 0 },
+	{ "64-bit: movabs 0x1122334455667788,%al", 64, 9,
+	  { 0xa0, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11 }, 0, 9, INSN_MOV_FROM_RM, 1, 1,
+	  8, .base = -1, NOIDX, .scale = 1, .disp = 0x1122334455667788, .seg = SEG_NONE,
+	  .mem = true },
+	{ "32-bit: mov %eax,0xc0000100 (ModRM)", 32, 6, { 0x89, 0x05, 0x00, 0x01, 0x00, 0xc0 }, 0,
+	  6, INSN_MOV_TO_RM, 4, 4, 4, .base = -1, NOIDX, .scale = 1, .disp = (s32)0xc0000100,
+	  .seg = SEG_NONE, .mem = true },
+	{ "16-bit: mov %ax,(%bx,%si)", 16, 2, { 0x89, 0x00 }, 0, 2, INSN_MOV_TO_RM, 2, 2, 2,
+	  .base = 3, .index = 6, .scale = 1, .seg = SEG_NONE, .mem = true },
+	{ "16-bit: mov 0x600,%cx", 16, 4, { 0x8b, 0x0e, 0x00, 0x06 }, 0, 4, INSN_MOV_FROM_RM, 2, 2,
+	  2, .base = -1, NOIDX, .scale = 1, .disp = 0x600, .reg = 1, .seg = SEG_NONE,
+	  .mem = true },
+	{ "16-bit: 66 prefix, mov %eax,-2(%bp)", 16, 4, { 0x66, 0x89, 0x46, 0xfe }, 0, 4,
+	  INSN_MOV_TO_RM, 4, 4, 2, .base = 5, NOIDX, .scale = 1, .disp = -2, .seg = SEG_SS,
+	  .mem = true },
+	{ "truncated: ModRM missing", 64, 1, { 0x89 }, -EFAULT, .len = 0 },
+	{ "truncated: imm32 cut", 64, 4, { 0xc7, 0x00, 0x78, 0x56 }, -EFAULT, .len = 0 },
+	{ "unknown: nop", 64, 1, { 0x90 }, -EINVAL, .len = 0 },
+	{ "not MOV: c7 /1", 64, 6, { 0xc7, 0x08, 0, 0, 0, 0 }, -EINVAL, .len = 0 },
+	{ "not TEST: f7 /3 (neg)", 64, 2, { 0xf7, 0x18 }, -EINVAL, .len = 0 },
+	{ "16 prefixes: longer than 15 bytes", 64, 15,
+	  { 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66,
+	    0x66 }, -EFAULT, .len = 0 },
+};
+
+TEST(decoder_table)
+{
+	for (unsigned int i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const struct row *t = &rows[i];
+		struct mkvm_insn in;
+		int r = mkvm_decode(&in, t->bytes, t->n, t->mode);
+
+		TEST_ASSERT(r == t->ret, "%s: returned %d, expected %d", t->what, r, t->ret);
+		if (r)
+			continue;
+		TEST_ASSERT(in.len == t->len && in.kind == t->kind && in.op_bytes == t->op_bytes &&
+			    in.src_bytes == t->src_bytes && in.addr_bytes == t->addr_bytes,
+			    "%s: len %u kind %u op %u src %u addr %u", t->what, in.len, in.kind,
+			    in.op_bytes, in.src_bytes, in.addr_bytes);
+		TEST_ASSERT(in.mem == t->mem && in.rep == t->rep &&
+			    in.rip_relative == t->rip_relative && in.seg == t->seg,
+			    "%s: mem %d rep %d rip %d seg %u", t->what, in.mem, in.rep,
+			    in.rip_relative, in.seg);
+		if (in.mem)
+			TEST_ASSERT(in.base == t->base && in.index == t->index &&
+				    in.scale == t->scale && in.disp == t->disp,
+				    "%s: base %d index %d scale %u disp %lld", t->what, in.base,
+				    in.index, in.scale, (long long)in.disp);
+		if (in.has_modrm)
+			TEST_ASSERT(in.reg == t->reg, "%s: reg %u", t->what, in.reg);
+		TEST_ASSERT(in.imm == t->imm, "%s: imm %#llx", t->what, (unsigned long long)in.imm);
+		if (in.kind == INSN_ALU_TO_RM || in.kind == INSN_ALU_FROM_RM)
+			TEST_ASSERT(in.alu == t->alu, "%s: alu %u", t->what, in.alu);
+	}
+}
+
+/* Every one-byte prefix run that fits must never read past the bytes given. */
+TEST(decoder_never_overreads)
+{
+	u8 buf[MKVM_MAX_INSN_LEN];
+	struct mkvm_insn in;
+
+	for (unsigned int seed = 1; seed < 20000; seed++) {
+		unsigned int n = seed % MKVM_MAX_INSN_LEN + 1, x = seed * 2654435761u;
+
+		for (unsigned int i = 0; i < sizeof(buf); i++) {
+			x = x * 1103515245 + 12345;
+			buf[i] = x >> 16;
+		}
+		if (mkvm_decode(&in, buf, n, (seed % 3) == 0 ? 16 : (seed % 3) == 1 ? 32 : 64) == 0)
+			TEST_ASSERT(in.len <= n, "seed %u: len %u > %u", seed, in.len, n);
+	}
+}
