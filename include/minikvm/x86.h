@@ -12,6 +12,8 @@
 #include <linux/xarray.h>
 #include <asm/fpu/api.h>
 
+#include <minikvm/decode.h>
+
 struct mkvm_vm;
 struct mkvm_vcpu;
 
@@ -39,6 +41,21 @@ struct mkvm_vm_arch {
 	u64 identity_map_addr;
 };
 
+/* An instruction the emulator is in the middle of, waiting for userspace. */
+enum mkvm_emul_wait {
+	EMUL_NONE,
+	EMUL_MMIO_READ,		/* the data of an MMIO read */
+	EMUL_INS,		/* the data of a (REP) INS */
+};
+
+struct mkvm_emul {
+	enum mkvm_emul_wait wait;
+	struct mkvm_insn insn;
+	unsigned long next_rip;
+	u64 la;			/* INS: where the data goes */
+	unsigned int count;	/* INS: elements read ahead */
+};
+
 struct mkvm_vcpu_arch {
 	unsigned long regs[NR_GPRS];
 	unsigned long rip;
@@ -51,6 +68,7 @@ struct mkvm_vcpu_arch {
 	/* An IN from port I/O waiting for userspace's data, completed on the next KVM_RUN. */
 	bool pio_in_pending;
 	u8 pio_size;
+	struct mkvm_emul emul;
 	u64 tdp_generation;		/* last tdp.generation this vCPU flushed for */
 	void *vendor;			/* struct mkvm_svm_vcpu or the VMX equivalent */
 };
@@ -99,6 +117,11 @@ void mkvm_arch_memslots_changed(struct mkvm_vm *vm);
 /* arch/x86/kvm/run.c */
 int mkvm_vcpu_run(struct mkvm_vcpu *vcpu);
 int mkvm_exit_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in, unsigned long next_rip);
+
+/* arch/x86/kvm/emulate.c */
+int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa);
+int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in);
+int mkvm_emulate_complete(struct mkvm_vcpu *vcpu);
 
 /* arch/x86/kvm/cpuid.c */
 int mkvm_dev_get_supported_cpuid(struct kvm_cpuid2 __user *arg);

@@ -14,11 +14,10 @@
 #include <minikvm/core.h>
 
 /*
- * Flags minikvm implements.  KVM_MEM_LOG_DIRTY_PAGES and KVM_MEM_READONLY
- * are refused until dirty logging and the MMU exist, so that nothing is
- * accepted that does not work.
+ * Flags minikvm implements.  KVM_MEM_LOG_DIRTY_PAGES is refused until dirty
+ * logging exists, so that nothing is accepted that does not work.
  */
-#define MKVM_MEMSLOT_VALID_FLAGS 0u
+#define MKVM_MEMSLOT_VALID_FLAGS KVM_MEM_READONLY
 
 static bool memslots_overlap(struct mkvm_vm *vm, u16 id, u64 base, u64 npages)
 {

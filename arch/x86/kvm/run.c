@@ -107,6 +107,9 @@ int mkvm_vcpu_run(struct mkvm_vcpu *vcpu)
 		sigprocmask(SIG_SETMASK, &vcpu->sigset, &saved);
 	if (vcpu->arch.pio_in_pending)
 		complete_pio_in(vcpu);
+	r = mkvm_emulate_complete(vcpu);
+	if (r <= 0)
+		goto out;
 	/* api.rst 5: immediate_exit makes KVM_RUN return at once, after completing I/O. */
 	if (READ_ONCE(vcpu->run->immediate_exit)) {
 		r = -EINTR;

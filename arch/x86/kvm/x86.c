@@ -47,6 +47,7 @@ long mkvm_arch_check_extension(struct mkvm_vm *vm, long cap)
 	case KVM_CAP_EXT_CPUID:
 	case KVM_CAP_IMMEDIATE_EXIT:
 	case KVM_CAP_HLT:
+	case KVM_CAP_READONLY_MEM:
 		return 1;
 	default:
 		return 0;

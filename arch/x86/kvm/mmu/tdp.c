@@ -127,7 +127,8 @@ static u64 *walk_alloc(struct mkvm_tdp *tdp, u64 gpa)
  * A writable host mapping is mapped writable at once, so a later write does
  * not fault again.
  *
- * Return: 0 when mapped; 1 when no memslot covers @gpa (MMIO); -EFAULT when
+ * Return: 0 when mapped; 1 when no memslot covers @gpa or this is a write to
+ * a read-only slot (both are MMIO for the emulator); -EFAULT when
  * the host has no page there, or only a read-only one and this is a write;
  * -ENOMEM.
  */
@@ -141,11 +142,15 @@ int mkvm_tdp_fault(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
 	int r;
 
 	slot = mkvm_gfn_to_memslot(vcpu->vm, gfn);
-	if (!slot)
+	if (!slot || (write && (slot->flags & KVM_MEM_READONLY)))
 		return 1;
 	hva = slot->userspace_addr + ((gfn - slot->base_gfn) << PAGE_SHIFT);
 	bits = mkvm_x86->tdp_leaf_read | mkvm_x86->tdp_leaf_write;
-	if (pin_user_pages_fast(hva, 1, FOLL_WRITE, &page) != 1) {
+	if (slot->flags & KVM_MEM_READONLY) {
+		if (pin_user_pages_fast(hva, 1, 0, &page) != 1)
+			return -EFAULT;
+		bits = mkvm_x86->tdp_leaf_read;
+	} else if (pin_user_pages_fast(hva, 1, FOLL_WRITE, &page) != 1) {
 		if (write || pin_user_pages_fast(hva, 1, 0, &page) != 1)
 			return -EFAULT;
 		bits = mkvm_x86->tdp_leaf_read;
@@ -159,6 +164,8 @@ int mkvm_tdp_fault(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
 	if (*leaf) {
 		/* Another vCPU mapped it first; a write to a read-only page stays a fault. */
 		r = (write && !(*leaf & mkvm_x86->tdp_leaf_write)) ? -EFAULT : 0;
+		if (r && (slot->flags & KVM_MEM_READONLY))
+			r = 1;
 		goto unpin;
 	}
 	r = xa_err(xa_store(&tdp->pages, gfn, page, GFP_KERNEL_ACCOUNT));

@@ -127,9 +127,10 @@ static int handle_ioio(struct mkvm_vcpu *vcpu)
 	struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
 	u32 info = c->exit_info_1;
 
-	/* INS/OUTS need the instruction emulator, which is not written yet. */
 	if (info & SVM_IOIO_STR_MASK)
-		return internal_error(vcpu, KVM_INTERNAL_ERROR_EMULATION);
+		return mkvm_emulate_string_pio(vcpu, info >> IOIO_PORT_SHIFT,
+					       (info & SVM_IOIO_SIZE_MASK) >> SVM_IOIO_SIZE_SHIFT,
+					       info & SVM_IOIO_TYPE_MASK);
 	/* EXITINFO2 holds the next RIP for IOIO even without nrip-save (APM 15.10.2). */
 	return mkvm_exit_pio(vcpu, info >> IOIO_PORT_SHIFT,
 			     (info & SVM_IOIO_SIZE_MASK) >> SVM_IOIO_SIZE_SHIFT,
@@ -141,8 +142,8 @@ static int handle_npf(struct mkvm_vcpu *vcpu)
 	struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
 	int r = mkvm_tdp_fault(vcpu, c->exit_info_2, c->exit_info_1 & NPF_WRITE);
 
-	if (r == 1)	/* no memslot: MMIO, which needs the emulator (not written yet) */
-		return internal_error(vcpu, KVM_INTERNAL_ERROR_EMULATION);
+	if (r == 1)	/* no memslot, or a write to a read-only one: MMIO */
+		return mkvm_emulate_mmio(vcpu, c->exit_info_2);
 	return r ? r : 1;
 }
 

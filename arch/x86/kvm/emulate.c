@@ -1,0 +1,357 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The instruction emulator, shared by SVM and VMX: MMIO accesses (a nested
+ * page fault or EPT violation on a GPA without memory, or a write to a
+ * read-only slot) and string port I/O.
+ *
+ * The instruction is fetched through the guest's page tables and decoded by
+ * decode.c.  Reads from MMIO exit to userspace and finish on the next
+ * KVM_RUN; read-modify-write instructions then exit again with the write,
+ * as KVM does.
+ */
+#include <linux/uaccess.h>
+
+#include <minikvm/alu.h>
+#include <minikvm/core.h>
+#include <minikvm/guest_mem.h>
+
+#define RFLAGS_DF BIT(10)
+
+static u64 size_mask(unsigned int bytes)
+{
+	return bytes == 8 ? ~0ULL : (1ULL << (8 * bytes)) - 1;
+}
+
+static s64 sign_extend(u64 v, unsigned int bytes)
+{
+	unsigned int shift = 64 - 8 * bytes;
+
+	return (s64)(v << shift) >> shift;
+}
+
+/* Byte registers 4-7 are AH, CH, DH, BH unless there is a REX prefix (SDM vol. 1 3.4.1.1). */
+static bool high_byte_reg(const struct mkvm_insn *insn, unsigned int reg, unsigned int bytes)
+{
+	return bytes == 1 && !insn->rex && reg >= 4 && reg < 8;
+}
+
+static u64 reg_read(struct mkvm_vcpu *vcpu, const struct mkvm_insn *insn, unsigned int reg,
+		    unsigned int bytes)
+{
+	if (high_byte_reg(insn, reg, bytes))
+		return (vcpu->arch.regs[reg - 4] >> 8) & 0xff;
+	return vcpu->arch.regs[reg] & size_mask(bytes);
+}
+
+static void reg_write(struct mkvm_vcpu *vcpu, const struct mkvm_insn *insn, unsigned int reg,
+		      unsigned int bytes, u64 v)
+{
+	unsigned long *r;
+
+	if (high_byte_reg(insn, reg, bytes)) {
+		r = &vcpu->arch.regs[reg - 4];
+		*r = (*r & ~0xff00UL) | (v & 0xff) << 8;
+		return;
+	}
+	r = &vcpu->arch.regs[reg];
+	if (bytes == 4)		/* 32-bit results zero-extend (SDM vol. 1 3.4.1.1) */
+		*r = (u32)v;
+	else
+		*r = (*r & ~size_mask(bytes)) | (v & size_mask(bytes));
+}
+
+static unsigned int cpu_mode(const struct kvm_sregs *s)
+{
+	if ((s->efer & EFER_LMA) && s->cs.l)
+		return 64;
+	return s->cs.db ? 32 : 16;
+}
+
+static u64 seg_base(const struct kvm_sregs *s, unsigned int seg)
+{
+	const struct kvm_segment *segs[] = { &s->es, &s->cs, &s->ss, &s->ds, &s->fs, &s->gs };
+
+	/* In 64-bit mode only FS and GS have a base (SDM vol. 1 3.3.7.1). */
+	if (cpu_mode(s) == 64 && seg != SEG_FS && seg != SEG_GS)
+		return 0;
+	return segs[seg]->base;
+}
+
+static int emulation_failed(struct mkvm_vcpu *vcpu, const u8 *bytes, unsigned int n)
+{
+	struct kvm_run *run = vcpu->run;
+
+	run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
+	run->internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
+	/* The instruction bytes, as KVM gives them, for the VMM's error message. */
+	run->internal.ndata = 2;
+	run->internal.data[0] = 0;
+	run->internal.data[1] = 0;
+	if (bytes)
+		memcpy(run->internal.data, bytes, min(n, 16u));
+	vcpu->arch.emul.wait = EMUL_NONE;
+	return 0;
+}
+
+/*
+ * Fetch and decode the instruction at CS:RIP.  On failure kvm_run already
+ * reports the emulation failure and the caller exits to userspace.
+ */
+static bool fetch_decode(struct mkvm_vcpu *vcpu, struct kvm_sregs *s, struct mkvm_insn *insn)
+{
+	u8 bytes[MKVM_MAX_INSN_LEN];
+	unsigned int n = MKVM_MAX_INSN_LEN;
+	u64 la;
+
+	mkvm_x86->get_sregs(vcpu, s);
+	la = seg_base(s, SEG_CS) + vcpu->arch.rip;
+	if (cpu_mode(s) != 64)
+		la &= 0xffffffff;
+	/* The instruction may end before a page that is not mapped: try less then. */
+	while (mkvm_read_guest_virt(vcpu, s, la, bytes, n)) {
+		unsigned int first = PAGE_SIZE - (la & ~PAGE_MASK);
+
+		if (n <= first) {
+			emulation_failed(vcpu, NULL, 0);
+			return false;
+		}
+		n = first;
+	}
+	if (mkvm_decode(insn, bytes, n, cpu_mode(s))) {
+		emulation_failed(vcpu, bytes, n);
+		return false;
+	}
+	return true;
+}
+
+static int mmio_exit(struct mkvm_vcpu *vcpu, u64 gpa, unsigned int len, bool write, u64 data)
+{
+	struct kvm_run *run = vcpu->run;
+
+	run->exit_reason = KVM_EXIT_MMIO;
+	run->mmio.phys_addr = gpa;
+	run->mmio.len = len;
+	run->mmio.is_write = write;
+	memset(run->mmio.data, 0, sizeof(run->mmio.data));
+	if (write)
+		memcpy(run->mmio.data, &data, len);
+	return 0;
+}
+
+/* STOS/LODS/MOVS/INS/OUTS step: the index registers move, REP counts down. */
+static void string_step(struct mkvm_vcpu *vcpu, const struct mkvm_insn *insn, int reg,
+			unsigned int elems, unsigned long next_rip)
+{
+	u64 amask = size_mask(insn->addr_bytes);
+	unsigned long *r = vcpu->arch.regs;
+	long delta = (long)elems * insn->op_bytes;
+
+	if (vcpu->arch.rflags & RFLAGS_DF)
+		delta = -delta;
+	r[reg] = (r[reg] & ~amask) | ((r[reg] + delta) & amask);
+	if (insn->rep) {
+		r[REG_RCX] = (r[REG_RCX] & ~amask) | ((r[REG_RCX] - elems) & amask);
+		/* Not done yet: run the same instruction again for the rest. */
+		if (r[REG_RCX] & amask)
+			return;
+	}
+	vcpu->arch.rip = next_rip;
+}
+
+/**
+ * mkvm_emulate_mmio() - emulate the instruction that touched MMIO
+ * @vcpu: the vCPU, with slots_sem held
+ * @gpa: the guest physical address it touched
+ *
+ * Return: 0 to exit to userspace (KVM_EXIT_MMIO, or an emulation failure
+ * as KVM_EXIT_INTERNAL_ERROR), 1 to enter the guest again.
+ */
+int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa)
+{
+	struct mkvm_emul *e = &vcpu->arch.emul;
+	struct mkvm_insn *insn = &e->insn;
+	struct kvm_sregs s;
+	u64 val;
+
+	if (!fetch_decode(vcpu, &s, insn))
+		return 0;
+	e->next_rip = vcpu->arch.rip + insn->len;
+	if (cpu_mode(&s) != 64)
+		e->next_rip &= 0xffffffff;
+
+	switch (insn->kind) {
+	case INSN_MOV_TO_RM:
+		val = insn->has_imm ? insn->imm : reg_read(vcpu, insn, insn->reg, insn->op_bytes);
+		vcpu->arch.rip = e->next_rip;
+		return mmio_exit(vcpu, gpa, insn->op_bytes, true, val);
+	case INSN_STOS:
+		val = vcpu->arch.regs[REG_RAX];
+		if (insn->rep && !(vcpu->arch.regs[REG_RCX] & size_mask(insn->addr_bytes))) {
+			vcpu->arch.rip = e->next_rip;	/* REP with RCX=0 does nothing */
+			return 1;
+		}
+		string_step(vcpu, insn, REG_RDI, 1, e->next_rip);
+		return mmio_exit(vcpu, gpa, insn->op_bytes, true, val);
+	case INSN_MOV_FROM_RM:
+	case INSN_MOVZX:
+	case INSN_MOVSX:
+		e->wait = EMUL_MMIO_READ;
+		return mmio_exit(vcpu, gpa, insn->src_bytes, false, 0);
+	case INSN_ALU_TO_RM:
+	case INSN_ALU_FROM_RM:
+	case INSN_TEST:
+	case INSN_XCHG:
+		e->wait = EMUL_MMIO_READ;
+		return mmio_exit(vcpu, gpa, insn->op_bytes, false, 0);
+	default:
+		return emulation_failed(vcpu, NULL, 0);
+	}
+}
+
+/* Finish an MMIO read with the data userspace put in kvm_run. */
+static int complete_mmio_read(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_emul *e = &vcpu->arch.emul;
+	struct mkvm_insn *insn = &e->insn;
+	struct kvm_run *run = vcpu->run;
+	u64 data = 0, src, res;
+
+	memcpy(&data, run->mmio.data, run->mmio.len);
+	e->wait = EMUL_NONE;
+	vcpu->arch.rip = e->next_rip;
+	switch (insn->kind) {
+	case INSN_MOV_FROM_RM:
+	case INSN_MOVZX:
+		reg_write(vcpu, insn, insn->reg, insn->op_bytes, data);
+		return 1;
+	case INSN_MOVSX:
+		reg_write(vcpu, insn, insn->reg, insn->op_bytes, sign_extend(data, insn->src_bytes));
+		return 1;
+	case INSN_ALU_TO_RM:
+		src = insn->has_imm ? insn->imm : reg_read(vcpu, insn, insn->reg, insn->op_bytes);
+		res = mkvm_alu(insn->alu, data, src, insn->op_bytes, (u64 *)&vcpu->arch.rflags);
+		if (insn->alu == ALU_CMP)
+			return 1;
+		return mmio_exit(vcpu, run->mmio.phys_addr, insn->op_bytes, true, res);
+	case INSN_ALU_FROM_RM:
+		src = reg_read(vcpu, insn, insn->reg, insn->op_bytes);
+		res = mkvm_alu(insn->alu, src, data, insn->op_bytes, (u64 *)&vcpu->arch.rflags);
+		if (insn->alu != ALU_CMP)
+			reg_write(vcpu, insn, insn->reg, insn->op_bytes, res);
+		return 1;
+	case INSN_TEST:
+		src = insn->has_imm ? insn->imm : reg_read(vcpu, insn, insn->reg, insn->op_bytes);
+		mkvm_alu(ALU_AND, data, src, insn->op_bytes, (u64 *)&vcpu->arch.rflags);
+		return 1;
+	case INSN_XCHG:
+		src = reg_read(vcpu, insn, insn->reg, insn->op_bytes);
+		reg_write(vcpu, insn, insn->reg, insn->op_bytes, data);
+		return mmio_exit(vcpu, run->mmio.phys_addr, insn->op_bytes, true, src);
+	default:
+		return emulation_failed(vcpu, NULL, 0);
+	}
+}
+
+/**
+ * mkvm_emulate_string_pio() - INS or OUTS, with or without REP
+ * @vcpu: the vCPU, with slots_sem held
+ * @port: I/O port
+ * @size: element size
+ * @in: INS
+ *
+ * Like KVM: OUTS leaves with one element per exit; INS reads ahead, one exit
+ * for up to the rest of the page (at most 1 KiB) of elements.
+ *
+ * Return: 0 to exit to userspace, 1 to enter the guest again.
+ */
+int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in)
+{
+	struct mkvm_emul *e = &vcpu->arch.emul;
+	struct mkvm_insn *insn = &e->insn;
+	struct kvm_run *run = vcpu->run;
+	unsigned long *r = vcpu->arch.regs;
+	unsigned int count = 1, n;
+	struct kvm_sregs s;
+	u64 amask, la;
+
+	if (!fetch_decode(vcpu, &s, insn))
+		return 0;
+	if (insn->kind != (in ? INSN_INS : INSN_OUTS) || insn->op_bytes != size)
+		return emulation_failed(vcpu, NULL, 0);
+	e->next_rip = vcpu->arch.rip + insn->len;
+	amask = size_mask(insn->addr_bytes);
+	if (insn->rep) {
+		count = r[REG_RCX] & amask;
+		if (!count) {
+			vcpu->arch.rip = e->next_rip;
+			return 1;
+		}
+	}
+	run->exit_reason = KVM_EXIT_IO;
+	run->io.direction = in ? KVM_EXIT_IO_IN : KVM_EXIT_IO_OUT;
+	run->io.size = size;
+	run->io.port = port;
+	run->io.data_offset = KVM_PIO_PAGE_OFFSET * PAGE_SIZE;
+
+	if (!in) {
+		la = seg_base(&s, insn->seg == SEG_NONE ? SEG_DS : insn->seg) + (r[REG_RSI] & amask);
+		if (mkvm_read_guest_virt(vcpu, &s, la, vcpu->pio_data, size))
+			return emulation_failed(vcpu, NULL, 0);
+		run->io.count = 1;
+		string_step(vcpu, insn, REG_RSI, 1, e->next_rip);
+		return 0;
+	}
+	/* INS always writes ES:RDI (SDM vol. 2 INS). */
+	la = seg_base(&s, SEG_ES) + (r[REG_RDI] & amask);
+	if (vcpu->arch.rflags & RFLAGS_DF) {
+		n = 1;
+	} else {
+		n = min3((unsigned int)(PAGE_SIZE - (la & ~PAGE_MASK)), 1024u / size, count);
+		n = max(n, 1u);
+	}
+	run->io.count = n;
+	e->wait = EMUL_INS;
+	e->la = la;
+	e->count = n;
+	return 0;
+}
+
+static int complete_ins(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_emul *e = &vcpu->arch.emul;
+	struct kvm_sregs s;
+
+	e->wait = EMUL_NONE;
+	mkvm_x86->get_sregs(vcpu, &s);
+	if (mkvm_write_guest_virt(vcpu, &s, e->la, vcpu->pio_data, e->count * e->insn.op_bytes))
+		return emulation_failed(vcpu, NULL, 0);
+	string_step(vcpu, &e->insn, REG_RDI, e->count, e->next_rip);
+	return 1;
+}
+
+/**
+ * mkvm_emulate_complete() - finish an instruction that waited for userspace
+ * @vcpu: the vCPU, at the start of KVM_RUN
+ *
+ * Return: 1 to go on into the guest, 0 to return to userspace at once with
+ * a new exit (the write half of a read-modify-write).
+ */
+int mkvm_emulate_complete(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_vm *vm = vcpu->vm;
+	int r = 1;
+
+	down_read(&vm->slots_sem);
+	switch (vcpu->arch.emul.wait) {
+	case EMUL_MMIO_READ:
+		r = complete_mmio_read(vcpu);
+		break;
+	case EMUL_INS:
+		r = complete_ins(vcpu);
+		break;
+	case EMUL_NONE:
+		break;
+	}
+	up_read(&vm->slots_sem);
+	return r;
+}

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Guest memory for the emulator (arch/x86/kvm/guest_mem.c).
+ */
+#ifndef MINIKVM_GUEST_MEM_H
+#define MINIKVM_GUEST_MEM_H
+
+#include <linux/kvm.h>
+#include <linux/types.h>
+
+struct mkvm_vcpu;
+
+int mkvm_read_guest_phys(struct mkvm_vcpu *vcpu, u64 gpa, void *buf, unsigned int len);
+int mkvm_write_guest_phys(struct mkvm_vcpu *vcpu, u64 gpa, const void *buf, unsigned int len);
+int mkvm_gva_to_gpa(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u64 la, u64 *gpa);
+int mkvm_read_guest_virt(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u64 la, void *buf,
+			 unsigned int len);
+int mkvm_write_guest_virt(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u64 la,
+			  const void *buf, unsigned int len);
+
+#endif
