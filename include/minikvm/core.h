@@ -33,6 +33,7 @@ struct mkvm_memslot {
 	u64 base_gfn;
 	u64 npages;
 	unsigned long userspace_addr;
+	unsigned long *dirty_bitmap;	/* with KVM_MEM_LOG_DIRTY_PAGES: a bit per page */
 };
 
 struct mkvm_vcpu;
@@ -74,6 +75,8 @@ long mkvm_check_extension(struct mkvm_vm *vm, long cap);
 /* virt/kvm/memslots.c */
 int mkvm_set_memory_region(struct mkvm_vm *vm, const struct kvm_userspace_memory_region *mem);
 struct mkvm_memslot *mkvm_gfn_to_memslot(struct mkvm_vm *vm, u64 gfn);
+void mkvm_mark_page_dirty(struct mkvm_memslot *slot, u64 gfn);
+int mkvm_get_dirty_log(struct mkvm_vm *vm, const struct kvm_dirty_log *log);
 void mkvm_free_memslots(struct mkvm_vm *vm);
 
 /* virt/kvm/vcpu.c */

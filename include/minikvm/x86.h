@@ -94,8 +94,12 @@ struct mkvm_x86_ops {
 	/* >0: enter again; 0: exit to userspace with kvm_run filled; <0: errno. */
 	int (*handle_exit)(struct mkvm_vcpu *vcpu);
 	void (*queue_exception)(struct mkvm_vcpu *vcpu, u8 vector, bool has_error, u32 error);
-	/* Nested-paging PTE format: bits for a present, writable leaf and table. */
-	u64 tdp_table_bits, tdp_leaf_read, tdp_leaf_write;
+	/*
+	 * Nested-paging PTE format: the bits of a table entry, of a readable
+	 * leaf, the write bit, and a bit the hardware ignores that minikvm uses
+	 * for "the host page is writable" on pages kept read-only for dirty logging.
+	 */
+	u64 tdp_table_bits, tdp_leaf_read, tdp_leaf_write, tdp_host_writable;
 };
 
 extern const struct mkvm_x86_ops *mkvm_x86;

@@ -7,17 +7,27 @@
  * alignment, then the slot id, then what the change would do to existing
  * slots.
  */
+#include <linux/bitmap.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
 #include <minikvm/core.h>
 
-/*
- * Flags minikvm implements.  KVM_MEM_LOG_DIRTY_PAGES is refused until dirty
- * logging exists, so that nothing is accepted that does not work.
- */
-#define MKVM_MEMSLOT_VALID_FLAGS KVM_MEM_READONLY
+/* The flags minikvm implements. */
+#define MKVM_MEMSLOT_VALID_FLAGS (KVM_MEM_LOG_DIRTY_PAGES | KVM_MEM_READONLY)
+
+static unsigned long dirty_bitmap_bytes(const struct mkvm_memslot *s)
+{
+	return ALIGN(s->npages, BITS_PER_LONG) / 8;
+}
+
+static void free_memslot(struct mkvm_memslot *s)
+{
+	if (s)
+		kvfree(s->dirty_bitmap);
+	kfree(s);
+}
 
 static bool memslots_overlap(struct mkvm_vm *vm, u16 id, u64 base, u64 npages)
 {
@@ -81,7 +91,7 @@ int mkvm_set_memory_region(struct mkvm_vm *vm, const struct kvm_userspace_memory
 		r = -EINVAL;
 		if (old) {
 			xa_erase(&vm->memslots, mem->slot);
-			kfree(old);
+			free_memslot(old);
 			mkvm_arch_memslots_changed(vm);
 			r = 0;
 		}
@@ -113,16 +123,33 @@ int mkvm_set_memory_region(struct mkvm_vm *vm, const struct kvm_userspace_memory
 		.npages = npages,
 		.userspace_addr = mem->userspace_addr,
 	};
+	if (new->flags & KVM_MEM_LOG_DIRTY_PAGES) {
+		/* Logging goes on: keep what was logged so far, or start clean. */
+		if (old && old->dirty_bitmap) {
+			new->dirty_bitmap = old->dirty_bitmap;
+			old->dirty_bitmap = NULL;
+		} else {
+			new->dirty_bitmap = kvzalloc(dirty_bitmap_bytes(new), GFP_KERNEL_ACCOUNT);
+			if (!new->dirty_bitmap) {
+				kfree(new);
+				goto out;
+			}
+		}
+	}
 	old = xa_store(&vm->memslots, mem->slot, new, GFP_KERNEL_ACCOUNT);
 	if (xa_is_err(old)) {
 		r = xa_err(old);
-		kfree(new);
+		free_memslot(new);
 		goto out;
 	}
-	/* A moved slot's old guest-physical range must not stay mapped. */
-	if (old && old->base_gfn != base_gfn)
+	/*
+	 * A moved slot's old guest-physical range must not stay mapped, and a
+	 * slot that starts logging must have its pages write-protected.
+	 */
+	if (old && (old->base_gfn != base_gfn ||
+		    ((old->flags ^ new->flags) & KVM_MEM_LOG_DIRTY_PAGES)))
 		mkvm_arch_memslots_changed(vm);
-	kfree(old);
+	free_memslot(old);
 	r = 0;
 out:
 	up_write(&vm->slots_sem);
@@ -158,6 +185,55 @@ void mkvm_free_memslots(struct mkvm_vm *vm)
 	unsigned long i;
 
 	xa_for_each(&vm->memslots, i, s)
-		kfree(s);
+		free_memslot(s);
 	xa_destroy(&vm->memslots);
+}
+
+/**
+ * mkvm_mark_page_dirty() - record a guest write for KVM_GET_DIRTY_LOG
+ * @slot: the slot holding @gfn, looked up under slots_sem
+ * @gfn: the guest frame written
+ */
+void mkvm_mark_page_dirty(struct mkvm_memslot *slot, u64 gfn)
+{
+	if (slot->dirty_bitmap)
+		set_bit(gfn - slot->base_gfn, slot->dirty_bitmap);
+}
+
+/**
+ * mkvm_get_dirty_log() - KVM_GET_DIRTY_LOG
+ * @vm: the VM
+ * @log: the request, copied from userspace
+ *
+ * Copies the slot's bitmap out, clears it and write-protects the slot again
+ * so that the next write to each page is seen.  Unlike KVM, the bits are
+ * only cleared once the copy succeeded, so an -EFAULT loses nothing.
+ *
+ * Return: 0; -EINVAL for a slot id out of range; -ENOENT for a slot that
+ * does not exist or does not log; -EFAULT.
+ */
+int mkvm_get_dirty_log(struct mkvm_vm *vm, const struct kvm_dirty_log *log)
+{
+	struct mkvm_memslot *s;
+	int r = -ENOENT;
+
+	if (log->slot >= MKVM_USER_MEM_SLOTS)
+		return -EINVAL;
+	mutex_lock(&vm->slots_lock);
+	down_write(&vm->slots_sem);
+	s = xa_load(&vm->memslots, log->slot);
+	if (!s || !s->dirty_bitmap)
+		goto out;
+	r = -EFAULT;
+	if (copy_to_user(log->dirty_bitmap, s->dirty_bitmap, dirty_bitmap_bytes(s)))
+		goto out;
+	r = 0;
+	if (!bitmap_empty(s->dirty_bitmap, s->npages)) {
+		bitmap_zero(s->dirty_bitmap, s->npages);
+		mkvm_arch_memslots_changed(vm);
+	}
+out:
+	up_write(&vm->slots_sem);
+	mutex_unlock(&vm->slots_lock);
+	return r;
 }

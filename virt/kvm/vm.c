@@ -94,6 +94,13 @@ static long vm_ioctl(struct file *filp, unsigned int ioctl, unsigned long arg)
 			return -EFAULT;
 		return mkvm_set_memory_region(vm, &mem);
 	}
+	case KVM_GET_DIRTY_LOG: {
+		struct kvm_dirty_log log;
+
+		if (copy_from_user(&log, argp, sizeof(log)))
+			return -EFAULT;
+		return mkvm_get_dirty_log(vm, &log);
+	}
 	case KVM_CHECK_EXTENSION:
 		return mkvm_check_extension(vm, arg);
 	default:

@@ -29,12 +29,14 @@ static const struct paging_format fmt_pae = { 3, 8, { 0, 9, 9, 2 }, { false, fal
 static const struct paging_format fmt_4l = { 4, 8, { 0, 9, 9, 9, 9 },
 					     { false, false, true, true } };
 
-static void *hva_of(struct mkvm_vcpu *vcpu, u64 gpa)
+static void *hva_of(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
 {
 	struct mkvm_memslot *slot = mkvm_gfn_to_memslot(vcpu->vm, gpa >> PAGE_SHIFT);
 
-	if (!slot)
+	if (!slot || (write && (slot->flags & KVM_MEM_READONLY)))
 		return NULL;
+	if (write)
+		mkvm_mark_page_dirty(slot, gpa >> PAGE_SHIFT);
 	return (void *)(slot->userspace_addr +
 			((gpa >> PAGE_SHIFT) - slot->base_gfn) * PAGE_SIZE + (gpa & ~PAGE_MASK));
 }
@@ -44,7 +46,7 @@ static int phys_access(struct mkvm_vcpu *vcpu, u64 gpa, void *buf, unsigned int 
 {
 	while (len) {
 		unsigned int chunk = min_t(unsigned int, len, PAGE_SIZE - (gpa & ~PAGE_MASK));
-		void __user *hva = (void __user *)hva_of(vcpu, gpa);
+		void __user *hva = (void __user *)hva_of(vcpu, gpa, write);
 
 		if (!hva)
 			return -ENOENT;

@@ -125,7 +125,8 @@ static u64 *walk_alloc(struct mkvm_tdp *tdp, u64 gpa)
  *
  * The host page is found through the memslot's userspace mapping and pinned.
  * A writable host mapping is mapped writable at once, so a later write does
- * not fault again.
+ * not fault again, except in a dirty-logging slot, where the first write to
+ * each page must be seen.
  *
  * Return: 0 when mapped; 1 when no memslot covers @gpa or this is a write to
  * a read-only slot (both are MMIO for the emulator); -EFAULT when
@@ -134,9 +135,11 @@ static u64 *walk_alloc(struct mkvm_tdp *tdp, u64 gpa)
  */
 int mkvm_tdp_fault(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
 {
+	const struct mkvm_x86_ops *x = mkvm_x86;
 	struct mkvm_tdp *tdp = &vcpu->vm->arch.tdp;
 	u64 gfn = gpa >> PAGE_SHIFT, bits, *leaf;
 	struct mkvm_memslot *slot;
+	bool host_writable = false;
 	struct page *page;
 	unsigned long hva;
 	int r;
@@ -145,15 +148,19 @@ int mkvm_tdp_fault(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
 	if (!slot || (write && (slot->flags & KVM_MEM_READONLY)))
 		return 1;
 	hva = slot->userspace_addr + ((gfn - slot->base_gfn) << PAGE_SHIFT);
-	bits = mkvm_x86->tdp_leaf_read | mkvm_x86->tdp_leaf_write;
-	if (slot->flags & KVM_MEM_READONLY) {
-		if (pin_user_pages_fast(hva, 1, 0, &page) != 1)
-			return -EFAULT;
-		bits = mkvm_x86->tdp_leaf_read;
-	} else if (pin_user_pages_fast(hva, 1, FOLL_WRITE, &page) != 1) {
+	if (!(slot->flags & KVM_MEM_READONLY))
+		host_writable = pin_user_pages_fast(hva, 1, FOLL_WRITE, &page) == 1;
+	if (!host_writable) {
 		if (write || pin_user_pages_fast(hva, 1, 0, &page) != 1)
 			return -EFAULT;
-		bits = mkvm_x86->tdp_leaf_read;
+	}
+
+	bits = x->tdp_leaf_read;
+	if (host_writable) {
+		bits |= x->tdp_host_writable;
+		/* A logging slot stays read-only until each page's first write. */
+		if (write || !slot->dirty_bitmap)
+			bits |= x->tdp_leaf_write;
 	}
 
 	mutex_lock(&tdp->lock);
@@ -162,16 +169,24 @@ int mkvm_tdp_fault(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
 	if (!leaf)
 		goto unpin;
 	if (*leaf) {
-		/* Another vCPU mapped it first; a write to a read-only page stays a fault. */
-		r = (write && !(*leaf & mkvm_x86->tdp_leaf_write)) ? -EFAULT : 0;
-		if (r && (slot->flags & KVM_MEM_READONLY))
-			r = 1;
+		/* Mapped already: a read raced with another vCPU, or a logged page's first write. */
+		r = 0;
+		if (write && !(*leaf & x->tdp_leaf_write)) {
+			if (*leaf & x->tdp_host_writable)
+				*leaf |= x->tdp_leaf_write;
+			else
+				r = (slot->flags & KVM_MEM_READONLY) ? 1 : -EFAULT;
+		}
+		if (!r && write)
+			mkvm_mark_page_dirty(slot, gfn);
 		goto unpin;
 	}
 	r = xa_err(xa_store(&tdp->pages, gfn, page, GFP_KERNEL_ACCOUNT));
 	if (r)
 		goto unpin;
 	*leaf = page_to_phys(page) | bits;
+	if (write)
+		mkvm_mark_page_dirty(slot, gfn);
 	mutex_unlock(&tdp->lock);
 	return 0;
 unpin:

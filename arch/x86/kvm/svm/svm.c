@@ -494,4 +494,5 @@ const struct mkvm_x86_ops mkvm_svm_ops = {
 	.tdp_table_bits = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER,
 	.tdp_leaf_read = _PAGE_PRESENT | _PAGE_USER,
 	.tdp_leaf_write = _PAGE_RW,
+	.tdp_host_writable = BIT(11),	/* an AVL bit (APM vol. 2 5.4.1) */
 };
