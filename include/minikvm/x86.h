@@ -95,6 +95,11 @@ struct mkvm_x86_ops {
 	int (*handle_exit)(struct mkvm_vcpu *vcpu);
 	void (*queue_exception)(struct mkvm_vcpu *vcpu, u8 vector, bool has_error, u32 error);
 	/*
+	 * The bytes of the instruction behind the last exit if the hardware
+	 * gave them (SVM decode assists); returns how many, 0 if none.
+	 */
+	unsigned int (*get_insn_bytes)(struct mkvm_vcpu *vcpu, u8 *buf);
+	/*
 	 * Nested-paging PTE format: the bits of a table entry, of a readable
 	 * leaf, the write bit, and a bit the hardware ignores that minikvm uses
 	 * for "the host page is writable" on pages kept read-only for dirty logging.

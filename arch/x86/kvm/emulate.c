@@ -104,6 +104,10 @@ static bool fetch_decode(struct mkvm_vcpu *vcpu, struct kvm_sregs *s, struct mkv
 	u64 la;
 
 	mkvm_x86->get_sregs(vcpu, s);
+	n = mkvm_x86->get_insn_bytes(vcpu, bytes);
+	if (n && !mkvm_decode(insn, bytes, n, cpu_mode(s)))
+		return true;
+	n = MKVM_MAX_INSN_LEN;
 	la = seg_base(s, SEG_CS) + vcpu->arch.rip;
 	if (cpu_mode(s) != 64)
 		la &= 0xffffffff;
