@@ -16,6 +16,10 @@
 
 #include "svm.h"
 
+static bool npt = true;
+module_param(npt, bool, 0444);
+MODULE_PARM_DESC(npt, "Use nested paging (npt=0 needs the shadow MMU, not written yet)");
+
 bool mkvm_svm_nrips;
 static bool svm_decode_assists;
 static u32 svm_max_asid;
@@ -436,9 +440,12 @@ static int svm_hardware_setup(void)
 		return -EOPNOTSUPP;
 	}
 	cpuid(SVM_CPUID_FUNC, &eax, &ebx, &ecx, &edx);
-	if (!(edx & BIT(0))) {
-		/* The shadow MMU for CPUs without NPT is not written yet. */
-		pr_err("minikvm: this CPU has SVM but no nested paging\n");
+	if (!(edx & BIT(0)))
+		npt = false;
+	if (!npt) {
+		/* The shadow MMU for CPUs (or a choice) without NPT is not written yet. */
+		pr_err("minikvm: running without nested paging needs the shadow MMU, "
+		       "which is not written yet\n");
 		return -EOPNOTSUPP;
 	}
 	mkvm_svm_nrips = edx & BIT(3);
