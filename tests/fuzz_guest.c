@@ -25,9 +25,20 @@ enum outcome { GUEST_EXCEPTION, SHUTDOWN, EMULATION_FAILURE, BUDGET, NR_OUTCOMES
 static const char *const outcome_names[] = { "exception", "shutdown", "emulation failure",
 					     "budget spent" };
 
+static sigset_t tick;
+
 static void on_tick(int sig)
 {
 	(void)sig;
+}
+
+/* Take the pending tick, which stays blocked outside KVM_RUN. */
+static void consume_tick(void)
+{
+	struct timespec zero = { 0, 0 };
+
+	while (sigtimedwait(&tick, NULL, &zero) > 0)
+		;
 }
 
 static uint32_t rnd(uint64_t *s)
@@ -47,6 +58,13 @@ static enum outcome run_seed(uint64_t seed)
 	struct ucall uc;
 	enum outcome out = BUDGET;
 
+	struct {
+		struct kvm_signal_mask hdr;
+		uint64_t set;
+	} unblocked = { .hdr.len = 8, .set = 0 };
+
+	/* The tick is blocked in this thread except inside KVM_RUN. */
+	vcpu_ioctl(vcpu, KVM_SET_SIGNAL_MASK, &unblocked, "KVM_SET_SIGNAL_MASK");
 	for (int i = 0; i < CODE_BYTES; i++)
 		code[i] = rnd(&s);
 	while (exits < MAX_EXITS && slices < MAX_SLICES) {
@@ -55,6 +73,7 @@ static enum outcome run_seed(uint64_t seed)
 		if (r < 0) {
 			TEST_ASSERT(errno == EINTR, "seed %llu: KVM_RUN failed: %s",
 				    (unsigned long long)seed, strerror(errno));
+			consume_tick();
 			slices++;
 			continue;
 		}
@@ -95,7 +114,14 @@ TEST_TIMEOUT(random_bytes, 600)
 	struct sigaction sa = { .sa_handler = on_tick };
 	timer_t timer;
 
-	/* A periodic signal bounds each seed in time: KVM_RUN returns EINTR. */
+	/*
+	 * A periodic signal bounds each seed in time: KVM_RUN returns EINTR.
+	 * It is blocked outside KVM_RUN, or it could interrupt other ioctls
+	 * (KVM_CREATE_VM on KVM can fail with EINTR).
+	 */
+	sigemptyset(&tick);
+	sigaddset(&tick, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &tick, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
 	TEST_ASSERT(timer_create(CLOCK_MONOTONIC, &sev, &timer) == 0, "timer_create");
 	TEST_ASSERT(timer_settime(timer, 0, &its, NULL) == 0, "timer_settime");
