@@ -6,6 +6,8 @@
  */
 #include <sched.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kvm_util.h"
@@ -14,7 +16,11 @@
 #define HOST_XMM 0xdeadbeefcafef00dULL
 #define ROUNDS 16
 
-/* Keeps a value in XMM15 across many exits and checks it each time. */
+/*
+ * Keeps a value in XMM15 across many exits and checks it each time, also
+ * while spinning long enough for the host to preempt the vCPU thread
+ * inside KVM_RUN.
+ */
 static void guest_fpu_loop(void)
 {
 	uint64_t v = GUEST_XMM;
@@ -22,9 +28,28 @@ static void guest_fpu_loop(void)
 	asm volatile("movq %0, %%xmm15" :: "r"(v) : "xmm15");
 	for (;;) {
 		GUEST_SYNC(1);
-		asm volatile("movq %%xmm15, %0" : "=r"(v));
-		GUEST_ASSERT_EQ(v, GUEST_XMM);
+		for (int i = 0; i < 200000; i++) {
+			asm volatile("movq %%xmm15, %0" : "=r"(v));
+			GUEST_ASSERT_EQ(v, GUEST_XMM);
+		}
 	}
+}
+
+/* A process that competes for the CPUs, so the vCPU thread gets preempted. */
+static pid_t start_spinner(void)
+{
+	pid_t pid = fork();
+
+	TEST_ASSERT(pid >= 0, "fork");
+	if (pid == 0) {
+		uint64_t x = 0;
+
+		/* Its own FPU state too, so a mix-up shows. */
+		asm volatile("movq %0, %%xmm15" :: "r"(0x5555555555555555ULL) : "xmm15");
+		for (;;)
+			asm volatile("addq $1, %0; pause" : "+r"(x));
+	}
+	return pid;
 }
 
 static void pin_to(int cpu)
@@ -56,11 +81,20 @@ TEST(vcpu_thread_moves_between_cpus)
 	struct kvm_vcpu *vcpu = vm_vcpu_add(vm, 0, guest_fpu_loop);
 	int ncpus = sysconf(_SC_NPROCESSORS_ONLN);
 
+	pid_t spinners[2];
+
 	if (ncpus < 2)
 		SKIP("needs two CPUs");
+	/* More runnable tasks than CPUs: the scheduler must preempt KVM_RUN. */
+	spinners[0] = start_spinner();
+	spinners[1] = start_spinner();
 	for (int i = 0; i < ROUNDS; i++) {
 		pin_to(i % 2);
 		run_round(vcpu);
+	}
+	for (int i = 0; i < 2; i++) {
+		kill(spinners[i], SIGKILL);
+		waitpid(spinners[i], NULL, 0);
 	}
 	vm_free(vm);
 }

@@ -81,6 +81,13 @@ static int run_loop(struct mkvm_vcpu *vcpu)
 			up_read(&vm->slots_sem);
 			continue;
 		}
+		/*
+		 * If the thread was preempted since the guest's FPU state was
+		 * loaded, the context switch saved it and left the registers to
+		 * be reloaded on the way to user space; the guest needs them now.
+		 */
+		if (test_thread_flag(TIF_NEED_FPU_LOAD))
+			switch_fpu_return();
 		mkvm_x86->run(vcpu);
 		local_irq_enable();
 		r = mkvm_x86->handle_exit(vcpu);
