@@ -35,6 +35,8 @@ TEST_LIB_ASMS := $(wildcard tests/lib/*.S)
 TEST_LIB_OBJS += $(patsubst tests/lib/%.S,$(BUILD)/tests/lib/%.o,$(TEST_LIB_ASMS))
 TEST_SRCS := $(wildcard tests/*.c)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 TEST_HDRS := $(wildcard tests/lib/*.h)
@@ -42,10 +44,7 @@ TEST_HDRS := $(wildcard tests/lib/*.h)
 VMM_SRCS := $(wildcard vmm/*.c)
 VMM_HDRS := $(wildcard vmm/*.h)
 
-# The library objects are shared by every test program: keep them.
-.SECONDARY: $(TEST_LIB_OBJS) $(SHARED_OBJS)
-
-.PHONY: all module user tests unit deps check check-unit check-selftests check-testvm \
+.PHONY: all module user tests unit deps check check-unit check-selftests check-testvm bench \
 	clean help
 
 all: module user tools/testvm-fault/testvm_fault.ko
@@ -58,7 +57,7 @@ module:
 		{ echo "no kernel headers found: run 'make deps' or set KDIR" >&2; exit 1; }
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
 
-user: vmm/minikvm tests unit
+user: vmm/minikvm tests unit $(BENCH_BINS)
 
 vmm/minikvm: $(VMM_SRCS) $(VMM_HDRS)
 	$(CC) $(USER_CFLAGS) -Ivmm -o $@ $(VMM_SRCS)
@@ -82,9 +81,16 @@ $(BUILD)/tests/%: tests/%.c $(TEST_LIB_OBJS) $(TEST_HDRS)
 SHARED_SRCS := arch/x86/kvm/decode.c arch/x86/kvm/alu.c
 SHARED_OBJS := $(patsubst %.c,$(BUILD)/shared/%.o,$(SHARED_SRCS))
 
+# Objects shared by several programs are not intermediate files: keep them.
+.SECONDARY: $(TEST_LIB_OBJS) $(SHARED_OBJS)
+
 $(BUILD)/shared/%.o: %.c $(wildcard include/minikvm/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) -Iinclude -c -o $@ $<
+
+$(BUILD)/bench/%: bench/%.c $(TEST_LIB_OBJS) $(TEST_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_LIB_OBJS)
 
 $(BUILD)/unit/%: tests/unit/%.c $(TEST_LIB_OBJS) $(SHARED_OBJS) $(TEST_HDRS)
 	@mkdir -p $(dir $@)
@@ -109,6 +115,10 @@ SELECTED_TESTS = $(if $(TESTS),$(addprefix $(BUILD)/tests/,$(TESTS)),$(TEST_BINS
 
 check: all
 	@UNIT_TESTS="$(UNIT_BINS)" SELFTESTS="$(SELECTED_TESTS)" tools/check "$(MODULE)"
+
+# Side-by-side benchmark of minikvm and the reference KVM (not part of check).
+bench: all
+	@BENCH_PROGRAMS="$(BENCH_BINS)" tools/bench
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null
