@@ -53,6 +53,8 @@ struct mkvm_emul {
 	struct mkvm_insn insn;
 	unsigned long next_rip;
 	u64 la;			/* INS: where the data goes */
+	u64 gpa;		/* MMIO read: the address */
+	u8 len;			/* MMIO read: its size; kvm_run's copy is userspace's to change */
 	unsigned int count;	/* INS: elements read ahead */
 };
 
@@ -60,6 +62,7 @@ struct mkvm_vcpu_arch {
 	unsigned long regs[NR_GPRS];
 	unsigned long rip;
 	unsigned long rflags;
+	unsigned long dr[4];		/* DR0-3: not switched by the hardware */
 	struct kvm_cpuid_entry2 *cpuid;
 	int cpuid_nent;
 	bool amd_guest;			/* guest CPUID vendor is AMD (or Hygon) */
@@ -122,6 +125,7 @@ void mkvm_arch_vm_destroy(struct mkvm_vm *vm);
 int mkvm_arch_vcpu_create(struct mkvm_vcpu *vcpu);
 void mkvm_arch_vcpu_destroy(struct mkvm_vcpu *vcpu);
 void mkvm_arch_memslots_changed(struct mkvm_vm *vm);
+void mkvm_vcpu_reset(struct mkvm_vcpu *vcpu);
 
 /* arch/x86/kvm/run.c */
 int mkvm_vcpu_run(struct mkvm_vcpu *vcpu);
@@ -133,6 +137,7 @@ int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in);
 int mkvm_emulate_complete(struct mkvm_vcpu *vcpu);
 
 /* arch/x86/kvm/cpuid.c */
+void mkvm_cpuid_init(void);
 int mkvm_dev_get_supported_cpuid(struct kvm_cpuid2 __user *arg);
 int mkvm_vcpu_set_cpuid2(struct mkvm_vcpu *vcpu, struct kvm_cpuid2 __user *arg);
 int mkvm_vcpu_get_cpuid2(struct mkvm_vcpu *vcpu, struct kvm_cpuid2 __user *arg);

@@ -47,13 +47,14 @@ static void add_leaf(u32 fn, u32 eax_mask, u32 ebx_mask, u32 ecx_mask, u32 edx_m
 	e->edx &= edx_mask;
 }
 
-static void build_supported(void)
+/**
+ * mkvm_cpuid_init() - build the supported CPUID table, once, at module load
+ */
+void mkvm_cpuid_init(void)
 {
 	u32 max_basic = cpuid_eax(0), max_ext = cpuid_eax(0x80000000);
 	struct kvm_cpuid_entry2 *e;
 
-	if (nr_supported)
-		return;
 	add_leaf(0, ~0u, ~0u, ~0u, ~0u);
 	supported[0].eax = min(max_basic, 7u);
 	/* Leaf 1 EBX: keep brand index and CLFLUSH size; the VMM sets the APIC id. */
@@ -68,8 +69,13 @@ static void build_supported(void)
 	add_leaf(0x80000001, ~0u, ~0u, EXT1_ECX, EXT1_EDX);
 	for (u32 fn = 0x80000002; fn <= min(max_ext, 0x80000006u); fn++)
 		add_leaf(fn, ~0u, ~0u, ~0u, ~0u);	/* brand string, cache geometry */
-	if (max_ext >= 0x80000008)
+	if (max_ext >= 0x80000008) {
 		add_leaf(0x80000008, 0xffff, 0, 0, 0);	/* physical and linear address sizes */
+		/* Nested paging has 4 levels: guest-physical addresses end at bit 47. */
+		e = &supported[nr_supported - 1];
+		if ((e->eax & 0xff) > 48)
+			e->eax = (e->eax & ~0xffu) | 48;
+	}
 }
 
 /**
@@ -85,7 +91,6 @@ int mkvm_dev_get_supported_cpuid(struct kvm_cpuid2 __user *arg)
 
 	if (copy_from_user(&hdr, arg, sizeof(hdr)))
 		return -EFAULT;
-	build_supported();
 	if (hdr.nent < nr_supported)
 		return -E2BIG;
 	if (copy_to_user(arg->entries, supported, nr_supported * sizeof(supported[0])))

@@ -200,13 +200,17 @@ int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa)
 	case INSN_MOVZX:
 	case INSN_MOVSX:
 		e->wait = EMUL_MMIO_READ;
-		return mmio_exit(vcpu, gpa, insn->src_bytes, false, 0);
+		e->gpa = gpa;
+		e->len = insn->src_bytes;
+		return mmio_exit(vcpu, gpa, e->len, false, 0);
 	case INSN_ALU_TO_RM:
 	case INSN_ALU_FROM_RM:
 	case INSN_TEST:
 	case INSN_XCHG:
 		e->wait = EMUL_MMIO_READ;
-		return mmio_exit(vcpu, gpa, insn->op_bytes, false, 0);
+		e->gpa = gpa;
+		e->len = insn->op_bytes;
+		return mmio_exit(vcpu, gpa, e->len, false, 0);
 	default:
 		return emulation_failed(vcpu, NULL, 0);
 	}
@@ -220,7 +224,8 @@ static int complete_mmio_read(struct mkvm_vcpu *vcpu)
 	struct kvm_run *run = vcpu->run;
 	u64 data = 0, src, res;
 
-	memcpy(&data, run->mmio.data, run->mmio.len);
+	/* Only the data is userspace's: the size and address are what the exit said. */
+	memcpy(&data, run->mmio.data, min_t(unsigned int, e->len, sizeof(data)));
 	e->wait = EMUL_NONE;
 	vcpu->arch.rip = e->next_rip;
 	switch (insn->kind) {
@@ -236,7 +241,7 @@ static int complete_mmio_read(struct mkvm_vcpu *vcpu)
 		res = mkvm_alu(insn->alu, data, src, insn->op_bytes, (u64 *)&vcpu->arch.rflags);
 		if (insn->alu == ALU_CMP)
 			return 1;
-		return mmio_exit(vcpu, run->mmio.phys_addr, insn->op_bytes, true, res);
+		return mmio_exit(vcpu, e->gpa, insn->op_bytes, true, res);
 	case INSN_ALU_FROM_RM:
 		src = reg_read(vcpu, insn, insn->reg, insn->op_bytes);
 		res = mkvm_alu(insn->alu, src, data, insn->op_bytes, (u64 *)&vcpu->arch.rflags);
@@ -250,7 +255,7 @@ static int complete_mmio_read(struct mkvm_vcpu *vcpu)
 	case INSN_XCHG:
 		src = reg_read(vcpu, insn, insn->reg, insn->op_bytes);
 		reg_write(vcpu, insn, insn->reg, insn->op_bytes, data);
-		return mmio_exit(vcpu, run->mmio.phys_addr, insn->op_bytes, true, src);
+		return mmio_exit(vcpu, e->gpa, insn->op_bytes, true, src);
 	default:
 		return emulation_failed(vcpu, NULL, 0);
 	}

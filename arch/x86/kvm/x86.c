@@ -24,6 +24,7 @@ int mkvm_arch_init(void)
 		mkvm_x86 = &mkvm_svm_ops;
 	else
 		return -EOPNOTSUPP;
+	mkvm_cpuid_init();
 	return mkvm_x86->hardware_setup();
 }
 
@@ -201,6 +202,24 @@ void mkvm_arch_vm_destroy(struct mkvm_vm *vm)
 }
 
 /**
+ * mkvm_vcpu_reset() - the generic registers at power-on or after a shutdown
+ * @vcpu: the vCPU; the vendor resets its own state (VMCB, VMCS) separately
+ *
+ * SDM vol. 3 table 10-1, APM vol. 2 table 14-1.  Any I/O or emulation that
+ * was waiting for userspace is dropped.
+ */
+void mkvm_vcpu_reset(struct mkvm_vcpu *vcpu)
+{
+	memset(vcpu->arch.regs, 0, sizeof(vcpu->arch.regs));
+	vcpu->arch.regs[REG_RDX] = boot_cpu_data.x86 << 8 | boot_cpu_data.x86_model << 4 |
+				   boot_cpu_data.x86_stepping;
+	vcpu->arch.rip = 0xfff0;
+	vcpu->arch.rflags = 2;
+	vcpu->arch.pio_in_pending = false;
+	vcpu->arch.emul.wait = EMUL_NONE;
+}
+
+/**
  * mkvm_arch_vcpu_create() - x86 and vendor state of a new vCPU, at reset
  * @vcpu: the vCPU, with its id set
  *
@@ -210,11 +229,7 @@ int mkvm_arch_vcpu_create(struct mkvm_vcpu *vcpu)
 {
 	int r;
 
-	/* Power-on state (SDM vol. 3 table 10-1, APM vol. 2 table 14-1). */
-	vcpu->arch.rip = 0xfff0;
-	vcpu->arch.rflags = 2;
-	vcpu->arch.regs[REG_RDX] = boot_cpu_data.x86 << 8 | boot_cpu_data.x86_model << 4 |
-				   boot_cpu_data.x86_stepping;
+	mkvm_vcpu_reset(vcpu);
 	vcpu->arch.apic_base = APIC_DEFAULT_PHYS_BASE | MSR_IA32_APICBASE_ENABLE |
 			       (vcpu->vcpu_id == 0 ? MSR_IA32_APICBASE_BSP : 0);
 	vcpu->arch.amd_guest = true;

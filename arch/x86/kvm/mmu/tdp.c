@@ -59,13 +59,20 @@ static void free_tables(u64 *table, int level)
 	}
 }
 
+/* Pages mapped writable are marked: the guest may have dirtied them. */
+#define TDP_MAPPED_WRITABLE XA_MARK_0
+
 static void unpin_all(struct mkvm_tdp *tdp)
 {
 	struct page *page;
 	unsigned long gfn;
 
-	xa_for_each(&tdp->pages, gfn, page)
-		unpin_user_page(page);
+	xa_for_each(&tdp->pages, gfn, page) {
+		if (xa_get_mark(&tdp->pages, gfn, TDP_MAPPED_WRITABLE))
+			unpin_user_pages_dirty_lock(&page, 1, true);
+		else
+			unpin_user_page(page);
+	}
 	xa_destroy(&tdp->pages);
 }
 
@@ -144,14 +151,18 @@ int mkvm_tdp_fault(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
 	unsigned long hva;
 	int r;
 
+	/* Beyond the 4-level tables' reach (bit 48 and up) nothing can be mapped: MMIO. */
+	if (gpa >> 48)
+		return 1;
 	slot = mkvm_gfn_to_memslot(vcpu->vm, gfn);
 	if (!slot || (write && (slot->flags & KVM_MEM_READONLY)))
 		return 1;
 	hva = slot->userspace_addr + ((gfn - slot->base_gfn) << PAGE_SHIFT);
+	/* Long-term: the page stays pinned while mapped, so it must not be movable. */
 	if (!(slot->flags & KVM_MEM_READONLY))
-		host_writable = pin_user_pages_fast(hva, 1, FOLL_WRITE, &page) == 1;
+		host_writable = pin_user_pages_fast(hva, 1, FOLL_WRITE | FOLL_LONGTERM, &page) == 1;
 	if (!host_writable) {
-		if (write || pin_user_pages_fast(hva, 1, 0, &page) != 1)
+		if (write || pin_user_pages_fast(hva, 1, FOLL_LONGTERM, &page) != 1)
 			return -EFAULT;
 	}
 
@@ -172,9 +183,10 @@ int mkvm_tdp_fault(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
 		/* Mapped already: a read raced with another vCPU, or a logged page's first write. */
 		r = 0;
 		if (write && !(*leaf & x->tdp_leaf_write)) {
-			if (*leaf & x->tdp_host_writable)
+			if (*leaf & x->tdp_host_writable) {
 				*leaf |= x->tdp_leaf_write;
-			else
+				xa_set_mark(&tdp->pages, gfn, TDP_MAPPED_WRITABLE);
+			} else
 				r = (slot->flags & KVM_MEM_READONLY) ? 1 : -EFAULT;
 		}
 		if (!r && write)
@@ -185,6 +197,8 @@ int mkvm_tdp_fault(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
 	if (r)
 		goto unpin;
 	*leaf = page_to_phys(page) | bits;
+	if (bits & x->tdp_leaf_write)
+		xa_set_mark(&tdp->pages, gfn, TDP_MAPPED_WRITABLE);
 	if (write)
 		mkvm_mark_page_dirty(slot, gfn);
 	mutex_unlock(&tdp->lock);

@@ -90,6 +90,33 @@ static int handle_cpuid(struct mkvm_vcpu *vcpu)
 	return 1;
 }
 
+/* #DB and #AC are intercepted only for the host's safety: give them back. */
+static int handle_db(struct mkvm_vcpu *vcpu)
+{
+	mkvm_svm_queue_exception(vcpu, DB_VECTOR, false, 0);
+	return 1;
+}
+
+static int handle_ac(struct mkvm_vcpu *vcpu)
+{
+	mkvm_svm_queue_exception(vcpu, AC_VECTOR, true, 0);
+	return 1;
+}
+
+static int handle_rdpmc(struct mkvm_vcpu *vcpu)
+{
+	/* No performance counters are offered: RDPMC faults (SDM vol. 2 RDPMC). */
+	mkvm_svm_queue_exception(vcpu, GP_VECTOR, true, 0);
+	return 1;
+}
+
+static int handle_wbinvd(struct mkvm_vcpu *vcpu)
+{
+	/* No device memory is passed through, so there is nothing to write back. */
+	skip_insn(vcpu, 2);
+	return 1;
+}
+
 static int handle_vmmcall(struct mkvm_vcpu *vcpu)
 {
 	vcpu->arch.regs[REG_RAX] = -MKVM_HC_ENOSYS;
@@ -149,13 +176,21 @@ static int handle_npf(struct mkvm_vcpu *vcpu)
 
 static int handle_shutdown(struct mkvm_vcpu *vcpu)
 {
-	/* The VMCB is undefined after a shutdown intercept (APM 15.12): start over. */
+	/*
+	 * The VMCB is undefined after a shutdown intercept (APM 15.12): the
+	 * vCPU starts over from its reset state, registers and all.
+	 */
 	mkvm_svm_init_vmcb(vcpu);
+	mkvm_vcpu_reset(vcpu);
 	vcpu->run->exit_reason = KVM_EXIT_SHUTDOWN;
 	return 0;
 }
 
 static int (*const exit_handlers[])(struct mkvm_vcpu *vcpu) = {
+	[SVM_EXIT_EXCP_BASE + DB_VECTOR] = handle_db,
+	[SVM_EXIT_EXCP_BASE + AC_VECTOR] = handle_ac,
+	[SVM_EXIT_RDPMC] = handle_rdpmc,
+	[SVM_EXIT_WBINVD] = handle_wbinvd,
 	[SVM_EXIT_INTR] = handle_nothing,
 	[SVM_EXIT_NMI] = handle_nothing,
 	[SVM_EXIT_SMI] = handle_nothing,
@@ -188,11 +223,22 @@ static int (*const exit_handlers[])(struct mkvm_vcpu *vcpu) = {
  */
 static void requeue_interrupted_event(struct vmcb_control_area *c)
 {
+	u32 info = c->exit_int_info, type = info & SVM_EXITINTINFO_TYPE_MASK;
+	u8 vector = info & SVM_EXITINTINFO_VEC_MASK;
+
 	c->event_inj = 0;
-	if (c->exit_int_info & SVM_EXITINTINFO_VALID) {
-		c->event_inj = c->exit_int_info;
-		c->event_inj_err = c->exit_int_info_err;
-	}
+	if (!(info & SVM_EXITINTINFO_VALID))
+		return;
+	/*
+	 * INTn, INT3 and INTO are raised by their instruction, and RIP still
+	 * points at it: running it again raises them again, with the right
+	 * return address.  Injecting them instead would push a wrong one.
+	 */
+	if (type == SVM_EXITINTINFO_TYPE_SOFT ||
+	    (type == SVM_EXITINTINFO_TYPE_EXEPT && (vector == BP_VECTOR || vector == OF_VECTOR)))
+		return;
+	c->event_inj = info;
+	c->event_inj_err = c->exit_int_info_err;
 }
 
 /**

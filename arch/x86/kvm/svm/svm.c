@@ -10,6 +10,7 @@
 #include <linux/slab.h>
 #include <asm/io.h>
 #include <asm/debugreg.h>
+#include <asm/pkru.h>
 #include <asm/msr.h>
 #include <asm/reboot.h>
 #include <asm/svm.h>
@@ -109,6 +110,8 @@ static void svm_set_sregs(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s)
 	save->cr4 = s->cr4;
 	save->efer = s->efer | EFER_SVME;
 	vmcb->control.int_ctl = (vmcb->control.int_ctl & ~V_TPR_MASK) | (s->cr8 & V_TPR_MASK);
+	/* New paging state: translations cached under the old one must not be used. */
+	to_svm(vcpu)->asid_generation = 0;
 }
 
 static bool pat_valid(u64 pat)
@@ -164,6 +167,7 @@ static int svm_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data)
 		if (data & ~efer_ok)
 			return 1;
 		save->efer = data | EFER_SVME;
+		svm->asid_generation = 0;	/* LME/NX change what translations mean */
 		break;
 	case MSR_STAR:		save->star = data; break;
 	case MSR_LSTAR:		save->lstar = data; break;
@@ -240,11 +244,19 @@ void mkvm_svm_init_vmcb(struct mkvm_vcpu *vcpu)
 		INTERCEPT_SHUTDOWN, INTERCEPT_VMRUN, INTERCEPT_VMMCALL, INTERCEPT_VMLOAD,
 		INTERCEPT_VMSAVE, INTERCEPT_STGI, INTERCEPT_CLGI, INTERCEPT_SKINIT,
 		INTERCEPT_MONITOR, INTERCEPT_MWAIT, INTERCEPT_XSETBV, INTERCEPT_RDPRU,
+		INTERCEPT_RDPMC, INTERCEPT_WBINVD,
 	};
 
 	memset(vmcb, 0, PAGE_SIZE);
 	for (int i = 0; i < ARRAY_SIZE(intercepts); i++)
 		set_intercept(vmcb, intercepts[i]);
+	/*
+	 * #DB and #AC must exit: a guest can otherwise make the CPU deliver
+	 * them forever without ever taking an interrupt (CVE-2015-8104,
+	 * CVE-2015-5307).  They are reflected back into the guest.
+	 */
+	set_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + DB_VECTOR);
+	set_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + AC_VECTOR);
 	c->iopm_base_pa = __pa(iopm);
 	c->msrpm_base_pa = __pa(msrpm);
 	/* Physical interrupts exit to the host whatever the guest's RFLAGS.IF (APM 15.21.1). */
@@ -330,7 +342,11 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 	struct vmcb *vmcb = svm->vmcb;
 	int cpu = smp_processor_id();
 	struct mkvm_svm_cpu *sd = per_cpu_ptr(svm_cpus, cpu);
-	unsigned long host_dr[4];
+	/*
+	 * PKRU is not switched by VMRUN and CR4 is not intercepted, so a guest
+	 * could leave its own protection keys to the VMM thread.
+	 */
+	u32 host_pkru = read_pkru();
 
 	svm_pick_asid(vcpu, sd, cpu);
 	vmcb->control.asid = svm->asid;
@@ -340,11 +356,11 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 	vmcb->save.rip = vcpu->arch.rip;
 	vmcb->save.rflags = vcpu->arch.rflags;
 
-	/* DR0-3 are not switched by VMRUN (APM 15.5.1): the guest may change them. */
-	host_dr[0] = native_get_debugreg(0);
-	host_dr[1] = native_get_debugreg(1);
-	host_dr[2] = native_get_debugreg(2);
-	host_dr[3] = native_get_debugreg(3);
+	/* DR0-3 are not switched by VMRUN (APM 15.5.1): the guest's are ours to load. */
+	native_set_debugreg(0, vcpu->arch.dr[0]);
+	native_set_debugreg(1, vcpu->arch.dr[1]);
+	native_set_debugreg(2, vcpu->arch.dr[2]);
+	native_set_debugreg(3, vcpu->arch.dr[3]);
 
 	/*
 	 * With V_INTR_MASKING, whether a physical interrupt exits the guest
@@ -358,10 +374,22 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 	raw_local_irq_disable();
 	stgi();
 
-	native_set_debugreg(0, host_dr[0]);
-	native_set_debugreg(1, host_dr[1]);
-	native_set_debugreg(2, host_dr[2]);
-	native_set_debugreg(3, host_dr[3]);
+	/* A VMRUN that failed did not flush: the next one on this CPU must. */
+	if (vmcb->control.exit_code == SVM_EXIT_ERR &&
+	    vmcb->control.tlb_ctl == TLB_CONTROL_FLUSH_ALL_ASID) {
+		sd->next_asid = svm_max_asid + 1;
+		svm->asid_generation = 0;
+	}
+	if (host_pkru != read_pkru())
+		write_pkru(host_pkru);
+
+	vcpu->arch.dr[0] = native_get_debugreg(0);
+	vcpu->arch.dr[1] = native_get_debugreg(1);
+	vcpu->arch.dr[2] = native_get_debugreg(2);
+	vcpu->arch.dr[3] = native_get_debugreg(3);
+	/* #VMEXIT leaves the host's breakpoints disabled: put back any in use. */
+	if (hw_breakpoint_active())
+		hw_breakpoint_restore();
 
 	vcpu->arch.regs[REG_RAX] = vmcb->save.rax;
 	vcpu->arch.regs[REG_RSP] = vmcb->save.rsp;
@@ -379,8 +407,14 @@ static int svm_cpu_online(unsigned int cpu)
 		pr_err("minikvm: SVM is already enabled on CPU %u by someone else\n", cpu);
 		return -EBUSY;
 	}
-	sd->asid_generation = 1;
-	sd->next_asid = 1;
+	/*
+	 * Whatever ran on this CPU before (another hypervisor, an earlier load
+	 * of minikvm, a vCPU before the CPU went offline) may have left TLB
+	 * entries: the first ASID handed out starts a new generation, which
+	 * flushes them all.  The generation only ever grows.
+	 */
+	sd->asid_generation++;
+	sd->next_asid = svm_max_asid + 1;
 	wrmsrl(MSR_EFER, efer | EFER_SVME);
 	wrmsrl(MSR_VM_HSAVE_PA, page_to_phys(sd->hsave));
 	return 0;

@@ -74,6 +74,14 @@ SYM_FUNC_START(mkvm_svm_vmrun)
 	mov 16(%rsp), %rax
 	vmload %rax
 
+	/*
+	 * The guest may have filled the return stack buffer and trained the
+	 * return predictor: refill and untrain before the host's first RET,
+	 * as the host's own entry code does (SpectreRSB, Retbleed, SRSO).
+	 */
+	FILL_RETURN_BUFFER %rax, RSB_CLEAR_LOOPS, X86_FEATURE_RSB_VMEXIT
+	UNTRAIN_RET
+
 	/* Leave no guest values in registers for speculation to use. */
 	xor %ecx, %ecx
 	xor %edx, %edx
