@@ -160,3 +160,32 @@ TEST(signal_mask_bad_length_einval)
 	TEST_ASSERT_EQ(ioctl(vcpu->fd, KVM_SET_SIGNAL_MASK, &mask), 0);
 	vm_free(vm);
 }
+
+static void guest_mmio_read(void)
+{
+	uint64_t v = *(volatile uint16_t *)0xc0000000ULL;
+
+	GUEST_SYNC_ARGS(1, v, 0, 0);
+}
+
+/*
+ * kvm_run is shared with userspace, which may scribble on the MMIO exit's
+ * length and address before resuming: only the data may be taken from it.
+ */
+TEST(mmio_exit_fields_tampered)
+{
+	struct kvm_vm *vm = vm_create(VM_MODE_LONG64);
+	struct kvm_vcpu *vcpu = vm_vcpu_add(vm, 0, guest_mmio_read);
+	struct kvm_run *run = vcpu->run;
+	struct ucall uc;
+
+	vcpu_run(vcpu);
+	TEST_ASSERT_EXIT(vcpu, KVM_EXIT_MMIO);
+	TEST_ASSERT_EQ(run->mmio.len, 2);
+	memset(run->mmio.data, 0x5a, sizeof(run->mmio.data));
+	run->mmio.len = 0xff;
+	run->mmio.phys_addr = 0x1000;
+	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
+	TEST_ASSERT_EQ(uc.args[1], 0x5a5a);
+	vm_free(vm);
+}

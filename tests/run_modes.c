@@ -172,8 +172,17 @@ TEST(triple_fault_is_shutdown)
 	struct kvm_vm *vm = vm_create(VM_MODE_LONG64);
 	struct kvm_vcpu *vcpu = vm_vcpu_add(vm, 0, guest_triple_fault);
 
+	struct kvm_sregs s;
+	struct kvm_regs r;
+
 	vcpu_run(vcpu);
 	TEST_ASSERT_EXIT(vcpu, KVM_EXIT_SHUTDOWN);
+	/* Shutdown leaves the vCPU as after INIT: at the reset vector, in real mode. */
+	vcpu_regs_get(vcpu, &r);
+	vcpu_sregs_get(vcpu, &s);
+	TEST_ASSERT_EQ(r.rip, 0xfff0);
+	TEST_ASSERT_EQ(s.cs.base, 0xffff0000);
+	TEST_ASSERT_EQ(s.cr0 & 1, 0);
 	vm_free(vm);
 }
 
@@ -334,5 +343,33 @@ TEST(guest_page_fault_reported)
 	TEST_ASSERT_EQ(uc.args[0], 14);
 	TEST_ASSERT_EQ(uc.args[2], 2);			/* write, not present, supervisor */
 	TEST_ASSERT_EQ(uc.args[3], 0x7f0000000008ULL);	/* CR2 */
+	vm_free(vm);
+}
+
+static volatile int db_count;
+
+static void guest_db_handler(struct ex_regs *regs)
+{
+	/* Three single steps, then clear TF. */
+	if (++db_count == 3)
+		regs->rflags &= ~(1UL << 8);
+}
+
+static void guest_single_step(void)
+{
+	asm volatile("pushfq; orq $0x100, (%%rsp); popfq; nop; nop; nop; nop; nop" ::: "memory");
+	GUEST_SYNC_ARGS(1, db_count, 0, 0);
+}
+
+/* Single-step #DB traps reach the guest's own handler, one per instruction. */
+TEST(single_step_db_reaches_guest)
+{
+	struct kvm_vm *vm = vm_create(VM_MODE_LONG64);
+	struct kvm_vcpu *vcpu = vm_vcpu_add(vm, 0, guest_single_step);
+	struct ucall uc;
+
+	vm_install_exception_handler(vm, 1, guest_db_handler);
+	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
+	TEST_ASSERT_EQ(uc.args[1], 3);
 	vm_free(vm);
 }
