@@ -139,6 +139,23 @@ int mkvm_gva_to_gpa(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u64 la, u
 	return 0;
 }
 
+static int virt_access(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u64 la, void *buf,
+		       unsigned int len, bool write)
+{
+	while (len) {
+		unsigned int chunk = min_t(unsigned int, len, PAGE_SIZE - (la & ~PAGE_MASK));
+		u64 gpa;
+
+		if (mkvm_gva_to_gpa(vcpu, s, la, &gpa) ||
+		    phys_access(vcpu, gpa, buf, chunk, write))
+			return -EFAULT;
+		la += chunk;
+		buf += chunk;
+		len -= chunk;
+	}
+	return 0;
+}
+
 /**
  * mkvm_read_guest_virt() - read guest memory at a linear address
  * @vcpu: the vCPU
@@ -152,33 +169,11 @@ int mkvm_gva_to_gpa(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u64 la, u
 int mkvm_read_guest_virt(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u64 la, void *buf,
 			 unsigned int len)
 {
-	while (len) {
-		unsigned int chunk = min_t(unsigned int, len, PAGE_SIZE - (la & ~PAGE_MASK));
-		u64 gpa;
-
-		if (mkvm_gva_to_gpa(vcpu, s, la, &gpa) ||
-		    mkvm_read_guest_phys(vcpu, gpa, buf, chunk))
-			return -EFAULT;
-		la += chunk;
-		buf += chunk;
-		len -= chunk;
-	}
-	return 0;
+	return virt_access(vcpu, s, la, buf, len, false);
 }
 
 int mkvm_write_guest_virt(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u64 la,
 			  const void *buf, unsigned int len)
 {
-	while (len) {
-		unsigned int chunk = min_t(unsigned int, len, PAGE_SIZE - (la & ~PAGE_MASK));
-		u64 gpa;
-
-		if (mkvm_gva_to_gpa(vcpu, s, la, &gpa) ||
-		    mkvm_write_guest_phys(vcpu, gpa, buf, chunk))
-			return -EFAULT;
-		la += chunk;
-		buf += chunk;
-		len -= chunk;
-	}
-	return 0;
+	return virt_access(vcpu, s, la, (void *)buf, len, true);
 }
