@@ -2,6 +2,7 @@
 /*
  * minikvm: the command-line VMM.
  *
+ *   minikvm run        boot a Linux bzImage (vmm/run.c)
  *   minikvm check      report /dev/kvm's API version and the capabilities
  *                      that real VMMs (QEMU, kvmtool, Firecracker) check at start
  *   minikvm --version
@@ -14,6 +15,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 #include <linux/kvm.h>
+
+#include "vmm.h"
 
 #define MINIKVM_VERSION "0.1"
 
@@ -37,6 +40,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: minikvm COMMAND [OPTIONS]\n\n"
 		"Commands:\n"
+		"  run         boot a Linux bzImage (minikvm run --help)\n"
 		"  check       show /dev/kvm's API version and the capabilities VMMs need\n\n"
 		"Options:\n"
 		"  --help      this text\n"
@@ -91,6 +95,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "check") && argc == 2)
 		return cmd_check();
+	if (!strcmp(argv[1], "run"))
+		return cmd_run(argc - 1, argv + 1);
 	fprintf(stderr, "minikvm: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return 2;
