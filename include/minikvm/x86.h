@@ -96,7 +96,6 @@ struct mkvm_x86_ops {
 	void (*run)(struct mkvm_vcpu *vcpu);
 	/* >0: enter again; 0: exit to userspace with kvm_run filled; <0: errno. */
 	int (*handle_exit)(struct mkvm_vcpu *vcpu);
-	void (*queue_exception)(struct mkvm_vcpu *vcpu, u8 vector, bool has_error, u32 error);
 	/*
 	 * The bytes of the instruction behind the last exit if the hardware
 	 * gave them (SVM decode assists); returns how many, 0 if none.
@@ -142,7 +141,6 @@ int mkvm_dev_get_supported_cpuid(struct kvm_cpuid2 __user *arg);
 int mkvm_vcpu_set_cpuid2(struct mkvm_vcpu *vcpu, struct kvm_cpuid2 __user *arg);
 int mkvm_vcpu_get_cpuid2(struct mkvm_vcpu *vcpu, struct kvm_cpuid2 __user *arg);
 void mkvm_emulate_cpuid(struct mkvm_vcpu *vcpu);
-bool mkvm_guest_has(struct mkvm_vcpu *vcpu, u32 leaf, int reg, int bit);
 
 /* arch/x86/kvm/msrs.c */
 int mkvm_dev_get_msr_index_list(struct kvm_msr_list __user *arg);

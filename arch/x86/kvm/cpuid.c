@@ -163,27 +163,6 @@ int mkvm_vcpu_get_cpuid2(struct mkvm_vcpu *vcpu, struct kvm_cpuid2 __user *arg)
 }
 
 /**
- * mkvm_guest_has() - a feature bit of the vCPU's CPUID table
- * @vcpu: the vCPU
- * @leaf: CPUID leaf (subleaf 0)
- * @reg: CPUID_EAX..CPUID_EDX (from <asm/cpufeatures.h>)
- * @bit: bit number
- *
- * Return: whether the bit is set.
- */
-bool mkvm_guest_has(struct mkvm_vcpu *vcpu, u32 leaf, int reg, int bit)
-{
-	struct kvm_cpuid_entry2 *e = find_entry(vcpu, leaf, 0);
-	u32 v;
-
-	if (!e)
-		return false;
-	v = reg == CPUID_EAX ? e->eax : reg == CPUID_EBX ? e->ebx :
-	    reg == CPUID_ECX ? e->ecx : e->edx;
-	return v & BIT(bit);
-}
-
-/**
  * mkvm_emulate_cpuid() - execute CPUID for the guest from its table
  * @vcpu: the vCPU; EAX and ECX hold the leaf and subleaf
  *

@@ -73,11 +73,6 @@ int mkvm_read_guest_phys(struct mkvm_vcpu *vcpu, u64 gpa, void *buf, unsigned in
 	return phys_access(vcpu, gpa, buf, len, false);
 }
 
-int mkvm_write_guest_phys(struct mkvm_vcpu *vcpu, u64 gpa, const void *buf, unsigned int len)
-{
-	return phys_access(vcpu, gpa, (void *)buf, len, true);
-}
-
 /**
  * mkvm_gva_to_gpa() - translate through the guest's page tables
  * @vcpu: the vCPU

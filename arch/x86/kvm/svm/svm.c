@@ -550,7 +550,6 @@ const struct mkvm_x86_ops mkvm_svm_ops = {
 	.set_msr = svm_set_msr,
 	.run = svm_run,
 	.handle_exit = mkvm_svm_handle_exit,
-	.queue_exception = mkvm_svm_queue_exception,
 	.get_insn_bytes = svm_get_insn_bytes,
 	/* NPT entries are ordinary long-mode PTEs; guest accesses count as user (APM 15.25.5). */
 	.tdp_table_bits = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER,
