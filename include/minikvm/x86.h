@@ -37,13 +37,12 @@ struct mkvm_tdp {
 
 struct mkvm_vm_arch {
 	struct mkvm_tdp tdp;
-	u64 tss_addr;
-	u64 identity_map_addr;
 };
 
 /* An instruction the emulator is in the middle of, waiting for userspace. */
 enum mkvm_emul_wait {
 	EMUL_NONE,
+	EMUL_PIO_IN,		/* the data of a plain IN */
 	EMUL_MMIO_READ,		/* the data of an MMIO read */
 	EMUL_INS,		/* the data of a (REP) INS */
 };
@@ -54,7 +53,7 @@ struct mkvm_emul {
 	unsigned long next_rip;
 	u64 la;			/* INS: where the data goes */
 	u64 gpa;		/* MMIO read: the address */
-	u8 len;			/* MMIO read: its size; kvm_run's copy is userspace's to change */
+	u8 len;			/* IN or MMIO read: its size; kvm_run's copy is userspace's */
 	unsigned int count;	/* INS: elements read ahead */
 };
 
@@ -68,9 +67,6 @@ struct mkvm_vcpu_arch {
 	bool amd_guest;			/* guest CPUID vendor is AMD (or Hygon) */
 	u64 apic_base;
 	struct fpu_guest fpu;
-	/* An IN from port I/O waiting for userspace's data, completed on the next KVM_RUN. */
-	bool pio_in_pending;
-	u8 pio_size;
 	struct mkvm_emul emul;
 	u64 tdp_generation;		/* last tdp.generation this vCPU flushed for */
 	void *vendor;			/* struct mkvm_svm_vcpu or the VMX equivalent */
@@ -128,9 +124,9 @@ void mkvm_vcpu_reset(struct mkvm_vcpu *vcpu);
 
 /* arch/x86/kvm/run.c */
 int mkvm_vcpu_run(struct mkvm_vcpu *vcpu);
-int mkvm_exit_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in, unsigned long next_rip);
 
 /* arch/x86/kvm/emulate.c */
+int mkvm_exit_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in, unsigned long next_rip);
 int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa);
 int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in);
 int mkvm_emulate_complete(struct mkvm_vcpu *vcpu);

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The instruction emulator, shared by SVM and VMX: MMIO accesses (a nested
- * page fault or EPT violation on a GPA without memory, or a write to a
- * read-only slot) and string port I/O.
+ * The instruction emulator, shared by SVM and VMX: port I/O exits (plain and
+ * string), and MMIO accesses (a nested page fault or EPT violation on a GPA
+ * without memory, or a write to a read-only slot).
  *
  * The instruction is fetched through the guest's page tables and decoded by
  * decode.c.  Reads from MMIO exit to userspace and finish on the next
@@ -261,6 +261,63 @@ static int complete_mmio_read(struct mkvm_vcpu *vcpu)
 	}
 }
 
+/* KVM_EXIT_IO of @count elements; the data lives in the page at KVM_PIO_PAGE_OFFSET. */
+static void pio_exit(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in, u32 count)
+{
+	struct kvm_run *run = vcpu->run;
+
+	run->exit_reason = KVM_EXIT_IO;
+	run->io.direction = in ? KVM_EXIT_IO_IN : KVM_EXIT_IO_OUT;
+	run->io.size = size;
+	run->io.port = port;
+	run->io.count = count;
+	run->io.data_offset = KVM_PIO_PAGE_OFFSET * PAGE_SIZE;
+}
+
+/**
+ * mkvm_exit_pio() - hand a non-string IN or OUT to userspace (KVM_EXIT_IO)
+ * @vcpu: the vCPU
+ * @port: I/O port
+ * @size: 1, 2 or 4 bytes
+ * @in: IN (userspace supplies the data, taken on the next KVM_RUN) or OUT
+ * @next_rip: the instruction after the IN/OUT
+ *
+ * RIP moves on at once, so a signal before the next KVM_RUN cannot make the
+ * guest repeat the I/O.
+ *
+ * Return: 0, "exit to userspace".
+ */
+int mkvm_exit_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in, unsigned long next_rip)
+{
+	struct mkvm_emul *e = &vcpu->arch.emul;
+
+	pio_exit(vcpu, port, size, in, 1);
+	if (in) {
+		e->wait = EMUL_PIO_IN;
+		e->len = size;
+	} else {
+		memcpy(vcpu->pio_data, &vcpu->arch.regs[REG_RAX], size);
+	}
+	vcpu->arch.rip = next_rip;
+	return 0;
+}
+
+/* The data of an IN goes to AL, AX or EAX (SDM vol. 2 IN). */
+static int complete_pio_in(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_emul *e = &vcpu->arch.emul;
+	u64 data = 0;
+
+	memcpy(&data, vcpu->pio_data, e->len);
+	e->wait = EMUL_NONE;
+	/* A 32-bit destination zero-extends into RAX; 8 and 16 bits merge. */
+	if (e->len == 4)
+		vcpu->arch.regs[REG_RAX] = (u32)data;
+	else
+		vcpu->arch.regs[REG_RAX] = (vcpu->arch.regs[REG_RAX] & ~size_mask(e->len)) | data;
+	return 1;
+}
+
 /**
  * mkvm_emulate_string_pio() - INS or OUTS, with or without REP
  * @vcpu: the vCPU, with slots_sem held
@@ -277,7 +334,6 @@ int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in)
 {
 	struct mkvm_emul *e = &vcpu->arch.emul;
 	struct mkvm_insn *insn = &e->insn;
-	struct kvm_run *run = vcpu->run;
 	unsigned long *r = vcpu->arch.regs;
 	unsigned int count = 1, n;
 	struct kvm_sregs s;
@@ -296,17 +352,11 @@ int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in)
 			return 1;
 		}
 	}
-	run->exit_reason = KVM_EXIT_IO;
-	run->io.direction = in ? KVM_EXIT_IO_IN : KVM_EXIT_IO_OUT;
-	run->io.size = size;
-	run->io.port = port;
-	run->io.data_offset = KVM_PIO_PAGE_OFFSET * PAGE_SIZE;
-
 	if (!in) {
 		la = seg_base(&s, insn->seg == SEG_NONE ? SEG_DS : insn->seg) + (r[REG_RSI] & amask);
 		if (mkvm_read_guest_virt(vcpu, &s, la, vcpu->pio_data, size))
 			return emulation_failed(vcpu, NULL, 0);
-		run->io.count = 1;
+		pio_exit(vcpu, port, size, false, 1);
 		string_step(vcpu, insn, REG_RSI, 1, e->next_rip);
 		return 0;
 	}
@@ -318,7 +368,7 @@ int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in)
 		n = min3((unsigned int)(PAGE_SIZE - (la & ~PAGE_MASK)), 1024u / size, count);
 		n = max(n, 1u);
 	}
-	run->io.count = n;
+	pio_exit(vcpu, port, size, true, n);
 	e->wait = EMUL_INS;
 	e->la = la;
 	e->count = n;
@@ -339,7 +389,7 @@ static int complete_ins(struct mkvm_vcpu *vcpu)
 }
 
 /**
- * mkvm_emulate_complete() - finish an instruction that waited for userspace
+ * mkvm_emulate_complete() - finish an I/O that waited for userspace
  * @vcpu: the vCPU, at the start of KVM_RUN
  *
  * Return: 1 to go on into the guest, 0 to return to userspace at once with
@@ -352,6 +402,9 @@ int mkvm_emulate_complete(struct mkvm_vcpu *vcpu)
 
 	down_read(&vm->slots_sem);
 	switch (vcpu->arch.emul.wait) {
+	case EMUL_PIO_IN:
+		r = complete_pio_in(vcpu);
+		break;
 	case EMUL_MMIO_READ:
 		r = complete_mmio_read(vcpu);
 		break;

@@ -13,55 +13,6 @@
 
 #include <minikvm/core.h>
 
-/**
- * mkvm_exit_pio() - hand a non-string IN or OUT to userspace (KVM_EXIT_IO)
- * @vcpu: the vCPU
- * @port: I/O port
- * @size: 1, 2 or 4 bytes
- * @in: IN (userspace supplies the data) or OUT
- * @next_rip: the instruction after the IN/OUT
- *
- * Return: 0, "exit to userspace".
- */
-int mkvm_exit_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in, unsigned long next_rip)
-{
-	struct kvm_run *run = vcpu->run;
-
-	run->exit_reason = KVM_EXIT_IO;
-	run->io.direction = in ? KVM_EXIT_IO_IN : KVM_EXIT_IO_OUT;
-	run->io.size = size;
-	run->io.port = port;
-	run->io.count = 1;
-	run->io.data_offset = KVM_PIO_PAGE_OFFSET * PAGE_SIZE;
-	if (!in)
-		memcpy(vcpu->pio_data, &vcpu->arch.regs[REG_RAX], size);
-	vcpu->arch.pio_in_pending = in;
-	vcpu->arch.pio_size = size;
-	/* RIP moves on now: a signal before the next KVM_RUN must not redo the I/O. */
-	vcpu->arch.rip = next_rip;
-	return 0;
-}
-
-/* The data of an IN arrives with the next KVM_RUN (api.rst 5, KVM_EXIT_IO). */
-static void complete_pio_in(struct mkvm_vcpu *vcpu)
-{
-	unsigned long *rax = &vcpu->arch.regs[REG_RAX];
-
-	switch (vcpu->arch.pio_size) {
-	case 1:
-		*rax = (*rax & ~0xffUL) | *(u8 *)vcpu->pio_data;
-		break;
-	case 2:
-		*rax = (*rax & ~0xffffUL) | *(u16 *)vcpu->pio_data;
-		break;
-	case 4:
-		/* A 32-bit destination zero-extends into RAX (SDM vol. 1 3.4.1.1). */
-		*rax = *(u32 *)vcpu->pio_data;
-		break;
-	}
-	vcpu->arch.pio_in_pending = false;
-}
-
 static int run_loop(struct mkvm_vcpu *vcpu)
 {
 	struct mkvm_vm *vm = vcpu->vm;
@@ -112,8 +63,7 @@ int mkvm_vcpu_run(struct mkvm_vcpu *vcpu)
 
 	if (vcpu->sigset_active)
 		sigprocmask(SIG_SETMASK, &vcpu->sigset, &saved);
-	if (vcpu->arch.pio_in_pending)
-		complete_pio_in(vcpu);
+	/* An IN, MMIO read or INS that exited finishes with userspace's data first. */
 	r = mkvm_emulate_complete(vcpu);
 	if (r <= 0)
 		goto out;

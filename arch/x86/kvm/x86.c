@@ -73,22 +73,18 @@ long mkvm_arch_vm_ioctl(struct mkvm_vm *vm, unsigned int ioctl, unsigned long ar
 
 	switch (ioctl) {
 	case KVM_SET_TSS_ADDR:
-		/* Only VMX without unrestricted guest needs the pages; record the address. */
-		vm->arch.tss_addr = arg;
+		/* Only VMX without unrestricted guest needs these pages: nothing to do on SVM. */
 		return 0;
 	case KVM_SET_IDENTITY_MAP_ADDR: {
 		u64 addr;
 
+		/*
+		 * Also only for VMX without unrestricted guest; SVM has no use for
+		 * the address, but the checks are KVM's.
+		 */
 		mutex_lock(&vm->lock);
-		r = -EINVAL;
-		if (vm->created_vcpus)
-			goto unlock;
-		r = -EFAULT;
-		if (copy_from_user(&addr, (void __user *)arg, sizeof(addr)))
-			goto unlock;
-		vm->arch.identity_map_addr = addr;
-		r = 0;
-unlock:
+		r = vm->created_vcpus ? -EINVAL :
+		    copy_from_user(&addr, (void __user *)arg, sizeof(addr)) ? -EFAULT : 0;
 		mutex_unlock(&vm->lock);
 		return r;
 	}
@@ -215,7 +211,6 @@ void mkvm_vcpu_reset(struct mkvm_vcpu *vcpu)
 				   boot_cpu_data.x86_stepping;
 	vcpu->arch.rip = 0xfff0;
 	vcpu->arch.rflags = 2;
-	vcpu->arch.pio_in_pending = false;
 	vcpu->arch.emul.wait = EMUL_NONE;
 }
 
