@@ -59,17 +59,6 @@ static struct kvm_vcpu *setup(struct kvm_vm **vmp, uint8_t **mem, uint32_t flags
 	return vcpu;
 }
 
-/* Re-enter the guest loop from the start with new arguments. */
-static void restart(struct kvm_vcpu *vcpu)
-{
-	struct kvm_regs r;
-
-	vcpu_regs_get(vcpu, &r);
-	r.rip = (uint64_t)guest_write_pages;
-	r.rsp = vcpu->stack_top - 8;
-	vcpu_regs_set(vcpu, &r);
-}
-
 TEST(exact_pages_then_cleared)
 {
 	static const uint64_t first[] = { 3, 10, 64, 127 };
@@ -89,7 +78,7 @@ TEST(exact_pages_then_cleared)
 	TEST_ASSERT_EQ(bitmap[0], 0);
 	TEST_ASSERT_EQ(bitmap[1], 0);
 	/* A page written again is reported again. */
-	restart(vcpu);
+	vcpu_restart(vcpu, (void (*)(void))guest_write_pages);
 	run_writes(vcpu, second, 1);
 	get_log(vm, bitmap);
 	TEST_ASSERT_EQ(bitmap[0], 1ULL << 10);
@@ -112,7 +101,7 @@ TEST(logging_switched_on_later)
 	/* Turning it on: pages already mapped writable must be caught too. */
 	TEST_ASSERT_EQ(__vm_set_memslot(vm, SLOT, KVM_MEM_LOG_DIRTY_PAGES, SLOT_GPA,
 					SLOT_PAGES * PAGE_SIZE, mem), 0);
-	restart(vcpu);
+	vcpu_restart(vcpu, (void (*)(void))guest_write_pages);
 	run_writes(vcpu, pages + 1, 1);
 	get_log(vm, bitmap);
 	TEST_ASSERT_EQ(bitmap[0], 1ULL << 2);

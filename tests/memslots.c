@@ -231,21 +231,14 @@ TEST(many_slots_each_visible)
 		p[0] = 0xabc0000 + i;
 	}
 	for (int i = 0; i < N; i += 9) {
-		struct kvm_regs regs;
-
-		vcpu_ioctl(vcpu, KVM_GET_REGS, &regs, "KVM_GET_REGS");
+		/* Start guest_read_two afresh on a pair of slots, first and last inwards. */
+		vcpu_restart(vcpu, (void (*)(void))guest_read_two);
 		vcpu_args_set(vcpu, 2, 0x50000000 + i * 2 * PAGE_SIZE,
 			      0x50000000 + (N - 1 - i) * 2 * PAGE_SIZE);
 		TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
 		TEST_ASSERT_EQ(uc.args[1], 0xabc0000 + i);
 		TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
 		TEST_ASSERT_EQ(uc.args[1], 0xabc0000 + N - 1 - i);
-		/* Restart the guest function for the next pair. */
-		regs.rip = (uint64_t)guest_read_two;
-		regs.rsp = vcpu->stack_top - 8;
-		regs.rdi = 0x50000000 + (i + 9) * 2 * PAGE_SIZE;
-		regs.rsi = 0x50000000 + (N - 1 - (i + 9)) * 2 * PAGE_SIZE;
-		vcpu_regs_set(vcpu, &regs);
 	}
 	vm_free(vm);
 }

@@ -116,6 +116,7 @@ struct kvm_vcpu *vm_vcpu_add_at(struct kvm_vm *vm, uint32_t id, uint64_t rip);
 int __vcpu_ioctl(struct kvm_vcpu *vcpu, unsigned long cmd, void *arg);
 void vcpu_ioctl(struct kvm_vcpu *vcpu, unsigned long cmd, void *arg, const char *name);
 void vcpu_args_set(struct kvm_vcpu *vcpu, int n, ...);
+void vcpu_restart(struct kvm_vcpu *vcpu, void (*guest_code)(void));
 void vcpu_regs_get(struct kvm_vcpu *vcpu, struct kvm_regs *regs);
 void vcpu_regs_set(struct kvm_vcpu *vcpu, struct kvm_regs *regs);
 void vcpu_sregs_get(struct kvm_vcpu *vcpu, struct kvm_sregs *sregs);

@@ -248,6 +248,24 @@ struct kvm_vcpu *vm_vcpu_add(struct kvm_vm *vm, uint32_t id, void (*guest_code)(
 }
 
 /**
+ * vcpu_restart() - start a 64-bit guest function again from its entry
+ * @vcpu: the vCPU
+ * @guest_code: the function; its arguments are set with vcpu_args_set()
+ *
+ * The stack starts empty again, with the "done" trampoline as return address.
+ */
+void vcpu_restart(struct kvm_vcpu *vcpu, void (*guest_code)(void))
+{
+	struct kvm_regs regs;
+
+	vcpu_regs_get(vcpu, &regs);
+	regs.rip = (uint64_t)guest_code;
+	regs.rsp = vcpu->stack_top - 8;
+	*(uint64_t *)gva2hva(vcpu->vm, regs.rsp) = (uint64_t)guest_return_trampoline;
+	vcpu_regs_set(vcpu, &regs);
+}
+
+/**
  * vcpu_args_set() - pass up to six integer arguments to a 64-bit entry function
  * @vcpu: the vCPU
  * @n: number of arguments
