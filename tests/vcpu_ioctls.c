@@ -15,7 +15,7 @@ TEST_TIMEOUT(create_up_to_max_vcpus, 300)
 	struct kvm_vm *vm = vm_create(VM_MODE_REAL);
 	int max = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
 	struct rlimit rl = { max + 64, max + 64 };
-	int fd, last = -1;
+	int fd;
 
 	TEST_ASSERT(max > 0, "MAX_VCPUS %d", max);
 	TEST_ASSERT(setrlimit(RLIMIT_NOFILE, &rl) == 0, "raising RLIMIT_NOFILE: %s",
@@ -23,11 +23,9 @@ TEST_TIMEOUT(create_up_to_max_vcpus, 300)
 	for (int id = 0; id < max; id++) {
 		fd = ioctl(vm->fd, KVM_CREATE_VCPU, id);
 		TEST_ASSERT(fd >= 0, "vCPU %d of %d: %s", id, max, strerror(errno));
-		last = fd;
 	}
 	/* One more is refused, whatever its id. */
 	TEST_ASSERT_ERRNO(ioctl(vm->fd, KVM_CREATE_VCPU, max), EINVAL);
-	TEST_ASSERT(last >= 0, "created vCPUs");
 	vm_free(vm);
 }
 
