@@ -57,6 +57,27 @@ struct mkvm_emul {
 	unsigned int count;	/* INS: elements read ahead */
 };
 
+/*
+ * Events on their way into the guest (SDM vol. 3 6, APM vol. 2 8 and 15.20).
+ * "Injected" means handed to the hardware once already: delivery was cut
+ * short by an exit (EXITINTINFO) and must be completed before anything else.
+ */
+struct mkvm_events {
+	struct {
+		bool queued;		/* raised or interrupted, to be injected */
+		u8 vector;
+		bool has_error;
+		u32 error;
+	} exc;
+	struct {
+		bool injected;		/* KVM_INTERRUPT, or interrupted delivery */
+		u8 vector;
+	} irq;
+	bool nmi_injected;
+	u8 nmi_pending;			/* at most 2: one running, one latched */
+	bool nmi_masked;		/* an NMI handler runs until its IRET */
+};
+
 struct mkvm_vcpu_arch {
 	unsigned long regs[NR_GPRS];
 	unsigned long rip;
@@ -67,6 +88,7 @@ struct mkvm_vcpu_arch {
 	bool amd_guest;			/* guest CPUID vendor is AMD (or Hygon) */
 	u64 apic_base;
 	struct fpu_guest fpu;
+	struct mkvm_events events;
 	struct mkvm_emul emul;
 	u64 tdp_generation;		/* last tdp.generation this vCPU flushed for */
 	void *vendor;			/* struct mkvm_svm_vcpu or the VMX equivalent */
@@ -97,6 +119,28 @@ struct mkvm_x86_ops {
 	 * gave them (SVM decode assists); returns how many, 0 if none.
 	 */
 	unsigned int (*get_insn_bytes)(struct mkvm_vcpu *vcpu, u8 *buf);
+	/* The task priority the guest sees in CR8 (and the VMCB's V_TPR). */
+	unsigned long (*get_cr8)(struct mkvm_vcpu *vcpu);
+	void (*set_cr8)(struct mkvm_vcpu *vcpu, unsigned long cr8);
+	/*
+	 * Event injection.  Generic code (events.c) decides what to inject and
+	 * when; the vendor puts it in its control block for the next entry,
+	 * says whether the guest can take it now, and asks the hardware for an
+	 * exit when it can (the "window").  The exception, NMI or interrupt is
+	 * the one in vcpu->arch.events.
+	 */
+	void (*inject_exception)(struct mkvm_vcpu *vcpu);
+	void (*inject_nmi)(struct mkvm_vcpu *vcpu);
+	void (*inject_irq)(struct mkvm_vcpu *vcpu);
+	bool (*interrupt_blocked)(struct mkvm_vcpu *vcpu);
+	bool (*nmi_blocked)(struct mkvm_vcpu *vcpu);
+	void (*enable_irq_window)(struct mkvm_vcpu *vcpu);
+	void (*enable_nmi_window)(struct mkvm_vcpu *vcpu);
+	/* KVM_X86_SHADOW_INT_* bits; the hardware may only know "some shadow". */
+	u8 (*get_interrupt_shadow)(struct mkvm_vcpu *vcpu);
+	void (*set_interrupt_shadow)(struct mkvm_vcpu *vcpu, u8 shadow);
+	/* events.nmi_masked changed: the vendor watches for the handler's IRET. */
+	void (*update_nmi_mask)(struct mkvm_vcpu *vcpu);
 	/*
 	 * Nested-paging PTE format: the bits of a table entry, of a readable
 	 * leaf, the write bit, and a bit the hardware ignores that minikvm uses
@@ -130,6 +174,18 @@ int mkvm_exit_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in, unsigned l
 int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa);
 int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in);
 int mkvm_emulate_complete(struct mkvm_vcpu *vcpu);
+
+/* arch/x86/kvm/events.c */
+void mkvm_rip_past_insn(struct mkvm_vcpu *vcpu, unsigned long next_rip);
+void mkvm_queue_exception(struct mkvm_vcpu *vcpu, u8 vector, bool has_error, u32 error);
+void mkvm_events_exited(struct mkvm_vcpu *vcpu);
+void mkvm_requeue_exception(struct mkvm_vcpu *vcpu, u8 vector, bool has_error, u32 error);
+void mkvm_requeue_nmi(struct mkvm_vcpu *vcpu);
+void mkvm_requeue_irq(struct mkvm_vcpu *vcpu, u8 vector);
+void mkvm_inject_events(struct mkvm_vcpu *vcpu);
+bool mkvm_irq_window_exit(struct mkvm_vcpu *vcpu);
+void mkvm_post_run_save(struct mkvm_vcpu *vcpu);
+long mkvm_events_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, void __user *argp);
 
 /* arch/x86/kvm/cpuid.c */
 void mkvm_cpuid_init(void);

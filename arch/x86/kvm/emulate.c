@@ -159,7 +159,7 @@ static void string_step(struct mkvm_vcpu *vcpu, const struct mkvm_insn *insn, in
 		if (r[REG_RCX] & amask)
 			return;
 	}
-	vcpu->arch.rip = next_rip;
+	mkvm_rip_past_insn(vcpu, next_rip);
 }
 
 /**
@@ -186,12 +186,12 @@ int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa)
 	switch (insn->kind) {
 	case INSN_MOV_TO_RM:
 		val = insn->has_imm ? insn->imm : reg_read(vcpu, insn, insn->reg, insn->op_bytes);
-		vcpu->arch.rip = e->next_rip;
+		mkvm_rip_past_insn(vcpu, e->next_rip);
 		return mmio_exit(vcpu, gpa, insn->op_bytes, true, val);
 	case INSN_STOS:
 		val = vcpu->arch.regs[REG_RAX];
 		if (insn->rep && !(vcpu->arch.regs[REG_RCX] & size_mask(insn->addr_bytes))) {
-			vcpu->arch.rip = e->next_rip;	/* REP with RCX=0 does nothing */
+			mkvm_rip_past_insn(vcpu, e->next_rip);	/* REP with RCX=0 does nothing */
 			return 1;
 		}
 		string_step(vcpu, insn, REG_RDI, 1, e->next_rip);
@@ -227,7 +227,7 @@ static int complete_mmio_read(struct mkvm_vcpu *vcpu)
 	/* Only the data is userspace's: the size and address are what the exit said. */
 	memcpy(&data, run->mmio.data, min_t(unsigned int, e->len, sizeof(data)));
 	e->wait = EMUL_NONE;
-	vcpu->arch.rip = e->next_rip;
+	mkvm_rip_past_insn(vcpu, e->next_rip);
 	switch (insn->kind) {
 	case INSN_MOV_FROM_RM:
 	case INSN_MOVZX:
@@ -298,7 +298,7 @@ int mkvm_exit_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in, unsigned l
 	} else {
 		memcpy(vcpu->pio_data, &vcpu->arch.regs[REG_RAX], size);
 	}
-	vcpu->arch.rip = next_rip;
+	mkvm_rip_past_insn(vcpu, next_rip);
 	return 0;
 }
 
@@ -348,7 +348,7 @@ int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in)
 	if (insn->rep) {
 		count = r[REG_RCX] & amask;
 		if (!count) {
-			vcpu->arch.rip = e->next_rip;
+			mkvm_rip_past_insn(vcpu, e->next_rip);
 			return 1;
 		}
 	}

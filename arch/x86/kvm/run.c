@@ -39,12 +39,16 @@ static int run_loop(struct mkvm_vcpu *vcpu)
 		 */
 		if (test_thread_flag(TIF_NEED_FPU_LOAD))
 			switch_fpu_return();
+		/* Nothing between here and the entry can change what to inject. */
+		mkvm_inject_events(vcpu);
 		mkvm_x86->run(vcpu);
 		local_irq_enable();
 		r = mkvm_x86->handle_exit(vcpu);
 		up_read(&vm->slots_sem);
 		if (r <= 0)
 			return r;
+		if (mkvm_irq_window_exit(vcpu))
+			return 0;
 	}
 }
 
@@ -53,7 +57,7 @@ static int run_loop(struct mkvm_vcpu *vcpu)
  * @vcpu: the vCPU, with its mutex held
  *
  * Return: 0 with kvm_run describing the exit; -EINTR for a signal or
- * immediate_exit; another errno for a failure (e.g. -EFAULT for guest
+ * immediate_exit; -EINVAL for a kvm_run->cr8 above 15; another errno for a failure (e.g. -EFAULT for guest
  * memory whose host pages are gone).
  */
 int mkvm_vcpu_run(struct mkvm_vcpu *vcpu)
@@ -63,6 +67,12 @@ int mkvm_vcpu_run(struct mkvm_vcpu *vcpu)
 
 	if (vcpu->sigset_active)
 		sigprocmask(SIG_SETMASK, &vcpu->sigset, &saved);
+	/* Without an in-kernel local APIC, userspace owns the TPR (api.rst 5: cr8). */
+	if (READ_ONCE(vcpu->run->cr8) & ~0xfULL) {
+		r = -EINVAL;
+		goto out;
+	}
+	mkvm_x86->set_cr8(vcpu, READ_ONCE(vcpu->run->cr8));
 	/* An IN, MMIO read or INS that exited finishes with userspace's data first. */
 	r = mkvm_emulate_complete(vcpu);
 	if (r <= 0)
@@ -76,6 +86,7 @@ int mkvm_vcpu_run(struct mkvm_vcpu *vcpu)
 	r = run_loop(vcpu);
 	fpu_swap_kvm_fpstate(&vcpu->arch.fpu, false);
 out:
+	mkvm_post_run_save(vcpu);
 	if (vcpu->sigset_active)
 		sigprocmask(SIG_SETMASK, &saved, NULL);
 	return r;

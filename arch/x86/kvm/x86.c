@@ -49,6 +49,9 @@ long mkvm_arch_check_extension(struct mkvm_vm *vm, long cap)
 	case KVM_CAP_IMMEDIATE_EXIT:
 	case KVM_CAP_HLT:
 	case KVM_CAP_READONLY_MEM:
+	case KVM_CAP_USER_NMI:
+	case KVM_CAP_VCPU_EVENTS:
+	case KVM_CAP_MP_STATE:
 		return 1;
 	default:
 		return 0;
@@ -182,6 +185,13 @@ long mkvm_arch_vcpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, unsigned l
 		return mkvm_vcpu_msrs_ioctl(vcpu, argp, false);
 	case KVM_SET_MSRS:
 		return mkvm_vcpu_msrs_ioctl(vcpu, argp, true);
+	case KVM_INTERRUPT:
+	case KVM_NMI:
+	case KVM_GET_VCPU_EVENTS:
+	case KVM_SET_VCPU_EVENTS:
+	case KVM_GET_MP_STATE:
+	case KVM_SET_MP_STATE:
+		return mkvm_events_ioctl(vcpu, ioctl, argp);
 	default:
 		return -EINVAL;
 	}
@@ -212,6 +222,7 @@ void mkvm_vcpu_reset(struct mkvm_vcpu *vcpu)
 	vcpu->arch.rip = 0xfff0;
 	vcpu->arch.rflags = 2;
 	vcpu->arch.emul.wait = EMUL_NONE;
+	memset(&vcpu->arch.events, 0, sizeof(vcpu->arch.events));
 }
 
 /**

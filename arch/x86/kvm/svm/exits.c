@@ -27,18 +27,9 @@ static void skip_insn(struct mkvm_vcpu *vcpu, unsigned int len)
 	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
 
 	if (mkvm_svm_nrips && vmcb->control.next_rip)
-		vcpu->arch.rip = vmcb->control.next_rip;
+		mkvm_rip_past_insn(vcpu, vmcb->control.next_rip);
 	else
-		vcpu->arch.rip += len;
-}
-
-void mkvm_svm_queue_exception(struct mkvm_vcpu *vcpu, u8 vector, bool has_error, u32 error)
-{
-	struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
-
-	c->event_inj = vector | SVM_EVTINJ_TYPE_EXEPT | SVM_EVTINJ_VALID |
-		       (has_error ? SVM_EVTINJ_VALID_ERR : 0);
-	c->event_inj_err = error;
+		mkvm_rip_past_insn(vcpu, vcpu->arch.rip + len);
 }
 
 static int internal_error(struct mkvm_vcpu *vcpu, u32 suberror)
@@ -64,7 +55,7 @@ static int handle_nothing(struct mkvm_vcpu *vcpu)
 static int handle_ud(struct mkvm_vcpu *vcpu)
 {
 	/* SVM instructions, MONITOR/MWAIT, XSETBV: not offered to the guest. */
-	mkvm_svm_queue_exception(vcpu, UD_VECTOR, false, 0);
+	mkvm_queue_exception(vcpu, UD_VECTOR, false, 0);
 	return 1;
 }
 
@@ -93,20 +84,23 @@ static int handle_cpuid(struct mkvm_vcpu *vcpu)
 /* #DB and #AC are intercepted only for the host's safety: give them back. */
 static int handle_db(struct mkvm_vcpu *vcpu)
 {
-	mkvm_svm_queue_exception(vcpu, DB_VECTOR, false, 0);
+	/* Single-stepping to an NMI window (events.c) is not the guest's business. */
+	if (mkvm_svm_nmi_singlestep_done(vcpu))
+		return 1;
+	mkvm_queue_exception(vcpu, DB_VECTOR, false, 0);
 	return 1;
 }
 
 static int handle_ac(struct mkvm_vcpu *vcpu)
 {
-	mkvm_svm_queue_exception(vcpu, AC_VECTOR, true, 0);
+	mkvm_queue_exception(vcpu, AC_VECTOR, true, 0);
 	return 1;
 }
 
 static int handle_rdpmc(struct mkvm_vcpu *vcpu)
 {
 	/* No performance counters are offered: RDPMC faults (SDM vol. 2 RDPMC). */
-	mkvm_svm_queue_exception(vcpu, GP_VECTOR, true, 0);
+	mkvm_queue_exception(vcpu, GP_VECTOR, true, 0);
 	return 1;
 }
 
@@ -134,12 +128,12 @@ static int handle_msr(struct mkvm_vcpu *vcpu)
 	if (vmcb->control.exit_info_1) {
 		data = (u32)r[REG_RAX] | (r[REG_RDX] << 32);
 		if (mkvm_set_msr(vcpu, index, data)) {
-			mkvm_svm_queue_exception(vcpu, GP_VECTOR, true, 0);
+			mkvm_queue_exception(vcpu, GP_VECTOR, true, 0);
 			return 1;
 		}
 	} else {
 		if (mkvm_get_msr(vcpu, index, &data)) {
-			mkvm_svm_queue_exception(vcpu, GP_VECTOR, true, 0);
+			mkvm_queue_exception(vcpu, GP_VECTOR, true, 0);
 			return 1;
 		}
 		r[REG_RAX] = (u32)data;
@@ -195,7 +189,9 @@ static int (*const exit_handlers[])(struct mkvm_vcpu *vcpu) = {
 	[SVM_EXIT_NMI] = handle_nothing,
 	[SVM_EXIT_SMI] = handle_nothing,
 	[SVM_EXIT_FERR_FREEZE] = handle_nothing,
+	[SVM_EXIT_VINTR] = mkvm_svm_handle_vintr,
 	[SVM_EXIT_CPUID] = handle_cpuid,
+	[SVM_EXIT_IRET] = mkvm_svm_handle_iret,
 	[SVM_EXIT_INVD] = handle_invd,
 	[SVM_EXIT_HLT] = handle_hlt,
 	[SVM_EXIT_INVLPGA] = handle_ud,
@@ -216,31 +212,6 @@ static int (*const exit_handlers[])(struct mkvm_vcpu *vcpu) = {
 	[SVM_EXIT_NPF] = handle_npf,
 };
 
-/*
- * An event being delivered when the exit happened (e.g. an exception whose
- * IDT or stack page was not mapped yet) is delivered again on the next entry
- * (APM 15.7.2).
- */
-static void requeue_interrupted_event(struct vmcb_control_area *c)
-{
-	u32 info = c->exit_int_info, type = info & SVM_EXITINTINFO_TYPE_MASK;
-	u8 vector = info & SVM_EXITINTINFO_VEC_MASK;
-
-	c->event_inj = 0;
-	if (!(info & SVM_EXITINTINFO_VALID))
-		return;
-	/*
-	 * INTn, INT3 and INTO are raised by their instruction, and RIP still
-	 * points at it: running it again raises them again, with the right
-	 * return address.  Injecting them instead would push a wrong one.
-	 */
-	if (type == SVM_EXITINTINFO_TYPE_SOFT ||
-	    (type == SVM_EXITINTINFO_TYPE_EXEPT && (vector == BP_VECTOR || vector == OF_VECTOR)))
-		return;
-	c->event_inj = info;
-	c->event_inj_err = c->exit_int_info_err;
-}
-
 /**
  * mkvm_svm_handle_exit() - dispatch the last #VMEXIT
  * @vcpu: the vCPU
@@ -252,7 +223,7 @@ int mkvm_svm_handle_exit(struct mkvm_vcpu *vcpu)
 	struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
 	u64 code = c->exit_code;
 
-	requeue_interrupted_event(c);
+	mkvm_svm_complete_events(vcpu);
 	if (code == SVM_EXIT_ERR) {
 		/* VMRUN refused the VMCB's state (APM 15.5.1). */
 		vcpu->run->exit_reason = KVM_EXIT_FAIL_ENTRY;

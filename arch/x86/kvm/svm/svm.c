@@ -60,6 +60,19 @@ static void seg_from_vmcb(struct kvm_segment *s, const struct vmcb_seg *v)
 	s->unusable = !s->present;
 }
 
+/* CR8 is the VMCB's V_TPR: guest writes to it are not intercepted (APM 15.21.3). */
+static unsigned long svm_get_cr8(struct mkvm_vcpu *vcpu)
+{
+	return to_svm(vcpu)->vmcb->control.int_ctl & V_TPR_MASK;
+}
+
+static void svm_set_cr8(struct mkvm_vcpu *vcpu, unsigned long cr8)
+{
+	struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
+
+	c->int_ctl = (c->int_ctl & ~V_TPR_MASK) | (cr8 & V_TPR_MASK);
+}
+
 static void svm_get_sregs(struct mkvm_vcpu *vcpu, struct kvm_sregs *s)
 {
 	struct vmcb_save_area *save = &to_svm(vcpu)->vmcb->save;
@@ -80,7 +93,7 @@ static void svm_get_sregs(struct mkvm_vcpu *vcpu, struct kvm_sregs *s)
 	s->cr2 = save->cr2;
 	s->cr3 = save->cr3;
 	s->cr4 = save->cr4;
-	s->cr8 = to_svm(vcpu)->vmcb->control.int_ctl & V_TPR_MASK;
+	s->cr8 = svm_get_cr8(vcpu);
 	/* EFER.SVME is the host's business (VMRUN needs it set); the guest never sees it. */
 	s->efer = save->efer & ~EFER_SVME;
 }
@@ -109,7 +122,7 @@ static void svm_set_sregs(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s)
 	save->cr3 = s->cr3;
 	save->cr4 = s->cr4;
 	save->efer = s->efer | EFER_SVME;
-	vmcb->control.int_ctl = (vmcb->control.int_ctl & ~V_TPR_MASK) | (s->cr8 & V_TPR_MASK);
+	svm_set_cr8(vcpu, s->cr8);
 	/* New paging state: translations cached under the old one must not be used. */
 	to_svm(vcpu)->asid_generation = 0;
 }
@@ -221,9 +234,24 @@ static unsigned int svm_get_insn_bytes(struct mkvm_vcpu *vcpu, u8 *buf)
 	return n;
 }
 
-static void set_intercept(struct vmcb *vmcb, int bit)
+/**
+ * mkvm_svm_set_intercept() - make an instruction or event exit (APM 15.9)
+ * @vmcb: the VMCB
+ * @bit: an INTERCEPT_* number
+ */
+void mkvm_svm_set_intercept(struct vmcb *vmcb, int bit)
 {
 	vmcb->control.intercepts[bit / 32] |= BIT(bit % 32);
+}
+
+/**
+ * mkvm_svm_clr_intercept() - let the guest run an instruction or take an event
+ * @vmcb: the VMCB
+ * @bit: an INTERCEPT_* number
+ */
+void mkvm_svm_clr_intercept(struct vmcb *vmcb, int bit)
+{
+	vmcb->control.intercepts[bit / 32] &= ~BIT(bit % 32);
 }
 
 /**
@@ -249,14 +277,14 @@ void mkvm_svm_init_vmcb(struct mkvm_vcpu *vcpu)
 
 	memset(vmcb, 0, PAGE_SIZE);
 	for (int i = 0; i < ARRAY_SIZE(intercepts); i++)
-		set_intercept(vmcb, intercepts[i]);
+		mkvm_svm_set_intercept(vmcb, intercepts[i]);
 	/*
 	 * #DB and #AC must exit: a guest can otherwise make the CPU deliver
 	 * them forever without ever taking an interrupt (CVE-2015-8104,
 	 * CVE-2015-5307).  They are reflected back into the guest.
 	 */
-	set_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + DB_VECTOR);
-	set_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + AC_VECTOR);
+	mkvm_svm_set_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + DB_VECTOR);
+	mkvm_svm_set_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + AC_VECTOR);
 	c->iopm_base_pa = __pa(iopm);
 	c->msrpm_base_pa = __pa(msrpm);
 	/* Physical interrupts exit to the host whatever the guest's RFLAGS.IF (APM 15.21.1). */
@@ -278,6 +306,7 @@ void mkvm_svm_init_vmcb(struct mkvm_vcpu *vcpu)
 	s->dr6 = DR6_RESET;
 	s->dr7 = DR7_RESET;
 	s->g_pat = 0x0007040600070406ULL;
+	mkvm_svm_events_reset(vcpu);
 }
 
 static int svm_vcpu_create(struct mkvm_vcpu *vcpu)
@@ -354,7 +383,7 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 	vmcb->save.rax = vcpu->arch.regs[REG_RAX];
 	vmcb->save.rsp = vcpu->arch.regs[REG_RSP];
 	vmcb->save.rip = vcpu->arch.rip;
-	vmcb->save.rflags = vcpu->arch.rflags;
+	vmcb->save.rflags = mkvm_svm_entry_rflags(vcpu);
 
 	/* DR0-3 are not switched by VMRUN (APM 15.5.1): the guest's are ours to load. */
 	native_set_debugreg(0, vcpu->arch.dr[0]);
@@ -394,7 +423,7 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 	vcpu->arch.regs[REG_RAX] = vmcb->save.rax;
 	vcpu->arch.regs[REG_RSP] = vmcb->save.rsp;
 	vcpu->arch.rip = vmcb->save.rip;
-	vcpu->arch.rflags = vmcb->save.rflags;
+	vcpu->arch.rflags = mkvm_svm_exit_rflags(vcpu);
 }
 
 static int svm_cpu_online(unsigned int cpu)
@@ -551,6 +580,18 @@ const struct mkvm_x86_ops mkvm_svm_ops = {
 	.run = svm_run,
 	.handle_exit = mkvm_svm_handle_exit,
 	.get_insn_bytes = svm_get_insn_bytes,
+	.get_cr8 = svm_get_cr8,
+	.set_cr8 = svm_set_cr8,
+	.inject_exception = mkvm_svm_inject_exception,
+	.inject_nmi = mkvm_svm_inject_nmi,
+	.inject_irq = mkvm_svm_inject_irq,
+	.interrupt_blocked = mkvm_svm_interrupt_blocked,
+	.nmi_blocked = mkvm_svm_nmi_blocked,
+	.enable_irq_window = mkvm_svm_enable_irq_window,
+	.enable_nmi_window = mkvm_svm_enable_nmi_window,
+	.get_interrupt_shadow = mkvm_svm_get_interrupt_shadow,
+	.set_interrupt_shadow = mkvm_svm_set_interrupt_shadow,
+	.update_nmi_mask = mkvm_svm_update_nmi_mask,
 	/* NPT entries are ordinary long-mode PTEs; guest accesses count as user (APM 15.25.5). */
 	.tdp_table_bits = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER,
 	.tdp_leaf_read = _PAGE_PRESENT | _PAGE_USER,

@@ -24,6 +24,12 @@ struct mkvm_svm_vcpu {
 	u64 asid_generation;
 	int last_cpu;
 	u32 sysenter_esp_hi, sysenter_eip_hi;	/* kept only for Intel guests */
+	/* NMI window (events.c): the handler's IRET was seen at iret_rip. */
+	bool iret_seen;
+	unsigned long iret_rip;
+	/* Single-stepping the guest to the NMI window; its own TF and RF. */
+	bool nmi_singlestep;
+	unsigned long nmi_singlestep_flags;
 };
 
 static inline struct mkvm_svm_vcpu *to_svm(struct mkvm_vcpu *vcpu)
@@ -50,7 +56,27 @@ extern bool mkvm_svm_nrips;
 
 void mkvm_svm_init_vmcb(struct mkvm_vcpu *vcpu);
 int mkvm_svm_handle_exit(struct mkvm_vcpu *vcpu);
-void mkvm_svm_queue_exception(struct mkvm_vcpu *vcpu, u8 vector, bool has_error, u32 error);
+void mkvm_svm_set_intercept(struct vmcb *vmcb, int bit);
+void mkvm_svm_clr_intercept(struct vmcb *vmcb, int bit);
+
+/* svm/events.c */
+void mkvm_svm_complete_events(struct mkvm_vcpu *vcpu);
+void mkvm_svm_events_reset(struct mkvm_vcpu *vcpu);
+int mkvm_svm_handle_iret(struct mkvm_vcpu *vcpu);
+int mkvm_svm_handle_vintr(struct mkvm_vcpu *vcpu);
+bool mkvm_svm_nmi_singlestep_done(struct mkvm_vcpu *vcpu);
+unsigned long mkvm_svm_entry_rflags(struct mkvm_vcpu *vcpu);
+unsigned long mkvm_svm_exit_rflags(struct mkvm_vcpu *vcpu);
+void mkvm_svm_inject_exception(struct mkvm_vcpu *vcpu);
+void mkvm_svm_inject_nmi(struct mkvm_vcpu *vcpu);
+void mkvm_svm_inject_irq(struct mkvm_vcpu *vcpu);
+bool mkvm_svm_interrupt_blocked(struct mkvm_vcpu *vcpu);
+bool mkvm_svm_nmi_blocked(struct mkvm_vcpu *vcpu);
+void mkvm_svm_enable_irq_window(struct mkvm_vcpu *vcpu);
+void mkvm_svm_enable_nmi_window(struct mkvm_vcpu *vcpu);
+u8 mkvm_svm_get_interrupt_shadow(struct mkvm_vcpu *vcpu);
+void mkvm_svm_set_interrupt_shadow(struct mkvm_vcpu *vcpu, u8 shadow);
+void mkvm_svm_update_nmi_mask(struct mkvm_vcpu *vcpu);
 
 /* svm/vmenter.S */
 void mkvm_svm_vmrun(u64 vmcb_pa, unsigned long *regs, u64 host_save_pa);

@@ -1,0 +1,335 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Events with a userspace interrupt controller: the queue of exceptions,
+ * NMIs and external interrupts, its injection before each guest entry, the
+ * interrupt window that KVM_RUN's request_interrupt_window asks for, and the
+ * ioctls that feed and save it (KVM_INTERRUPT, KVM_NMI,
+ * KVM_GET/SET_VCPU_EVENTS, KVM_GET/SET_MP_STATE).
+ *
+ * Shared by SVM and VMX: the vendor only says whether the guest can take an
+ * event now, writes it to its control block, and arms the hardware exit
+ * that tells when the guest can (mkvm_x86->inject_*, *_blocked, *_window).
+ */
+#include <linux/uaccess.h>
+#include <asm/traps.h>
+
+#include <minikvm/core.h>
+
+/**
+ * mkvm_rip_past_insn() - the instruction at RIP is done; go on at @next_rip
+ * @vcpu: the vCPU
+ * @next_rip: the next instruction
+ *
+ * An STI or MOV SS shadow covers only the instruction after it (SDM vol. 3
+ * 6.8.3): whatever instruction completes here, the shadow is over.
+ */
+void mkvm_rip_past_insn(struct mkvm_vcpu *vcpu, unsigned long next_rip)
+{
+	vcpu->arch.rip = next_rip;
+	mkvm_x86->set_interrupt_shadow(vcpu, 0);
+}
+
+enum exc_class { EXC_BENIGN, EXC_CONTRIBUTORY, EXC_PAGE_FAULT };
+
+/* Which pairs of exceptions make a double fault (SDM vol. 3 table 6-5, APM vol. 2 8.2.9). */
+static enum exc_class exc_class(u8 vector)
+{
+	switch (vector) {
+	case X86_TRAP_PF:
+		return EXC_PAGE_FAULT;
+	case X86_TRAP_DE:
+	case X86_TRAP_TS:
+	case X86_TRAP_NP:
+	case X86_TRAP_SS:
+	case X86_TRAP_GP:
+		return EXC_CONTRIBUTORY;
+	default:
+		return EXC_BENIGN;
+	}
+}
+
+/**
+ * mkvm_queue_exception() - raise an exception in the guest at the next entry
+ * @vcpu: the vCPU
+ * @vector: 0-31
+ * @has_error: whether it pushes an error code (dropped in real mode)
+ * @error: the error code
+ *
+ * When an exception interrupted on its way in is still queued, the pair
+ * may make a #DF; otherwise the new one replaces it, and the instruction
+ * behind the first raises it again when it runs again.
+ */
+void mkvm_queue_exception(struct mkvm_vcpu *vcpu, u8 vector, bool has_error, u32 error)
+{
+	struct mkvm_events *ev = &vcpu->arch.events;
+
+	if (ev->exc.queued) {
+		enum exc_class first = exc_class(ev->exc.vector), second = exc_class(vector);
+
+		if ((first == EXC_CONTRIBUTORY && second == EXC_CONTRIBUTORY) ||
+		    (first == EXC_PAGE_FAULT && second != EXC_BENIGN)) {
+			vector = X86_TRAP_DF;
+			has_error = true;
+			error = 0;
+		}
+	}
+	ev->exc.queued = true;
+	ev->exc.vector = vector;
+	ev->exc.has_error = has_error;
+	ev->exc.error = error;
+}
+
+/**
+ * mkvm_events_exited() - forget what the last entry injected
+ * @vcpu: the vCPU, just after an exit
+ *
+ * The vendor calls this first and then mkvm_requeue_*() for an event whose
+ * delivery the exit cut short (EXITINTINFO, IDT-vectoring information).
+ */
+void mkvm_events_exited(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_events *ev = &vcpu->arch.events;
+
+	ev->exc.queued = false;
+	ev->irq.injected = false;
+	ev->nmi_injected = false;
+}
+
+/**
+ * mkvm_requeue_exception() - an exception was being delivered at the exit
+ * @vcpu: the vCPU
+ * @vector: its vector
+ * @has_error: whether it had an error code
+ * @error: the error code
+ */
+void mkvm_requeue_exception(struct mkvm_vcpu *vcpu, u8 vector, bool has_error, u32 error)
+{
+	struct mkvm_events *ev = &vcpu->arch.events;
+
+	ev->exc.queued = true;
+	ev->exc.vector = vector;
+	ev->exc.has_error = has_error;
+	ev->exc.error = error;
+}
+
+/**
+ * mkvm_requeue_nmi() - an NMI was being delivered at the exit
+ * @vcpu: the vCPU
+ */
+void mkvm_requeue_nmi(struct mkvm_vcpu *vcpu)
+{
+	vcpu->arch.events.nmi_injected = true;
+}
+
+/**
+ * mkvm_requeue_irq() - an external interrupt was being delivered at the exit
+ * @vcpu: the vCPU
+ * @vector: its vector
+ */
+void mkvm_requeue_irq(struct mkvm_vcpu *vcpu, u8 vector)
+{
+	vcpu->arch.events.irq.injected = true;
+	vcpu->arch.events.irq.vector = vector;
+}
+
+static void inject_nmi(struct mkvm_vcpu *vcpu)
+{
+	/* The NMI blocks further NMIs until its handler's IRET (SDM vol. 3 6.7.1). */
+	vcpu->arch.events.nmi_masked = true;
+	mkvm_x86->inject_nmi(vcpu);
+}
+
+/**
+ * mkvm_inject_events() - hand the next event to the hardware
+ * @vcpu: the vCPU, about to enter the guest with interrupts disabled
+ *
+ * An event whose delivery was cut short goes first, then a queued
+ * exception (both have "happened" already), then a new NMI if the guest
+ * can take one.  What cannot be injected now arms the matching window
+ * exit.  The interrupt from KVM_INTERRUPT is injected whatever the guest's
+ * RFLAGS.IF, as in KVM: userspace checks ready_for_interrupt_injection.
+ */
+void mkvm_inject_events(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_events *ev = &vcpu->arch.events;
+	bool busy = true;
+
+	if (ev->exc.queued)
+		mkvm_x86->inject_exception(vcpu);
+	else if (ev->nmi_injected)
+		inject_nmi(vcpu);
+	else if (ev->irq.injected)
+		mkvm_x86->inject_irq(vcpu);
+	else
+		busy = false;
+
+	if (ev->nmi_pending) {
+		if (!busy && !mkvm_x86->nmi_blocked(vcpu)) {
+			ev->nmi_pending--;
+			ev->nmi_injected = true;
+			inject_nmi(vcpu);
+		}
+		if (ev->nmi_pending)
+			mkvm_x86->enable_nmi_window(vcpu);
+	}
+	if (READ_ONCE(vcpu->run->request_interrupt_window) && !ev->irq.injected)
+		mkvm_x86->enable_irq_window(vcpu);
+}
+
+/* KVM's condition for ready_for_interrupt_injection and KVM_EXIT_IRQ_WINDOW_OPEN. */
+static bool ready_for_interrupt(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_events *ev = &vcpu->arch.events;
+
+	return !mkvm_x86->interrupt_blocked(vcpu) && !ev->irq.injected && !ev->exc.queued &&
+	       !ev->nmi_injected;
+}
+
+/**
+ * mkvm_irq_window_exit() - exit with KVM_EXIT_IRQ_WINDOW_OPEN if asked and open
+ * @vcpu: the vCPU, after an exit handled in the kernel
+ *
+ * Return: true when kvm_run now describes that exit.
+ */
+bool mkvm_irq_window_exit(struct mkvm_vcpu *vcpu)
+{
+	if (!READ_ONCE(vcpu->run->request_interrupt_window) || !ready_for_interrupt(vcpu))
+		return false;
+	vcpu->run->exit_reason = KVM_EXIT_IRQ_WINDOW_OPEN;
+	return true;
+}
+
+/**
+ * mkvm_post_run_save() - the state KVM_RUN reports on every return
+ * @vcpu: the vCPU
+ *
+ * api.rst 5: if_flag, cr8, apic_base and ready_for_interrupt_injection.
+ */
+void mkvm_post_run_save(struct mkvm_vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+
+	run->if_flag = !!(vcpu->arch.rflags & X86_EFLAGS_IF);
+	run->cr8 = mkvm_x86->get_cr8(vcpu);
+	run->apic_base = vcpu->arch.apic_base;
+	run->ready_for_interrupt_injection = ready_for_interrupt(vcpu);
+}
+
+/* At most one NMI runs and one more waits (SDM vol. 3 6.7.1). */
+static u8 nmi_limit(struct mkvm_events *ev)
+{
+	return ev->nmi_masked || ev->nmi_injected ? 1 : 2;
+}
+
+static void get_vcpu_events(struct mkvm_vcpu *vcpu, struct kvm_vcpu_events *e)
+{
+	struct mkvm_events *ev = &vcpu->arch.events;
+	u8 v = ev->exc.vector;
+
+	memset(e, 0, sizeof(*e));
+	/*
+	 * Without KVM_CAP_EXCEPTION_PAYLOAD every queued exception reads as
+	 * "injected".  #BP and #OF are left out as KVM does: the INT3 or INTO
+	 * at RIP raises them again.
+	 */
+	e->exception.injected = ev->exc.queued && v != X86_TRAP_BP && v != X86_TRAP_OF;
+	e->exception.nr = v;
+	e->exception.has_error_code = ev->exc.has_error;
+	e->exception.error_code = ev->exc.error;
+	e->interrupt.injected = ev->irq.injected;
+	e->interrupt.nr = ev->irq.vector;
+	e->interrupt.shadow = mkvm_x86->get_interrupt_shadow(vcpu);
+	e->nmi.injected = ev->nmi_injected;
+	e->nmi.pending = ev->nmi_pending != 0;
+	e->nmi.masked = ev->nmi_masked;
+	e->flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SHADOW |
+		   KVM_VCPUEVENT_VALID_SMM;
+}
+
+static int set_vcpu_events(struct mkvm_vcpu *vcpu, const struct kvm_vcpu_events *e)
+{
+	struct mkvm_events *ev = &vcpu->arch.events;
+
+	if (e->flags & ~(KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR |
+			 KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM |
+			 KVM_VCPUEVENT_VALID_PAYLOAD | KVM_VCPUEVENT_VALID_TRIPLE_FAULT))
+		return -EINVAL;
+	/* Payloads and triple-fault events need capabilities minikvm does not offer. */
+	if (e->flags & (KVM_VCPUEVENT_VALID_PAYLOAD | KVM_VCPUEVENT_VALID_TRIPLE_FAULT))
+		return -EINVAL;
+	/* Without the payload capability "pending" is ignored, as in KVM. */
+	if (e->exception.injected && (e->exception.nr > 31 || e->exception.nr == X86_TRAP_NMI))
+		return -EINVAL;
+	/* There is no SMM: only "not in SMM, nothing pending" can be restored. */
+	if ((e->flags & KVM_VCPUEVENT_VALID_SMM) && (e->smi.smm || e->smi.pending))
+		return -EINVAL;
+
+	ev->exc.queued = e->exception.injected;
+	ev->exc.vector = e->exception.nr;
+	ev->exc.has_error = e->exception.has_error_code;
+	ev->exc.error = e->exception.error_code;
+	/*
+	 * A software interrupt (INTn) is never reported by GET, since running
+	 * the instruction again raises it again: drop one that is set.
+	 */
+	ev->irq.injected = e->interrupt.injected && !e->interrupt.soft;
+	ev->irq.vector = e->interrupt.nr;
+	if (e->flags & KVM_VCPUEVENT_VALID_SHADOW)
+		mkvm_x86->set_interrupt_shadow(vcpu, e->interrupt.shadow);
+	ev->nmi_injected = e->nmi.injected;
+	ev->nmi_masked = e->nmi.masked;
+	mkvm_x86->update_nmi_mask(vcpu);
+	if (e->flags & KVM_VCPUEVENT_VALID_NMI_PENDING)
+		ev->nmi_pending = min(e->nmi.pending, nmi_limit(ev));
+	/* The SIPI vector belongs to an in-kernel local APIC: there is none. */
+	return 0;
+}
+
+/**
+ * mkvm_events_ioctl() - KVM_INTERRUPT, KVM_NMI, KVM_GET/SET_VCPU_EVENTS and _MP_STATE
+ * @vcpu: the vCPU, with its mutex held (so it is not running)
+ * @ioctl: the ioctl
+ * @argp: its argument
+ *
+ * Return: 0, -EINVAL for an interrupt vector above 255, bad events or an MP
+ * state other than RUNNABLE (there is no in-kernel local APIC), -EFAULT.
+ */
+long mkvm_events_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, void __user *argp)
+{
+	struct mkvm_events *ev = &vcpu->arch.events;
+	struct kvm_vcpu_events events;
+	struct kvm_interrupt irq;
+	struct kvm_mp_state mp;
+
+	switch (ioctl) {
+	case KVM_INTERRUPT:
+		if (copy_from_user(&irq, argp, sizeof(irq)))
+			return -EFAULT;
+		if (irq.irq > 255)
+			return -EINVAL;
+		/* As in KVM, a second one replaces the first if it was not taken yet. */
+		ev->irq.injected = true;
+		ev->irq.vector = irq.irq;
+		return 0;
+	case KVM_NMI:
+		ev->nmi_pending = min_t(u8, ev->nmi_pending + 1, nmi_limit(ev));
+		return 0;
+	case KVM_GET_VCPU_EVENTS:
+		get_vcpu_events(vcpu, &events);
+		return copy_to_user(argp, &events, sizeof(events)) ? -EFAULT : 0;
+	case KVM_SET_VCPU_EVENTS:
+		if (copy_from_user(&events, argp, sizeof(events)))
+			return -EFAULT;
+		return set_vcpu_events(vcpu, &events);
+	case KVM_GET_MP_STATE:
+		/* HLT exits to userspace without an in-kernel irqchip: always runnable. */
+		mp.mp_state = KVM_MP_STATE_RUNNABLE;
+		return copy_to_user(argp, &mp, sizeof(mp)) ? -EFAULT : 0;
+	case KVM_SET_MP_STATE:
+		if (copy_from_user(&mp, argp, sizeof(mp)))
+			return -EFAULT;
+		return mp.mp_state == KVM_MP_STATE_RUNNABLE ? 0 : -EINVAL;
+	default:
+		return -EINVAL;
+	}
+}

@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * SVM event injection: EVENTINJ, EXITINTINFO, the interrupt shadow, and the
+ * exits that open the interrupt and NMI windows (APM vol. 2 15.20, 15.21).
+ *
+ * What to inject and when is decided by arch/x86/kvm/events.c.
+ */
+#include <asm/traps.h>
+
+#include "svm.h"
+
+/**
+ * mkvm_svm_inject_exception() - put the queued exception in EVENTINJ
+ * @vcpu: the vCPU
+ */
+void mkvm_svm_inject_exception(struct mkvm_vcpu *vcpu)
+{
+	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
+	struct mkvm_events *ev = &vcpu->arch.events;
+	/* Real mode pushes no error code (SDM vol. 3 20.1.4). */
+	bool err = ev->exc.has_error && (vmcb->save.cr0 & X86_CR0_PE);
+
+	vmcb->control.event_inj = ev->exc.vector | SVM_EVTINJ_TYPE_EXEPT | SVM_EVTINJ_VALID |
+				  (err ? SVM_EVTINJ_VALID_ERR : 0);
+	vmcb->control.event_inj_err = ev->exc.error;
+}
+
+/**
+ * mkvm_svm_inject_nmi() - put an NMI in EVENTINJ and watch for its handler's IRET
+ * @vcpu: the vCPU
+ *
+ * SVM does not track NMI blocking for the guest (without vNMI): the IRET
+ * intercept tells when the handler returns (APM 15.21.4).
+ */
+void mkvm_svm_inject_nmi(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+
+	svm->vmcb->control.event_inj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_NMI;
+	svm->iret_seen = false;
+	mkvm_svm_set_intercept(svm->vmcb, INTERCEPT_IRET);
+}
+
+/**
+ * mkvm_svm_inject_irq() - put the external interrupt in EVENTINJ
+ * @vcpu: the vCPU
+ *
+ * EVENTINJ delivers it whatever the guest's RFLAGS.IF (APM 15.20).
+ */
+void mkvm_svm_inject_irq(struct mkvm_vcpu *vcpu)
+{
+	to_svm(vcpu)->vmcb->control.event_inj = vcpu->arch.events.irq.vector |
+						SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_INTR;
+}
+
+static bool in_shadow(struct mkvm_vcpu *vcpu)
+{
+	return to_svm(vcpu)->vmcb->control.int_state & SVM_INTERRUPT_SHADOW_MASK;
+}
+
+/**
+ * mkvm_svm_interrupt_blocked() - RFLAGS.IF is clear or an STI/MOV SS shadow is on
+ * @vcpu: the vCPU
+ *
+ * Return: true when the guest cannot take an external interrupt now.
+ */
+bool mkvm_svm_interrupt_blocked(struct mkvm_vcpu *vcpu)
+{
+	return !(vcpu->arch.rflags & X86_EFLAGS_IF) || in_shadow(vcpu);
+}
+
+/**
+ * mkvm_svm_nmi_blocked() - an NMI handler runs or a shadow is on
+ * @vcpu: the vCPU
+ *
+ * Return: true when the guest cannot take an NMI now.
+ */
+bool mkvm_svm_nmi_blocked(struct mkvm_vcpu *vcpu)
+{
+	return vcpu->arch.events.nmi_masked || in_shadow(vcpu);
+}
+
+/**
+ * mkvm_svm_enable_irq_window() - exit as soon as the guest can take an interrupt
+ * @vcpu: the vCPU
+ *
+ * A virtual interrupt (V_IRQ) is taken only when RFLAGS.IF is set and no
+ * shadow is on (APM 15.21.4); intercepting it (VINTR) gives the exit.  Its
+ * priority 15 is above any TPR but 15.  The vector is never delivered.
+ */
+void mkvm_svm_enable_irq_window(struct mkvm_vcpu *vcpu)
+{
+	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
+
+	vmcb->control.int_vector = 0;
+	vmcb->control.int_ctl = (vmcb->control.int_ctl & ~V_INTR_PRIO_MASK) | V_IRQ_MASK |
+				(0xf << V_INTR_PRIO_SHIFT);
+	mkvm_svm_set_intercept(vmcb, INTERCEPT_VINTR);
+}
+
+/**
+ * mkvm_svm_handle_vintr() - the interrupt window is open
+ * @vcpu: the vCPU
+ *
+ * Return: 1; the run loop decides whether userspace wanted this window.
+ */
+int mkvm_svm_handle_vintr(struct mkvm_vcpu *vcpu)
+{
+	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
+
+	vmcb->control.int_ctl &= ~V_IRQ_INJECTION_BITS_MASK;
+	mkvm_svm_clr_intercept(vmcb, INTERCEPT_VINTR);
+	return 1;
+}
+
+/**
+ * mkvm_svm_enable_nmi_window() - exit as soon as the guest can take an NMI
+ * @vcpu: the vCPU
+ *
+ * While the handler of the last NMI runs, its IRET exits.  Once that IRET
+ * was seen, or while an interrupt shadow is on, the guest is single-stepped
+ * (RFLAGS.TF, #DB intercepted) over the one instruction in the way.  Not
+ * while an event is being injected: its frame would keep our TF.  The NMI
+ * then waits for the next exit.
+ */
+void mkvm_svm_enable_nmi_window(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+
+	if (vcpu->arch.events.nmi_masked && !svm->iret_seen)
+		return;
+	if ((svm->vmcb->control.event_inj & SVM_EVTINJ_VALID) || svm->nmi_singlestep)
+		return;
+	svm->nmi_singlestep = true;
+	svm->nmi_singlestep_flags = vcpu->arch.rflags & (X86_EFLAGS_TF | X86_EFLAGS_RF);
+}
+
+/**
+ * mkvm_svm_entry_rflags() - the guest's RFLAGS for VMRUN
+ * @vcpu: the vCPU, with EVENTINJ written
+ *
+ * Return: RFLAGS, with TF and RF added while single-stepping to an NMI window.
+ */
+unsigned long mkvm_svm_entry_rflags(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+
+	if (svm->vmcb->control.event_inj & SVM_EVTINJ_VALID)
+		svm->nmi_singlestep = false;
+	if (!svm->nmi_singlestep)
+		return vcpu->arch.rflags;
+	return vcpu->arch.rflags | X86_EFLAGS_TF | X86_EFLAGS_RF;
+}
+
+/**
+ * mkvm_svm_exit_rflags() - the guest's RFLAGS after #VMEXIT
+ * @vcpu: the vCPU
+ *
+ * Return: RFLAGS without the TF and RF that single-stepping added.
+ */
+unsigned long mkvm_svm_exit_rflags(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+	unsigned long rflags = svm->vmcb->save.rflags;
+
+	if (svm->nmi_singlestep)
+		rflags &= ~((X86_EFLAGS_TF | X86_EFLAGS_RF) & ~svm->nmi_singlestep_flags);
+	return rflags;
+}
+
+/**
+ * mkvm_svm_nmi_singlestep_done() - a #DB exit ends single-stepping
+ * @vcpu: the vCPU
+ *
+ * Return: true when the #DB was ours alone and must not reach the guest.
+ */
+bool mkvm_svm_nmi_singlestep_done(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+
+	if (!svm->nmi_singlestep)
+		return false;
+	svm->nmi_singlestep = false;
+	return !(svm->nmi_singlestep_flags & X86_EFLAGS_TF);
+}
+
+/**
+ * mkvm_svm_handle_iret() - the NMI handler's IRET is about to run
+ * @vcpu: the vCPU
+ *
+ * The intercept comes before the instruction (APM 15.9): NMIs stay blocked
+ * until RIP has moved past it, which mkvm_svm_complete_events() watches.
+ *
+ * Return: 1.
+ */
+int mkvm_svm_handle_iret(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+
+	mkvm_svm_clr_intercept(svm->vmcb, INTERCEPT_IRET);
+	svm->iret_seen = true;
+	svm->iret_rip = vcpu->arch.rip;
+	return 1;
+}
+
+/**
+ * mkvm_svm_update_nmi_mask() - events.nmi_masked was set from userspace
+ * @vcpu: the vCPU
+ */
+void mkvm_svm_update_nmi_mask(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+
+	svm->iret_seen = false;
+	if (vcpu->arch.events.nmi_masked)
+		mkvm_svm_set_intercept(svm->vmcb, INTERCEPT_IRET);
+	else
+		mkvm_svm_clr_intercept(svm->vmcb, INTERCEPT_IRET);
+}
+
+/**
+ * mkvm_svm_get_interrupt_shadow() - the STI/MOV SS shadow as KVM reports it
+ * @vcpu: the vCPU
+ *
+ * Return: both KVM_X86_SHADOW_INT_* bits or none: SVM has one bit for both.
+ */
+u8 mkvm_svm_get_interrupt_shadow(struct mkvm_vcpu *vcpu)
+{
+	return in_shadow(vcpu) ? KVM_X86_SHADOW_INT_STI | KVM_X86_SHADOW_INT_MOV_SS : 0;
+}
+
+/**
+ * mkvm_svm_set_interrupt_shadow() - set or end the interrupt shadow
+ * @vcpu: the vCPU
+ * @shadow: KVM_X86_SHADOW_INT_* bits; any of them sets the one SVM bit
+ */
+void mkvm_svm_set_interrupt_shadow(struct mkvm_vcpu *vcpu, u8 shadow)
+{
+	struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
+
+	if (shadow)
+		c->int_state |= SVM_INTERRUPT_SHADOW_MASK;
+	else
+		c->int_state &= ~SVM_INTERRUPT_SHADOW_MASK;
+}
+
+/**
+ * mkvm_svm_complete_events() - account for what the last entry delivered
+ * @vcpu: the vCPU, just after #VMEXIT
+ *
+ * An event whose delivery the exit interrupted (EXITINTINFO, APM 15.7.2)
+ * is queued again.  INTn, INT3 and INTO are not: RIP still points at their
+ * instruction, and running it again raises them again with the right
+ * return address, where injecting them would push a wrong one.
+ */
+void mkvm_svm_complete_events(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+	struct vmcb_control_area *c = &svm->vmcb->control;
+	u32 info = c->exit_int_info, type = info & SVM_EXITINTINFO_TYPE_MASK;
+	u8 vector = info & SVM_EXITINTINFO_VEC_MASK;
+
+	/* The NMI handler's IRET has run once RIP is elsewhere. */
+	if (svm->iret_seen && vcpu->arch.rip != svm->iret_rip) {
+		svm->iret_seen = false;
+		vcpu->arch.events.nmi_masked = false;
+	}
+	c->event_inj = 0;
+	mkvm_events_exited(vcpu);
+	if (!(info & SVM_EXITINTINFO_VALID))
+		return;
+	switch (type) {
+	case SVM_EXITINTINFO_TYPE_NMI:
+		mkvm_requeue_nmi(vcpu);
+		break;
+	case SVM_EXITINTINFO_TYPE_INTR:
+		mkvm_requeue_irq(vcpu, vector);
+		break;
+	case SVM_EXITINTINFO_TYPE_EXEPT:
+		if (vector == X86_TRAP_BP || vector == X86_TRAP_OF)
+			break;
+		mkvm_requeue_exception(vcpu, vector, info & SVM_EXITINTINFO_VALID_ERR,
+				       c->exit_int_info_err);
+		break;
+	default:
+		break;
+	}
+}
+
+/**
+ * mkvm_svm_events_reset() - no NMI window is being watched for
+ * @vcpu: the vCPU, whose VMCB was just reset
+ */
+void mkvm_svm_events_reset(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+
+	svm->iret_seen = false;
+	svm->nmi_singlestep = false;
+}
