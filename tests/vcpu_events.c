@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KVM_GET/SET_VCPU_EVENTS: what a new vCPU reports, round trips, events
+ * set from userspace reaching the guest, and KVM's errors for bad input.
+ */
+#include <sys/ioctl.h>
+
+#include "kvm_util.h"
+
+#define GP_VECTOR 13
+#define UD_VECTOR 6
+#define IRQ_VECTOR 0x42
+
+static volatile uint64_t exc_count, exc_vector, exc_error;
+
+static void guest_exc_handler(struct ex_regs *regs)
+{
+	exc_count++;
+	exc_vector = regs->vector;
+	exc_error = regs->error_code;
+}
+
+static void guest_report(void)
+{
+	GUEST_SYNC(1);
+	GUEST_SYNC_ARGS(2, exc_count, exc_vector, exc_error);
+}
+
+static struct kvm_vcpu *events_vcpu(struct kvm_vm **vm)
+{
+	struct kvm_vcpu *vcpu;
+
+	*vm = vm_create(VM_MODE_LONG64);
+	vcpu = vm_vcpu_add(*vm, 0, guest_report);
+	vm_install_exception_handler(*vm, GP_VECTOR, guest_exc_handler);
+	vm_install_exception_handler(*vm, UD_VECTOR, guest_exc_handler);
+	vm_install_exception_handler(*vm, IRQ_VECTOR, guest_exc_handler);
+	return vcpu;
+}
+
+static void get_events(struct kvm_vcpu *vcpu, struct kvm_vcpu_events *ev)
+{
+	memset(ev, 0xaa, sizeof(*ev));
+	vcpu_ioctl(vcpu, KVM_GET_VCPU_EVENTS, ev, "KVM_GET_VCPU_EVENTS");
+}
+
+static void set_events(struct kvm_vcpu *vcpu, struct kvm_vcpu_events *ev)
+{
+	vcpu_ioctl(vcpu, KVM_SET_VCPU_EVENTS, ev, "KVM_SET_VCPU_EVENTS");
+}
+
+TEST(new_vcpu_has_no_events)
+{
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu = events_vcpu(&vm);
+	struct kvm_vcpu_events ev, zero;
+
+	get_events(vcpu, &ev);
+	/* What KVM reports on AMD without the payload or triple-fault capabilities. */
+	TEST_ASSERT_EQ(ev.flags, KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SHADOW |
+				 KVM_VCPUEVENT_VALID_SMM);
+	memset(&zero, 0, sizeof(zero));
+	zero.flags = ev.flags;
+	TEST_ASSERT(!memcmp(&ev, &zero, sizeof(ev)), "a new vCPU reports events");
+	vm_free(vm);
+}
+
+TEST(exception_from_userspace_is_delivered)
+{
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu = events_vcpu(&vm);
+	struct kvm_vcpu_events ev;
+	struct ucall uc;
+
+	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
+	get_events(vcpu, &ev);
+	ev.exception.injected = 1;
+	ev.exception.nr = GP_VECTOR;
+	ev.exception.has_error_code = 1;
+	ev.exception.error_code = 0x1234;
+	set_events(vcpu, &ev);
+	get_events(vcpu, &ev);
+	TEST_ASSERT_EQ(ev.exception.injected, 1);
+	TEST_ASSERT_EQ(ev.exception.pending, 0);
+	TEST_ASSERT_EQ(ev.exception.nr, GP_VECTOR);
+	TEST_ASSERT_EQ(ev.exception.has_error_code, 1);
+	TEST_ASSERT_EQ(ev.exception.error_code, 0x1234);
+
+	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
+	TEST_ASSERT_EQ(uc.args[0], 2);
+	TEST_ASSERT_EQ(uc.args[1], 1);
+	TEST_ASSERT_EQ(uc.args[2], GP_VECTOR);
+	TEST_ASSERT_EQ(uc.args[3], 0x1234);
+	get_events(vcpu, &ev);
+	TEST_ASSERT_EQ(ev.exception.injected, 0);
+	vm_free(vm);
+}
+
+TEST(exception_without_error_code_is_delivered)
+{
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu = events_vcpu(&vm);
+	struct kvm_vcpu_events ev;
+	struct ucall uc;
+
+	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
+	get_events(vcpu, &ev);
+	ev.exception.injected = 1;
+	ev.exception.nr = UD_VECTOR;
+	ev.exception.has_error_code = 0;
+	set_events(vcpu, &ev);
+	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
+	TEST_ASSERT_EQ(uc.args[1], 1);
+	TEST_ASSERT_EQ(uc.args[2], UD_VECTOR);
+	TEST_ASSERT_EQ(uc.args[3], 0);	/* the stub's own zero */
+	vm_free(vm);
+}
+
+TEST(interrupt_and_nmi_state_round_trip)
+{
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu = events_vcpu(&vm);
+	struct kvm_vcpu_events ev;
+	struct ucall uc;
+
+	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
+	get_events(vcpu, &ev);
+	ev.flags = KVM_VCPUEVENT_VALID_NMI_PENDING;
+	ev.interrupt.injected = 1;
+	ev.interrupt.nr = IRQ_VECTOR;
+	ev.nmi.masked = 1;
+	ev.nmi.pending = 1;
+	set_events(vcpu, &ev);
+	get_events(vcpu, &ev);
+	TEST_ASSERT_EQ(ev.interrupt.injected, 1);
+	TEST_ASSERT_EQ(ev.interrupt.nr, IRQ_VECTOR);
+	TEST_ASSERT_EQ(ev.interrupt.soft, 0);
+	TEST_ASSERT_EQ(ev.nmi.masked, 1);
+	TEST_ASSERT_EQ(ev.nmi.pending, 1);
+	TEST_ASSERT_EQ(ev.nmi.injected, 0);
+	/* Without VALID_NMI_PENDING the pending NMI is kept; unmasking is not. */
+	ev.flags = 0;
+	ev.nmi.pending = 0;
+	ev.nmi.masked = 0;
+	ev.interrupt.injected = 0;
+	set_events(vcpu, &ev);
+	get_events(vcpu, &ev);
+	TEST_ASSERT_EQ(ev.nmi.pending, 1);
+	TEST_ASSERT_EQ(ev.nmi.masked, 0);
+	TEST_ASSERT_EQ(ev.interrupt.injected, 0);
+	/* Clear the NMI, queue the interrupt again: the guest takes it. */
+	ev.flags = KVM_VCPUEVENT_VALID_NMI_PENDING;
+	ev.nmi.pending = 0;
+	ev.interrupt.injected = 1;
+	set_events(vcpu, &ev);
+	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
+	TEST_ASSERT_EQ(uc.args[1], 1);
+	TEST_ASSERT_EQ(uc.args[2], IRQ_VECTOR);
+	get_events(vcpu, &ev);
+	TEST_ASSERT_EQ(ev.interrupt.injected, 0);
+	vm_free(vm);
+}
+
+TEST(bad_events_einval)
+{
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu = events_vcpu(&vm);
+	struct kvm_vcpu_events ev, good;
+
+	get_events(vcpu, &good);
+	ev = good;
+	ev.flags = 0x80;
+	TEST_ASSERT_ERRNO(__vcpu_ioctl(vcpu, KVM_SET_VCPU_EVENTS, &ev), EINVAL);
+	/* Both need a capability that is not enabled. */
+	ev.flags = KVM_VCPUEVENT_VALID_PAYLOAD;
+	TEST_ASSERT_ERRNO(__vcpu_ioctl(vcpu, KVM_SET_VCPU_EVENTS, &ev), EINVAL);
+	ev = good;
+	ev.flags = KVM_VCPUEVENT_VALID_TRIPLE_FAULT;
+	TEST_ASSERT_ERRNO(__vcpu_ioctl(vcpu, KVM_SET_VCPU_EVENTS, &ev), EINVAL);
+	/* Exceptions are vectors 0-31, and 2 is the NMI. */
+	ev = good;
+	ev.exception.injected = 1;
+	ev.exception.nr = 32;
+	TEST_ASSERT_ERRNO(__vcpu_ioctl(vcpu, KVM_SET_VCPU_EVENTS, &ev), EINVAL);
+	ev.exception.nr = 2;
+	TEST_ASSERT_ERRNO(__vcpu_ioctl(vcpu, KVM_SET_VCPU_EVENTS, &ev), EINVAL);
+	/* Without VALID_PAYLOAD, "pending" is ignored, bad vector or not. */
+	ev = good;
+	ev.exception.pending = 1;
+	ev.exception.nr = 40;
+	set_events(vcpu, &ev);
+	get_events(vcpu, &ev);
+	TEST_ASSERT_EQ(ev.exception.injected, 0);
+	TEST_ASSERT_EQ(ev.exception.pending, 0);
+	TEST_ASSERT_ERRNO(__vcpu_ioctl(vcpu, KVM_SET_VCPU_EVENTS, (void *)8), EFAULT);
+	TEST_ASSERT_ERRNO(__vcpu_ioctl(vcpu, KVM_GET_VCPU_EVENTS, (void *)8), EFAULT);
+	vm_free(vm);
+}
