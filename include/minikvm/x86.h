@@ -119,6 +119,9 @@ struct mkvm_x86_ops {
 	 * gave them (SVM decode assists); returns how many, 0 if none.
 	 */
 	unsigned int (*get_insn_bytes)(struct mkvm_vcpu *vcpu, u8 *buf);
+	/* DR6 and DR7, which the control block holds (DR0-3 are in vcpu->arch.dr). */
+	void (*get_dr67)(struct mkvm_vcpu *vcpu, u64 *dr6, u64 *dr7);
+	void (*set_dr67)(struct mkvm_vcpu *vcpu, u64 dr6, u64 dr7);
 	/* The task priority the guest sees in CR8 (and the VMCB's V_TPR). */
 	unsigned long (*get_cr8)(struct mkvm_vcpu *vcpu);
 	void (*set_cr8)(struct mkvm_vcpu *vcpu, unsigned long cr8);

@@ -52,6 +52,7 @@ long mkvm_arch_check_extension(struct mkvm_vm *vm, long cap)
 	case KVM_CAP_USER_NMI:
 	case KVM_CAP_VCPU_EVENTS:
 	case KVM_CAP_MP_STATE:
+	case KVM_CAP_DEBUGREGS:
 		return 1;
 	default:
 		return 0;
@@ -145,6 +146,29 @@ static bool sregs_valid(const struct kvm_sregs *s)
 	return true;
 }
 
+static int get_debugregs(struct mkvm_vcpu *vcpu, void __user *argp)
+{
+	struct kvm_debugregs d = {};
+
+	memcpy(d.db, vcpu->arch.dr, sizeof(d.db));
+	mkvm_x86->get_dr67(vcpu, &d.dr6, &d.dr7);
+	return copy_to_user(argp, &d, sizeof(d)) ? -EFAULT : 0;
+}
+
+static int set_debugregs(struct mkvm_vcpu *vcpu, void __user *argp)
+{
+	struct kvm_debugregs d;
+
+	if (copy_from_user(&d, argp, sizeof(d)))
+		return -EFAULT;
+	/* The upper halves of DR6 and DR7 are reserved, zero (SDM vol. 3 18.2.3, 18.2.4). */
+	if (d.flags || d.dr6 >> 32 || d.dr7 >> 32)
+		return -EINVAL;
+	memcpy(vcpu->arch.dr, d.db, sizeof(d.db));
+	mkvm_x86->set_dr67(vcpu, d.dr6, d.dr7);
+	return 0;
+}
+
 long mkvm_arch_vcpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, unsigned long arg)
 {
 	void __user *argp = (void __user *)arg;
@@ -185,6 +209,10 @@ long mkvm_arch_vcpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, unsigned l
 		return mkvm_vcpu_msrs_ioctl(vcpu, argp, false);
 	case KVM_SET_MSRS:
 		return mkvm_vcpu_msrs_ioctl(vcpu, argp, true);
+	case KVM_GET_DEBUGREGS:
+		return get_debugregs(vcpu, argp);
+	case KVM_SET_DEBUGREGS:
+		return set_debugregs(vcpu, argp);
 	case KVM_INTERRUPT:
 	case KVM_NMI:
 	case KVM_GET_VCPU_EVENTS:
@@ -217,6 +245,7 @@ void mkvm_arch_vm_destroy(struct mkvm_vm *vm)
 void mkvm_vcpu_reset(struct mkvm_vcpu *vcpu)
 {
 	memset(vcpu->arch.regs, 0, sizeof(vcpu->arch.regs));
+	memset(vcpu->arch.dr, 0, sizeof(vcpu->arch.dr));
 	vcpu->arch.regs[REG_RDX] = boot_cpu_data.x86 << 8 | boot_cpu_data.x86_model << 4 |
 				   boot_cpu_data.x86_stepping;
 	vcpu->arch.rip = 0xfff0;

@@ -127,6 +127,18 @@ static void svm_set_sregs(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s)
 	to_svm(vcpu)->asid_generation = 0;
 }
 
+static void svm_get_dr67(struct mkvm_vcpu *vcpu, u64 *dr6, u64 *dr7)
+{
+	*dr6 = to_svm(vcpu)->vmcb->save.dr6;
+	*dr7 = to_svm(vcpu)->vmcb->save.dr7;
+}
+
+static void svm_set_dr67(struct mkvm_vcpu *vcpu, u64 dr6, u64 dr7)
+{
+	to_svm(vcpu)->vmcb->save.dr6 = dr6;
+	to_svm(vcpu)->vmcb->save.dr7 = dr7;
+}
+
 static bool pat_valid(u64 pat)
 {
 	/* Each byte is a memory type: UC, WC, WT, WP, WB or UC- (0, 1, 4, 5, 6, 7). */
@@ -580,6 +592,8 @@ const struct mkvm_x86_ops mkvm_svm_ops = {
 	.run = svm_run,
 	.handle_exit = mkvm_svm_handle_exit,
 	.get_insn_bytes = svm_get_insn_bytes,
+	.get_dr67 = svm_get_dr67,
+	.set_dr67 = svm_set_dr67,
 	.get_cr8 = svm_get_cr8,
 	.set_cr8 = svm_set_cr8,
 	.inject_exception = mkvm_svm_inject_exception,
