@@ -88,6 +88,8 @@ struct mkvm_vcpu_arch {
 	bool amd_guest;			/* guest CPUID vendor is AMD (or Hygon) */
 	u64 apic_base;
 	struct fpu_guest fpu;
+	u64 xcr0;			/* the guest's; the host's is loaded outside the guest */
+	u64 guest_xcr0_mask;		/* XCR0 bits the guest's CPUID leaf 0xD offers */
 	struct mkvm_events events;
 	struct mkvm_emul emul;
 	u64 tdp_generation;		/* last tdp.generation this vCPU flushed for */
@@ -189,6 +191,16 @@ void mkvm_inject_events(struct mkvm_vcpu *vcpu);
 bool mkvm_irq_window_exit(struct mkvm_vcpu *vcpu);
 void mkvm_post_run_save(struct mkvm_vcpu *vcpu);
 long mkvm_events_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, void __user *argp);
+
+/* arch/x86/kvm/fpu.c */
+void mkvm_fpu_init(void);
+u64 mkvm_supported_xcr0(void);
+u32 mkvm_xsave_size(u64 xcr0);
+int mkvm_set_xcr(struct mkvm_vcpu *vcpu, u32 index, u64 value);
+void mkvm_load_guest_xcr0(struct mkvm_vcpu *vcpu);
+void mkvm_load_host_xcr0(struct mkvm_vcpu *vcpu);
+long mkvm_fpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, void __user *argp);
+long mkvm_xsave2_size(void);
 
 /* arch/x86/kvm/cpuid.c */
 void mkvm_cpuid_init(void);

@@ -8,6 +8,7 @@
  */
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <asm/fpu/xstate.h>
 #include <asm/processor.h>
 
 #include <minikvm/core.h>
@@ -15,32 +16,42 @@
 /*
  * Feature masks (SDM vol. 2A CPUID, APM vol. 3 appendix E).  Missing on
  * purpose for now: APIC, x2APIC and TSC-deadline (no in-kernel LAPIC yet),
- * MCE/MCA and MTRR (their MSRs), XSAVE and everything it enables (AVX...),
- * MONITOR, VMX/SVM (nested), RDTSCP (TSC_AUX), PCID, and the debug-store and
- * performance-monitoring bits.
+ * MCE/MCA and MTRR (their MSRs), MONITOR, VMX/SVM (nested), RDTSCP
+ * (TSC_AUX), PCID, XSAVES (IA32_XSS), AVX-512 and protection keys, and the
+ * debug-store and performance-monitoring bits.  XSAVE, AVX and what needs
+ * AVX (FMA, F16C, AVX2) are offered when the host has them: fpu.c switches
+ * XCR0 and saves their state.  OSXSAVE follows the guest's CR4.
  */
 #define LEAF1_EDX (BIT(0) | BIT(1) | BIT(2) | BIT(3) | BIT(4) | BIT(5) | BIT(6) | BIT(8) | \
 		   BIT(11) | BIT(13) | BIT(15) | BIT(16) | BIT(17) | BIT(19) | BIT(23) | \
 		   BIT(24) | BIT(25) | BIT(26))
-#define LEAF1_ECX (BIT(0) | BIT(1) | BIT(9) | BIT(13) | BIT(19) | BIT(20) | BIT(22) | \
-		   BIT(23) | BIT(25) | BIT(30))
-/* FSGSBASE, BMI1, BMI2, ERMS, ADX, CLFLUSHOPT, SHA. */
-#define LEAF7_EBX (BIT(0) | BIT(3) | BIT(8) | BIT(9) | BIT(19) | BIT(23) | BIT(29))
+#define LEAF1_ECX (BIT(0) | BIT(1) | BIT(9) | BIT(12) | BIT(13) | BIT(19) | BIT(20) | \
+		   BIT(22) | BIT(23) | BIT(25) | BIT(26) | BIT(28) | BIT(29) | BIT(30))
+#define LEAF1_ECX_OSXSAVE BIT(27)
+#define LEAF1_ECX_XSAVE BIT(26)
+/* FSGSBASE, BMI1, AVX2, BMI2, ERMS, ADX, CLFLUSHOPT, SHA. */
+#define LEAF7_EBX (BIT(0) | BIT(3) | BIT(5) | BIT(8) | BIT(9) | BIT(19) | BIT(23) | BIT(29))
+/* Leaf 0xD subleaf 1: XSAVEOPT and XGETBV with ECX=1, which need no more state. */
+#define LEAFD1_EAX (BIT(0) | BIT(2))
 /* Leaf 0x80000001 EDX repeats leaf 1's low bits on AMD; plus SYSCALL, NX, MMXEXT, FFXSR, 1G pages, LM. */
 #define EXT1_EDX ((LEAF1_EDX & 0x0183ffff) | BIT(11) | BIT(20) | BIT(22) | BIT(25) | BIT(26) | \
 		  BIT(29))
 /* LAHF/SAHF in 64-bit mode, ABM, SSE4A, MISALIGNSSE, 3DNOWPREFETCH. */
 #define EXT1_ECX (BIT(0) | BIT(5) | BIT(6) | BIT(7) | BIT(8))
 
-static struct kvm_cpuid_entry2 supported[16];
+static struct kvm_cpuid_entry2 supported[20];
 static int nr_supported;
 
 static void add_leaf(u32 fn, u32 eax_mask, u32 ebx_mask, u32 ecx_mask, u32 edx_mask)
 {
-	struct kvm_cpuid_entry2 *e = &supported[nr_supported++];
+	struct kvm_cpuid_entry2 *e = &supported[nr_supported];
+	/* A second entry of a leaf is its next subleaf. */
+	u32 index = nr_supported && e[-1].function == fn ? e[-1].index + 1 : 0;
 
+	nr_supported++;
 	e->function = fn;
-	cpuid_count(fn, 0, &e->eax, &e->ebx, &e->ecx, &e->edx);
+	e->index = index;
+	cpuid_count(fn, index, &e->eax, &e->ebx, &e->ecx, &e->edx);
 	e->eax &= eax_mask;
 	e->ebx &= ebx_mask;
 	e->ecx &= ecx_mask;
@@ -55,14 +66,39 @@ void mkvm_cpuid_init(void)
 	u32 max_basic = cpuid_eax(0), max_ext = cpuid_eax(0x80000000);
 	struct kvm_cpuid_entry2 *e;
 
+	u64 xcr0 = mkvm_supported_xcr0();
+
 	add_leaf(0, ~0u, ~0u, ~0u, ~0u);
-	supported[0].eax = min(max_basic, 7u);
+	supported[0].eax = min(max_basic, xcr0 ? 0xdu : 7u);
 	/* Leaf 1 EBX: keep brand index and CLFLUSH size; the VMM sets the APIC id. */
 	add_leaf(1, ~0u, 0xffff, LEAF1_ECX, LEAF1_EDX);
+	if (!xcr0)
+		supported[1].ecx &= ~(LEAF1_ECX_XSAVE | BIT(12) | BIT(28) | BIT(29));
 	if (max_basic >= 7) {
 		add_leaf(7, 0, LEAF7_EBX, 0, 0);
 		e = &supported[nr_supported - 1];
 		e->flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+		if (!(xcr0 & XFEATURE_MASK_YMM))
+			e->ebx &= ~BIT(5);
+	}
+	if (xcr0 && max_basic >= 0xd) {
+		/* XSAVE: the components (EAX, EDX), the largest area (ECX), each component. */
+		add_leaf(0xd, 0, 0, 0, 0);
+		e = &supported[nr_supported - 1];
+		e->eax = (u32)xcr0;
+		e->edx = xcr0 >> 32;
+		e->ecx = mkvm_xsave_size(xcr0);
+		e->ebx = e->ecx;
+		add_leaf(0xd, LEAFD1_EAX, 0, 0, 0);
+		supported[nr_supported - 1].index = 1;
+		if (xcr0 & XFEATURE_MASK_YMM) {
+			e = &supported[nr_supported++];
+			e->function = 0xd;
+			e->index = 2;
+			cpuid_count(0xd, 2, &e->eax, &e->ebx, &e->ecx, &e->edx);
+		}
+		for (e = &supported[nr_supported - 1]; e->function == 0xd; e--)
+			e->flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
 	}
 	add_leaf(0x80000000, ~0u, ~0u, ~0u, ~0u);
 	supported[nr_supported - 1].eax = min(max_ext, 0x80000008u);
@@ -111,6 +147,16 @@ static struct kvm_cpuid_entry2 *find_entry(struct mkvm_vcpu *vcpu, u32 fn, u32 i
 	return NULL;
 }
 
+/* What XSETBV may enable: leaf 0xD's components, with XSAVE in leaf 1, that minikvm supports. */
+static u64 guest_xcr0_mask(struct mkvm_vcpu *vcpu)
+{
+	struct kvm_cpuid_entry2 *leaf1 = find_entry(vcpu, 1, 0), *leafd = find_entry(vcpu, 0xd, 0);
+
+	if (!leaf1 || !(leaf1->ecx & LEAF1_ECX_XSAVE) || !leafd)
+		return 0;
+	return ((leafd->eax | (u64)leafd->edx << 32) & mkvm_supported_xcr0()) | XFEATURE_MASK_FP;
+}
+
 /**
  * mkvm_vcpu_set_cpuid2() - KVM_SET_CPUID2
  * @vcpu: the vCPU
@@ -136,6 +182,7 @@ int mkvm_vcpu_set_cpuid2(struct mkvm_vcpu *vcpu, struct kvm_cpuid2 __user *arg)
 	/* "AuthenticAMD" or "HygonGenuine": EBX starts "Auth" or "Hygo". */
 	leaf0 = find_entry(vcpu, 0, 0);
 	vcpu->arch.amd_guest = !leaf0 || leaf0->ebx == 0x68747541 || leaf0->ebx == 0x6f677948;
+	vcpu->arch.guest_xcr0_mask = guest_xcr0_mask(vcpu);
 	return 0;
 }
 
@@ -166,16 +213,28 @@ int mkvm_vcpu_get_cpuid2(struct mkvm_vcpu *vcpu, struct kvm_cpuid2 __user *arg)
  * mkvm_emulate_cpuid() - execute CPUID for the guest from its table
  * @vcpu: the vCPU; EAX and ECX hold the leaf and subleaf
  *
- * A leaf missing from the table reads as zeros, as on AMD.  The caller
- * advances RIP.
+ * A leaf missing from the table reads as zeros, as on AMD.  Two values
+ * follow the guest's state, as on hardware: OSXSAVE (leaf 1 ECX[27]) is
+ * CR4.OSXSAVE, and leaf 0xD.0 EBX is the XSAVE area for the current XCR0
+ * (SDM vol. 2A CPUID).  The caller advances RIP.
  */
 void mkvm_emulate_cpuid(struct mkvm_vcpu *vcpu)
 {
 	unsigned long *r = vcpu->arch.regs;
-	struct kvm_cpuid_entry2 *e = find_entry(vcpu, r[REG_RAX], r[REG_RCX]);
+	u32 fn = r[REG_RAX], index = r[REG_RCX];
+	struct kvm_cpuid_entry2 *e = find_entry(vcpu, fn, index);
+	struct kvm_sregs sregs;
 
 	r[REG_RAX] = e ? e->eax : 0;
 	r[REG_RBX] = e ? e->ebx : 0;
 	r[REG_RCX] = e ? e->ecx : 0;
 	r[REG_RDX] = e ? e->edx : 0;
+	if (e && fn == 1 && (e->ecx & LEAF1_ECX_XSAVE)) {
+		mkvm_x86->get_sregs(vcpu, &sregs);
+		r[REG_RCX] &= ~LEAF1_ECX_OSXSAVE;
+		if (sregs.cr4 & X86_CR4_OSXSAVE)
+			r[REG_RCX] |= LEAF1_ECX_OSXSAVE;
+	}
+	if (e && fn == 0xd && index == 0)
+		r[REG_RBX] = mkvm_xsave_size(vcpu->arch.xcr0);
 }

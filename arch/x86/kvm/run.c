@@ -41,7 +41,9 @@ static int run_loop(struct mkvm_vcpu *vcpu)
 			switch_fpu_return();
 		/* Nothing between here and the entry can change what to inject. */
 		mkvm_inject_events(vcpu);
+		mkvm_load_guest_xcr0(vcpu);
 		mkvm_x86->run(vcpu);
+		mkvm_load_host_xcr0(vcpu);
 		local_irq_enable();
 		r = mkvm_x86->handle_exit(vcpu);
 		up_read(&vm->slots_sem);

@@ -8,6 +8,7 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <asm/cpufeature.h>
+#include <asm/fpu/xstate.h>
 
 #include <minikvm/core.h>
 
@@ -24,6 +25,7 @@ int mkvm_arch_init(void)
 		mkvm_x86 = &mkvm_svm_ops;
 	else
 		return -EOPNOTSUPP;
+	mkvm_fpu_init();
 	mkvm_cpuid_init();
 	return mkvm_x86->hardware_setup();
 }
@@ -53,7 +55,12 @@ long mkvm_arch_check_extension(struct mkvm_vm *vm, long cap)
 	case KVM_CAP_VCPU_EVENTS:
 	case KVM_CAP_MP_STATE:
 	case KVM_CAP_DEBUGREGS:
+	case KVM_CAP_XSAVE:
 		return 1;
+	case KVM_CAP_XCRS:
+		return boot_cpu_has(X86_FEATURE_XSAVE);
+	case KVM_CAP_XSAVE2:
+		return mkvm_xsave2_size();
 	default:
 		return 0;
 	}
@@ -213,6 +220,14 @@ long mkvm_arch_vcpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, unsigned l
 		return get_debugregs(vcpu, argp);
 	case KVM_SET_DEBUGREGS:
 		return set_debugregs(vcpu, argp);
+	case KVM_GET_FPU:
+	case KVM_SET_FPU:
+	case KVM_GET_XSAVE:
+	case KVM_GET_XSAVE2:
+	case KVM_SET_XSAVE:
+	case KVM_GET_XCRS:
+	case KVM_SET_XCRS:
+		return mkvm_fpu_ioctl(vcpu, ioctl, argp);
 	case KVM_INTERRUPT:
 	case KVM_NMI:
 	case KVM_GET_VCPU_EVENTS:
@@ -246,6 +261,7 @@ void mkvm_vcpu_reset(struct mkvm_vcpu *vcpu)
 {
 	memset(vcpu->arch.regs, 0, sizeof(vcpu->arch.regs));
 	memset(vcpu->arch.dr, 0, sizeof(vcpu->arch.dr));
+	vcpu->arch.xcr0 = XFEATURE_MASK_FP;	/* SDM vol. 1 13.3 */
 	vcpu->arch.regs[REG_RDX] = boot_cpu_data.x86 << 8 | boot_cpu_data.x86_model << 4 |
 				   boot_cpu_data.x86_stepping;
 	vcpu->arch.rip = 0xfff0;

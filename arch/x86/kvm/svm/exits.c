@@ -54,8 +54,30 @@ static int handle_nothing(struct mkvm_vcpu *vcpu)
 
 static int handle_ud(struct mkvm_vcpu *vcpu)
 {
-	/* SVM instructions, MONITOR/MWAIT, XSETBV: not offered to the guest. */
+	/* SVM instructions, MONITOR/MWAIT: not offered to the guest. */
 	mkvm_queue_exception(vcpu, UD_VECTOR, false, 0);
+	return 1;
+}
+
+static int handle_xsetbv(struct mkvm_vcpu *vcpu)
+{
+	struct vmcb_save_area *save = &to_svm(vcpu)->vmcb->save;
+	unsigned long *r = vcpu->arch.regs;
+	u64 value = (u32)r[REG_RAX] | (u64)(u32)r[REG_RDX] << 32;
+
+	/*
+	 * CR4 writes are not intercepted, so a guest whose CPUID has no XSAVE
+	 * may still have set CR4.OSXSAVE: #UD as if it could not (SDM vol. 2 XSETBV).
+	 */
+	if (!(save->cr4 & X86_CR4_OSXSAVE) || !vcpu->arch.guest_xcr0_mask) {
+		mkvm_queue_exception(vcpu, UD_VECTOR, false, 0);
+		return 1;
+	}
+	if (save->cpl || mkvm_set_xcr(vcpu, r[REG_RCX], value)) {
+		mkvm_queue_exception(vcpu, GP_VECTOR, true, 0);
+		return 1;
+	}
+	skip_insn(vcpu, 3);
 	return 1;
 }
 
@@ -207,7 +229,7 @@ static int (*const exit_handlers[])(struct mkvm_vcpu *vcpu) = {
 	[SVM_EXIT_SKINIT] = handle_ud,
 	[SVM_EXIT_MONITOR] = handle_ud,
 	[SVM_EXIT_MWAIT] = handle_ud,
-	[SVM_EXIT_XSETBV] = handle_ud,
+	[SVM_EXIT_XSETBV] = handle_xsetbv,
 	[SVM_EXIT_RDPRU] = handle_ud,
 	[SVM_EXIT_NPF] = handle_npf,
 };
