@@ -59,8 +59,8 @@ static int run_loop(struct mkvm_vcpu *vcpu)
  * @vcpu: the vCPU, with its mutex held
  *
  * Return: 0 with kvm_run describing the exit; -EINTR for a signal or
- * immediate_exit; -EINVAL for a kvm_run->cr8 above 15; another errno for a failure (e.g. -EFAULT for guest
- * memory whose host pages are gone).
+ * immediate_exit; -EINVAL for a kvm_run->cr8 above 15; another errno for
+ * a failure (e.g. -EFAULT for guest memory whose host pages are gone).
  */
 int mkvm_vcpu_run(struct mkvm_vcpu *vcpu)
 {
