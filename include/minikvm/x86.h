@@ -13,6 +13,7 @@
 #include <asm/fpu/api.h>
 
 #include <minikvm/decode.h>
+#include <minikvm/time.h>
 
 struct mkvm_vm;
 struct mkvm_vcpu;
@@ -37,6 +38,7 @@ struct mkvm_tdp {
 
 struct mkvm_vm_arch {
 	struct mkvm_tdp tdp;
+	struct mkvm_vm_time time;
 };
 
 /* An instruction the emulator is in the middle of, waiting for userspace. */
@@ -93,6 +95,8 @@ struct mkvm_vcpu_arch {
 	struct mkvm_events events;
 	struct mkvm_emul emul;
 	u64 tdp_generation;		/* last tdp.generation this vCPU flushed for */
+	struct mkvm_vcpu_time time;
+	u64 ucode_rev, de_cfg, hwcr;	/* model_msrs.c */
 	void *vendor;			/* struct mkvm_svm_vcpu or the VMX equivalent */
 };
 
@@ -146,6 +150,8 @@ struct mkvm_x86_ops {
 	void (*set_interrupt_shadow)(struct mkvm_vcpu *vcpu, u8 shadow);
 	/* events.nmi_masked changed: the vendor watches for the handler's IRET. */
 	void (*update_nmi_mask)(struct mkvm_vcpu *vcpu);
+	/* Guest TSC = host TSC + offset, from the next entry on (time.h). */
+	void (*set_tsc_offset)(struct mkvm_vcpu *vcpu, u64 offset);
 	/*
 	 * Nested-paging PTE format: the bits of a table entry, of a readable
 	 * leaf, the write bit, and a bit the hardware ignores that minikvm uses
@@ -208,12 +214,20 @@ int mkvm_dev_get_supported_cpuid(struct kvm_cpuid2 __user *arg);
 int mkvm_vcpu_set_cpuid2(struct mkvm_vcpu *vcpu, struct kvm_cpuid2 __user *arg);
 int mkvm_vcpu_get_cpuid2(struct mkvm_vcpu *vcpu, struct kvm_cpuid2 __user *arg);
 void mkvm_emulate_cpuid(struct mkvm_vcpu *vcpu);
+struct kvm_cpuid_entry2 *mkvm_find_cpuid_entry(struct mkvm_vcpu *vcpu, u32 fn, u32 index);
 
 /* arch/x86/kvm/msrs.c */
 int mkvm_dev_get_msr_index_list(struct kvm_msr_list __user *arg);
 int mkvm_vcpu_msrs_ioctl(struct mkvm_vcpu *vcpu, struct kvm_msrs __user *arg, bool set);
 int mkvm_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data);
 int mkvm_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data);
+
+/* arch/x86/kvm/model_msrs.c */
+void mkvm_model_msrs_reset(struct mkvm_vcpu *vcpu);
+int mkvm_dev_get_msr_feature_index_list(struct kvm_msr_list __user *arg);
+int mkvm_dev_get_feature_msrs(struct kvm_msrs __user *arg);
+int mkvm_model_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data);
+int mkvm_model_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host);
 
 /* arch/x86/kvm/mmu/tdp.c */
 int mkvm_tdp_init(struct mkvm_vm *vm);

@@ -39,7 +39,7 @@
 /* LAHF/SAHF in 64-bit mode, ABM, SSE4A, MISALIGNSSE, 3DNOWPREFETCH. */
 #define EXT1_ECX (BIT(0) | BIT(5) | BIT(6) | BIT(7) | BIT(8))
 
-static struct kvm_cpuid_entry2 supported[20];
+static struct kvm_cpuid_entry2 supported[24];
 static int nr_supported;
 
 static void add_leaf(u32 fn, u32 eax_mask, u32 ebx_mask, u32 ecx_mask, u32 edx_mask)
@@ -80,6 +80,8 @@ void mkvm_cpuid_init(void)
 		e->flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
 		if (!(xcr0 & XFEATURE_MASK_YMM))
 			e->ebx &= ~BIT(5);
+		/* IA32_TSC_ADJUST is emulated (tsc.c), whatever the host has. */
+		e->ebx |= BIT(1);
 	}
 	if (xcr0 && max_basic >= 0xd) {
 		/* XSAVE: the components (EAX, EDX), the largest area (ECX), each component. */
@@ -112,6 +114,8 @@ void mkvm_cpuid_init(void)
 		if ((e->eax & 0xff) > 48)
 			e->eax = (e->eax & ~0xffu) | 48;
 	}
+	/* KVM's paravirtual leaves, 0x40000000 and 0x40000001 (kvmclock.c). */
+	nr_supported += mkvm_kvmclock_cpuid(&supported[nr_supported]);
 }
 
 /**
@@ -145,6 +149,19 @@ static struct kvm_cpuid_entry2 *find_entry(struct mkvm_vcpu *vcpu, u32 fn, u32 i
 			return e;
 	}
 	return NULL;
+}
+
+/**
+ * mkvm_find_cpuid_entry() - a leaf of the vCPU's CPUID table
+ * @vcpu: the vCPU
+ * @fn: leaf
+ * @index: subleaf, for leaves that have them
+ *
+ * Return: the entry, or NULL when the table has no such leaf.
+ */
+struct kvm_cpuid_entry2 *mkvm_find_cpuid_entry(struct mkvm_vcpu *vcpu, u32 fn, u32 index)
+{
+	return find_entry(vcpu, fn, index);
 }
 
 /* What XSETBV may enable: leaf 0xD's components, with XSAVE in leaf 1, that minikvm supports. */

@@ -74,6 +74,20 @@ int mkvm_read_guest_phys(struct mkvm_vcpu *vcpu, u64 gpa, void *buf, unsigned in
 }
 
 /**
+ * mkvm_write_guest_phys() - write guest-physical memory, logging it dirty
+ * @vcpu: a vCPU of the VM, in its process, with slots_sem held
+ * @gpa: guest physical address
+ * @buf: source
+ * @len: bytes
+ *
+ * Return: 0; -ENOENT when part of the range is in no memslot or read-only; -EFAULT.
+ */
+int mkvm_write_guest_phys(struct mkvm_vcpu *vcpu, u64 gpa, const void *buf, unsigned int len)
+{
+	return phys_access(vcpu, gpa, (void *)buf, len, true);
+}
+
+/**
  * mkvm_gva_to_gpa() - translate through the guest's page tables
  * @vcpu: the vCPU
  * @s: its special registers (CR0, CR3, CR4, EFER)

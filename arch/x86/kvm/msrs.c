@@ -6,6 +6,7 @@
  */
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <asm/kvm_para.h>
 #include <asm/msr-index.h>
 
 #include <minikvm/core.h>
@@ -16,6 +17,9 @@ static const u32 msrs_to_save[] = {
 	MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SYSCALL_MASK, MSR_KERNEL_GS_BASE,
 	MSR_FS_BASE, MSR_GS_BASE, MSR_IA32_CR_PAT, MSR_EFER, MSR_IA32_TSC,
 	MSR_IA32_APICBASE, MSR_IA32_MISC_ENABLE,
+	/* tsc.c, kvmclock.c, model_msrs.c */
+	MSR_IA32_TSC_ADJUST, MSR_KVM_SYSTEM_TIME, MSR_KVM_WALL_CLOCK, MSR_KVM_SYSTEM_TIME_NEW,
+	MSR_KVM_WALL_CLOCK_NEW, MSR_IA32_UCODE_REV, MSR_K7_HWCR, MSR_AMD64_DE_CFG,
 };
 
 /**
@@ -40,15 +44,7 @@ int mkvm_dev_get_msr_index_list(struct kvm_msr_list __user *arg)
 	return copy_to_user(arg->indices, msrs_to_save, sizeof(msrs_to_save)) ? -EFAULT : 0;
 }
 
-/**
- * mkvm_get_msr() - read an MSR for the guest or for userspace
- * @vcpu: the vCPU
- * @index: MSR number
- * @data: the value
- *
- * Return: 0, or 1 when minikvm does not implement the MSR (a #GP for the guest).
- */
-int mkvm_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
+static int get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data, bool host)
 {
 	int r = mkvm_x86->get_msr(vcpu, index, data);
 
@@ -62,20 +58,27 @@ int mkvm_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
 		/* Fast strings (bit 0) is the only feature minikvm reports enabled. */
 		*data = MSR_IA32_MISC_ENABLE_FAST_STRING;
 		return 0;
-	default:
-		return 1;
 	}
+	/* The other files' MSRs: each answers 1 for "not mine". */
+	if (!mkvm_tsc_get_msr(vcpu, index, data, host) || !mkvm_kvmclock_get_msr(vcpu, index, data))
+		return 0;
+	return mkvm_model_get_msr(vcpu, index, data);
 }
 
 /**
- * mkvm_set_msr() - write an MSR for the guest or for userspace
+ * mkvm_get_msr() - the guest's RDMSR
  * @vcpu: the vCPU
  * @index: MSR number
  * @data: the value
  *
- * Return: 0, or 1 when the MSR is unknown or the value invalid.
+ * Return: 0, or 1 when minikvm does not implement the MSR (a #GP for the guest).
  */
-int mkvm_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data)
+int mkvm_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
+{
+	return get_msr(vcpu, index, data, false);
+}
+
+static int set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host)
 {
 	int r = mkvm_x86->set_msr(vcpu, index, data);
 
@@ -87,9 +90,24 @@ int mkvm_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data)
 		return 0;
 	case MSR_IA32_MISC_ENABLE:
 		return data == MSR_IA32_MISC_ENABLE_FAST_STRING ? 0 : 1;
-	default:
-		return 1;
 	}
+	if (!mkvm_tsc_set_msr(vcpu, index, data, host) ||
+	    !mkvm_kvmclock_set_msr(vcpu, index, data, host))
+		return 0;
+	return mkvm_model_set_msr(vcpu, index, data, host);
+}
+
+/**
+ * mkvm_set_msr() - the guest's WRMSR
+ * @vcpu: the vCPU, with slots_sem held (kvmclock writes guest memory)
+ * @index: MSR number
+ * @data: the value
+ *
+ * Return: 0, or 1 when the MSR is unknown or the value invalid.
+ */
+int mkvm_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data)
+{
+	return set_msr(vcpu, index, data, false);
 }
 
 /**
@@ -116,8 +134,8 @@ int mkvm_vcpu_msrs_ioctl(struct mkvm_vcpu *vcpu, struct kvm_msrs __user *arg, bo
 	if (IS_ERR(e))
 		return PTR_ERR(e);
 	for (i = 0; i < hdr.nmsrs; i++)
-		if (set ? mkvm_set_msr(vcpu, e[i].index, e[i].data) :
-			  mkvm_get_msr(vcpu, e[i].index, &e[i].data))
+		if (set ? set_msr(vcpu, e[i].index, e[i].data, true) :
+			  get_msr(vcpu, e[i].index, &e[i].data, true))
 			break;
 	r = i;
 	if (!set && copy_to_user(arg->entries, e, hdr.nmsrs * sizeof(*e)))

@@ -26,8 +26,9 @@ static int run_loop(struct mkvm_vcpu *vcpu)
 		cond_resched();
 
 		down_read(&vm->slots_sem);
+		mkvm_kvmclock_pre_entry(vcpu);
 		local_irq_disable();
-		if (need_resched() || signal_pending(current)) {
+		if (need_resched() || signal_pending(current) || mkvm_kvmclock_cpu_changed(vcpu)) {
 			local_irq_enable();
 			up_read(&vm->slots_sem);
 			continue;

@@ -9,6 +9,7 @@
 #include <linux/uaccess.h>
 #include <asm/cpufeature.h>
 #include <asm/fpu/xstate.h>
+#include <asm/tsc.h>
 
 #include <minikvm/core.h>
 
@@ -61,6 +62,12 @@ long mkvm_arch_check_extension(struct mkvm_vm *vm, long cap)
 		return boot_cpu_has(X86_FEATURE_XSAVE);
 	case KVM_CAP_XSAVE2:
 		return mkvm_xsave2_size();
+	case KVM_CAP_GET_TSC_KHZ:
+	case KVM_CAP_GET_MSR_FEATURES:
+		return 1;
+	case KVM_CAP_ADJUST_CLOCK:
+		/* The flags KVM_SET_CLOCK accepts (kvmclock.c). */
+		return KVM_CLOCK_TSC_STABLE | KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC;
 	default:
 		return 0;
 	}
@@ -73,6 +80,10 @@ long mkvm_arch_dev_ioctl(unsigned int ioctl, unsigned long arg)
 		return mkvm_dev_get_supported_cpuid((void __user *)arg);
 	case KVM_GET_MSR_INDEX_LIST:
 		return mkvm_dev_get_msr_index_list((void __user *)arg);
+	case KVM_GET_MSR_FEATURE_INDEX_LIST:
+		return mkvm_dev_get_msr_feature_index_list((void __user *)arg);
+	case KVM_GET_MSRS:
+		return mkvm_dev_get_feature_msrs((void __user *)arg);
 	default:
 		return -EINVAL;
 	}
@@ -99,6 +110,12 @@ long mkvm_arch_vm_ioctl(struct mkvm_vm *vm, unsigned int ioctl, unsigned long ar
 		mutex_unlock(&vm->lock);
 		return r;
 	}
+	case KVM_GET_CLOCK:
+	case KVM_SET_CLOCK:
+		return mkvm_kvmclock_vm_ioctl(vm, ioctl, (void __user *)arg);
+	case KVM_GET_TSC_KHZ:
+		/* The rate new vCPUs get; there is no TSC scaling to choose another. */
+		return tsc_khz;
 	default:
 		return -ENOTTY;
 	}
@@ -235,6 +252,9 @@ long mkvm_arch_vcpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, unsigned l
 	case KVM_GET_MP_STATE:
 	case KVM_SET_MP_STATE:
 		return mkvm_events_ioctl(vcpu, ioctl, argp);
+	case KVM_GET_TSC_KHZ:
+	case KVM_SET_TSC_KHZ:
+		return mkvm_tsc_vcpu_ioctl(vcpu, ioctl, arg);
 	default:
 		return -EINVAL;
 	}
@@ -242,6 +262,8 @@ long mkvm_arch_vcpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, unsigned l
 
 int mkvm_arch_vm_init(struct mkvm_vm *vm)
 {
+	mkvm_tsc_vm_init(vm);
+	mkvm_kvmclock_vm_init(vm);
 	return mkvm_tdp_init(vm);
 }
 
@@ -268,6 +290,7 @@ void mkvm_vcpu_reset(struct mkvm_vcpu *vcpu)
 	vcpu->arch.rflags = 2;
 	vcpu->arch.emul.wait = EMUL_NONE;
 	memset(&vcpu->arch.events, 0, sizeof(vcpu->arch.events));
+	vcpu->arch.time.system_time_msr = 0;	/* kvmclock off; the TSC keeps counting */
 }
 
 /**
@@ -287,9 +310,13 @@ int mkvm_arch_vcpu_create(struct mkvm_vcpu *vcpu)
 	if (!fpu_alloc_guest_fpstate(&vcpu->arch.fpu))
 		return -ENOMEM;
 	r = mkvm_x86->vcpu_create(vcpu);
-	if (r)
+	if (r) {
 		fpu_free_guest_fpstate(&vcpu->arch.fpu);
-	return r;
+		return r;
+	}
+	mkvm_tsc_vcpu_init(vcpu);
+	mkvm_model_msrs_reset(vcpu);
+	return 0;
 }
 
 void mkvm_arch_vcpu_destroy(struct mkvm_vcpu *vcpu)

@@ -174,7 +174,6 @@ static int svm_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
 		*data = save->sysenter_eip | (intel ? (u64)svm->sysenter_eip_hi << 32 : 0);
 		break;
 	case MSR_IA32_CR_PAT:	*data = save->g_pat; break;
-	case MSR_IA32_TSC:	*data = rdtsc() + svm->vmcb->control.tsc_offset; break;
 	default:
 		return 1;
 	}
@@ -219,13 +218,16 @@ static int svm_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data)
 			return 1;
 		save->g_pat = data;
 		break;
-	case MSR_IA32_TSC:
-		svm->vmcb->control.tsc_offset = data - rdtsc();
-		break;
 	default:
 		return 1;
 	}
 	return 0;
+}
+
+/* TSC_OFFSET (VMCB offset 50h, APM vol. 2 table B-1): guest RDTSC reads host TSC plus this. */
+static void svm_set_tsc_offset(struct mkvm_vcpu *vcpu, u64 offset)
+{
+	to_svm(vcpu)->vmcb->control.tsc_offset = offset;
 }
 
 /*
@@ -303,7 +305,8 @@ void mkvm_svm_init_vmcb(struct mkvm_vcpu *vcpu)
 	c->int_ctl = V_INTR_MASKING_MASK;
 	c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
 	c->nested_cr3 = mkvm_tdp_root_pa(vcpu->vm);
-	c->tsc_offset = -rdtsc();
+	/* The TSC is not reset with the VMCB: it goes on (tsc.c). */
+	c->tsc_offset = vcpu->arch.time.tsc_offset;
 
 	/* Power-on state (APM vol. 2 table 14-1). */
 	s->cs = (struct vmcb_seg){ .selector = 0xf000, .base = 0xffff0000, .limit = 0xffff,
@@ -606,6 +609,7 @@ const struct mkvm_x86_ops mkvm_svm_ops = {
 	.get_interrupt_shadow = mkvm_svm_get_interrupt_shadow,
 	.set_interrupt_shadow = mkvm_svm_set_interrupt_shadow,
 	.update_nmi_mask = mkvm_svm_update_nmi_mask,
+	.set_tsc_offset = svm_set_tsc_offset,
 	/* NPT entries are ordinary long-mode PTEs; guest accesses count as user (APM 15.25.5). */
 	.tdp_table_bits = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER,
 	.tdp_leaf_read = _PAGE_PRESENT | _PAGE_USER,
