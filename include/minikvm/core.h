@@ -9,6 +9,7 @@
 #define MINIKVM_CORE_H
 
 #include <linux/kvm.h>
+#include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/refcount.h>
 #include <linux/rwsem.h>
@@ -52,6 +53,8 @@ struct mkvm_vm {
 	struct xarray memslots;		/* id -> struct mkvm_memslot */
 	struct xarray vcpus;		/* vcpu_id -> struct mkvm_vcpu */
 	unsigned int created_vcpus;
+	struct list_head ioeventfds;	/* ioeventfd.c: RCU for vCPUs, changed under the lock */
+	struct mutex ioeventfds_lock;
 	struct mkvm_vm_arch arch;
 };
 
@@ -78,6 +81,13 @@ struct mkvm_memslot *mkvm_gfn_to_memslot(struct mkvm_vm *vm, u64 gfn);
 void mkvm_mark_page_dirty(struct mkvm_memslot *slot, u64 gfn);
 int mkvm_get_dirty_log(struct mkvm_vm *vm, const struct kvm_dirty_log *log);
 void mkvm_free_memslots(struct mkvm_vm *vm);
+
+/* virt/kvm/ioeventfd.c */
+void mkvm_ioeventfd_init(struct mkvm_vm *vm);
+void mkvm_ioeventfd_destroy(struct mkvm_vm *vm);
+int mkvm_ioeventfd(struct mkvm_vm *vm, const struct kvm_ioeventfd *args);
+bool mkvm_ioeventfd_write(struct mkvm_vm *vm, bool pio, u64 addr, unsigned int len,
+			  const void *val);
 
 /* virt/kvm/vcpu.c */
 int mkvm_vm_create_vcpu(struct mkvm_vm *vm, unsigned long id);

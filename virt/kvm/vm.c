@@ -29,6 +29,7 @@ static void vm_destroy(struct mkvm_vm *vm)
 	xa_for_each(&vm->vcpus, i, vcpu)
 		mkvm_vcpu_destroy(vcpu);
 	xa_destroy(&vm->vcpus);
+	mkvm_ioeventfd_destroy(vm);
 	mkvm_arch_vm_destroy(vm);
 	mkvm_free_memslots(vm);
 	mmdrop(vm->mm);
@@ -61,6 +62,9 @@ long mkvm_check_extension(struct mkvm_vm *vm, long cap)
 	case KVM_CAP_DESTROY_MEMORY_REGION_WORKS:
 	case KVM_CAP_JOIN_MEMORY_REGIONS_WORKS:
 	case KVM_CAP_CHECK_EXTENSION_VM:
+	case KVM_CAP_IOEVENTFD:
+	case KVM_CAP_IOEVENTFD_NO_LENGTH:
+	case KVM_CAP_IOEVENTFD_ANY_LENGTH:
 		return 1;
 	case KVM_CAP_NR_VCPUS:
 		return min_t(unsigned int, num_online_cpus(), MKVM_MAX_VCPUS);
@@ -103,6 +107,13 @@ static long vm_ioctl(struct file *filp, unsigned int ioctl, unsigned long arg)
 	}
 	case KVM_CHECK_EXTENSION:
 		return mkvm_check_extension(vm, arg);
+	case KVM_IOEVENTFD: {
+		struct kvm_ioeventfd args;
+
+		if (copy_from_user(&args, argp, sizeof(args)))
+			return -EFAULT;
+		return mkvm_ioeventfd(vm, &args);
+	}
 	default:
 		/* The x86 layer answers ENOTTY for an unknown one, as KVM does. */
 		return mkvm_arch_vm_ioctl(vm, ioctl, arg);
@@ -145,6 +156,7 @@ int mkvm_dev_create_vm(unsigned long type)
 	init_rwsem(&vm->slots_sem);
 	xa_init(&vm->memslots);
 	xa_init(&vm->vcpus);
+	mkvm_ioeventfd_init(vm);
 	mmgrab(current->mm);
 	vm->mm = current->mm;
 	if (mkvm_arch_vm_init(vm)) {

@@ -142,6 +142,14 @@ static int mmio_exit(struct mkvm_vcpu *vcpu, u64 gpa, unsigned int len, bool wri
 	return 0;
 }
 
+/* An MMIO write goes to a matching ioeventfd if there is one, else to userspace. */
+static int mmio_write(struct mkvm_vcpu *vcpu, u64 gpa, unsigned int len, u64 data)
+{
+	if (mkvm_ioeventfd_write(vcpu->vm, false, gpa, len, &data))
+		return 1;
+	return mmio_exit(vcpu, gpa, len, true, data);
+}
+
 /* STOS/LODS/MOVS/INS/OUTS step: the index registers move, REP counts down. */
 static void string_step(struct mkvm_vcpu *vcpu, const struct mkvm_insn *insn, int reg,
 			unsigned int elems, unsigned long next_rip)
@@ -187,7 +195,7 @@ int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa)
 	case INSN_MOV_TO_RM:
 		val = insn->has_imm ? insn->imm : reg_read(vcpu, insn, insn->reg, insn->op_bytes);
 		mkvm_rip_past_insn(vcpu, e->next_rip);
-		return mmio_exit(vcpu, gpa, insn->op_bytes, true, val);
+		return mmio_write(vcpu, gpa, insn->op_bytes, val);
 	case INSN_STOS:
 		val = vcpu->arch.regs[REG_RAX];
 		if (insn->rep && !(vcpu->arch.regs[REG_RCX] & size_mask(insn->addr_bytes))) {
@@ -195,7 +203,7 @@ int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa)
 			return 1;
 		}
 		string_step(vcpu, insn, REG_RDI, 1, e->next_rip);
-		return mmio_exit(vcpu, gpa, insn->op_bytes, true, val);
+		return mmio_write(vcpu, gpa, insn->op_bytes, val);
 	case INSN_MOV_FROM_RM:
 	case INSN_MOVZX:
 	case INSN_MOVSX:
@@ -241,7 +249,7 @@ static int complete_mmio_read(struct mkvm_vcpu *vcpu)
 		res = mkvm_alu(insn->alu, data, src, insn->op_bytes, (u64 *)&vcpu->arch.rflags);
 		if (insn->alu == ALU_CMP)
 			return 1;
-		return mmio_exit(vcpu, e->gpa, insn->op_bytes, true, res);
+		return mmio_write(vcpu, e->gpa, insn->op_bytes, res);
 	case INSN_ALU_FROM_RM:
 		src = reg_read(vcpu, insn, insn->reg, insn->op_bytes);
 		res = mkvm_alu(insn->alu, src, data, insn->op_bytes, (u64 *)&vcpu->arch.rflags);
@@ -255,7 +263,7 @@ static int complete_mmio_read(struct mkvm_vcpu *vcpu)
 	case INSN_XCHG:
 		src = reg_read(vcpu, insn, insn->reg, insn->op_bytes);
 		reg_write(vcpu, insn, insn->reg, insn->op_bytes, data);
-		return mmio_exit(vcpu, e->gpa, insn->op_bytes, true, src);
+		return mmio_write(vcpu, e->gpa, insn->op_bytes, src);
 	default:
 		return emulation_failed(vcpu, NULL, 0);
 	}
@@ -283,14 +291,18 @@ static void pio_exit(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in, u32 cou
  * @next_rip: the instruction after the IN/OUT
  *
  * RIP moves on at once, so a signal before the next KVM_RUN cannot make the
- * guest repeat the I/O.
+ * guest repeat the I/O.  An OUT that an ioeventfd takes does not exit.
  *
- * Return: 0, "exit to userspace".
+ * Return: 0, "exit to userspace"; 1 when an ioeventfd completed the OUT.
  */
 int mkvm_exit_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in, unsigned long next_rip)
 {
 	struct mkvm_emul *e = &vcpu->arch.emul;
 
+	if (!in && mkvm_ioeventfd_write(vcpu->vm, true, port, size, &vcpu->arch.regs[REG_RAX])) {
+		mkvm_rip_past_insn(vcpu, next_rip);
+		return 1;
+	}
 	pio_exit(vcpu, port, size, in, 1);
 	if (in) {
 		e->wait = EMUL_PIO_IN;
@@ -356,8 +368,10 @@ int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in)
 		la = seg_base(&s, insn->seg == SEG_NONE ? SEG_DS : insn->seg) + (r[REG_RSI] & amask);
 		if (mkvm_read_guest_virt(vcpu, &s, la, vcpu->pio_data, size))
 			return emulation_failed(vcpu, NULL, 0);
-		pio_exit(vcpu, port, size, false, 1);
 		string_step(vcpu, insn, REG_RSI, 1, e->next_rip);
+		if (mkvm_ioeventfd_write(vcpu->vm, true, port, size, vcpu->pio_data))
+			return 1;	/* REP goes on with the next element at the same RIP */
+		pio_exit(vcpu, port, size, false, 1);
 		return 0;
 	}
 	/* INS always writes ES:RDI (SDM vol. 2 INS). */
