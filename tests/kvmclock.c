@@ -95,12 +95,12 @@ static void vm_set_clock(struct kvm_vm *vm, uint64_t clock, uint32_t flags, uint
 	vm_ioctl(vm, KVM_SET_CLOCK, &data, "KVM_SET_CLOCK");
 }
 
-static void pin_to_cpu0(void)
+static void pin_to(int cpu)
 {
 	cpu_set_t set;
 
 	CPU_ZERO(&set);
-	CPU_SET(0, &set);
+	CPU_SET(cpu, &set);
 	TEST_ASSERT(sched_setaffinity(0, sizeof(set), &set) == 0, "pin: %s", strerror(errno));
 }
 
@@ -183,7 +183,7 @@ TEST(clock_is_monotonic_and_keeps_time)
 	struct ucall uc;
 
 	/* On one CPU, nothing makes the hypervisor rewrite the structure meanwhile. */
-	pin_to_cpu0();
+	pin_to(0);
 	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
 	c1 = vm_clock(vm);
 	k1 = uc.args[1];
@@ -350,5 +350,39 @@ TEST(structure_across_pages_is_not_written)
 	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
 	for (unsigned int i = 0; i < 2 * PAGE_SIZE; i++)
 		TEST_ASSERT(!hva[i], "byte %u of the pages is %#x", i, hva[i]);
+	vm_free(vm);
+}
+
+/*
+ * The vCPU thread moves between physical CPUs: the clock the guest reads
+ * goes on following the VM clock, and both vCPUs of the VM agree.
+ */
+TEST(vcpus_moving_between_cpus_agree)
+{
+	struct kvm_vm *vm = vm_create(VM_MODE_LONG64);
+	struct kvm_vcpu *v[2];
+	uint64_t prev = 0, c;
+	struct ucall uc;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		SKIP("needs two CPUs");
+	for (int i = 0; i < 2; i++) {
+		v[i] = vm_vcpu_add(vm, i, (void (*)(void))guest_clock_loop);
+		vcpu_args_set(v[i], 1, vm_alloc_pages(vm, 1));
+	}
+	for (int round = 0; round < 8; round++) {
+		pin_to(round % 2);
+		for (int i = 0; i < 2; i++) {
+			TEST_ASSERT_EQ(vcpu_run_ucall(v[i], &uc), UCALL_SYNC);
+			c = vm_clock(vm);
+			/* One reading after the other, from either vCPU: they only grow. */
+			TEST_ASSERT(uc.args[1] + 10000000 > prev,
+				    "round %d vCPU %d: kvmclock %" PRIu64 " after %" PRIu64,
+				    round, i, uc.args[1], prev);
+			TEST_ASSERT(llabs(diff(uc.args[1], c)) < 200000000,
+				    "kvmclock %" PRIu64 ", KVM_GET_CLOCK %" PRIu64, uc.args[1], c);
+			prev = uc.args[1];
+		}
+	}
 	vm_free(vm);
 }
