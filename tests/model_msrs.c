@@ -245,3 +245,31 @@ TEST(read_as_zero_msrs)
 	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_K8_SYSCFG), 0);
 	vm_free(vm);
 }
+
+#define MSR_IA32_MISC_ENABLE 0x1a0
+#define MISC_ENABLE_PMU_RO 0x1800	/* BTS and PEBS unavailable */
+
+static void guest_misc_enable(void)
+{
+	GUEST_ASSERT_EQ(guest_rdmsr(MSR_IA32_MISC_ENABLE), MISC_ENABLE_PMU_RO);
+	/* Fast strings may be set; EMON (bit 7) is read-only and the write to it dropped. */
+	GUEST_ASSERT(!guest_wrmsr_faults(MSR_IA32_MISC_ENABLE, MISC_ENABLE_PMU_RO | 0x81));
+	GUEST_ASSERT_EQ(guest_rdmsr(MSR_IA32_MISC_ENABLE), MISC_ENABLE_PMU_RO | 1);
+	/* The PMU bits cannot change. */
+	GUEST_ASSERT(guest_wrmsr_faults(MSR_IA32_MISC_ENABLE, 1));
+	GUEST_ASSERT_EQ(guest_rdmsr(MSR_IA32_MISC_ENABLE), MISC_ENABLE_PMU_RO | 1);
+}
+
+TEST(misc_enable)
+{
+	struct kvm_vm *vm = vm_create(VM_MODE_LONG64);
+	struct kvm_vcpu *vcpu = vm_vcpu_add(vm, 0, guest_misc_enable);
+
+	vm_install_exception_handler(vm, GP_VECTOR, gp_handler);
+	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_IA32_MISC_ENABLE), MISC_ENABLE_PMU_RO);
+	vcpu_run_until_done(vcpu);
+	/* Userspace restores whatever was saved. */
+	vcpu_set_msr(vcpu, MSR_IA32_MISC_ENABLE, 0x80);
+	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_IA32_MISC_ENABLE), 0x80);
+	vm_free(vm);
+}

@@ -96,7 +96,7 @@ struct mkvm_vcpu_arch {
 	struct mkvm_emul emul;
 	u64 tdp_generation;		/* last tdp.generation this vCPU flushed for */
 	struct mkvm_vcpu_time time;
-	u64 ucode_rev, de_cfg, hwcr;	/* model_msrs.c */
+	u64 ucode_rev, de_cfg, hwcr, misc_enable;	/* model_msrs.c */
 	void *vendor;			/* struct mkvm_svm_vcpu or the VMX equivalent */
 };
 

@@ -18,6 +18,8 @@
 #define UCODE_REV_DEFAULT 0x01000065ULL
 /* HWCR bits a guest may write without effect: TLB cache, flush filter, IGNNE (APM vol. 2 A.2). */
 #define HWCR_IGNORED (BIT_ULL(3) | BIT_ULL(6) | BIT_ULL(8))
+/* MISC_ENABLE bits that report missing PMU features: fixed for the guest (SDM vol. 4 2.1). */
+#define MISC_ENABLE_PMU_RO (MSR_IA32_MISC_ENABLE_BTS_UNAVAIL | MSR_IA32_MISC_ENABLE_PEBS_UNAVAIL)
 /* HWCR.McStatusWrEn: the one bit that is kept. */
 #define HWCR_MC_STATUS_WR_EN BIT_ULL(18)
 
@@ -30,6 +32,8 @@ static const u32 feature_msrs[] = { MSR_AMD64_DE_CFG, MSR_IA32_UCODE_REV };
 void mkvm_model_msrs_reset(struct mkvm_vcpu *vcpu)
 {
 	vcpu->arch.ucode_rev = UCODE_REV_DEFAULT;
+	/* No branch trace store, no PEBS: there is no PMU. */
+	vcpu->arch.misc_enable = MISC_ENABLE_PMU_RO;
 }
 
 /* DE_CFG bits offered: LFENCE is dispatch serializing when the host's is. */
@@ -118,6 +122,9 @@ int mkvm_model_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
 	case MSR_IA32_UCODE_REV:
 		*data = vcpu->arch.ucode_rev;
 		return 0;
+	case MSR_IA32_MISC_ENABLE:
+		*data = vcpu->arch.misc_enable;
+		return 0;
 	case MSR_AMD64_DE_CFG:
 		*data = vcpu->arch.de_cfg;
 		return 0;
@@ -153,6 +160,16 @@ int mkvm_model_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host)
 		/* The guest's write asks to load microcode (SDM vol. 3 9.11.6): ignored. */
 		if (host)
 			vcpu->arch.ucode_rev = data;
+		return 0;
+	case MSR_IA32_MISC_ENABLE:
+		/* Userspace restores any value; the guest may not flip the PMU bits. */
+		if (!host && ((data ^ vcpu->arch.misc_enable) & MISC_ENABLE_PMU_RO))
+			return 1;
+		/* EMON (performance monitoring available) is read-only: the write is dropped. */
+		if (!host)
+			data = (data & ~MSR_IA32_MISC_ENABLE_EMON) |
+			       (vcpu->arch.misc_enable & MSR_IA32_MISC_ENABLE_EMON);
+		vcpu->arch.misc_enable = data;
 		return 0;
 	case MSR_AMD64_DE_CFG:
 		if (data & ~de_cfg_supported())

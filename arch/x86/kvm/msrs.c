@@ -54,10 +54,6 @@ static int get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data, bool host)
 	case MSR_IA32_APICBASE:
 		*data = vcpu->arch.apic_base;
 		return 0;
-	case MSR_IA32_MISC_ENABLE:
-		/* Fast strings (bit 0) is the only feature minikvm reports enabled. */
-		*data = MSR_IA32_MISC_ENABLE_FAST_STRING;
-		return 0;
 	}
 	/* The other files' MSRs: each answers 1 for "not mine". */
 	if (!mkvm_tsc_get_msr(vcpu, index, data, host) || !mkvm_kvmclock_get_msr(vcpu, index, data))
@@ -88,8 +84,6 @@ static int set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host)
 	case MSR_IA32_APICBASE:
 		vcpu->arch.apic_base = data;
 		return 0;
-	case MSR_IA32_MISC_ENABLE:
-		return data == MSR_IA32_MISC_ENABLE_FAST_STRING ? 0 : 1;
 	}
 	if (!mkvm_tsc_set_msr(vcpu, index, data, host) ||
 	    !mkvm_kvmclock_set_msr(vcpu, index, data, host))
