@@ -73,6 +73,13 @@ static void time_scale(u64 hz, s8 *shift, u32 *mul)
 {
 	s8 s = 0;
 
+	/* An uncalibrated TSC (tsc_khz 0): a clock that stands still, not a hang. */
+	if (!hz) {
+		*shift = 0;
+		*mul = 0;
+		return;
+	}
+
 	while (hz > 2 * NSEC_PER_SEC) {
 		hz >>= 1;
 		s--;

@@ -189,7 +189,7 @@ int mkvm_tsc_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host)
  */
 long mkvm_tsc_vcpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, unsigned long arg)
 {
-	u32 khz = arg ? (u32)arg : tsc_khz;
+	u32 khz = (u32)arg ?: tsc_khz;	/* only 32 bits count, as in KVM */
 	u64 tolerance = div_u64((u64)tsc_khz * TSC_KHZ_TOLERANCE_PPM, USEC_PER_SEC);
 
 	if (ioctl == KVM_GET_TSC_KHZ)
