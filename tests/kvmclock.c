@@ -203,7 +203,7 @@ TEST(clock_is_monotonic_and_keeps_time)
 	/* And it runs at the guest TSC's rate. */
 	TEST_ASSERT(k2 - k1 > (t2 - t1) * 1000000 / khz * 9 / 10 &&
 		    k2 - k1 < (t2 - t1) * 1000000 / khz * 11 / 10,
-		    "kvmclock advanced %" PRIu64 " ns, the TSC %" PRIu64 " cycles at %" PRIu64 " kHz",
+		    "kvmclock advanced %" PRIu64 " ns, TSC %" PRIu64 " cycles at %" PRIu64 " kHz",
 		    k2 - k1, t2 - t1, khz);
 	vm_free(vm);
 }

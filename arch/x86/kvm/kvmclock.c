@@ -31,7 +31,7 @@
 #define MKVM_CLOCK_VALID_FLAGS (KVM_CLOCK_TSC_STABLE | KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC)
 /* MSR_KVM_SYSTEM_TIME(_NEW) bit 0: the structure is enabled (msr.rst). */
 #define SYSTEM_TIME_ENABLE 1ULL
-/* The paravirtual features minikvm implements (kvm_para.h, Documentation/virt/kvm/x86/cpuid.rst). */
+/* The paravirtual features minikvm implements (Documentation/virt/kvm/x86/cpuid.rst). */
 #define MKVM_PV_FEATURES (BIT(KVM_FEATURE_CLOCKSOURCE) | BIT(KVM_FEATURE_NOP_IO_DELAY) | \
 			  BIT(KVM_FEATURE_CLOCKSOURCE2) | BIT(KVM_FEATURE_CLOCKSOURCE_STABLE_BIT))
 
