@@ -4,6 +4,7 @@
 #
 #   make               build minikvm.ko, the VMM and the tests
 #   make deps          install the Debian packages the build and test machine need
+#   make demo          boot Linux with the minikvm VMM inside the test machine
 #   make check         unit tests, then the selftests inside the test machine
 #   make check MODULE=kvm      only against the distro's KVM (default: minikvm, then kvm)
 #
@@ -45,7 +46,7 @@ VMM_SRCS := $(wildcard vmm/*.c)
 VMM_HDRS := $(wildcard vmm/*.h)
 
 .PHONY: all module user tests unit deps check check-unit check-selftests check-testvm bench \
-	clean help
+	demo clean help
 
 all: module user tools/testvm-fault/testvm_fault.ko
 
@@ -60,7 +61,7 @@ module:
 user: vmm/minikvm tests unit $(BENCH_BINS)
 
 vmm/minikvm: $(VMM_SRCS) $(VMM_HDRS)
-	$(CC) $(USER_CFLAGS) -Ivmm -o $@ $(VMM_SRCS)
+	$(CC) $(USER_CFLAGS) -pthread -Ivmm -o $@ $(VMM_SRCS)
 
 tests: $(TEST_BINS)
 unit: $(UNIT_BINS)
@@ -96,6 +97,11 @@ $(BUILD)/unit/%: tests/unit/%.c $(TEST_LIB_OBJS) $(SHARED_OBJS) $(TEST_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -Iinclude -o $@ $< $(TEST_LIB_OBJS) $(SHARED_OBJS)
 
+# Unit tests of the VMM: tests/unit/vmm_NAME_test.c with vmm/NAME.c.
+$(BUILD)/unit/vmm_%_test: tests/unit/vmm_%_test.c vmm/%.c $(VMM_HDRS) $(TEST_LIB_OBJS) $(TEST_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -Ivmm -o $@ $< vmm/$*.c $(TEST_LIB_OBJS)
+
 deps:
 	@tools/install-deps
 
@@ -115,6 +121,12 @@ SELECTED_TESTS = $(if $(TESTS),$(addprefix $(BUILD)/tests/,$(TESTS)),$(TEST_BINS
 
 check: all
 	@UNIT_TESTS="$(UNIT_BINS)" SELFTESTS="$(SELECTED_TESTS)" tools/check "$(MODULE)"
+
+# The main job: `minikvm run` boots Linux with 2 vCPUs and a disk in the test machine.
+demo:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory all >/dev/null
+	@tools/demo
 
 # Side-by-side benchmark of minikvm and the reference KVM (not part of check).
 bench: all

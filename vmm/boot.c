@@ -29,11 +29,14 @@
 #define HDR_CMDLINE_SIZE	0x238
 #define HDR_PREF_ADDRESS	0x258
 #define HDR_INIT_SIZE		0x260
+#define ZP_ACPI_RSDP_ADDR	0x070
 #define ZP_E820_ENTRIES		0x1e8
 #define ZP_E820_TABLE		0x2d0
 #define LOADED_HIGH		0x01
 #define CAN_USE_HEAP		0x80
 #define XLF_KERNEL_64		0x01
+#define E820_RAM		1
+#define E820_RESERVED		2
 
 static uint8_t *read_file(const char *path, size_t *size, const char *what)
 {
@@ -90,6 +93,7 @@ uint64_t boot_load_linux(struct vmm *v, const struct boot_config *cfg)
 	uint8_t *k = read_file(cfg->kernel, &ksize, "kernel");
 	uint8_t *zp = v->ram + BOOT_PARAMS_GPA;
 	uint64_t load, init_size, initrd_gpa = 0;
+	uint64_t rsdp = ACPI_TABLES_GPA;
 	uint16_t version;
 
 	if (ksize < 0x1000 || get32(k, HDR_MAGIC) != 0x53726448 ||
@@ -102,7 +106,7 @@ uint64_t boot_load_linux(struct vmm *v, const struct boot_config *cfg)
 	setup = ((k[HDR_SETUP_SECTS] ? k[HDR_SETUP_SECTS] : 4) + 1) * 512;
 	memcpy(&load, k + HDR_PREF_ADDRESS, 8);
 	init_size = get32(k, HDR_INIT_SIZE);
-	if (load + init_size > v->ram_size)
+	if (load + init_size > v->ram_below_4g)
 		vmm_die("not enough memory: the kernel needs %llu MiB from %llu MiB on; use --mem",
 			(unsigned long long)(init_size >> 20), (unsigned long long)(load >> 20));
 	memcpy(v->ram + load, k + setup, ksize - setup);
@@ -123,7 +127,7 @@ uint64_t boot_load_linux(struct vmm *v, const struct boot_config *cfg)
 
 	if (cfg->initrd) {
 		uint8_t *i = read_file(cfg->initrd, &isize, "initrd");
-		uint64_t top = v->ram_size < 0x80000000ULL ? v->ram_size : 0x80000000ULL;
+		uint64_t top = v->ram_below_4g < 0x80000000ULL ? v->ram_below_4g : 0x80000000ULL;
 
 		if (get32(k, HDR_INITRD_ADDR_MAX) + 1ULL < top)
 			top = get32(k, HDR_INITRD_ADDR_MAX) + 1ULL;
@@ -136,11 +140,17 @@ uint64_t boot_load_linux(struct vmm *v, const struct boot_config *cfg)
 		free(i);
 	}
 
-	/* The usual PC map: conventional memory, the EBDA and BIOS hole, then the rest. */
-	add_e820(zp, 0, 0x9fc00, 1);
-	add_e820(zp, 0x9fc00, 0x400, 2);
-	add_e820(zp, 0xf0000, 0x10000, 2);
-	add_e820(zp, 0x100000, v->ram_size - 0x100000, 1);
+	/*
+	 * The usual PC map: conventional memory, the EBDA, the BIOS area (our
+	 * ACPI tables), RAM up to the PCI hole, and the rest above 4 GiB.
+	 */
+	add_e820(zp, 0, 0x9fc00, E820_RAM);
+	add_e820(zp, 0x9fc00, 0x400, E820_RESERVED);
+	add_e820(zp, ACPI_TABLES_GPA, ACPI_TABLES_END - ACPI_TABLES_GPA, E820_RESERVED);
+	add_e820(zp, 0x100000, v->ram_below_4g - 0x100000, E820_RAM);
+	if (v->ram_size > v->ram_below_4g)
+		add_e820(zp, 1ULL << 32, v->ram_size - v->ram_below_4g, E820_RAM);
+	memcpy(zp + ZP_ACPI_RSDP_ADDR, &rsdp, 8);
 	free(k);
 	return load + 0x200;
 }

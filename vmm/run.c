@@ -1,27 +1,37 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * minikvm run: boot a Linux bzImage.
- *
- * So far: one vCPU, the in-kernel irqchip and PIT, a COM1 UART for output,
- * and the i8042 reset line to end the run.
+ * minikvm run: build a PC-like machine on the in-kernel irqchip and boot a
+ * Linux bzImage on it. The main thread sets everything up, starts one
+ * thread per vCPU and the I/O thread, then waits for the end: a guest
+ * power-off or reboot, a fatal vCPU error, Ctrl-A x, or a signal.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 #include <linux/kvm.h>
 
-#include "vmm.h"
+#include "virtio.h"
+
+struct vmm vm;
+pthread_mutex_t dev_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int exit_pipe[2] = { -1, -1 };
+static int exit_status;
+static volatile sig_atomic_t exiting;
 
 void vmm_die(const char *fmt, ...)
 {
 	va_list ap;
 
+	term_restore();
 	fputs("minikvm: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -30,12 +40,68 @@ void vmm_die(const char *fmt, ...)
 	exit(1);
 }
 
+/**
+ * gpa_to_hva() - where a guest-physical range is in the VMM
+ * @gpa: start
+ * @len: length (the whole range must be RAM, in one block)
+ *
+ * Return: the pointer, or NULL when the range is not all RAM.
+ */
+void *gpa_to_hva(uint64_t gpa, uint64_t len)
+{
+	uint64_t high = vm.ram_size - vm.ram_below_4g;
+
+	if (gpa < vm.ram_below_4g && len <= vm.ram_below_4g - gpa)
+		return vm.ram + gpa;
+	if (gpa >= (1ULL << 32) && gpa - (1ULL << 32) < high && len <= high - (gpa - (1ULL << 32)))
+		return vm.ram + vm.ram_below_4g + (gpa - (1ULL << 32));
+	return NULL;
+}
+
+/**
+ * vmm_request_exit() - end the run; the first caller's status wins
+ * @status: the process's exit status
+ *
+ * Async-signal-safe.
+ */
+void vmm_request_exit(int status)
+{
+	char c = 0;
+
+	if (exiting)
+		return;
+	exit_status = status;
+	exiting = 1;
+	if (write(exit_pipe[1], &c, 1) < 0)
+		_exit(status);
+}
+
+/**
+ * vmm_exiting() - whether the run is ending
+ *
+ * Return: true once vmm_request_exit() was called.
+ */
+bool vmm_exiting(void)
+{
+	return exiting;
+}
+
+static void on_signal(int sig)
+{
+	static const char msg[] = "\r\nminikvm: terminating on a signal\n";
+	ssize_t unused = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+
+	(void)unused;
+	(void)sig;
+	vmm_request_exit(0);
+}
+
 static uint64_t parse_size(const char *s)
 {
 	char *end;
 	unsigned long long v = strtoull(s, &end, 0);
 
-	if (end == s)
+	if (end == s || *s == '-')
 		vmm_die("bad size '%s' (use e.g. 512M or 2G)", s);
 	switch (*end) {
 	case 'G': case 'g': v <<= 30; end++; break;
@@ -70,119 +136,92 @@ static int open_kvm(void)
 	need_cap(fd, KVM_CAP_IRQCHIP, "IRQCHIP");
 	need_cap(fd, KVM_CAP_PIT2, "PIT2");
 	need_cap(fd, KVM_CAP_EXT_CPUID, "EXT_CPUID");
+	need_cap(fd, KVM_CAP_IRQ_ROUTING, "IRQ_ROUTING");
+	need_cap(fd, KVM_CAP_IRQFD, "IRQFD");
 	return fd;
-}
-
-static void setup_vcpu(struct vmm *v, int vcpu, uint64_t entry)
-{
-	struct kvm_cpuid2 *cpuid = calloc(1, sizeof(*cpuid) + 256 * sizeof(cpuid->entries[0]));
-	struct kvm_segment code = {
-		.base = 0, .limit = 0xffffffff, .selector = 0x10, .type = 11, .present = 1,
-		.s = 1, .l = 1, .g = 1,
-	};
-	struct kvm_segment data = code;
-	struct kvm_sregs s;
-	struct kvm_regs r = { .rip = entry, .rsi = BOOT_PARAMS_GPA, .rflags = 2 };
-
-	cpuid->nent = 256;
-	if (ioctl(v->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid))
-		vmm_die("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
-	/*
-	 * KVM leaves the "hypervisor present" bit (CPUID.1:ECX[31]) to the VMM;
-	 * without it Linux never reads the paravirtual leaves (kvmclock).
-	 */
-	for (uint32_t i = 0; i < cpuid->nent; i++)
-		if (cpuid->entries[i].function == 1)
-			cpuid->entries[i].ecx |= 1u << 31;
-	if (ioctl(vcpu, KVM_SET_CPUID2, cpuid))
-		vmm_die("KVM_SET_CPUID2: %s", strerror(errno));
-	free(cpuid);
-	if (ioctl(vcpu, KVM_GET_SREGS, &s))
-		vmm_die("KVM_GET_SREGS: %s", strerror(errno));
-	data.selector = 0x18;
-	data.type = 3;
-	data.l = 0;
-	data.db = 1;
-	s.cs = code;
-	s.ds = s.es = s.fs = s.gs = s.ss = data;
-	s.gdt.base = BOOT_GDT_GPA;
-	s.gdt.limit = 4 * 8 - 1;
-	s.cr0 = 0x80050033;		/* PE, MP, ET, NE, WP, PG */
-	s.cr3 = BOOT_PML4_GPA;
-	s.cr4 = 0x20;			/* PAE */
-	s.efer = 0x500;			/* LME, LMA */
-	if (ioctl(vcpu, KVM_SET_SREGS, &s) || ioctl(vcpu, KVM_SET_REGS, &r))
-		vmm_die("setting the vCPU's registers: %s", strerror(errno));
-}
-
-static void dump_vcpu(int vcpu)
-{
-	struct kvm_regs r;
-	struct kvm_sregs s;
-
-	if (ioctl(vcpu, KVM_GET_REGS, &r) || ioctl(vcpu, KVM_GET_SREGS, &s))
-		return;
-	fprintf(stderr, "minikvm: rip %#llx rsp %#llx rflags %#llx cr0 %#llx cr3 %#llx cr4 %#llx "
-		"efer %#llx\n", r.rip, r.rsp, r.rflags, s.cr0, s.cr3, s.cr4, s.efer);
-}
-
-static int run_vcpu(int vcpu, struct kvm_run *run)
-{
-	for (;;) {
-		if (ioctl(vcpu, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			vmm_die("KVM_RUN: %s", strerror(errno));
-		}
-		switch (run->exit_reason) {
-		case KVM_EXIT_IO: {
-			uint8_t *data = (uint8_t *)run + run->io.data_offset;
-
-			for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size) {
-				bool in = run->io.direction == KVM_EXIT_IO_IN;
-
-				if (run->io.size == 1 && serial_io(run->io.port, in, data))
-					continue;
-				/* i8042: pulsing the reset line ends the run (reboot). */
-				if (!in && run->io.port == 0x64 && *data == 0xfe)
-					return 0;
-				if (in)
-					memset(data, 0xff, run->io.size);	/* no device */
-			}
-			break;
-		}
-		case KVM_EXIT_MMIO:
-			if (!run->mmio.is_write)
-				memset(run->mmio.data, 0xff, sizeof(run->mmio.data));
-			break;
-		case KVM_EXIT_SYSTEM_EVENT:
-			return 0;
-		case KVM_EXIT_SHUTDOWN:
-			fprintf(stderr, "minikvm: the guest triple-faulted\n");
-			dump_vcpu(vcpu);
-			return 1;
-		case KVM_EXIT_INTERNAL_ERROR:
-			fprintf(stderr, "minikvm: KVM internal error, suberror %u\n",
-				run->internal.suberror);
-			dump_vcpu(vcpu);
-			return 1;
-		case KVM_EXIT_FAIL_ENTRY:
-			fprintf(stderr, "minikvm: entering the guest failed, reason %#llx\n",
-				(unsigned long long)run->fail_entry.hardware_entry_failure_reason);
-			dump_vcpu(vcpu);
-			return 1;
-		default:
-			fprintf(stderr, "minikvm: unexpected exit %u\n", run->exit_reason);
-			dump_vcpu(vcpu);
-			return 1;
-		}
-	}
 }
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: minikvm run --kernel bzImage [--initrd FILE] [--cmdline STR] "
-		"[--mem SIZE]\n");
+	fprintf(f,
+		"usage: minikvm run --kernel bzImage [options]\n\n"
+		"  --kernel FILE        the Linux bzImage to boot\n"
+		"  --initrd FILE        an initramfs\n"
+		"  --cmdline STR        the kernel command line (default \"console=ttyS0\")\n"
+		"  --mem SIZE           guest RAM, e.g. 512M or 2G (default 512M)\n"
+		"  --cpus N             vCPUs, 1 to %d (default 1)\n"
+		"  --disk FILE[,ro]     a virtio-blk disk on a raw image (repeatable)\n"
+		"  --net tap:NAME       a virtio-net card on a tap device (repeatable)\n"
+		"  --console serial|virtio\n"
+		"                       where the terminal's input goes: ttyS0 (default) or hvc0\n"
+		"  --rng                a virtio-rng entropy source (on by default; --no-rng)\n"
+		"\nCtrl-A x quits. A guest power-off or reboot ends the run with status 0.\n",
+		MAX_VCPUS);
+}
+
+static void map_ram(struct vmm *v)
+{
+	struct kvm_userspace_memory_region low = { .slot = 0 }, high = { .slot = 1 };
+	struct sysinfo si;
+
+	if (!sysinfo(&si) && v->ram_size / si.mem_unit > si.totalram + si.totalswap)
+		vmm_die("not enough memory: --mem %llu MiB, but the host has %llu MiB",
+			(unsigned long long)(v->ram_size >> 20),
+			(unsigned long long)((si.totalram + si.totalswap) * si.mem_unit >> 20));
+	v->ram = mmap(NULL, v->ram_size, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (v->ram == MAP_FAILED)
+		vmm_die("not enough memory for %llu MiB of guest RAM",
+			(unsigned long long)(v->ram_size >> 20));
+	/* RAM up to the PCI hole, the rest from 4 GiB on. */
+	v->ram_below_4g = v->ram_size < RAM_BELOW_4G_MAX ? v->ram_size : RAM_BELOW_4G_MAX;
+	low.memory_size = v->ram_below_4g;
+	low.userspace_addr = (uint64_t)v->ram;
+	if (ioctl(v->vm_fd, KVM_SET_USER_MEMORY_REGION, &low))
+		vmm_die("KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+	if (v->ram_size > v->ram_below_4g) {
+		high.guest_phys_addr = 1ULL << 32;
+		high.memory_size = v->ram_size - v->ram_below_4g;
+		high.userspace_addr = (uint64_t)v->ram + v->ram_below_4g;
+		if (ioctl(v->vm_fd, KVM_SET_USER_MEMORY_REGION, &high))
+			vmm_die("KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+	}
+}
+
+static void create_vm(struct vmm *v)
+{
+	struct kvm_pit_config pit = { 0 };
+
+	v->kvm_fd = open_kvm();
+	v->vm_fd = ioctl(v->kvm_fd, KVM_CREATE_VM, 0);
+	if (v->vm_fd < 0)
+		vmm_die("KVM_CREATE_VM: %s", strerror(errno));
+	if (ioctl(v->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS) < v->ncpus)
+		vmm_die("--cpus %d: /dev/kvm allows at most %d vCPUs", v->ncpus,
+			ioctl(v->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS));
+	/* SVM ignores it; VMX needs three pages for real mode, below the IOAPIC. */
+	if (ioctl(v->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000))
+		vmm_die("KVM_SET_TSS_ADDR: %s", strerror(errno));
+	if (ioctl(v->vm_fd, KVM_CREATE_IRQCHIP, 0))
+		vmm_die("KVM_CREATE_IRQCHIP: %s", strerror(errno));
+	if (ioctl(v->vm_fd, KVM_CREATE_PIT2, &pit))
+		vmm_die("KVM_CREATE_PIT2: %s", strerror(errno));
+	map_ram(v);
+	irq_init(v);
+}
+
+/* Wait for the end, then stop the vCPUs before anything is torn down. */
+static int wait_for_exit(struct vmm *v)
+{
+	char c;
+
+	while (read(exit_pipe[0], &c, 1) < 0 && errno == EINTR)
+		;
+	vcpu_kick_all(v);
+	for (int i = 0; i < v->ncpus; i++)
+		pthread_join(v->vcpus[i].thread, NULL);
+	term_restore();
+	return exit_status;
 }
 
 /**
@@ -199,27 +238,60 @@ int cmd_run(int argc, char **argv)
 		{ "initrd", required_argument, NULL, 'i' },
 		{ "cmdline", required_argument, NULL, 'c' },
 		{ "mem", required_argument, NULL, 'm' },
+		{ "cpus", required_argument, NULL, 'p' },
+		{ "disk", required_argument, NULL, 'd' },
+		{ "net", required_argument, NULL, 'n' },
+		{ "console", required_argument, NULL, 'C' },
+		{ "rng", no_argument, NULL, 'r' },
+		{ "no-rng", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct boot_config cfg = { .cmdline = "console=ttyS0" };
-	struct vmm v = { .ram_size = 512ULL << 20 };
-	struct kvm_pit_config pit = { 0 };
-	struct kvm_userspace_memory_region mem;
-	struct kvm_run *run;
-	int c, vcpu, size;
+	const char *disks[8], *nets[4];
+	int ndisks = 0, nnets = 0, c;
+	bool virtio_console = false, rng = true;
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct vmm *v = &vm;
 	uint64_t entry;
+	char *end;
 
+	v->ram_size = 512ULL << 20;
+	v->ncpus = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'k': cfg.kernel = optarg; break;
 		case 'i': cfg.initrd = optarg; break;
 		case 'c': cfg.cmdline = optarg; break;
-		case 'm': v.ram_size = parse_size(optarg); break;
+		case 'm': v->ram_size = parse_size(optarg); break;
+		case 'p':
+			v->ncpus = strtol(optarg, &end, 10);
+			if (*end || end == optarg || v->ncpus < 1 || v->ncpus > MAX_VCPUS)
+				vmm_die("--cpus must be 1 to %d, not '%s'", MAX_VCPUS, optarg);
+			break;
+		case 'd':
+			if (ndisks == 8)
+				vmm_die("at most 8 --disk options");
+			disks[ndisks++] = optarg;
+			break;
+		case 'n':
+			if (nnets == 4)
+				vmm_die("at most 4 --net options");
+			nets[nnets++] = optarg;
+			break;
+		case 'C':
+			if (strcmp(optarg, "serial") && strcmp(optarg, "virtio"))
+				vmm_die("--console must be serial or virtio, not '%s'", optarg);
+			virtio_console = !strcmp(optarg, "virtio");
+			break;
+		case 'r': rng = true; break;
+		case 'R': rng = false; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
+	if (optind < argc)
+		vmm_die("unexpected argument '%s' (see minikvm run --help)", argv[optind]);
 	if (!cfg.kernel) {
 		usage(stderr);
 		vmm_die("--kernel is required");
@@ -229,39 +301,38 @@ int cmd_run(int argc, char **argv)
 		vmm_die("cannot read kernel '%s': %s", cfg.kernel, strerror(errno));
 	if (cfg.initrd && access(cfg.initrd, R_OK))
 		vmm_die("cannot read initrd '%s': %s", cfg.initrd, strerror(errno));
-	/* One RAM block below the 3 GiB PCI hole, until the e820 map has a hole. */
-	if (v.ram_size < (128ULL << 20) || v.ram_size > (3ULL << 30))
-		vmm_die("--mem must be between 128M and 3G");
+	if (v->ram_size < (128ULL << 20))
+		vmm_die("--mem must be at least 128M");
 
-	v.kvm_fd = open_kvm();
-	v.vm_fd = ioctl(v.kvm_fd, KVM_CREATE_VM, 0);
-	if (v.vm_fd < 0)
-		vmm_die("KVM_CREATE_VM: %s", strerror(errno));
-	if (ioctl(v.vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000) || ioctl(v.vm_fd, KVM_CREATE_IRQCHIP, 0) ||
-	    ioctl(v.vm_fd, KVM_CREATE_PIT2, &pit))
-		vmm_die("setting up the VM: %s", strerror(errno));
-	v.ram = mmap(NULL, v.ram_size, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (v.ram == MAP_FAILED)
-		vmm_die("not enough memory for %llu MiB of guest RAM",
-			(unsigned long long)(v.ram_size >> 20));
-	mem = (struct kvm_userspace_memory_region){
-		.slot = 0, .memory_size = v.ram_size, .userspace_addr = (uint64_t)v.ram,
-	};
-	if (ioctl(v.vm_fd, KVM_SET_USER_MEMORY_REGION, &mem))
-		vmm_die("KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+	if (pipe2(exit_pipe, O_CLOEXEC))
+		vmm_die("pipe: %s", strerror(errno));
+	signal(SIGPIPE, SIG_IGN);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 
-	serial_init(v.vm_fd);
-	entry = boot_load_linux(&v, &cfg);
-	boot_setup_page_tables(&v);
+	create_vm(v);
+	entry = boot_load_linux(v, &cfg);
+	boot_setup_page_tables(v);
+	acpi_build_tables(v);
 
-	vcpu = ioctl(v.vm_fd, KVM_CREATE_VCPU, 0);
-	size = ioctl(v.kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-	if (vcpu < 0 || size <= 0)
-		vmm_die("creating the vCPU: %s", strerror(errno));
-	run = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
-	if (run == MAP_FAILED)
-		vmm_die("mapping kvm_run: %s", strerror(errno));
-	setup_vcpu(&v, vcpu, entry);
-	return run_vcpu(vcpu, run);
+	pm_init();
+	rtc_init();
+	serial_init(!virtio_console);
+	pci_init();
+	for (int i = 0; i < ndisks; i++)
+		virtio_blk_add(disks[i]);
+	for (int i = 0; i < nnets; i++)
+		virtio_net_add(nets[i]);
+	if (rng)
+		virtio_rng_add();
+	if (virtio_console)
+		virtio_console_add();
+
+	for (int i = 0; i < v->ncpus; i++)
+		vcpu_create(v, i, entry);
+	term_init();
+	iothread_start();
+	vcpu_start_all(v);
+	return wait_for_exit(v);
 }
