@@ -16,6 +16,8 @@
 
 struct mkvm_vm;
 struct mkvm_vcpu;
+struct mkvm_irqchip;
+struct mkvm_lapic;
 
 #define MKVM_MAX_CPUID_ENTRIES	256	/* as KVM_MAX_CPUID_ENTRIES */
 #define MKVM_MAX_IO_MSRS	256	/* KVM_GET/SET_MSRS batches are smaller than this */
@@ -37,6 +39,7 @@ struct mkvm_tdp {
 
 struct mkvm_vm_arch {
 	struct mkvm_tdp tdp;
+	struct mkvm_irqchip *irqchip;	/* KVM_CREATE_IRQCHIP, or NULL */
 };
 
 /* An instruction the emulator is in the middle of, waiting for userspace. */
@@ -93,6 +96,9 @@ struct mkvm_vcpu_arch {
 	struct mkvm_events events;
 	struct mkvm_emul emul;
 	u64 tdp_generation;		/* last tdp.generation this vCPU flushed for */
+	struct mkvm_lapic *lapic;	/* with an in-kernel irqchip, else NULL */
+	u32 mp_state;			/* KVM_MP_STATE_*, with a local APIC */
+	bool host_msr_access;		/* KVM_SET/GET_MSRS, not the guest's RDMSR/WRMSR */
 	void *vendor;			/* struct mkvm_svm_vcpu or the VMX equivalent */
 };
 
@@ -146,6 +152,13 @@ struct mkvm_x86_ops {
 	void (*set_interrupt_shadow)(struct mkvm_vcpu *vcpu, u8 shadow);
 	/* events.nmi_masked changed: the vendor watches for the handler's IRET. */
 	void (*update_nmi_mask)(struct mkvm_vcpu *vcpu);
+	/*
+	 * Exit when the guest lowers its TPR (CR8) below @prio, for an
+	 * interrupt the in-kernel local APIC holds back only because of it.
+	 */
+	void (*enable_tpr_window)(struct mkvm_vcpu *vcpu, u8 prio);
+	/* INIT (SDM vol. 3 9.1.1): the vendor's state as after RESET, but the TSC runs on. */
+	void (*init_event)(struct mkvm_vcpu *vcpu);
 	/*
 	 * Nested-paging PTE format: the bits of a table entry, of a readable
 	 * leaf, the write bit, and a bit the hardware ignores that minikvm uses
@@ -208,6 +221,8 @@ int mkvm_dev_get_supported_cpuid(struct kvm_cpuid2 __user *arg);
 int mkvm_vcpu_set_cpuid2(struct mkvm_vcpu *vcpu, struct kvm_cpuid2 __user *arg);
 int mkvm_vcpu_get_cpuid2(struct mkvm_vcpu *vcpu, struct kvm_cpuid2 __user *arg);
 void mkvm_emulate_cpuid(struct mkvm_vcpu *vcpu);
+struct kvm_cpuid_entry2 *mkvm_find_cpuid_entry(struct mkvm_vcpu *vcpu, u32 fn, u32 index);
+void mkvm_cpuid_apic_changed(struct mkvm_vcpu *vcpu);
 
 /* arch/x86/kvm/msrs.c */
 int mkvm_dev_get_msr_index_list(struct kvm_msr_list __user *arg);

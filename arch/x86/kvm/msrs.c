@@ -6,16 +6,18 @@
  */
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <asm/apicdef.h>
 #include <asm/msr-index.h>
 
 #include <minikvm/core.h>
+#include <minikvm/irqchip.h>
 
 /* Everything a guest can change that userspace must save for migration. */
 static const u32 msrs_to_save[] = {
 	MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP, MSR_IA32_SYSENTER_EIP,
 	MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SYSCALL_MASK, MSR_KERNEL_GS_BASE,
 	MSR_FS_BASE, MSR_GS_BASE, MSR_IA32_CR_PAT, MSR_EFER, MSR_IA32_TSC,
-	MSR_IA32_APICBASE, MSR_IA32_MISC_ENABLE,
+	MSR_IA32_APICBASE, MSR_IA32_MISC_ENABLE, MSR_IA32_TSC_DEADLINE,
 };
 
 /**
@@ -62,6 +64,10 @@ int mkvm_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
 		/* Fast strings (bit 0) is the only feature minikvm reports enabled. */
 		*data = MSR_IA32_MISC_ENABLE_FAST_STRING;
 		return 0;
+	case MSR_IA32_TSC_DEADLINE:
+		return mkvm_lapic_tsc_deadline_read(vcpu, data);
+	case APIC_BASE_MSR ... APIC_BASE_MSR + 0xff:
+		return mkvm_x2apic_msr_read(vcpu, index, data);
 	default:
 		return 1;
 	}
@@ -83,10 +89,13 @@ int mkvm_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data)
 		return r;
 	switch (index) {
 	case MSR_IA32_APICBASE:
-		vcpu->arch.apic_base = data;
-		return 0;
+		return mkvm_lapic_set_base(vcpu, data, vcpu->arch.host_msr_access);
 	case MSR_IA32_MISC_ENABLE:
 		return data == MSR_IA32_MISC_ENABLE_FAST_STRING ? 0 : 1;
+	case MSR_IA32_TSC_DEADLINE:
+		return mkvm_lapic_tsc_deadline_write(vcpu, data);
+	case APIC_BASE_MSR ... APIC_BASE_MSR + 0xff:
+		return mkvm_x2apic_msr_write(vcpu, index, data);
 	default:
 		return 1;
 	}
@@ -115,10 +124,12 @@ int mkvm_vcpu_msrs_ioctl(struct mkvm_vcpu *vcpu, struct kvm_msrs __user *arg, bo
 	e = memdup_user(arg->entries, hdr.nmsrs * sizeof(*e));
 	if (IS_ERR(e))
 		return PTR_ERR(e);
+	vcpu->arch.host_msr_access = true;
 	for (i = 0; i < hdr.nmsrs; i++)
 		if (set ? mkvm_set_msr(vcpu, e[i].index, e[i].data) :
 			  mkvm_get_msr(vcpu, e[i].index, &e[i].data))
 			break;
+	vcpu->arch.host_msr_access = false;
 	r = i;
 	if (!set && copy_to_user(arg->entries, e, hdr.nmsrs * sizeof(*e)))
 		r = -EFAULT;

@@ -99,6 +99,25 @@ void mkvm_svm_enable_irq_window(struct mkvm_vcpu *vcpu)
 }
 
 /**
+ * mkvm_svm_enable_tpr_window() - exit when the guest's CR8 drops below @prio + 1
+ * @vcpu: the vCPU
+ * @prio: the V_IRQ priority
+ *
+ * V_IRQ is held back while V_TPR is above its priority (APM 15.21.4), so
+ * with the TPR not ignored the VINTR intercept fires only once CR8 allows
+ * an interrupt of class @prio + 1.
+ */
+void mkvm_svm_enable_tpr_window(struct mkvm_vcpu *vcpu, u8 prio)
+{
+	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
+
+	vmcb->control.int_vector = 0;
+	vmcb->control.int_ctl = (vmcb->control.int_ctl & ~(V_INTR_PRIO_MASK | V_IGN_TPR_MASK)) |
+				V_IRQ_MASK | ((prio & 0xf) << V_INTR_PRIO_SHIFT);
+	mkvm_svm_set_intercept(vmcb, INTERCEPT_VINTR);
+}
+
+/**
  * mkvm_svm_handle_vintr() - the interrupt window is open
  * @vcpu: the vCPU
  *

@@ -8,6 +8,8 @@
  */
 #include <asm/msr-index.h>
 
+#include <minikvm/irqchip.h>
+
 #include "svm.h"
 
 /* IOIO EXITINFO1 (APM 15.10.2): bit 0 IN, 2 string, 3 REP, 4-6 size, 31:16 port. */
@@ -84,7 +86,11 @@ static int handle_xsetbv(struct mkvm_vcpu *vcpu)
 static int handle_hlt(struct mkvm_vcpu *vcpu)
 {
 	skip_insn(vcpu, 1);
-	/* No in-kernel irqchip yet, so nothing could wake the vCPU: userspace decides. */
+	/* An in-kernel APIC wakes the vCPU; otherwise only userspace can. */
+	if (vcpu->arch.lapic) {
+		mkvm_vcpu_halt(vcpu);
+		return 1;
+	}
 	vcpu->run->exit_reason = KVM_EXIT_HLT;
 	return 0;
 }
