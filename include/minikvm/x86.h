@@ -153,10 +153,10 @@ struct mkvm_x86_ops {
 	/* events.nmi_masked changed: the vendor watches for the handler's IRET. */
 	void (*update_nmi_mask)(struct mkvm_vcpu *vcpu);
 	/*
-	 * Exit when the guest lowers its TPR (CR8) below @prio, for an
-	 * interrupt the in-kernel local APIC holds back only because of it.
+	 * Intercept the guest's MOV to CR8 or not: wanted while the in-kernel
+	 * local APIC holds an interrupt back only because of the TPR.
 	 */
-	void (*enable_tpr_window)(struct mkvm_vcpu *vcpu, u8 prio);
+	void (*update_cr8_intercept)(struct mkvm_vcpu *vcpu, bool intercept);
 	/* INIT (SDM vol. 3 9.1.1): the vendor's state as after RESET, but the TSC runs on. */
 	void (*init_event)(struct mkvm_vcpu *vcpu);
 	/*
@@ -204,6 +204,9 @@ void mkvm_inject_events(struct mkvm_vcpu *vcpu);
 bool mkvm_irq_window_exit(struct mkvm_vcpu *vcpu);
 void mkvm_post_run_save(struct mkvm_vcpu *vcpu);
 long mkvm_events_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, void __user *argp);
+
+/* arch/x86/kvm/cr8.c */
+int mkvm_emulate_cr8_write(struct mkvm_vcpu *vcpu, int gpr, unsigned int len);
 
 /* arch/x86/kvm/fpu.c */
 void mkvm_fpu_init(void);

@@ -408,14 +408,13 @@ static void set_tpr(struct mkvm_vcpu *vcpu, u32 tpr)
 /**
  * mkvm_lapic_sync_tpr_from_guest() - the guest may have written CR8
  * @vcpu: the vCPU, just after an exit
+ *
+ * The TPR becomes CR8 << 4 (SDM 10.8.6.1).  Like KVM on AMD, this happens
+ * after every exit, so TPR[3:0] written through the xAPIC page do not last.
  */
 void mkvm_lapic_sync_tpr_from_guest(struct mkvm_vcpu *vcpu)
 {
-	struct mkvm_lapic *apic = vcpu->arch.lapic;
-	u32 cr8 = mkvm_x86->get_cr8(vcpu);
-
-	if (cr8 != mkvm_lapic_get_reg(apic, APIC_TASKPRI) >> 4)
-		mkvm_lapic_set_reg(apic, APIC_TASKPRI, cr8 << 4);
+	mkvm_lapic_set_reg(vcpu->arch.lapic, APIC_TASKPRI, mkvm_x86->get_cr8(vcpu) << 4);
 }
 
 /**

@@ -115,16 +115,14 @@ int mkvm_irqchip_inject(struct mkvm_vcpu *vcpu)
 	bool busy = ev->exc.queued || ev->nmi_injected || ev->irq.injected;
 	struct mkvm_irqchip *chip = vcpu->vm->arch.irqchip;
 	bool extint = extint_pending(vcpu);
-	int v, class;
+	bool pending = extint || mkvm_lapic_pending_irq(vcpu) >= 0;
+	int v;
 
 	mkvm_lapic_sync_tpr_to_guest(vcpu);
-	if (!extint && mkvm_lapic_pending_irq(vcpu) < 0) {
-		class = mkvm_lapic_masked_irq(vcpu);
-		/* Exit when CR8 drops below the class (the vendor's V_IRQ priority test). */
-		if (class > 0 && !busy)
-			mkvm_x86->enable_tpr_window(vcpu, class - 1);
+	/* Held back by the TPR alone: the guest lowering CR8 must exit. */
+	mkvm_x86->update_cr8_intercept(vcpu, !pending && mkvm_lapic_masked_irq(vcpu) >= 0);
+	if (!pending)
 		return 0;
-	}
 	if (busy || mkvm_x86->interrupt_blocked(vcpu)) {
 		mkvm_x86->enable_irq_window(vcpu);
 		return 0;

@@ -99,22 +99,18 @@ void mkvm_svm_enable_irq_window(struct mkvm_vcpu *vcpu)
 }
 
 /**
- * mkvm_svm_enable_tpr_window() - exit when the guest's CR8 drops below @prio + 1
+ * mkvm_svm_update_cr8_intercept() - make the guest's MOV to CR8 exit, or not
  * @vcpu: the vCPU
- * @prio: the V_IRQ priority
- *
- * V_IRQ is held back while V_TPR is above its priority (APM 15.21.4), so
- * with the TPR not ignored the VINTR intercept fires only once CR8 allows
- * an interrupt of class @prio + 1.
+ * @intercept: whether it should (APM 15.9; the write then does not happen)
  */
-void mkvm_svm_enable_tpr_window(struct mkvm_vcpu *vcpu, u8 prio)
+void mkvm_svm_update_cr8_intercept(struct mkvm_vcpu *vcpu, bool intercept)
 {
 	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
 
-	vmcb->control.int_vector = 0;
-	vmcb->control.int_ctl = (vmcb->control.int_ctl & ~(V_INTR_PRIO_MASK | V_IGN_TPR_MASK)) |
-				V_IRQ_MASK | ((prio & 0xf) << V_INTR_PRIO_SHIFT);
-	mkvm_svm_set_intercept(vmcb, INTERCEPT_VINTR);
+	if (intercept)
+		mkvm_svm_set_intercept(vmcb, INTERCEPT_CR8_WRITE);
+	else
+		mkvm_svm_clr_intercept(vmcb, INTERCEPT_CR8_WRITE);
 }
 
 /**

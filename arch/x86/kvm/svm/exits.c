@@ -95,6 +95,16 @@ static int handle_hlt(struct mkvm_vcpu *vcpu)
 	return 0;
 }
 
+static int handle_cr8_write(struct mkvm_vcpu *vcpu)
+{
+	struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
+	unsigned int len = mkvm_svm_nrips && c->next_rip ? c->next_rip - vcpu->arch.rip : 0;
+
+	/* With decode assists EXITINFO1 names the register (APM 15.33.1). */
+	return mkvm_emulate_cr8_write(vcpu, c->exit_info_1 & BIT_ULL(63) ? c->exit_info_1 & 0xf : -1,
+				      len);
+}
+
 static int handle_invd(struct mkvm_vcpu *vcpu)
 {
 	/* Discarding the host's caches is not the guest's to do; WBINVD-like no-op. */
@@ -218,6 +228,7 @@ static int (*const exit_handlers[])(struct mkvm_vcpu *vcpu) = {
 	[SVM_EXIT_SMI] = handle_nothing,
 	[SVM_EXIT_FERR_FREEZE] = handle_nothing,
 	[SVM_EXIT_VINTR] = mkvm_svm_handle_vintr,
+	[SVM_EXIT_WRITE_CR8] = handle_cr8_write,
 	[SVM_EXIT_CPUID] = handle_cpuid,
 	[SVM_EXIT_IRET] = mkvm_svm_handle_iret,
 	[SVM_EXIT_INVD] = handle_invd,

@@ -617,7 +617,7 @@ const struct mkvm_x86_ops mkvm_svm_ops = {
 	.get_interrupt_shadow = mkvm_svm_get_interrupt_shadow,
 	.set_interrupt_shadow = mkvm_svm_set_interrupt_shadow,
 	.update_nmi_mask = mkvm_svm_update_nmi_mask,
-	.enable_tpr_window = mkvm_svm_enable_tpr_window,
+	.update_cr8_intercept = mkvm_svm_update_cr8_intercept,
 	.init_event = svm_init_event,
 	/* NPT entries are ordinary long-mode PTEs; guest accesses count as user (APM 15.25.5). */
 	.tdp_table_bits = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER,
