@@ -25,8 +25,8 @@ static int run_loop(struct mkvm_vcpu *vcpu)
 			return -EINTR;
 		}
 		cond_resched();
-		/* HLT, or waiting for INIT/SIPI, with an in-kernel APIC. */
-		if (vcpu->arch.lapic && vcpu->arch.mp_state != KVM_MP_STATE_RUNNABLE) {
+		/* INIT/SIPI to take in, HLT, or waiting for SIPI, with an in-kernel APIC. */
+		if (vcpu->arch.lapic) {
 			r = mkvm_vcpu_block(vcpu);
 			if (r <= 0)
 				return r;
