@@ -30,11 +30,24 @@
 #define LINT_BITS	(LVT_BITS | APIC_MODE_MASK | APIC_INPUT_POLARITY | APIC_LVT_REMOTE_IRR | \
 			 APIC_LVT_LEVEL_TRIGGER)
 
+/**
+ * mkvm_lapic_get_reg() - a 32-bit register of the page, as stored
+ * @apic: the APIC
+ * @reg: its offset (SDM table 10-1)
+ *
+ * Return: the value.
+ */
 u32 mkvm_lapic_get_reg(struct mkvm_lapic *apic, unsigned int reg)
 {
 	return *(u32 *)(apic->regs + reg);
 }
 
+/**
+ * mkvm_lapic_set_reg() - store a 32-bit register of the page, without side effects
+ * @apic: the APIC
+ * @reg: its offset
+ * @val: the value
+ */
 void mkvm_lapic_set_reg(struct mkvm_lapic *apic, unsigned int reg, u32 val)
 {
 	*(u32 *)(apic->regs + reg) = val;
