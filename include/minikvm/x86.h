@@ -17,6 +17,8 @@
 
 struct mkvm_vm;
 struct mkvm_vcpu;
+struct mkvm_irqchip;
+struct mkvm_lapic;
 
 #define MKVM_MAX_CPUID_ENTRIES	256	/* as KVM_MAX_CPUID_ENTRIES */
 #define MKVM_MAX_IO_MSRS	256	/* KVM_GET/SET_MSRS batches are smaller than this */
@@ -39,6 +41,7 @@ struct mkvm_tdp {
 struct mkvm_vm_arch {
 	struct mkvm_tdp tdp;
 	struct mkvm_vm_time time;
+	struct mkvm_irqchip *irqchip;	/* KVM_CREATE_IRQCHIP, or NULL */
 };
 
 /* An instruction the emulator is in the middle of, waiting for userspace. */
@@ -97,6 +100,8 @@ struct mkvm_vcpu_arch {
 	u64 tdp_generation;		/* last tdp.generation this vCPU flushed for */
 	struct mkvm_vcpu_time time;
 	u64 ucode_rev, de_cfg, hwcr, misc_enable;	/* model_msrs.c */
+	struct mkvm_lapic *lapic;	/* with an in-kernel irqchip, else NULL */
+	u32 mp_state;			/* KVM_MP_STATE_*, with a local APIC */
 	void *vendor;			/* struct mkvm_svm_vcpu or the VMX equivalent */
 };
 
@@ -153,6 +158,13 @@ struct mkvm_x86_ops {
 	/* Guest TSC = host TSC + offset, from the next entry on (time.h). */
 	void (*set_tsc_offset)(struct mkvm_vcpu *vcpu, u64 offset);
 	/*
+	 * Intercept the guest's MOV to CR8 or not: wanted while the in-kernel
+	 * local APIC holds an interrupt back only because of the TPR.
+	 */
+	void (*update_cr8_intercept)(struct mkvm_vcpu *vcpu, bool intercept);
+	/* INIT (SDM vol. 3 9.1.1): the vendor's state as after RESET, but the TSC runs on. */
+	void (*init_event)(struct mkvm_vcpu *vcpu);
+	/*
 	 * Nested-paging PTE format: the bits of a table entry, of a readable
 	 * leaf, the write bit, and a bit the hardware ignores that minikvm uses
 	 * for "the host page is writable" on pages kept read-only for dirty logging.
@@ -198,6 +210,9 @@ bool mkvm_irq_window_exit(struct mkvm_vcpu *vcpu);
 void mkvm_post_run_save(struct mkvm_vcpu *vcpu);
 long mkvm_events_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, void __user *argp);
 
+/* arch/x86/kvm/cr8.c */
+int mkvm_emulate_cr8_write(struct mkvm_vcpu *vcpu, int gpr, unsigned int len);
+
 /* arch/x86/kvm/fpu.c */
 void mkvm_fpu_init(void);
 u64 mkvm_supported_xcr0(void);
@@ -215,6 +230,7 @@ int mkvm_vcpu_set_cpuid2(struct mkvm_vcpu *vcpu, struct kvm_cpuid2 __user *arg);
 int mkvm_vcpu_get_cpuid2(struct mkvm_vcpu *vcpu, struct kvm_cpuid2 __user *arg);
 void mkvm_emulate_cpuid(struct mkvm_vcpu *vcpu);
 struct kvm_cpuid_entry2 *mkvm_find_cpuid_entry(struct mkvm_vcpu *vcpu, u32 fn, u32 index);
+void mkvm_cpuid_apic_changed(struct mkvm_vcpu *vcpu);
 
 /* arch/x86/kvm/msrs.c */
 int mkvm_dev_get_msr_index_list(struct kvm_msr_list __user *arg);

@@ -14,20 +14,23 @@
 #include <minikvm/core.h>
 
 /*
- * Feature masks (SDM vol. 2A CPUID, APM vol. 3 appendix E).  Missing on
- * purpose for now: APIC, x2APIC and TSC-deadline (no in-kernel LAPIC yet),
- * MCE/MCA and MTRR (their MSRs), MONITOR, VMX/SVM (nested), RDTSCP
+ * Feature masks (SDM vol. 2A CPUID, APM vol. 3 appendix E).  APIC and
+ * x2APIC are offered as KVM offers them, for VMMs that create the in-kernel
+ * irqchip; TSC-deadline is not, as in KVM: it is KVM_CAP_TSC_DEADLINE_TIMER.
+ * Missing on purpose for now: MCE/MCA and MTRR (their MSRs), MONITOR, VMX/SVM (nested), RDTSCP
  * (TSC_AUX), PCID, XSAVES (IA32_XSS), AVX-512 and protection keys, and the
  * debug-store and performance-monitoring bits.  XSAVE, AVX and what needs
  * AVX (FMA, F16C, AVX2) are offered when the host has them: fpu.c switches
  * XCR0 and saves their state.  OSXSAVE follows the guest's CR4.
  */
 #define LEAF1_EDX (BIT(0) | BIT(1) | BIT(2) | BIT(3) | BIT(4) | BIT(5) | BIT(6) | BIT(8) | \
-		   BIT(11) | BIT(13) | BIT(15) | BIT(16) | BIT(17) | BIT(19) | BIT(23) | \
+		   BIT(9) | BIT(11) | BIT(13) | BIT(15) | BIT(16) | BIT(17) | BIT(19) | BIT(23) | \
 		   BIT(24) | BIT(25) | BIT(26))
 #define LEAF1_ECX (BIT(0) | BIT(1) | BIT(9) | BIT(12) | BIT(13) | BIT(19) | BIT(20) | \
-		   BIT(22) | BIT(23) | BIT(25) | BIT(26) | BIT(28) | BIT(29) | BIT(30))
+		   BIT(21) | BIT(22) | BIT(23) | BIT(25) | BIT(26) | BIT(28) | BIT(29) | BIT(30))
 #define LEAF1_ECX_OSXSAVE BIT(27)
+#define LEAF1_EDX_APIC BIT(9)
+#define LEAF1_ECX_X2APIC BIT(21)
 #define LEAF1_ECX_XSAVE BIT(26)
 /* FSGSBASE, BMI1, AVX2, BMI2, ERMS, ADX, CLFLUSHOPT, SHA. */
 #define LEAF7_EBX (BIT(0) | BIT(3) | BIT(5) | BIT(8) | BIT(9) | BIT(19) | BIT(23) | BIT(29))
@@ -72,6 +75,8 @@ void mkvm_cpuid_init(void)
 	supported[0].eax = min(max_basic, xcr0 ? 0xdu : 7u);
 	/* Leaf 1 EBX: keep brand index and CLFLUSH size; the VMM sets the APIC id. */
 	add_leaf(1, ~0u, 0xffff, LEAF1_ECX, LEAF1_EDX);
+	/* The in-kernel local APIC has x2APIC mode whatever the host has. */
+	supported[1].ecx |= LEAF1_ECX_X2APIC;
 	if (!xcr0)
 		supported[1].ecx &= ~(LEAF1_ECX_XSAVE | BIT(12) | BIT(28) | BIT(29));
 	if (max_basic >= 7) {
@@ -164,6 +169,23 @@ struct kvm_cpuid_entry2 *mkvm_find_cpuid_entry(struct mkvm_vcpu *vcpu, u32 fn, u
 	return find_entry(vcpu, fn, index);
 }
 
+/**
+ * mkvm_cpuid_apic_changed() - leaf 1's APIC bit follows IA32_APIC_BASE's enable
+ * @vcpu: the vCPU
+ *
+ * As on hardware (SDM 10.4.3) and in KVM, also in KVM_GET_CPUID2.
+ */
+void mkvm_cpuid_apic_changed(struct mkvm_vcpu *vcpu)
+{
+	struct kvm_cpuid_entry2 *e = find_entry(vcpu, 1, 0);
+
+	if (!e)
+		return;
+	e->edx &= ~LEAF1_EDX_APIC;
+	if (vcpu->arch.apic_base & MSR_IA32_APICBASE_ENABLE)
+		e->edx |= LEAF1_EDX_APIC;
+}
+
 /* What XSETBV may enable: leaf 0xD's components, with XSAVE in leaf 1, that minikvm supports. */
 static u64 guest_xcr0_mask(struct mkvm_vcpu *vcpu)
 {
@@ -200,6 +222,7 @@ int mkvm_vcpu_set_cpuid2(struct mkvm_vcpu *vcpu, struct kvm_cpuid2 __user *arg)
 	leaf0 = find_entry(vcpu, 0, 0);
 	vcpu->arch.amd_guest = !leaf0 || leaf0->ebx == 0x68747541 || leaf0->ebx == 0x6f677948;
 	vcpu->arch.guest_xcr0_mask = guest_xcr0_mask(vcpu);
+	mkvm_cpuid_apic_changed(vcpu);
 	return 0;
 }
 

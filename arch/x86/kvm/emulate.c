@@ -14,6 +14,7 @@
 #include <minikvm/alu.h>
 #include <minikvm/core.h>
 #include <minikvm/guest_mem.h>
+#include <minikvm/irqchip.h>
 
 #define RFLAGS_DF BIT(10)
 
@@ -128,10 +129,18 @@ static bool fetch_decode(struct mkvm_vcpu *vcpu, struct kvm_sregs *s, struct mkv
 	return true;
 }
 
+static int finish_mmio_read(struct mkvm_vcpu *vcpu, u64 data);
+
 static int mmio_exit(struct mkvm_vcpu *vcpu, u64 gpa, unsigned int len, bool write, u64 data)
 {
 	struct kvm_run *run = vcpu->run;
 
+	/* The in-kernel irqchip's registers complete without userspace. */
+	if (mkvm_irqchip_mmio(vcpu, gpa, len, write, &data)) {
+		if (!write)
+			return finish_mmio_read(vcpu, data);
+		return 1;
+	}
 	run->exit_reason = KVM_EXIT_MMIO;
 	run->mmio.phys_addr = gpa;
 	run->mmio.len = len;
@@ -224,16 +233,15 @@ int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa)
 	}
 }
 
-/* Finish an MMIO read with the data userspace put in kvm_run. */
-static int complete_mmio_read(struct mkvm_vcpu *vcpu)
+/* Finish an MMIO read with the data that was read. */
+static int finish_mmio_read(struct mkvm_vcpu *vcpu, u64 data)
 {
 	struct mkvm_emul *e = &vcpu->arch.emul;
 	struct mkvm_insn *insn = &e->insn;
-	struct kvm_run *run = vcpu->run;
-	u64 data = 0, src, res;
+	u64 src, res;
 
-	/* Only the data is userspace's: the size and address are what the exit said. */
-	memcpy(&data, run->mmio.data, min_t(unsigned int, e->len, sizeof(data)));
+	if (e->len < 8)
+		data &= (1ULL << (8 * e->len)) - 1;
 	e->wait = EMUL_NONE;
 	mkvm_rip_past_insn(vcpu, e->next_rip);
 	switch (insn->kind) {
@@ -269,6 +277,17 @@ static int complete_mmio_read(struct mkvm_vcpu *vcpu)
 	}
 }
 
+/* Finish an MMIO read with the data userspace put in kvm_run. */
+static int complete_mmio_read(struct mkvm_vcpu *vcpu)
+{
+	u64 data = 0;
+
+	/* Only the data is userspace's: the size and address are what the exit said. */
+	memcpy(&data, vcpu->run->mmio.data,
+	       min_t(unsigned int, vcpu->arch.emul.len, sizeof(data)));
+	return finish_mmio_read(vcpu, data);
+}
+
 /* KVM_EXIT_IO of @count elements; the data lives in the page at KVM_PIO_PAGE_OFFSET. */
 static void pio_exit(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in, u32 count)
 {
@@ -298,8 +317,17 @@ static void pio_exit(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in, u32 cou
 int mkvm_exit_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in, unsigned long next_rip)
 {
 	struct mkvm_emul *e = &vcpu->arch.emul;
+	u32 data = vcpu->arch.regs[REG_RAX];
 
 	if (!in && mkvm_ioeventfd_write(vcpu->vm, true, port, size, &vcpu->arch.regs[REG_RAX])) {
+		mkvm_rip_past_insn(vcpu, next_rip);
+		return 1;
+	}
+	/* The in-kernel PICs' ports complete without userspace. */
+	if (mkvm_irqchip_pio(vcpu, port, size, in, &data)) {
+		if (in)
+			vcpu->arch.regs[REG_RAX] = size == 4 ? data :
+				(vcpu->arch.regs[REG_RAX] & ~size_mask(size)) | (data & size_mask(size));
 		mkvm_rip_past_insn(vcpu, next_rip);
 		return 1;
 	}

@@ -14,6 +14,7 @@
 #include <asm/traps.h>
 
 #include <minikvm/core.h>
+#include <minikvm/irqchip.h>
 
 /**
  * mkvm_rip_past_insn() - the instruction at RIP is done; go on at @next_rip
@@ -154,6 +155,7 @@ void mkvm_inject_events(struct mkvm_vcpu *vcpu)
 	struct mkvm_events *ev = &vcpu->arch.events;
 	bool busy = true;
 
+	mkvm_lapic_fold_nmis(vcpu);
 	if (ev->exc.queued)
 		mkvm_x86->inject_exception(vcpu);
 	else if (ev->nmi_injected)
@@ -172,7 +174,10 @@ void mkvm_inject_events(struct mkvm_vcpu *vcpu)
 		if (ev->nmi_pending)
 			mkvm_x86->enable_nmi_window(vcpu);
 	}
-	if (READ_ONCE(vcpu->run->request_interrupt_window) && !ev->irq.injected)
+	/* With an in-kernel irqchip the interrupts are its own, not userspace's. */
+	if (vcpu->arch.lapic)
+		mkvm_irqchip_inject(vcpu);
+	else if (READ_ONCE(vcpu->run->request_interrupt_window) && !ev->irq.injected)
 		mkvm_x86->enable_irq_window(vcpu);
 }
 
@@ -193,6 +198,8 @@ static bool ready_for_interrupt(struct mkvm_vcpu *vcpu)
  */
 bool mkvm_irq_window_exit(struct mkvm_vcpu *vcpu)
 {
+	if (vcpu->arch.lapic)
+		return false;
 	if (!READ_ONCE(vcpu->run->request_interrupt_window) || !ready_for_interrupt(vcpu))
 		return false;
 	vcpu->run->exit_reason = KVM_EXIT_IRQ_WINDOW_OPEN;
@@ -212,7 +219,8 @@ void mkvm_post_run_save(struct mkvm_vcpu *vcpu)
 	run->if_flag = !!(vcpu->arch.rflags & X86_EFLAGS_IF);
 	run->cr8 = mkvm_x86->get_cr8(vcpu);
 	run->apic_base = vcpu->arch.apic_base;
-	run->ready_for_interrupt_injection = ready_for_interrupt(vcpu);
+	/* With the PIC in the kernel KVM always says 1: userspace injects nothing. */
+	run->ready_for_interrupt_injection = vcpu->arch.lapic || ready_for_interrupt(vcpu);
 }
 
 /* At most one NMI runs and one more waits (SDM vol. 3 6.7.1). */
@@ -307,6 +315,8 @@ long mkvm_events_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, void __user *
 			return -EFAULT;
 		if (irq.irq > 255)
 			return -EINVAL;
+		if (vcpu->arch.lapic)
+			return -ENXIO;
 		/* As in KVM, a second one replaces the first if it was not taken yet. */
 		ev->irq.injected = true;
 		ev->irq.vector = irq.irq;
@@ -315,6 +325,7 @@ long mkvm_events_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, void __user *
 		ev->nmi_pending = min_t(u8, ev->nmi_pending + 1, nmi_limit(ev));
 		return 0;
 	case KVM_GET_VCPU_EVENTS:
+		mkvm_lapic_fold_nmis(vcpu);
 		get_vcpu_events(vcpu, &events);
 		return copy_to_user(argp, &events, sizeof(events)) ? -EFAULT : 0;
 	case KVM_SET_VCPU_EVENTS:
@@ -322,12 +333,18 @@ long mkvm_events_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, void __user *
 			return -EFAULT;
 		return set_vcpu_events(vcpu, &events);
 	case KVM_GET_MP_STATE:
+		if (vcpu->arch.lapic) {
+			mkvm_mp_state_get(vcpu, &mp);
+			return copy_to_user(argp, &mp, sizeof(mp)) ? -EFAULT : 0;
+		}
 		/* HLT exits to userspace without an in-kernel irqchip: always runnable. */
 		mp.mp_state = KVM_MP_STATE_RUNNABLE;
 		return copy_to_user(argp, &mp, sizeof(mp)) ? -EFAULT : 0;
 	case KVM_SET_MP_STATE:
 		if (copy_from_user(&mp, argp, sizeof(mp)))
 			return -EFAULT;
+		if (vcpu->arch.lapic)
+			return mkvm_mp_state_set(vcpu, &mp);
 		return mp.mp_state == KVM_MP_STATE_RUNNABLE ? 0 : -EINVAL;
 	default:
 		return -EINVAL;

@@ -6,17 +6,19 @@
  */
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <asm/apicdef.h>
 #include <asm/kvm_para.h>
 #include <asm/msr-index.h>
 
 #include <minikvm/core.h>
+#include <minikvm/irqchip.h>
 
 /* Everything a guest can change that userspace must save for migration. */
 static const u32 msrs_to_save[] = {
 	MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP, MSR_IA32_SYSENTER_EIP,
 	MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SYSCALL_MASK, MSR_KERNEL_GS_BASE,
 	MSR_FS_BASE, MSR_GS_BASE, MSR_IA32_CR_PAT, MSR_EFER, MSR_IA32_TSC,
-	MSR_IA32_APICBASE, MSR_IA32_MISC_ENABLE,
+	MSR_IA32_APICBASE, MSR_IA32_MISC_ENABLE, MSR_IA32_TSC_DEADLINE,
 	/* tsc.c, kvmclock.c, model_msrs.c */
 	MSR_IA32_TSC_ADJUST, MSR_KVM_SYSTEM_TIME, MSR_KVM_WALL_CLOCK, MSR_KVM_SYSTEM_TIME_NEW,
 	MSR_KVM_WALL_CLOCK_NEW, MSR_IA32_UCODE_REV, MSR_K7_HWCR, MSR_AMD64_DE_CFG,
@@ -54,6 +56,10 @@ static int get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data, bool host)
 	case MSR_IA32_APICBASE:
 		*data = vcpu->arch.apic_base;
 		return 0;
+	case MSR_IA32_TSC_DEADLINE:
+		return mkvm_lapic_tsc_deadline_read(vcpu, data);
+	case APIC_BASE_MSR ... APIC_BASE_MSR + 0xff:
+		return mkvm_x2apic_msr_read(vcpu, index, data);
 	}
 	/* The other files' MSRs: each answers 1 for "not mine". */
 	if (!mkvm_tsc_get_msr(vcpu, index, data, host) || !mkvm_kvmclock_get_msr(vcpu, index, data))
@@ -82,8 +88,11 @@ static int set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host)
 		return r;
 	switch (index) {
 	case MSR_IA32_APICBASE:
-		vcpu->arch.apic_base = data;
-		return 0;
+		return mkvm_lapic_set_base(vcpu, data, host);
+	case MSR_IA32_TSC_DEADLINE:
+		return mkvm_lapic_tsc_deadline_write(vcpu, data);
+	case APIC_BASE_MSR ... APIC_BASE_MSR + 0xff:
+		return mkvm_x2apic_msr_write(vcpu, index, data);
 	}
 	if (!mkvm_tsc_set_msr(vcpu, index, data, host) ||
 	    !mkvm_kvmclock_set_msr(vcpu, index, data, host))

@@ -12,6 +12,7 @@
 #include <asm/fpu/api.h>
 
 #include <minikvm/core.h>
+#include <minikvm/irqchip.h>
 
 static int run_loop(struct mkvm_vcpu *vcpu)
 {
@@ -24,11 +25,19 @@ static int run_loop(struct mkvm_vcpu *vcpu)
 			return -EINTR;
 		}
 		cond_resched();
+		/* INIT/SIPI to take in, HLT, or waiting for SIPI, with an in-kernel APIC. */
+		if (vcpu->arch.lapic) {
+			r = mkvm_vcpu_block(vcpu);
+			if (r <= 0)
+				return r;
+		}
 
 		down_read(&vm->slots_sem);
 		mkvm_kvmclock_pre_entry(vcpu);
 		local_irq_disable();
-		if (need_resched() || signal_pending(current) || mkvm_kvmclock_cpu_changed(vcpu)) {
+		if (need_resched() || signal_pending(current) || mkvm_kvmclock_cpu_changed(vcpu) ||
+		    !mkvm_vcpu_enter_guest(vcpu)) {
+			mkvm_vcpu_exit_guest(vcpu);
 			local_irq_enable();
 			up_read(&vm->slots_sem);
 			continue;
@@ -44,6 +53,7 @@ static int run_loop(struct mkvm_vcpu *vcpu)
 		mkvm_inject_events(vcpu);
 		mkvm_load_guest_xcr0(vcpu);
 		mkvm_x86->run(vcpu);
+		mkvm_vcpu_exit_guest(vcpu);
 		mkvm_load_host_xcr0(vcpu);
 		local_irq_enable();
 		r = mkvm_x86->handle_exit(vcpu);
@@ -70,12 +80,19 @@ int mkvm_vcpu_run(struct mkvm_vcpu *vcpu)
 
 	if (vcpu->sigset_active)
 		sigprocmask(SIG_SETMASK, &vcpu->sigset, &saved);
-	/* Without an in-kernel local APIC, userspace owns the TPR (api.rst 5: cr8). */
-	if (READ_ONCE(vcpu->run->cr8) & ~0xfULL) {
-		r = -EINVAL;
+	/* An AP before its INIT: KVM waits for it and returns EAGAIN. */
+	if (vcpu->arch.lapic && vcpu->arch.mp_state == KVM_MP_STATE_UNINITIALIZED) {
+		r = mkvm_vcpu_wait_uninit(vcpu);
 		goto out;
 	}
-	mkvm_x86->set_cr8(vcpu, READ_ONCE(vcpu->run->cr8));
+	/* Without an in-kernel local APIC, userspace owns the TPR (api.rst 5: cr8). */
+	if (!vcpu->arch.lapic) {
+		if (READ_ONCE(vcpu->run->cr8) & ~0xfULL) {
+			r = -EINVAL;
+			goto out;
+		}
+		mkvm_x86->set_cr8(vcpu, READ_ONCE(vcpu->run->cr8));
+	}
 	/* An IN, MMIO read or INS that exited finishes with userspace's data first. */
 	r = mkvm_emulate_complete(vcpu);
 	if (r <= 0)

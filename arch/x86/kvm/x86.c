@@ -12,6 +12,7 @@
 #include <asm/tsc.h>
 
 #include <minikvm/core.h>
+#include <minikvm/irqchip.h>
 
 const struct mkvm_x86_ops *mkvm_x86;
 
@@ -69,7 +70,7 @@ long mkvm_arch_check_extension(struct mkvm_vm *vm, long cap)
 		/* The flags KVM_SET_CLOCK accepts (kvmclock.c). */
 		return KVM_CLOCK_TSC_STABLE | KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC;
 	default:
-		return 0;
+		return mkvm_irqchip_check_extension(cap);
 	}
 }
 
@@ -117,7 +118,8 @@ long mkvm_arch_vm_ioctl(struct mkvm_vm *vm, unsigned int ioctl, unsigned long ar
 		/* The rate new vCPUs get; there is no TSC scaling to choose another. */
 		return tsc_khz;
 	default:
-		return -ENOTTY;
+		/* The in-kernel irqchip's, or ENOTTY. */
+		return mkvm_irqchip_vm_ioctl(vm, ioctl, (void __user *)arg);
 	}
 }
 
@@ -220,10 +222,12 @@ long mkvm_arch_vcpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, unsigned l
 	case KVM_SET_SREGS:
 		if (copy_from_user(&sregs, argp, sizeof(sregs)))
 			return -EFAULT;
-		if (!sregs_valid(&sregs))
+		if (!sregs_valid(&sregs) || mkvm_lapic_set_base(vcpu, sregs.apic_base, true))
 			return -EINVAL;
 		mkvm_x86->set_sregs(vcpu, &sregs);
-		vcpu->arch.apic_base = sregs.apic_base;
+		/* With an in-kernel APIC, CR8 is its TPR. */
+		if (vcpu->arch.lapic)
+			mkvm_lapic_sync_tpr_from_guest(vcpu);
 		return 0;
 	case KVM_SET_CPUID2:
 		return mkvm_vcpu_set_cpuid2(vcpu, argp);
@@ -255,6 +259,9 @@ long mkvm_arch_vcpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, unsigned l
 	case KVM_GET_TSC_KHZ:
 	case KVM_SET_TSC_KHZ:
 		return mkvm_tsc_vcpu_ioctl(vcpu, ioctl, arg);
+	case KVM_GET_LAPIC:
+	case KVM_SET_LAPIC:
+		return mkvm_lapic_ioctl(vcpu, ioctl, argp);
 	default:
 		return -EINVAL;
 	}
@@ -269,6 +276,7 @@ int mkvm_arch_vm_init(struct mkvm_vm *vm)
 
 void mkvm_arch_vm_destroy(struct mkvm_vm *vm)
 {
+	mkvm_irqchip_destroy(vm);
 	mkvm_tdp_destroy(vm);
 }
 
@@ -309,7 +317,14 @@ int mkvm_arch_vcpu_create(struct mkvm_vcpu *vcpu)
 	vcpu->arch.amd_guest = true;
 	if (!fpu_alloc_guest_fpstate(&vcpu->arch.fpu))
 		return -ENOMEM;
+	vcpu->arch.mp_state = KVM_MP_STATE_RUNNABLE;
 	r = mkvm_x86->vcpu_create(vcpu);
+	/* vm->lock ordered this after any KVM_CREATE_IRQCHIP. */
+	if (!r && mkvm_irqchip_in_kernel(vcpu->vm)) {
+		r = mkvm_lapic_create(vcpu);
+		if (r)
+			mkvm_x86->vcpu_free(vcpu);
+	}
 	if (r) {
 		fpu_free_guest_fpstate(&vcpu->arch.fpu);
 		return r;
@@ -321,6 +336,7 @@ int mkvm_arch_vcpu_create(struct mkvm_vcpu *vcpu)
 
 void mkvm_arch_vcpu_destroy(struct mkvm_vcpu *vcpu)
 {
+	mkvm_lapic_free(vcpu);
 	mkvm_x86->vcpu_free(vcpu);
 	fpu_free_guest_fpstate(&vcpu->arch.fpu);
 	kfree(vcpu->arch.cpuid);

@@ -99,6 +99,21 @@ void mkvm_svm_enable_irq_window(struct mkvm_vcpu *vcpu)
 }
 
 /**
+ * mkvm_svm_update_cr8_intercept() - make the guest's MOV to CR8 exit, or not
+ * @vcpu: the vCPU
+ * @intercept: whether it should (APM 15.9; the write then does not happen)
+ */
+void mkvm_svm_update_cr8_intercept(struct mkvm_vcpu *vcpu, bool intercept)
+{
+	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
+
+	if (intercept)
+		mkvm_svm_set_intercept(vmcb, INTERCEPT_CR8_WRITE);
+	else
+		mkvm_svm_clr_intercept(vmcb, INTERCEPT_CR8_WRITE);
+}
+
+/**
  * mkvm_svm_handle_vintr() - the interrupt window is open
  * @vcpu: the vCPU
  *

@@ -8,6 +8,8 @@
  */
 #include <asm/msr-index.h>
 
+#include <minikvm/irqchip.h>
+
 #include "svm.h"
 
 /* IOIO EXITINFO1 (APM 15.10.2): bit 0 IN, 2 string, 3 REP, 4-6 size, 31:16 port. */
@@ -84,9 +86,23 @@ static int handle_xsetbv(struct mkvm_vcpu *vcpu)
 static int handle_hlt(struct mkvm_vcpu *vcpu)
 {
 	skip_insn(vcpu, 1);
-	/* No in-kernel irqchip yet, so nothing could wake the vCPU: userspace decides. */
+	/* An in-kernel APIC wakes the vCPU; otherwise only userspace can. */
+	if (vcpu->arch.lapic) {
+		mkvm_vcpu_halt(vcpu);
+		return 1;
+	}
 	vcpu->run->exit_reason = KVM_EXIT_HLT;
 	return 0;
+}
+
+static int handle_cr8_write(struct mkvm_vcpu *vcpu)
+{
+	struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
+	unsigned int len = mkvm_svm_nrips && c->next_rip ? c->next_rip - vcpu->arch.rip : 0;
+
+	/* With decode assists EXITINFO1 names the register (APM 15.33.1). */
+	return mkvm_emulate_cr8_write(vcpu, c->exit_info_1 & BIT_ULL(63) ? c->exit_info_1 & 0xf : -1,
+				      len);
 }
 
 static int handle_invd(struct mkvm_vcpu *vcpu)
@@ -212,6 +228,7 @@ static int (*const exit_handlers[])(struct mkvm_vcpu *vcpu) = {
 	[SVM_EXIT_SMI] = handle_nothing,
 	[SVM_EXIT_FERR_FREEZE] = handle_nothing,
 	[SVM_EXIT_VINTR] = mkvm_svm_handle_vintr,
+	[SVM_EXIT_WRITE_CR8] = handle_cr8_write,
 	[SVM_EXIT_CPUID] = handle_cpuid,
 	[SVM_EXIT_IRET] = mkvm_svm_handle_iret,
 	[SVM_EXIT_INVD] = handle_invd,

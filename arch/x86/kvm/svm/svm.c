@@ -324,6 +324,17 @@ void mkvm_svm_init_vmcb(struct mkvm_vcpu *vcpu)
 	mkvm_svm_events_reset(vcpu);
 }
 
+/* INIT: the VMCB as at power-on, with the guest's TSC left running. */
+static void svm_init_event(struct mkvm_vcpu *vcpu)
+{
+	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
+	u64 tsc_offset = vmcb->control.tsc_offset;
+
+	mkvm_svm_init_vmcb(vcpu);
+	vmcb->control.tsc_offset = tsc_offset;
+	to_svm(vcpu)->asid_generation = 0;
+}
+
 static int svm_vcpu_create(struct mkvm_vcpu *vcpu)
 {
 	struct mkvm_svm_vcpu *svm = kzalloc(sizeof(*svm), GFP_KERNEL_ACCOUNT);
@@ -610,6 +621,8 @@ const struct mkvm_x86_ops mkvm_svm_ops = {
 	.set_interrupt_shadow = mkvm_svm_set_interrupt_shadow,
 	.update_nmi_mask = mkvm_svm_update_nmi_mask,
 	.set_tsc_offset = svm_set_tsc_offset,
+	.update_cr8_intercept = mkvm_svm_update_cr8_intercept,
+	.init_event = svm_init_event,
 	/* NPT entries are ordinary long-mode PTEs; guest accesses count as user (APM 15.25.5). */
 	.tdp_table_bits = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER,
 	.tdp_leaf_read = _PAGE_PRESENT | _PAGE_USER,

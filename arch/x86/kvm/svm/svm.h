@@ -74,6 +74,7 @@ bool mkvm_svm_interrupt_blocked(struct mkvm_vcpu *vcpu);
 bool mkvm_svm_nmi_blocked(struct mkvm_vcpu *vcpu);
 void mkvm_svm_enable_irq_window(struct mkvm_vcpu *vcpu);
 void mkvm_svm_enable_nmi_window(struct mkvm_vcpu *vcpu);
+void mkvm_svm_update_cr8_intercept(struct mkvm_vcpu *vcpu, bool intercept);
 u8 mkvm_svm_get_interrupt_shadow(struct mkvm_vcpu *vcpu);
 void mkvm_svm_set_interrupt_shadow(struct mkvm_vcpu *vcpu, u8 shadow);
 void mkvm_svm_update_nmi_mask(struct mkvm_vcpu *vcpu);
