@@ -142,7 +142,9 @@ static void *alloc_table(size_t len, size_t align)
 
 static uint64_t gpa_of(const void *p)
 {
-	return ACPI_TABLES_GPA + ((const uint8_t *)p - (const uint8_t *)gpa_to_hva(ACPI_TABLES_GPA, 1));
+	const uint8_t *base = gpa_to_hva(ACPI_TABLES_GPA, 1);
+
+	return ACPI_TABLES_GPA + ((const uint8_t *)p - base);
 }
 
 static void finish_table(struct acpi_header *h, const char *sig, uint32_t len, uint8_t rev)
@@ -314,6 +316,7 @@ static struct acpi_fadt *build_fadt(struct acpi_header *dsdt)
 	f->pm1_evt_len = 4;
 	f->pm1a_cnt_blk = PM1_CNT_PORT;
 	f->pm1_cnt_len = 2;
+	f->century = 0x32;		/* vmm/rtc.c keeps it there */
 	f->iapc_boot_arch = BOOT_ARCH_LEGACY_DEVICES | BOOT_ARCH_8042 | BOOT_ARCH_NO_VGA;
 	f->flags = FADT_WBINVD | FADT_PWR_BUTTON | FADT_SLP_BUTTON | FADT_RESET_REG_SUP;
 	/* Reset through the keyboard controller, like a PC's 8042 pulse. */

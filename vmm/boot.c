@@ -81,20 +81,17 @@ static void add_e820(uint8_t *zp, uint64_t addr, uint64_t size, uint32_t type)
 }
 
 /**
- * boot_load_linux() - put kernel, initrd, command line and zero page in RAM
- * @v: the VM, with its RAM
- * @cfg: what to boot
+ * boot_read_kernel() - read a bzImage and check its boot header
+ * @cfg: what to boot; the image is kept in it
  *
- * Return: the 64-bit entry point (the loaded kernel's address + 0x200).
+ * Called before /dev/kvm is opened, so that a wrong file is named first.
  */
-uint64_t boot_load_linux(struct vmm *v, const struct boot_config *cfg)
+void boot_read_kernel(struct boot_config *cfg)
 {
-	size_t ksize, isize = 0, setup;
+	size_t ksize;
 	uint8_t *k = read_file(cfg->kernel, &ksize, "kernel");
-	uint8_t *zp = v->ram + BOOT_PARAMS_GPA;
-	uint64_t load, init_size, initrd_gpa = 0;
-	uint64_t rsdp = ACPI_TABLES_GPA;
 	uint16_t version;
+	uint64_t load;
 
 	if (ksize < 0x1000 || get32(k, HDR_MAGIC) != 0x53726448 ||
 	    k[HDR_BOOT_FLAG] != 0x55 || k[HDR_BOOT_FLAG + 1] != 0xaa)
@@ -103,10 +100,38 @@ uint64_t boot_load_linux(struct vmm *v, const struct boot_config *cfg)
 	if (version < 0x20c || !(k[HDR_XLOADFLAGS] & XLF_KERNEL_64))
 		vmm_die("'%s' has no 64-bit entry point (boot protocol %x.%02x)", cfg->kernel,
 			version >> 8, version & 0xff);
-	setup = ((k[HDR_SETUP_SECTS] ? k[HDR_SETUP_SECTS] : 4) + 1) * 512;
+	cfg->setup = ((k[HDR_SETUP_SECTS] ? k[HDR_SETUP_SECTS] : 4) + 1) * 512;
+	if (cfg->setup >= ksize)
+		vmm_die("'%s' is not a bzImage (no kernel after the setup code)", cfg->kernel);
+	/* The header comes from a file and may hold anything. */
+	memcpy(&load, k + HDR_PREF_ADDRESS, 8);
+	if (load < 0x100000 || load & 0xfff || load >= RAM_BELOW_4G_MAX)
+		vmm_die("'%s' wants to load at %#llx, which is not a kernel address", cfg->kernel,
+			(unsigned long long)load);
+	cfg->image = k;
+	cfg->image_size = ksize;
+}
+
+/**
+ * boot_load_linux() - put kernel, initrd, command line and zero page in RAM
+ * @v: the VM, with its RAM
+ * @cfg: what to boot, read by boot_read_kernel()
+ *
+ * Return: the 64-bit entry point (the loaded kernel's address + 0x200).
+ */
+uint64_t boot_load_linux(struct vmm *v, const struct boot_config *cfg)
+{
+	size_t ksize = cfg->image_size, isize = 0, setup = cfg->setup;
+	const uint8_t *k = cfg->image;
+	uint8_t *zp = v->ram + BOOT_PARAMS_GPA;
+	uint64_t load, init_size, initrd_gpa = 0;
+	uint64_t rsdp = ACPI_TABLES_GPA;
+
 	memcpy(&load, k + HDR_PREF_ADDRESS, 8);
 	init_size = get32(k, HDR_INIT_SIZE);
-	if (load + init_size > v->ram_below_4g)
+	if (init_size < ksize - setup)
+		init_size = ksize - setup;
+	if (load >= v->ram_below_4g || init_size > v->ram_below_4g - load)
 		vmm_die("not enough memory: the kernel needs %llu MiB from %llu MiB on; use --mem",
 			(unsigned long long)(init_size >> 20), (unsigned long long)(load >> 20));
 	memcpy(v->ram + load, k + setup, ksize - setup);
@@ -131,9 +156,10 @@ uint64_t boot_load_linux(struct vmm *v, const struct boot_config *cfg)
 
 		if (get32(k, HDR_INITRD_ADDR_MAX) + 1ULL < top)
 			top = get32(k, HDR_INITRD_ADDR_MAX) + 1ULL;
+		if (isize > top || ((top - isize) & ~0xfffULL) < load + init_size)
+			vmm_die("not enough memory for the initrd (%zu MiB); use --mem",
+				isize >> 20);
 		initrd_gpa = (top - isize) & ~0xfffULL;
-		if (initrd_gpa < load + init_size)
-			vmm_die("not enough memory for the initrd (%zu MiB); use --mem", isize >> 20);
 		memcpy(v->ram + initrd_gpa, i, isize);
 		put32(zp, HDR_RAMDISK_IMAGE, initrd_gpa);
 		put32(zp, HDR_RAMDISK_SIZE, isize);
@@ -151,7 +177,6 @@ uint64_t boot_load_linux(struct vmm *v, const struct boot_config *cfg)
 	if (v->ram_size > v->ram_below_4g)
 		add_e820(zp, 1ULL << 32, v->ram_size - v->ram_below_4g, E820_RAM);
 	memcpy(zp + ZP_ACPI_RSDP_ADDR, &rsdp, 8);
-	free(k);
 	return load + 0x200;
 }
 

@@ -66,6 +66,15 @@ void iothread_watch(int fd, bool on)
 }
 
 /**
+ * iothread_remove_fd() - stop watching a file descriptor for good
+ * @fd: one given to iothread_add_fd()
+ */
+void iothread_remove_fd(int fd)
+{
+	epoll_ctl(epoll(), EPOLL_CTL_DEL, fd, NULL);
+}
+
+/**
  * stdin_set_sink() - which device gets what is typed
  * @fn: called with dev_lock held
  */
@@ -74,13 +83,14 @@ void stdin_set_sink(void (*fn)(const uint8_t *buf, size_t len))
 	sink = fn;
 }
 
-static void stdin_ready(void *opaque)
+static void stdin_ready(void *opaque, bool error)
 {
 	uint8_t buf[256];
 	ssize_t r = read(STDIN_FILENO, buf, sizeof(buf));
 	size_t n;
 
 	(void)opaque;
+	(void)error;		/* a hang-up still reads what is left, then 0 */
 	if (r < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
 	if (r <= 0) {
@@ -105,7 +115,8 @@ static void *iothread(void *arg)
 		for (int i = 0; i < n; i++) {
 			struct watch *w = ev[i].data.ptr;
 
-			w->fn(w->opaque);
+			/* Errors come even with no events asked for: each handler must act. */
+			w->fn(w->opaque, ev[i].events & (EPOLLERR | EPOLLHUP));
 		}
 	}
 	return NULL;

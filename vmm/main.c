@@ -93,8 +93,13 @@ int main(int argc, char **argv)
 		printf("minikvm %s\n", MINIKVM_VERSION);
 		return 0;
 	}
-	if (!strcmp(argv[1], "check") && argc == 2)
+	if (!strcmp(argv[1], "check")) {
+		if (argc > 2) {
+			fprintf(stderr, "minikvm: check takes no arguments, not '%s'\n", argv[2]);
+			return 2;
+		}
 		return cmd_check();
+	}
 	if (!strcmp(argv[1], "run"))
 		return cmd_run(argc - 1, argv + 1);
 	fprintf(stderr, "minikvm: unknown command '%s'\n", argv[1]);

@@ -45,7 +45,9 @@ struct pci_dev *pci_add(uint16_t vendor, uint16_t device, uint32_t class, uint8_
 	put(d->cfg, PCI_SUBSYSTEM_VENDOR_ID, vendor, 2);
 	put(d->cfg, PCI_SUBSYSTEM_ID, device, 2);
 	/* Memory space, bus master and INTx disable are all the command bits we have. */
-	put(d->wmask, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE, 2);
+	put(d->wmask, PCI_COMMAND,
+	    PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE, 2);
+	d->wmask[PCI_INTERRUPT_LINE] = 0xff;	/* scratch for software (PCI 3.0, 6.2.4) */
 	d->slot = nslots;
 	d->next_cap = 0x40;
 	slots[nslots++] = d;

@@ -36,10 +36,14 @@ static void pm1_evt(void *opaque, uint64_t off, bool write, void *data, unsigned
 		memcpy(data, &v, len);
 		return;
 	}
-	if (off < 2)
-		pm1_sts &= ~v;		/* status bits are write-one-to-clear */
-	if (off + len > 2)
-		pm1_en = v >> 16;
+	for (unsigned int i = off; i < off + len && i < 4; i++) {
+		uint8_t b = v >> (i * 8);
+
+		if (i < 2)	/* status bits are write-one-to-clear */
+			pm1_sts &= ~((uint16_t)b << (i * 8));
+		else		/* only the bytes written change */
+			pm1_en = (pm1_en & ~(0xff << ((i - 2) * 8))) | b << ((i - 2) * 8);
+	}
 }
 
 static void pm1_cnt(void *opaque, uint64_t off, bool write, void *data, unsigned int len)

@@ -15,6 +15,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/sysinfo.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/kvm.h>
 
@@ -25,7 +26,7 @@ pthread_mutex_t dev_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int exit_pipe[2] = { -1, -1 };
 static int exit_status;
-static volatile sig_atomic_t exiting;
+static int exiting;
 
 void vmm_die(const char *fmt, ...)
 {
@@ -68,10 +69,10 @@ void vmm_request_exit(int status)
 {
 	char c = 0;
 
-	if (exiting)
+	/* Atomic: two threads (or a thread and a signal) may end the run at once. */
+	if (__atomic_exchange_n(&exiting, 1, __ATOMIC_SEQ_CST))
 		return;
 	exit_status = status;
-	exiting = 1;
 	if (write(exit_pipe[1], &c, 1) < 0)
 		_exit(status);
 }
@@ -83,7 +84,7 @@ void vmm_request_exit(int status)
  */
 bool vmm_exiting(void)
 {
-	return exiting;
+	return __atomic_load_n(&exiting, __ATOMIC_SEQ_CST);
 }
 
 static void on_signal(int sig)
@@ -98,18 +99,24 @@ static void on_signal(int sig)
 
 static uint64_t parse_size(const char *s)
 {
+	unsigned int shift = 0;
+	unsigned long long v;
 	char *end;
-	unsigned long long v = strtoull(s, &end, 0);
 
-	if (end == s || *s == '-')
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (end == s || *s == '-' || errno)
 		vmm_die("bad size '%s' (use e.g. 512M or 2G)", s);
 	switch (*end) {
-	case 'G': case 'g': v <<= 30; end++; break;
-	case 'M': case 'm': v <<= 20; end++; break;
-	case 'K': case 'k': v <<= 10; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'K': case 'k': shift = 10; end++; break;
 	}
-	if (*end || !v)
+	if (*end || !v || v > (~0ULL >> shift))
 		vmm_die("bad size '%s' (use e.g. 512M or 2G)", s);
+	v <<= shift;
+	if (v & 0xfff)
+		vmm_die("--mem %s is not a whole number of 4 KiB pages", s);
 	return v;
 }
 
@@ -217,9 +224,26 @@ static int wait_for_exit(struct vmm *v)
 
 	while (read(exit_pipe[0], &c, 1) < 0 && errno == EINTR)
 		;
-	vcpu_kick_all(v);
-	for (int i = 0; i < v->ncpus; i++)
-		pthread_join(v->vcpus[i].thread, NULL);
+	/*
+	 * Kick until every vCPU thread is out: a kick can land just before a
+	 * thread blocks on a device (a full stdout, say); after ten seconds,
+	 * leave anyway.
+	 */
+	for (int i = 0; i < v->ncpus; i++) {
+		struct timespec t;
+
+		for (int tries = 0; tries < 100; tries++) {
+			vcpu_kick(&v->vcpus[i]);
+			clock_gettime(CLOCK_REALTIME, &t);
+			t.tv_nsec += 100 * 1000 * 1000;
+			if (t.tv_nsec >= 1000000000) {
+				t.tv_sec++;
+				t.tv_nsec -= 1000000000;
+			}
+			if (!pthread_timedjoin_np(v->vcpus[i].thread, NULL, &t))
+				break;
+		}
+	}
 	term_restore();
 	return exit_status;
 }
@@ -258,17 +282,21 @@ int cmd_run(int argc, char **argv)
 
 	v->ram_size = 512ULL << 20;
 	v->ncpus = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	opterr = 0;		/* our own messages, one line each */
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (c) {
 		case 'k': cfg.kernel = optarg; break;
 		case 'i': cfg.initrd = optarg; break;
 		case 'c': cfg.cmdline = optarg; break;
 		case 'm': v->ram_size = parse_size(optarg); break;
-		case 'p':
-			v->ncpus = strtol(optarg, &end, 10);
-			if (*end || end == optarg || v->ncpus < 1 || v->ncpus > MAX_VCPUS)
+		case 'p': {
+			long n = strtol(optarg, &end, 10);
+
+			if (*end || end == optarg || n < 1 || n > MAX_VCPUS)
 				vmm_die("--cpus must be 1 to %d, not '%s'", MAX_VCPUS, optarg);
+			v->ncpus = n;
 			break;
+		}
 		case 'd':
 			if (ndisks == 8)
 				vmm_die("at most 8 --disk options");
@@ -287,15 +315,14 @@ int cmd_run(int argc, char **argv)
 		case 'r': rng = true; break;
 		case 'R': rng = false; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case ':': vmm_die("option '%s' needs a value", argv[optind - 1]);
+		default: vmm_die("unknown option '%s' (see minikvm run --help)", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
 		vmm_die("unexpected argument '%s' (see minikvm run --help)", argv[optind]);
-	if (!cfg.kernel) {
-		usage(stderr);
-		vmm_die("--kernel is required");
-	}
+	if (!cfg.kernel)
+		vmm_die("--kernel is required (see minikvm run --help)");
 	/* Name a missing file before anything else can go wrong. */
 	if (access(cfg.kernel, R_OK))
 		vmm_die("cannot read kernel '%s': %s", cfg.kernel, strerror(errno));
@@ -303,6 +330,7 @@ int cmd_run(int argc, char **argv)
 		vmm_die("cannot read initrd '%s': %s", cfg.initrd, strerror(errno));
 	if (v->ram_size < (128ULL << 20))
 		vmm_die("--mem must be at least 128M");
+	boot_read_kernel(&cfg);
 
 	if (pipe2(exit_pipe, O_CLOEXEC))
 		vmm_die("pipe: %s", strerror(errno));
@@ -313,6 +341,7 @@ int cmd_run(int argc, char **argv)
 
 	create_vm(v);
 	entry = boot_load_linux(v, &cfg);
+	free(cfg.image);
 	boot_setup_page_tables(v);
 	acpi_build_tables(v);
 

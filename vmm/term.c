@@ -93,7 +93,8 @@ void term_write(const void *buf, size_t len)
 	while (len) {
 		ssize_t r = write(STDOUT_FILENO, p, len);
 
-		if (r < 0 && errno == EINTR)
+		/* A kick at the end interrupts a write to a stuck reader: give up then. */
+		if (r < 0 && errno == EINTR && !vmm_exiting())
 			continue;
 		if (r <= 0)
 			return;

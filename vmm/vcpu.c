@@ -297,16 +297,14 @@ void vcpu_start_all(struct vmm *v)
 }
 
 /**
- * vcpu_kick_all() - make every vCPU leave KVM_RUN soon
- * @v: the VM
+ * vcpu_kick() - make a vCPU's thread leave KVM_RUN (or a blocking write) soon
+ * @c: the vCPU, whose thread has not been joined yet
  *
  * immediate_exit covers a thread about to enter KVM_RUN; the signal one
  * already inside.
  */
-void vcpu_kick_all(struct vmm *v)
+void vcpu_kick(struct vcpu *c)
 {
-	for (int i = 0; i < v->ncpus; i++) {
-		v->vcpus[i].run->immediate_exit = 1;
-		pthread_kill(v->vcpus[i].thread, SIG_KICK);
-	}
+	c->run->immediate_exit = 1;
+	pthread_kill(c->thread, SIG_KICK);
 }

@@ -25,7 +25,9 @@ struct virtqueue {
 	struct vring_avail *avail;
 	struct vring_used *used;
 	uint16_t last_avail;
+	uint16_t used_idx;		/* the next used-ring slot, kept here, not in the guest */
 	int notify_fd;			/* the ioeventfd behind this queue's notify address */
+	bool notify_registered;		/* ...registered with KVM at the BAR's address */
 	struct virtio_dev *vd;		/* back pointers, for the I/O thread */
 	int index;
 };
@@ -73,6 +75,7 @@ struct virtio_dev *virtio_pci_add(const char *name, int type, uint32_t class, in
 				  const struct virtio_ops *ops, void *priv);
 void virtio_interrupt(struct virtio_dev *vd, int q);
 bool virtio_running(struct virtio_dev *vd);
+void virtio_needs_reset(struct virtio_dev *vd);
 
 int vq_pop(struct virtio_dev *vd, int q, struct vq_elem *e);
 void vq_push(struct virtio_dev *vd, int q, const struct vq_elem *e, uint32_t len);

@@ -23,9 +23,21 @@
 
 struct net {
 	int tap;
+	bool dead;			/* the tap failed: frames are dropped */
 	struct virtio_dev *vd;
 	struct virtio_net_config config;
 };
+
+/* The tap went away (deleted with ip link del, say): the card stays, unplugged. */
+static void tap_failed(struct net *n, int err)
+{
+	if (n->dead)
+		return;
+	fprintf(stderr, "minikvm: virtio-net: the tap device failed (%s); the card is now "
+		"unplugged\n", strerror(err));
+	n->dead = true;
+	iothread_remove_fd(n->tap);
+}
 
 /* Move frames from the tap into receive buffers while both have some. */
 static void receive(struct net *n)
@@ -34,7 +46,7 @@ static void receive(struct net *n)
 	struct vq_elem e;
 	bool any = false;
 
-	for (;;) {
+	while (!n->dead) {
 		ssize_t r;
 
 		if (!vq_pop(n->vd, RX_QUEUE, &e)) {
@@ -48,10 +60,18 @@ static void receive(struct net *n)
 			continue;
 		}
 		r = readv(n->tap, e.in, e.nin);
+		if (r < 0 && errno != EAGAIN && errno != EINTR)
+			tap_failed(n, errno);
 		if (r < (ssize_t)sizeof(*hdr)) {
 			/* Nothing to read: give the chain back to the ring, unused. */
 			n->vd->vq[RX_QUEUE].last_avail--;
 			break;
+		}
+		/* The tap says how long the frame was, even when it was cut to the buffers. */
+		if ((size_t)r > iov_size(e.in, e.nin)) {
+			vq_push(n->vd, RX_QUEUE, &e, 0);
+			any = true;
+			continue;
 		}
 		hdr = e.in[0].iov_base;
 		hdr->num_buffers = 1;	/* the tap leaves this field alone */
@@ -68,9 +88,21 @@ static void transmit(struct net *n)
 	bool any = false;
 
 	while (vq_pop(n->vd, TX_QUEUE, &e)) {
+		struct virtio_net_hdr_v1 *hdr = e.out[0].iov_base;
+
+		/*
+		 * No offloads were offered: a header asking for checksum or GSO
+		 * work is refused rather than handed to the host's stack.
+		 */
+		if (e.nout < 1 || e.out[0].iov_len < sizeof(*hdr) ||
+		    hdr->flags || hdr->gso_type != VIRTIO_NET_HDR_GSO_NONE) {
+			vq_push(n->vd, TX_QUEUE, &e, 0);
+			any = true;
+			continue;
+		}
 		/* A full tap queue drops the frame, as a busy wire would. */
-		if (writev(n->tap, e.out, e.nout) < 0 && errno != EAGAIN)
-			fprintf(stderr, "minikvm: virtio-net: tap write: %s\n", strerror(errno));
+		if (writev(n->tap, e.out, e.nout) < 0 && errno != EAGAIN && errno != ENOBUFS)
+			tap_failed(n, errno);
 		vq_push(n->vd, TX_QUEUE, &e, 0);
 		any = true;
 	}
@@ -84,18 +116,20 @@ static void net_notify(struct virtio_dev *vd, int q)
 
 	if (q == TX_QUEUE) {
 		transmit(n);
-	} else {
+	} else if (!n->dead) {
 		iothread_watch(n->tap, true);
 		receive(n);
 	}
 }
 
-static void tap_ready(void *opaque)
+static void tap_ready(void *opaque, bool error)
 {
 	struct net *n = opaque;
 
 	pthread_mutex_lock(&dev_lock);
-	if (virtio_running(n->vd))
+	if (error)
+		tap_failed(n, EIO);
+	else if (virtio_running(n->vd))
 		receive(n);
 	else
 		iothread_watch(n->tap, false);

@@ -32,7 +32,7 @@
 #define PCI_VENDOR_VIRTIO	0x1af4
 #define PCI_DEVICE_VIRTIO_BASE	0x1040	/* + the virtio device type (4.1.2.1) */
 
-static bool ioeventfd_ok = true;
+static bool ioeventfd_ok = true;	/* false after the first refusal: MMIO exits then */
 
 /**
  * virtio_running() - whether the driver finished initialization and the
@@ -45,6 +45,22 @@ bool virtio_running(struct virtio_dev *vd)
 {
 	return (vd->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
 	       !(vd->status & (VIRTIO_CONFIG_S_FAILED | VIRTIO_CONFIG_S_NEEDS_RESET));
+}
+
+/**
+ * virtio_needs_reset() - the device cannot go on until the driver resets it
+ * @vd: the device
+ *
+ * Sets NEEDS_RESET and, once the driver is running, tells it with a
+ * configuration-change interrupt (2.1.2).
+ */
+void virtio_needs_reset(struct virtio_dev *vd)
+{
+	bool was_running = virtio_running(vd);
+
+	vd->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	if (was_running)
+		virtio_interrupt(vd, -1);
 }
 
 /* --- MSI-X (PCI Local Bus spec 3.0, 6.8.2) --------------------------------- */
@@ -95,7 +111,12 @@ static void msix_table_access(struct virtio_dev *vd, uint64_t off, bool write, v
 	unsigned int v = off / MSIX_ENTRY_SIZE, word = (off % MSIX_ENTRY_SIZE) / 4;
 	uint32_t *entry;
 
-	/* Only aligned dword accesses are defined (6.8.2.6). */
+	/* Aligned dword and qword accesses are defined (6.8.2.6); a qword is two dwords. */
+	if (len == 8 && !(off & 7)) {
+		msix_table_access(vd, off, write, data, 4);
+		msix_table_access(vd, off + 4, write, (uint8_t *)data + 4, 4);
+		return;
+	}
 	if (v >= (unsigned int)vd->nvectors || len != 4 || (off & 3)) {
 		if (!write)
 			memset(data, 0xff, len);
@@ -134,9 +155,17 @@ void virtio_interrupt(struct virtio_dev *vd, int q)
 {
 	uint16_t v = q < 0 ? vd->msix_config : vd->vq[q].msix_vector;
 
+	if (q >= 0 && !vd->vq[q].enabled)
+		return;
+	/*
+	 * The used index was published before the flag is read, and the driver
+	 * clears the flag before it rechecks the used index: a full barrier on
+	 * each side, or both can miss each other (2.7.10).
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	/* The driver asked for no interrupt; without EVENT_IDX that is only a hint (2.7.7). */
-	if (q >= 0 && (!vd->vq[q].enabled ||
-		       (vd->vq[q].avail->flags & VRING_AVAIL_F_NO_INTERRUPT)))
+	if (q >= 0 && (__atomic_load_n(&vd->vq[q].avail->flags, __ATOMIC_RELAXED) &
+		       VRING_AVAIL_F_NO_INTERRUPT))
 		return;
 	vd->isr |= q < 0 ? VIRTIO_PCI_ISR_CONFIG : 1;
 	if (v < vd->nvectors)
@@ -152,14 +181,23 @@ static void set_ioeventfd(struct virtio_dev *vd, int q, uint64_t bar, bool assig
 		.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
 	};
 
-	if (!ioeventfd_ok || ioctl(vm.vm_fd, KVM_IOEVENTFD, &io) == 0)
+	/* A queue's ioeventfd is removed exactly where it was registered. */
+	if (!assign) {
+		if (vd->vq[q].notify_registered)
+			ioctl(vm.vm_fd, KVM_IOEVENTFD, &io);
+		vd->vq[q].notify_registered = false;
 		return;
-	/* Without ioeventfds the notify writes exit to the VMM, which works, only slower. */
-	if (assign) {
-		fprintf(stderr, "minikvm: KVM_IOEVENTFD failed (%s): queue notifications "
-			"will exit to the VMM\n", strerror(errno));
-		ioeventfd_ok = false;
 	}
+	if (!ioeventfd_ok)
+		return;
+	if (ioctl(vm.vm_fd, KVM_IOEVENTFD, &io) == 0) {
+		vd->vq[q].notify_registered = true;
+		return;
+	}
+	/* Without ioeventfds the notify writes exit to the VMM, which works, only slower. */
+	fprintf(stderr, "minikvm: KVM_IOEVENTFD failed (%s): queue notifications will exit "
+		"to the VMM\n", strerror(errno));
+	ioeventfd_ok = false;
 }
 
 static void bar_moved(struct pci_dev *d, uint64_t old, uint64_t now)
@@ -174,11 +212,12 @@ static void bar_moved(struct pci_dev *d, uint64_t old, uint64_t now)
 	}
 }
 
-static void notify_ready(void *opaque)
+static void notify_ready(void *opaque, bool error)
 {
 	struct virtqueue *vq = opaque;
 	uint64_t count;
 
+	(void)error;		/* an eventfd does not fail */
 	if (read(vq->notify_fd, &count, sizeof(count)) != sizeof(count))
 		return;
 	pthread_mutex_lock(&dev_lock);
@@ -200,9 +239,11 @@ static void reset(struct virtio_dev *vd)
 	for (int q = 0; q < vd->nqueues; q++) {
 		struct virtqueue *vq = &vd->vq[q];
 		int fd = vq->notify_fd;
+		bool registered = vq->notify_registered;
 
 		memset(vq, 0, sizeof(*vq));
 		vq->notify_fd = fd;
+		vq->notify_registered = registered;
 		vq->vd = vd;
 		vq->index = q;
 		vq->size = VIRTIO_QUEUE_MAX;
@@ -307,7 +348,7 @@ static void common_write(struct virtio_dev *vd, unsigned int off, uint32_t v)
 		if (v == 1 && queue_map(vq))
 			vq->enabled = true;
 		else if (v == 1)
-			vd->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+			virtio_needs_reset(vd);
 		break;
 	case VIRTIO_PCI_COMMON_Q_DESCLO: set_half(&vq->desc_gpa, false, v); break;
 	case VIRTIO_PCI_COMMON_Q_DESCHI: set_half(&vq->desc_gpa, true, v); break;
@@ -328,11 +369,15 @@ static void bar_access(void *opaque, uint64_t off, bool write, void *data, unsig
 
 	if (write)
 		memcpy(&v, data, len < 4 ? len : 4);
+	else
+		memset(data, 0, len);	/* bytes a handler does not fill read as 0 */
 	if (off >= OFF_MSIX_TABLE && off < OFF_MSIX_PBA) {
 		msix_table_access(vd, off - OFF_MSIX_TABLE, write, data, len);
-	} else if (off >= OFF_MSIX_PBA && off < OFF_MSIX_PBA + 8) {
-		if (!write)
-			memcpy(data, (uint8_t *)&vd->msix_pending + 0, len < 4 ? len : 4);
+	} else if (off >= OFF_MSIX_PBA && off + len <= OFF_MSIX_PBA + 8) {
+		uint64_t pending = vd->msix_pending;
+
+		if (!write)	/* the pending bits are read-only (6.8.2.7) */
+			memcpy(data, (uint8_t *)&pending + (off - OFF_MSIX_PBA), len);
 	} else if (off >= OFF_NOTIFY && off < OFF_NOTIFY + (uint64_t)vd->nqueues * NOTIFY_MULT) {
 		/* Only reached without an ioeventfd. */
 		if (write && virtio_running(vd))

@@ -22,7 +22,8 @@ static void rng_notify(struct virtio_dev *vd, int q)
 			ssize_t r = getrandom(e.in[i].iov_base, e.in[i].iov_len, 0);
 
 			if (r < 0) {
-				fprintf(stderr, "minikvm: virtio-rng: getrandom: %s\n", strerror(errno));
+				fprintf(stderr, "minikvm: virtio-rng: getrandom: %s\n",
+					strerror(errno));
 				break;
 			}
 			done += r;

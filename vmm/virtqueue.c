@@ -14,7 +14,7 @@ static void broken(struct virtio_dev *vd, const char *why)
 	if (!(vd->status & VIRTIO_CONFIG_S_NEEDS_RESET))
 		fprintf(stderr, "minikvm: %s: the driver gave a bad descriptor chain (%s)\n",
 			vd->name, why);
-	vd->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	virtio_needs_reset(vd);
 }
 
 /**
@@ -28,6 +28,7 @@ static void broken(struct virtio_dev *vd, const char *why)
 int vq_pop(struct virtio_dev *vd, int q, struct vq_elem *e)
 {
 	struct virtqueue *vq = &vd->vq[q];
+	struct vring_desc d;
 	uint16_t avail_idx, i;
 	int steps = 0;
 
@@ -40,35 +41,41 @@ int vq_pop(struct virtio_dev *vd, int q, struct vq_elem *e)
 		broken(vd, "available index ran ahead");
 		return 0;
 	}
-	e->head = vq->avail->ring[vq->last_avail % vq->size];
+	e->head = __atomic_load_n(&vq->avail->ring[vq->last_avail % vq->size], __ATOMIC_RELAXED);
 	e->nout = e->nin = 0;
-	for (i = e->head;; i = vq->desc[i].next) {
-		struct vring_desc *d;
+	for (i = e->head;; i = d.next) {
 		void *p;
 
 		if (i >= vq->size || ++steps > vq->size) {
 			broken(vd, i >= vq->size ? "index out of range" : "loop");
 			return 0;
 		}
-		d = &vq->desc[i];
-		if (d->flags & VRING_DESC_F_INDIRECT) {
+		/*
+		 * One copy, read once: another vCPU may rewrite the descriptor,
+		 * and what was checked must be what is used.
+		 */
+		d.addr = __atomic_load_n(&vq->desc[i].addr, __ATOMIC_RELAXED);
+		d.len = __atomic_load_n(&vq->desc[i].len, __ATOMIC_RELAXED);
+		d.flags = __atomic_load_n(&vq->desc[i].flags, __ATOMIC_RELAXED);
+		d.next = __atomic_load_n(&vq->desc[i].next, __ATOMIC_RELAXED);
+		if (d.flags & VRING_DESC_F_INDIRECT) {
 			broken(vd, "indirect descriptor, which was not offered");
 			return 0;
 		}
-		p = gpa_to_hva(d->addr, d->len);
+		p = gpa_to_hva(d.addr, d.len);
 		if (!p) {
 			broken(vd, "buffer outside RAM");
 			return 0;
 		}
-		if (d->flags & VRING_DESC_F_WRITE) {
-			e->in[e->nin++] = (struct iovec){ p, d->len };
+		if (d.flags & VRING_DESC_F_WRITE) {
+			e->in[e->nin++] = (struct iovec){ p, d.len };
 		} else if (e->nin) {
 			broken(vd, "readable buffer after a writable one");
 			return 0;
 		} else {
-			e->out[e->nout++] = (struct iovec){ p, d->len };
+			e->out[e->nout++] = (struct iovec){ p, d.len };
 		}
-		if (!(d->flags & VRING_DESC_F_NEXT))
+		if (!(d.flags & VRING_DESC_F_NEXT))
 			break;
 	}
 	vq->last_avail++;
@@ -88,12 +95,13 @@ int vq_pop(struct virtio_dev *vd, int q, struct vq_elem *e)
 void vq_push(struct virtio_dev *vd, int q, const struct vq_elem *e, uint32_t len)
 {
 	struct virtqueue *vq = &vd->vq[q];
-	uint16_t idx = vq->used->idx;
+	/* Our own copy of the index: the guest could rewrite the ring's. */
+	uint16_t idx = vq->used_idx++;
 
 	vq->used->ring[idx % vq->size].id = e->head;
 	vq->used->ring[idx % vq->size].len = len;
 	/* The element must be visible before the index that publishes it (2.7.8). */
-	__atomic_store_n(&vq->used->idx, idx + 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
 }
 
 /**

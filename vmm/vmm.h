@@ -36,6 +36,8 @@ struct boot_config {
 	const char *kernel;
 	const char *initrd;
 	const char *cmdline;
+	uint8_t *image;			/* the bzImage, read by boot_read_kernel() */
+	size_t image_size, setup;
 };
 
 /* The one VM of this process. */
@@ -82,6 +84,7 @@ void vmm_request_exit(int status);
 bool vmm_exiting(void);
 
 /* boot.c */
+void boot_read_kernel(struct boot_config *cfg);
 uint64_t boot_load_linux(struct vmm *v, const struct boot_config *cfg);
 void boot_setup_page_tables(struct vmm *v);
 
@@ -100,7 +103,7 @@ bool bus_mmio(uint64_t addr, bool write, void *data, unsigned int len);
 /* vcpu.c */
 void vcpu_create(struct vmm *v, int id, uint64_t entry);
 void vcpu_start_all(struct vmm *v);
-void vcpu_kick_all(struct vmm *v);
+void vcpu_kick(struct vcpu *c);
 void vcpu_dump(struct vcpu *c);
 
 /* irq.c: GSI routing, legacy lines and MSIs through irqfds */
@@ -122,9 +125,10 @@ size_t term_filter_input(uint8_t *buf, size_t len);
 void term_write(const void *buf, size_t len);
 
 /* iothread.c */
-typedef void (*io_ready_t)(void *opaque);
+typedef void (*io_ready_t)(void *opaque, bool error);
 void iothread_add_fd(int fd, io_ready_t fn, void *opaque);
 void iothread_watch(int fd, bool on);
+void iothread_remove_fd(int fd);
 void iothread_start(void);
 void stdin_set_sink(void (*sink)(const uint8_t *buf, size_t len));
 

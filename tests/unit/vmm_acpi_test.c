@@ -115,7 +115,8 @@ static void count_madt(uint64_t madt, int *lapics, int *ioapics)
 	*lapics = *ioapics = 0;
 	TEST_ASSERT_EQ(get32(madt + 36), LAPIC_GPA);
 	for (uint32_t off = 44; off < len; off += mem[madt + off + 1]) {
-		TEST_ASSERT(mem[madt + off + 1] >= 2, "a MADT entry of length %u", mem[madt + off + 1]);
+		TEST_ASSERT(mem[madt + off + 1] >= 2, "a MADT entry of length %u",
+			    mem[madt + off + 1]);
 		if (mem[madt + off] == 0) {
 			TEST_ASSERT_EQ(mem[madt + off + 3], *lapics);	/* APIC id = vCPU id */
 			TEST_ASSERT_EQ(get32(madt + off + 4) & 1, 1);	/* enabled */

@@ -33,6 +33,11 @@ bool virtio_running(struct virtio_dev *vd)
 	       !(vd->status & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
+void virtio_needs_reset(struct virtio_dev *vd)
+{
+	vd->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+}
+
 void vmm_die(const char *fmt, ...)
 {
 	va_list ap;
@@ -200,6 +205,24 @@ TEST(stopped_device_takes_nothing)
 	dev.status = VIRTIO_CONFIG_S_DRIVER_OK;
 	dev.vq[0].enabled = false;
 	TEST_ASSERT_EQ(vq_pop(&dev, 0, &e), 0);
+}
+
+/* The device's used index is its own: a guest rewriting the ring's cannot steer writes. */
+TEST(used_index_is_private)
+{
+	struct vq_elem e;
+
+	setup();
+	set_desc(0, 0x4000, 8, 0, 0);
+	offer(0);
+	offer(0);
+	TEST_ASSERT_EQ(vq_pop(&dev, 0, &e), 1);
+	vq_push(&dev, 0, &e, 1);
+	used->idx = 5;		/* the guest scribbles */
+	TEST_ASSERT_EQ(vq_pop(&dev, 0, &e), 1);
+	vq_push(&dev, 0, &e, 2);
+	TEST_ASSERT_EQ(used->idx, 2);
+	TEST_ASSERT_EQ(used->ring[1].len, 2);
 }
 
 TEST(iov_helpers)
