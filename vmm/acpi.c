@@ -66,7 +66,6 @@ struct acpi_fadt {
 #define FADT_SLP_BUTTON		(1u << 5)	/* no fixed-feature sleep button */
 #define FADT_RESET_REG_SUP	(1u << 10)
 #define BOOT_ARCH_LEGACY_DEVICES (1u << 0)
-#define BOOT_ARCH_8042		(1u << 1)
 #define BOOT_ARCH_NO_VGA	(1u << 2)
 
 /* ACPI 5.2.10: 64 bytes, 64-byte aligned. */
@@ -317,7 +316,8 @@ static struct acpi_fadt *build_fadt(struct acpi_header *dsdt)
 	f->pm1a_cnt_blk = PM1_CNT_PORT;
 	f->pm1_cnt_len = 2;
 	f->century = 0x32;		/* vmm/rtc.c keeps it there */
-	f->iapc_boot_arch = BOOT_ARCH_LEGACY_DEVICES | BOOT_ARCH_8042 | BOOT_ARCH_NO_VGA;
+	/* No 8042 for Linux to probe: the reset port is all there is of it. */
+	f->iapc_boot_arch = BOOT_ARCH_LEGACY_DEVICES | BOOT_ARCH_NO_VGA;
 	f->flags = FADT_WBINVD | FADT_PWR_BUTTON | FADT_SLP_BUTTON | FADT_RESET_REG_SUP;
 	/* Reset through the keyboard controller, like a PC's 8042 pulse. */
 	f->reset_reg = (struct acpi_gas){ .space_id = 1, .bit_width = 8, .access_size = 1,

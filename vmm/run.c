@@ -162,6 +162,7 @@ static void usage(FILE *f)
 		"  --console serial|virtio\n"
 		"                       where the terminal's input goes: ttyS0 (default) or hvc0\n"
 		"  --rng                a virtio-rng entropy source (on by default; --no-rng)\n"
+		"  --nested             show the guest SVM/VMX when /dev/kvm offers them\n"
 		"\nCtrl-A x quits. A guest power-off or reboot ends the run with status 0.\n",
 		MAX_VCPUS);
 }
@@ -268,6 +269,7 @@ int cmd_run(int argc, char **argv)
 		{ "console", required_argument, NULL, 'C' },
 		{ "rng", no_argument, NULL, 'r' },
 		{ "no-rng", no_argument, NULL, 'R' },
+		{ "nested", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -314,6 +316,7 @@ int cmd_run(int argc, char **argv)
 			break;
 		case 'r': rng = true; break;
 		case 'R': rng = false; break;
+		case 'N': v->nested = true; break;
 		case 'h': usage(stdout); return 0;
 		case ':': vmm_die("option '%s' needs a value", argv[optind - 1]);
 		default: vmm_die("unknown option '%s' (see minikvm run --help)", argv[optind - 1]);

@@ -3,6 +3,7 @@
  * vCPUs: CPUID with a topology, the boot CPU's 64-bit entry state, and one
  * thread per vCPU running KVM_RUN and dispatching its exits.
  */
+#include <cpuid.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -90,6 +91,43 @@ static void set_topology(struct kvm_cpuid2 *cpuid, int id, int n)
 	}
 }
 
+/*
+ * Without --nested the guest sees no SVM or VMX, as with QEMU's default
+ * CPU models: a hypervisor loaded with nested=1 offers them to every VMM.
+ */
+static void hide_virtualization(struct kvm_cpuid2 *cpuid)
+{
+	for (uint32_t i = 0; i < cpuid->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+
+		switch (e->function) {
+		case 1:
+			e->ecx &= ~(1u << 5);		/* VMX */
+			break;
+		case 0x80000001:
+			e->ecx &= ~(1u << 2);		/* SVM */
+			break;
+		case 0x8000000a:			/* SVM features */
+			e->eax = e->ebx = e->ecx = e->edx = 0;
+			break;
+		}
+	}
+}
+
+/* The processor's name (leaves 0x80000002-4), the host's when KVM leaves it empty. */
+static void set_brand(struct kvm_cpuid2 *cpuid)
+{
+	for (uint32_t i = 0; i < cpuid->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+
+		switch (e->function) {
+		case 0x80000002 ... 0x80000004:
+			if (!(e->eax | e->ebx | e->ecx | e->edx))
+				__cpuid(e->function, e->eax, e->ebx, e->ecx, e->edx);
+		}
+	}
+}
+
 static void set_cpuid(struct vmm *v, struct vcpu *c)
 {
 	struct kvm_cpuid2 *cpuid = calloc(1, sizeof(*cpuid) + 256 * sizeof(cpuid->entries[0]));
@@ -100,6 +138,9 @@ static void set_cpuid(struct vmm *v, struct vcpu *c)
 	if (ioctl(v->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid))
 		vmm_die("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
 	set_topology(cpuid, c->id, v->ncpus);
+	if (!v->nested)
+		hide_virtualization(cpuid);
+	set_brand(cpuid);
 	if (ioctl(c->fd, KVM_SET_CPUID2, cpuid))
 		vmm_die("KVM_SET_CPUID2: %s", strerror(errno));
 	free(cpuid);
