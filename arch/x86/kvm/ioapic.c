@@ -115,15 +115,28 @@ out:
  * @vector: the vector
  *
  * Every level pin with that vector drops remote IRR and, if its line is
- * still high, sends again (82093AA 3.2.4, remote IRR).
+ * still high, sends again (82093AA 3.2.4, remote IRR).  The GSI's ack
+ * notifiers (a resampling irqfd) run first, without the lock, so that a
+ * source that lowers its line on the EOI is not sent again.
  */
 void mkvm_ioapic_eoi(struct mkvm_irqchip *chip, u8 vector)
 {
 	struct mkvm_ioapic *ioapic = &chip->ioapic;
-	unsigned long flags;
+	unsigned long flags, pins = 0;
+	int pin;
 
 	spin_lock_irqsave(&ioapic->lock, flags);
-	for (int pin = 0; pin < MKVM_IOAPIC_PINS; pin++) {
+	for (pin = 0; pin < MKVM_IOAPIC_PINS; pin++) {
+		u64 e = ioapic->redirtbl[pin];
+
+		if ((e & RTE_VECTOR) == vector && (e & RTE_LEVEL))
+			__set_bit(pin, &pins);
+	}
+	spin_unlock_irqrestore(&ioapic->lock, flags);
+	for_each_set_bit(pin, &pins, MKVM_IOAPIC_PINS)
+		mkvm_irq_notify_ack(chip, KVM_IRQCHIP_IOAPIC, pin);
+	spin_lock_irqsave(&ioapic->lock, flags);
+	for_each_set_bit(pin, &pins, MKVM_IOAPIC_PINS) {
 		u64 *e = &ioapic->redirtbl[pin];
 
 		if ((*e & RTE_VECTOR) != vector || !(*e & RTE_LEVEL))

@@ -13,6 +13,7 @@
 
 #include <minikvm/core.h>
 #include <minikvm/irqchip.h>
+#include <minikvm/pit.h>
 
 const struct mkvm_x86_ops *mkvm_x86;
 
@@ -272,6 +273,15 @@ int mkvm_arch_vm_init(struct mkvm_vm *vm)
 	mkvm_tsc_vm_init(vm);
 	mkvm_kvmclock_vm_init(vm);
 	return mkvm_tdp_init(vm);
+}
+
+/**
+ * mkvm_arch_vm_shutdown() - stop the VM's own interrupt sources
+ * @vm: the dying VM, whose vCPUs still exist
+ */
+void mkvm_arch_vm_shutdown(struct mkvm_vm *vm)
+{
+	mkvm_pit_destroy(vm);
 }
 
 void mkvm_arch_vm_destroy(struct mkvm_vm *vm)
