@@ -19,7 +19,7 @@
 #define COUNT_10MS	11932u
 #define COUNT_20MS	23864u
 
-static volatile uint64_t ticks, first_tsc, last_tsc, done;
+static volatile uint64_t ticks, first_tsc, last_tsc, done, hold, held;
 
 static void pit_handler(struct ex_regs *regs)
 {
@@ -28,6 +28,12 @@ static void pit_handler(struct ex_regs *regs)
 	if (!ticks)
 		first_tsc = last_tsc;
 	ticks++;
+	/* Asked to hold a tick: leave it in service, unacknowledged. */
+	if (hold) {
+		hold = 0;
+		held = 1;
+		return;
+	}
 	xapic_write(APIC_EOI, 0);
 }
 
@@ -252,6 +258,55 @@ TEST(speaker_port_needs_dummy_flag)
 	vm_free(vm);
 }
 
+/*
+ * Hold one tick in service for 100 ms, then EOI it and count the ticks of
+ * the next 20 ms: with reinjection the ten missed ones come at once.
+ */
+static void guest_reinject(uint64_t hz)
+{
+	uint64_t n;
+
+	guest_irq_setup(0);
+	pit_program(0, 2, COUNT_10MS);
+	for (int round = 1; round <= 2; round++) {
+		n = ticks;
+		while (ticks < n + 2)
+			asm volatile("hlt");
+		held = 0;
+		hold = 1;
+		while (!held)
+			asm volatile("hlt");
+		spin_tsc(hz / 10);
+		n = ticks;
+		xapic_write(APIC_EOI, 0);
+		spin_tsc(hz / 50);
+		GUEST_SYNC_ARGS(round, ticks - n, 0, 0);
+	}
+	GUEST_DONE();
+}
+
+TEST(reinject_control)
+{
+	struct kvm_vm *vm = vm_with_pit(0, true);
+	struct kvm_vcpu *vcpu = vm_vcpu_add(vm, 0, (void (*)(void))guest_reinject);
+	struct kvm_reinject_control rc = { .pit_reinject = 0 };
+	struct ucall uc;
+
+	TEST_ASSERT_EQ(kvm_check_cap(KVM_CAP_REINJECT_CONTROL), 1);
+	vcpu_args_set(vcpu, 1, host_tsc_hz());
+	/* The default reinjects: about ten owed ticks, one per EOI, right away. */
+	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
+	test_log("reinject on: %" PRIu64 " ticks in the 20 ms after the EOI", uc.args[1]);
+	TEST_ASSERT(uc.args[1] >= 6, "%" PRIu64 " ticks after a 100 ms hold", uc.args[1]);
+	/* Without: the missed ticks merged into the one pending in IRR. */
+	vm_ioctl(vm, KVM_REINJECT_CONTROL, &rc, "KVM_REINJECT_CONTROL");
+	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
+	test_log("reinject off: %" PRIu64 " ticks in the 20 ms after the EOI", uc.args[1]);
+	TEST_ASSERT(uc.args[1] <= 5, "%" PRIu64 " ticks after a 100 ms hold", uc.args[1]);
+	vcpu_run_until_done(vcpu);
+	vm_free(vm);
+}
+
 static void guest_count_forever(void)
 {
 	guest_irq_setup(0);
@@ -331,6 +386,8 @@ TEST(creation_state_and_errnos)
 	TEST_ASSERT(ioctl(vm->fd, KVM_SET_PIT2, &s2) == -1 && errno == ENXIO, "set2: %d", errno);
 	TEST_ASSERT(ioctl(vm->fd, KVM_GET_PIT, &s) == -1 && errno == ENXIO, "get: %d", errno);
 	TEST_ASSERT(ioctl(vm->fd, KVM_SET_PIT, &s) == -1 && errno == ENXIO, "set: %d", errno);
+	TEST_ASSERT(ioctl(vm->fd, KVM_REINJECT_CONTROL, &(struct kvm_reinject_control){}) == -1 &&
+		    errno == ENXIO, "reinject: %d", errno);
 	/* Bad pointers fault before the PIT is looked for, except for KVM_GET_PIT2. */
 	TEST_ASSERT(ioctl(vm->fd, KVM_SET_PIT2, NULL) == -1 && errno == EFAULT, "set2 NULL");
 	TEST_ASSERT(ioctl(vm->fd, KVM_GET_PIT2, NULL) == -1 && errno == ENXIO, "get2 NULL");

@@ -29,9 +29,11 @@ enum mkvm_irq_source {
 };
 
 /*
- * Told when the guest acknowledges (EOIs) an interrupt of @gsi at the
- * IOAPIC pin that @gsi routes to.  Called under rcu_read_lock(), without
- * irqchip locks, from the vCPU that wrote the EOI.
+ * Told when the guest acknowledges an interrupt of @gsi: an EOI at the
+ * IOAPIC pin or 8259 input that @gsi routes to (for an edge-triggered
+ * IOAPIC pin, only while such notifiers exist: the local APICs then pass
+ * every EOI on).  Called under rcu_read_lock(), without irqchip locks,
+ * from the vCPU that wrote the EOI.
  */
 struct mkvm_irq_ack_notifier {
 	struct hlist_node link;
@@ -39,10 +41,23 @@ struct mkvm_irq_ack_notifier {
 	void (*acked)(struct mkvm_irq_ack_notifier *n);
 };
 
+/*
+ * Told when the guest masks or unmasks a pin that @gsi routes to (IOAPIC
+ * redirection entry, 8259 IMR).  Called under rcu_read_lock() and possibly
+ * an irqchip lock: it must not raise interrupts.
+ */
+struct mkvm_irq_mask_notifier {
+	struct hlist_node link;
+	u32 gsi;
+	void (*masked)(struct mkvm_irq_mask_notifier *n, bool masked);
+};
+
 /* arch/x86/kvm/irq_routing.c */
 int mkvm_set_irq(struct mkvm_vm *vm, enum mkvm_irq_source src, u32 gsi, int level);
 void mkvm_irq_register_ack_notifier(struct mkvm_vm *vm, struct mkvm_irq_ack_notifier *n);
 void mkvm_irq_unregister_ack_notifier(struct mkvm_vm *vm, struct mkvm_irq_ack_notifier *n);
+void mkvm_irq_register_mask_notifier(struct mkvm_vm *vm, struct mkvm_irq_mask_notifier *n);
+void mkvm_irq_unregister_mask_notifier(struct mkvm_vm *vm, struct mkvm_irq_mask_notifier *n);
 bool mkvm_irqfd_allowed(struct mkvm_vm *vm, bool resample);
 
 /* virt/kvm/irqfd.c */

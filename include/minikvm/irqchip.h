@@ -83,8 +83,7 @@ struct mkvm_irqchip {
 	struct mkvm_ioapic ioapic;
 	/* GSI routing (irq_routing.c): the table is read under RCU, replaced under the mutex. */
 	struct mkvm_irq_routing __rcu *routing;
-	struct mutex routing_lock;	/* table updates and the ack notifier list */
-	struct hlist_head ack_notifiers;	/* RCU */
+	struct mutex routing_lock;	/* table updates */
 	/* Each irqchip input's level per source (bit enum mkvm_irq_source). */
 	spinlock_t lines_lock;		/* taken before pic.lock and ioapic.lock */
 	unsigned long pic_lines[MKVM_PIC_PINS];
@@ -118,6 +117,9 @@ int mkvm_irq_routing_init(struct mkvm_irqchip *chip);
 void mkvm_irq_routing_free(struct mkvm_irqchip *chip);
 long mkvm_irq_routing_ioctl(struct mkvm_vm *vm, unsigned int ioctl, void __user *argp);
 void mkvm_irq_notify_ack(struct mkvm_irqchip *chip, unsigned int irqchip, unsigned int pin);
+void mkvm_irq_notify_mask(struct mkvm_irqchip *chip, unsigned int irqchip, unsigned int pin,
+			  bool masked);
+bool mkvm_irq_has_ack_notifiers(struct mkvm_vm *vm);
 
 /* arch/x86/kvm/pic.c */
 void mkvm_pic_init(struct mkvm_pic *pic);

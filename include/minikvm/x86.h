@@ -44,6 +44,10 @@ struct mkvm_vm_arch {
 	struct mkvm_vm_time time;
 	struct mkvm_irqchip *irqchip;	/* KVM_CREATE_IRQCHIP, or NULL */
 	struct mkvm_pit *pit;		/* KVM_CREATE_PIT(2), or NULL */
+	/* irq_routing.c: told of EOIs and (un)masking of a GSI's pins; RCU lists. */
+	struct hlist_head irq_ack_notifiers;
+	struct hlist_head irq_mask_notifiers;
+	struct mutex irq_notifiers_lock;
 };
 
 /* An instruction the emulator is in the middle of, waiting for userspace. */

@@ -178,7 +178,6 @@ int mkvm_irq_routing_init(struct mkvm_irqchip *chip)
 
 	mutex_init(&chip->routing_lock);
 	spin_lock_init(&chip->lines_lock);
-	INIT_HLIST_HEAD(&chip->ack_notifiers);
 	for (u32 gsi = 0; gsi < MKVM_IOAPIC_PINS; gsi++) {
 		*e++ = (struct kvm_irq_routing_entry){
 			.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
@@ -344,18 +343,30 @@ long mkvm_irq_routing_ioctl(struct mkvm_vm *vm, unsigned int ioctl, void __user 
 	}
 }
 
+static void add_notifier(struct mkvm_vm *vm, struct hlist_node *link, struct hlist_head *list)
+{
+	mutex_lock(&vm->arch.irq_notifiers_lock);
+	hlist_add_head_rcu(link, list);
+	mutex_unlock(&vm->arch.irq_notifiers_lock);
+}
+
+static void del_notifier(struct mkvm_vm *vm, struct hlist_node *link)
+{
+	mutex_lock(&vm->arch.irq_notifiers_lock);
+	hlist_del_init_rcu(link);
+	mutex_unlock(&vm->arch.irq_notifiers_lock);
+	/* No callback runs on it any more. */
+	synchronize_rcu();
+}
+
 /**
  * mkvm_irq_register_ack_notifier() - be told of EOIs of a GSI's interrupts
- * @vm: the VM, with an in-kernel irqchip
+ * @vm: the VM
  * @n: the notifier, with gsi and acked set
  */
 void mkvm_irq_register_ack_notifier(struct mkvm_vm *vm, struct mkvm_irq_ack_notifier *n)
 {
-	struct mkvm_irqchip *chip = vm->arch.irqchip;
-
-	mutex_lock(&chip->routing_lock);
-	hlist_add_head_rcu(&n->link, &chip->ack_notifiers);
-	mutex_unlock(&chip->routing_lock);
+	add_notifier(vm, &n->link, &vm->arch.irq_ack_notifiers);
 }
 
 /**
@@ -365,37 +376,93 @@ void mkvm_irq_register_ack_notifier(struct mkvm_vm *vm, struct mkvm_irq_ack_noti
  */
 void mkvm_irq_unregister_ack_notifier(struct mkvm_vm *vm, struct mkvm_irq_ack_notifier *n)
 {
-	struct mkvm_irqchip *chip = vm->arch.irqchip;
+	del_notifier(vm, &n->link);
+}
 
-	mutex_lock(&chip->routing_lock);
-	hlist_del_init_rcu(&n->link);
-	mutex_unlock(&chip->routing_lock);
-	synchronize_rcu();
+/**
+ * mkvm_irq_register_mask_notifier() - be told when a GSI's pins are (un)masked
+ * @vm: the VM
+ * @n: the notifier, with gsi and masked set
+ */
+void mkvm_irq_register_mask_notifier(struct mkvm_vm *vm, struct mkvm_irq_mask_notifier *n)
+{
+	add_notifier(vm, &n->link, &vm->arch.irq_mask_notifiers);
+}
+
+/**
+ * mkvm_irq_unregister_mask_notifier() - stop the notifications
+ * @vm: the VM
+ * @n: a registered notifier; its callback is not running when this returns
+ */
+void mkvm_irq_unregister_mask_notifier(struct mkvm_vm *vm, struct mkvm_irq_mask_notifier *n)
+{
+	del_notifier(vm, &n->link);
+}
+
+/**
+ * mkvm_irq_has_ack_notifiers() - whether EOIs of edge interrupts matter
+ * @vm: the VM
+ *
+ * Return: true while some source waits for acknowledgements.
+ */
+bool mkvm_irq_has_ack_notifiers(struct mkvm_vm *vm)
+{
+	return !hlist_empty(&vm->arch.irq_ack_notifiers);
+}
+
+/* The GSI routed to an irqchip input, or -1; under rcu_read_lock(). */
+static int pin_gsi(struct mkvm_irqchip *chip, unsigned int irqchip, unsigned int pin)
+{
+	return rcu_dereference(chip->routing)->chip_gsi[irqchip][pin];
 }
 
 /**
  * mkvm_irq_notify_ack() - the guest acknowledged an irqchip input's interrupt
  * @chip: the irqchip
- * @irqchip: KVM_IRQCHIP_IOAPIC (the PICs do not notify)
- * @pin: the input
+ * @irqchip: KVM_IRQCHIP_*
+ * @pin: the input on that chip (0-7 on a PIC)
  *
- * Called without irqchip locks: a notifier may lower the line.
+ * Called without irqchip locks: a notifier may lower or raise the line.
  */
 void mkvm_irq_notify_ack(struct mkvm_irqchip *chip, unsigned int irqchip, unsigned int pin)
 {
+	struct hlist_head *list = &chip->vm->arch.irq_ack_notifiers;
 	struct mkvm_irq_ack_notifier *n;
-	struct mkvm_irq_routing *rt;
 	int gsi;
 
-	if (hlist_empty(&chip->ack_notifiers))
+	if (hlist_empty(list))
 		return;
 	rcu_read_lock();
-	rt = rcu_dereference(chip->routing);
-	gsi = rt->chip_gsi[irqchip][pin];
+	gsi = pin_gsi(chip, irqchip, pin);
 	if (gsi >= 0)
-		hlist_for_each_entry_rcu(n, &chip->ack_notifiers, link)
+		hlist_for_each_entry_rcu(n, list, link)
 			if (n->gsi == gsi)
 				n->acked(n);
+	rcu_read_unlock();
+}
+
+/**
+ * mkvm_irq_notify_mask() - the guest masked or unmasked an irqchip input
+ * @chip: the irqchip
+ * @irqchip: KVM_IRQCHIP_*
+ * @pin: the input on that chip (0-7 on a PIC)
+ * @masked: its new state
+ */
+void mkvm_irq_notify_mask(struct mkvm_irqchip *chip, unsigned int irqchip, unsigned int pin,
+			  bool masked)
+{
+	struct hlist_head *list = &chip->vm->arch.irq_mask_notifiers;
+	struct mkvm_irq_mask_notifier *n;
+	int gsi;
+
+	if (hlist_empty(list))
+		return;
+	rcu_read_lock();
+	gsi = pin_gsi(chip, irqchip, pin);
+	if (gsi >= 0)
+		hlist_for_each_entry_rcu(n, list, link)
+			if (n->gsi == gsi)
+				n->masked(n, masked);
 	rcu_read_unlock();
 }
 

@@ -237,6 +237,7 @@ int mkvm_irqchip_check_extension(long cap)
 	case KVM_CAP_PIT:
 	case KVM_CAP_PIT2:
 	case KVM_CAP_PIT_STATE2:
+	case KVM_CAP_REINJECT_CONTROL:
 		return 1;
 	case KVM_CAP_IRQ_ROUTING:
 		return MKVM_MAX_IRQ_ROUTES;

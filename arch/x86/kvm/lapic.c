@@ -412,7 +412,8 @@ static void apic_eoi(struct mkvm_vcpu *vcpu)
 		vec_clear(apic, APIC_ISR, v);
 	level = v >= 0 && vec_test(apic, APIC_TMR, v);
 	spin_unlock_irqrestore(&apic->lock, flags);
-	if (level)
+	/* Edge EOIs matter too while a source waits for them (the PIT's reinjection). */
+	if (level || (v >= 0 && mkvm_irq_has_ack_notifiers(vcpu->vm)))
 		mkvm_ioapic_eoi(chip, v);
 }
 

@@ -13,9 +13,13 @@
  * 200 us.  Port 0x61 is the PIT's only with KVM_PIT_SPEAKER_DUMMY, which is
  * how KVM reads that flag.
  *
- * Each expiry pulses GSI 0 at once: ticks that come while the previous one
- * is not yet acknowledged merge with it (the behaviour of KVM's
- * KVM_REINJECT_CONTROL pit_reinject = 0; KVM's default re-delivers them).
+ * Each expiry pulses GSI 0.  By default (KVM_REINJECT_CONTROL pit_reinject
+ * = 1, as in KVM) no tick is lost: the next one is sent only once the guest
+ * has acknowledged the previous one (an EOI at the pin GSI 0 routes to), and
+ * ticks that expire meanwhile are counted and sent one per acknowledgement.
+ * Unmasking a pin of GSI 0 forgets the backlog, since a masked pin never
+ * acknowledges.  With pit_reinject = 0, every expiry pulses the line and
+ * ticks that find the previous one still pending merge with it.
  */
 #include <linux/hrtimer.h>
 #include <linux/math64.h>
@@ -45,6 +49,12 @@ struct mkvm_pit {
 	struct hrtimer timer;		/* channel 0's output */
 	u64 period_ns;			/* channel 0's timer, 0 when it has none */
 	bool periodic;
+	/* Reinjection (KVM_REINJECT_CONTROL), changed under the lock. */
+	bool reinject;
+	atomic_t pending;		/* ticks not yet acknowledged, the one sent included */
+	atomic_t irq_ack;		/* 1: no tick awaits its acknowledgement */
+	struct mkvm_irq_ack_notifier ack;
+	struct mkvm_irq_mask_notifier mask;
 };
 
 /* Input clocks since the count was loaded (or the gate rose). */
@@ -105,18 +115,66 @@ static int out(struct mkvm_pit *pit, int ch)
 	}
 }
 
+/* OUT rising: an edge on IRQ 0 (GSI 0), unless the last one is still unacknowledged. */
+static void send_tick(struct mkvm_pit *pit)
+{
+	if (READ_ONCE(pit->reinject) && !atomic_xchg(&pit->irq_ack, 0))
+		return;
+	mkvm_set_irq(pit->vm, MKVM_IRQ_SRC_PIT, 0, 1);
+	mkvm_set_irq(pit->vm, MKVM_IRQ_SRC_PIT, 0, 0);
+}
+
 static enum hrtimer_restart timer_fn(struct hrtimer *t)
 {
 	struct mkvm_pit *pit = container_of(t, struct mkvm_pit, timer);
+	u64 missed = 0;
 
-	/* OUT rising: an edge on IRQ 0 (GSI 0). */
-	mkvm_set_irq(pit->vm, MKVM_IRQ_SRC_PIT, 0, 1);
-	mkvm_set_irq(pit->vm, MKVM_IRQ_SRC_PIT, 0, 0);
-	if (!pit->periodic)
-		return HRTIMER_NORESTART;
-	/* A late host skips ticks rather than firing them back to back. */
-	hrtimer_forward_now(t, ns_to_ktime(pit->period_ns));
-	return HRTIMER_RESTART;
+	if (pit->periodic)
+		missed = hrtimer_forward_now(t, ns_to_ktime(pit->period_ns)) - 1;
+	/* With reinjection, ticks a late host missed are owed too. */
+	if (READ_ONCE(pit->reinject))
+		atomic_add(1 + missed, &pit->pending);
+	send_tick(pit);
+	return pit->periodic ? HRTIMER_RESTART : HRTIMER_NORESTART;
+}
+
+/* The guest acknowledged a tick: send the next one owed. */
+static void tick_acked(struct mkvm_irq_ack_notifier *n)
+{
+	struct mkvm_pit *pit = container_of(n, struct mkvm_pit, ack);
+
+	/* irq_ack is set before pending is read, or a tick could be stranded. */
+	atomic_xchg(&pit->irq_ack, 1);
+	if (atomic_dec_if_positive(&pit->pending) > 0)
+		send_tick(pit);
+}
+
+static void reset_reinject(struct mkvm_pit *pit)
+{
+	atomic_set(&pit->pending, 0);
+	atomic_set(&pit->irq_ack, 1);
+}
+
+static void pin_masked(struct mkvm_irq_mask_notifier *n, bool masked)
+{
+	if (!masked)
+		reset_reinject(container_of(n, struct mkvm_pit, mask));
+}
+
+/* KVM_REINJECT_CONTROL; with pit->lock held.  Only reinjection listens to EOIs. */
+static void set_reinject(struct mkvm_pit *pit, bool on)
+{
+	if (pit->reinject == on)
+		return;
+	if (on) {
+		reset_reinject(pit);
+		mkvm_irq_register_ack_notifier(pit->vm, &pit->ack);
+		mkvm_irq_register_mask_notifier(pit->vm, &pit->mask);
+	} else {
+		mkvm_irq_unregister_ack_notifier(pit->vm, &pit->ack);
+		mkvm_irq_unregister_mask_notifier(pit->vm, &pit->mask);
+	}
+	WRITE_ONCE(pit->reinject, on);
 }
 
 static void stop_timer(struct mkvm_pit *pit)
@@ -132,6 +190,7 @@ static void start_timer(struct mkvm_pit *pit, u32 count, bool periodic)
 	if (!mkvm_irqchip_in_kernel(pit->vm) || (pit->s.flags & KVM_PIT_FLAGS_HPET_LEGACY))
 		return;
 	hrtimer_cancel(&pit->timer);
+	reset_reinject(pit);
 	pit->periodic = periodic;
 	/* hrtimers are not throttled: a tiny period would swamp the host. */
 	pit->period_ns = periodic ? max_t(u64, ns, PIT_MIN_PERIOD_NS) : ns;
@@ -374,7 +433,12 @@ static int create_pit(struct mkvm_vm *vm, u32 flags)
 	pit->speaker = flags & KVM_PIT_SPEAKER_DUMMY;
 	hrtimer_init(&pit->timer, CLOCK_MONOTONIC, HRTIMER_MODE_ABS);
 	pit->timer.function = timer_fn;
+	pit->ack.gsi = 0;
+	pit->ack.acked = tick_acked;
+	pit->mask.gsi = 0;
+	pit->mask.masked = pin_masked;
 	reset(pit);
+	set_reinject(pit, true);
 	smp_store_release(&vm->arch.pit, pit);
 out:
 	mutex_unlock(&vm->lock);
@@ -423,10 +487,26 @@ static long pit_state_ioctl(struct mkvm_vm *vm, unsigned int ioctl, void __user 
 	return copy_to_user(argp, &s, size) ? -EFAULT : 0;
 }
 
+static long reinject_control(struct mkvm_vm *vm, void __user *argp)
+{
+	struct mkvm_pit *pit = smp_load_acquire(&vm->arch.pit);
+	struct kvm_reinject_control c;
+
+	if (copy_from_user(&c, argp, sizeof(c)))
+		return -EFAULT;
+	if (!pit)
+		return -ENXIO;
+	mutex_lock(&pit->lock);
+	set_reinject(pit, c.pit_reinject);
+	mutex_unlock(&pit->lock);
+	return 0;
+}
+
 /**
  * mkvm_pit_vm_ioctl() - the PIT's VM ioctls
  * @vm: the VM
- * @ioctl: KVM_CREATE_PIT, KVM_CREATE_PIT2, KVM_GET/SET_PIT or KVM_GET/SET_PIT2
+ * @ioctl: KVM_CREATE_PIT, KVM_CREATE_PIT2, KVM_GET/SET_PIT, KVM_GET/SET_PIT2
+ *	   or KVM_REINJECT_CONTROL
  * @argp: the argument
  *
  * Return: 0; -EEXIST for a second PIT, -ENXIO for state without a PIT,
@@ -449,6 +529,8 @@ long mkvm_pit_vm_ioctl(struct mkvm_vm *vm, unsigned int ioctl, void __user *argp
 	case KVM_GET_PIT2:
 	case KVM_SET_PIT2:
 		return pit_state_ioctl(vm, ioctl, argp);
+	case KVM_REINJECT_CONTROL:
+		return reinject_control(vm, argp);
 	default:
 		return -ENOTTY;
 	}
@@ -465,6 +547,7 @@ void mkvm_pit_destroy(struct mkvm_vm *vm)
 	if (!pit)
 		return;
 	hrtimer_cancel(&pit->timer);
+	set_reinject(pit, false);
 	kfree(pit);
 	vm->arch.pit = NULL;
 }

@@ -270,6 +270,9 @@ long mkvm_arch_vcpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, unsigned l
 
 int mkvm_arch_vm_init(struct mkvm_vm *vm)
 {
+	INIT_HLIST_HEAD(&vm->arch.irq_ack_notifiers);
+	INIT_HLIST_HEAD(&vm->arch.irq_mask_notifiers);
+	mutex_init(&vm->arch.irq_notifiers_lock);
 	mkvm_tsc_vm_init(vm);
 	mkvm_kvmclock_vm_init(vm);
 	return mkvm_tdp_init(vm);
