@@ -58,6 +58,7 @@ struct mkvm_vm {
 	struct mutex ioeventfds_lock;
 	struct list_head irqfds;	/* irqfd.c: changed under irqfds_lock */
 	spinlock_t irqfds_lock;
+	struct mutex irqfds_mutex;	/* one KVM_IRQFD at a time */
 	struct list_head resamplers;	/* irqfd.c: one per GSI with resampling irqfds */
 	struct mutex resamplers_lock;
 	struct mkvm_vm_arch arch;

@@ -277,11 +277,21 @@ static int irqfd_deassign(struct mkvm_vm *vm, const struct kvm_irqfd *args)
  */
 int mkvm_irqfd(struct mkvm_vm *vm, const struct kvm_irqfd *args)
 {
+	int r;
+
 	if (args->flags & ~(KVM_IRQFD_FLAG_DEASSIGN | KVM_IRQFD_FLAG_RESAMPLE))
 		return -EINVAL;
+	/*
+	 * An irqfd is listed before it is on the eventfd's wait queue: a
+	 * deassignment racing with its assignment must not unhook it in between.
+	 */
+	mutex_lock(&vm->irqfds_mutex);
 	if (args->flags & KVM_IRQFD_FLAG_DEASSIGN)
-		return irqfd_deassign(vm, args);
-	return irqfd_assign(vm, args);
+		r = irqfd_deassign(vm, args);
+	else
+		r = irqfd_assign(vm, args);
+	mutex_unlock(&vm->irqfds_mutex);
+	return r;
 }
 
 /**
@@ -292,6 +302,7 @@ void mkvm_irqfd_init(struct mkvm_vm *vm)
 {
 	INIT_LIST_HEAD(&vm->irqfds);
 	spin_lock_init(&vm->irqfds_lock);
+	mutex_init(&vm->irqfds_mutex);
 	INIT_LIST_HEAD(&vm->resamplers);
 	mutex_init(&vm->resamplers_lock);
 }
