@@ -14,6 +14,7 @@
 #include <linux/refcount.h>
 #include <linux/rwsem.h>
 #include <linux/signal.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/xarray.h>
 
@@ -55,6 +56,11 @@ struct mkvm_vm {
 	unsigned int created_vcpus;
 	struct list_head ioeventfds;	/* ioeventfd.c: RCU for vCPUs, changed under the lock */
 	struct mutex ioeventfds_lock;
+	struct list_head irqfds;	/* irqfd.c: changed under irqfds_lock */
+	spinlock_t irqfds_lock;
+	struct mutex irqfds_mutex;	/* one KVM_IRQFD at a time */
+	struct list_head resamplers;	/* irqfd.c: one per GSI with resampling irqfds */
+	struct mutex resamplers_lock;
 	struct mkvm_vm_arch arch;
 };
 

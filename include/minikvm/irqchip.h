@@ -12,6 +12,7 @@
 
 #include <linux/hrtimer.h>
 #include <linux/kvm.h>
+#include <linux/mutex.h>
 #include <linux/rcuwait.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
@@ -21,7 +22,7 @@ struct mkvm_vcpu;
 
 #define MKVM_IOAPIC_BASE	0xfec00000ULL
 #define MKVM_IOAPIC_PINS	KVM_IOAPIC_NUM_PINS
-#define MKVM_NR_GSIS		MKVM_IOAPIC_PINS	/* the default routing's GSIs */
+#define MKVM_PIC_PINS		16			/* master 0-7, slave 8-15 */
 
 /* Where a vCPU is, for kicks (mkvm_vcpu_kick()). */
 enum mkvm_guest_mode { MKVM_OUTSIDE_GUEST, MKVM_IN_GUEST, MKVM_EXITING_GUEST };
@@ -74,10 +75,19 @@ struct mkvm_ioapic {
 	u64 redirtbl[MKVM_IOAPIC_PINS];
 };
 
+struct mkvm_irq_routing;
+
 struct mkvm_irqchip {
 	struct mkvm_vm *vm;
 	struct mkvm_pic pic;
 	struct mkvm_ioapic ioapic;
+	/* GSI routing (irq_routing.c): the table is read under RCU, replaced under the mutex. */
+	struct mkvm_irq_routing __rcu *routing;
+	struct mutex routing_lock;	/* table updates */
+	/* Each irqchip input's level per source (bit enum mkvm_irq_source). */
+	spinlock_t lines_lock;		/* taken before pic.lock and ioapic.lock */
+	unsigned long pic_lines[MKVM_PIC_PINS];
+	unsigned long ioapic_lines[MKVM_IOAPIC_PINS];
 };
 
 /* An interrupt message to local APICs (SDM 10.6.1, 82093AA 3.2.4). */
@@ -101,6 +111,15 @@ void mkvm_irqchip_destroy(struct mkvm_vm *vm);
 bool mkvm_irqchip_mmio(struct mkvm_vcpu *vcpu, u64 gpa, unsigned int len, bool write, u64 *val);
 bool mkvm_irqchip_pio(struct mkvm_vcpu *vcpu, u16 port, unsigned int len, bool in, u32 *val);
 int mkvm_irqchip_check_extension(long cap);
+
+/* arch/x86/kvm/irq_routing.c */
+int mkvm_irq_routing_init(struct mkvm_irqchip *chip);
+void mkvm_irq_routing_free(struct mkvm_irqchip *chip);
+long mkvm_irq_routing_ioctl(struct mkvm_vm *vm, unsigned int ioctl, void __user *argp);
+void mkvm_irq_notify_ack(struct mkvm_irqchip *chip, unsigned int irqchip, unsigned int pin);
+void mkvm_irq_notify_mask(struct mkvm_irqchip *chip, unsigned int irqchip, unsigned int pin,
+			  bool masked);
+bool mkvm_irq_has_ack_notifiers(struct mkvm_vm *vm);
 
 /* arch/x86/kvm/pic.c */
 void mkvm_pic_init(struct mkvm_pic *pic);

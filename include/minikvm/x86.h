@@ -19,6 +19,7 @@ struct mkvm_vm;
 struct mkvm_vcpu;
 struct mkvm_irqchip;
 struct mkvm_lapic;
+struct mkvm_pit;
 
 #define MKVM_MAX_CPUID_ENTRIES	256	/* as KVM_MAX_CPUID_ENTRIES */
 #define MKVM_MAX_IO_MSRS	256	/* KVM_GET/SET_MSRS batches are smaller than this */
@@ -42,6 +43,11 @@ struct mkvm_vm_arch {
 	struct mkvm_tdp tdp;
 	struct mkvm_vm_time time;
 	struct mkvm_irqchip *irqchip;	/* KVM_CREATE_IRQCHIP, or NULL */
+	struct mkvm_pit *pit;		/* KVM_CREATE_PIT(2), or NULL */
+	/* irq_routing.c: told of EOIs and (un)masking of a GSI's pins; RCU lists. */
+	struct hlist_head irq_ack_notifiers;
+	struct hlist_head irq_mask_notifiers;
+	struct mutex irq_notifiers_lock;
 };
 
 /* An instruction the emulator is in the middle of, waiting for userspace. */
@@ -183,6 +189,7 @@ long mkvm_arch_dev_ioctl(unsigned int ioctl, unsigned long arg);
 long mkvm_arch_vm_ioctl(struct mkvm_vm *vm, unsigned int ioctl, unsigned long arg);
 long mkvm_arch_vcpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, unsigned long arg);
 int mkvm_arch_vm_init(struct mkvm_vm *vm);
+void mkvm_arch_vm_shutdown(struct mkvm_vm *vm);
 void mkvm_arch_vm_destroy(struct mkvm_vm *vm);
 int mkvm_arch_vcpu_create(struct mkvm_vcpu *vcpu);
 void mkvm_arch_vcpu_destroy(struct mkvm_vcpu *vcpu);

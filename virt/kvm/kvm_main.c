@@ -8,6 +8,7 @@
 #include <linux/module.h>
 
 #include <minikvm/core.h>
+#include <minikvm/irq.h>
 
 static bool nested;
 module_param(nested, bool, 0444);
@@ -57,9 +58,16 @@ static int __init minikvm_init(void)
 	}
 	if (r)
 		return r;
-	r = misc_register(&kvm_dev);
-	if (r)
+	r = mkvm_irqfd_module_init();
+	if (r) {
 		mkvm_arch_exit();
+		return r;
+	}
+	r = misc_register(&kvm_dev);
+	if (r) {
+		mkvm_irqfd_module_exit();
+		mkvm_arch_exit();
+	}
 	if (r == -EBUSY) {
 		pr_err("minikvm: /dev/kvm (misc minor %d) is taken, probably by kvm.ko: "
 		       "unload kvm_amd/kvm_intel and kvm first\n", KVM_MINOR);
@@ -76,6 +84,7 @@ static int __init minikvm_init(void)
 static void __exit minikvm_exit(void)
 {
 	misc_deregister(&kvm_dev);
+	mkvm_irqfd_module_exit();
 	mkvm_arch_exit();
 }
 

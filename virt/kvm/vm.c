@@ -15,6 +15,7 @@
 #include <linux/uaccess.h>
 
 #include <minikvm/core.h>
+#include <minikvm/irq.h>
 
 void mkvm_vm_get(struct mkvm_vm *vm)
 {
@@ -26,6 +27,9 @@ static void vm_destroy(struct mkvm_vm *vm)
 	struct mkvm_vcpu *vcpu;
 	unsigned long i;
 
+	/* Stop what raises interrupts before the vCPUs it reaches go away. */
+	mkvm_irqfd_destroy(vm);
+	mkvm_arch_vm_shutdown(vm);
 	xa_for_each(&vm->vcpus, i, vcpu)
 		mkvm_vcpu_destroy(vcpu);
 	xa_destroy(&vm->vcpus);
@@ -114,6 +118,13 @@ static long vm_ioctl(struct file *filp, unsigned int ioctl, unsigned long arg)
 			return -EFAULT;
 		return mkvm_ioeventfd(vm, &args);
 	}
+	case KVM_IRQFD: {
+		struct kvm_irqfd args;
+
+		if (copy_from_user(&args, argp, sizeof(args)))
+			return -EFAULT;
+		return mkvm_irqfd(vm, &args);
+	}
 	default:
 		/* The x86 layer answers ENOTTY for an unknown one, as KVM does. */
 		return mkvm_arch_vm_ioctl(vm, ioctl, arg);
@@ -157,6 +168,7 @@ int mkvm_dev_create_vm(unsigned long type)
 	xa_init(&vm->memslots);
 	xa_init(&vm->vcpus);
 	mkvm_ioeventfd_init(vm);
+	mkvm_irqfd_init(vm);
 	mmgrab(current->mm);
 	vm->mm = current->mm;
 	if (mkvm_arch_vm_init(vm)) {

@@ -110,20 +110,34 @@ out:
 }
 
 /**
- * mkvm_ioapic_eoi() - a local APIC retired a level-triggered vector
+ * mkvm_ioapic_eoi() - a local APIC retired a vector the IOAPIC may have sent
  * @chip: the irqchip
  * @vector: the vector
  *
  * Every level pin with that vector drops remote IRR and, if its line is
- * still high, sends again (82093AA 3.2.4, remote IRR).
+ * still high, sends again (82093AA 3.2.4, remote IRR).  The ack notifiers
+ * of every pin with the vector (a resampling irqfd, the PIT) run first,
+ * without the lock, so that a source that lowers its line on the EOI is
+ * not sent again.
  */
 void mkvm_ioapic_eoi(struct mkvm_irqchip *chip, u8 vector)
 {
 	struct mkvm_ioapic *ioapic = &chip->ioapic;
-	unsigned long flags;
+	unsigned long flags, pins = 0;
+	int pin;
 
 	spin_lock_irqsave(&ioapic->lock, flags);
-	for (int pin = 0; pin < MKVM_IOAPIC_PINS; pin++) {
+	for (pin = 0; pin < MKVM_IOAPIC_PINS; pin++) {
+		u64 e = ioapic->redirtbl[pin];
+
+		if ((e & RTE_VECTOR) == vector)
+			__set_bit(pin, &pins);
+	}
+	spin_unlock_irqrestore(&ioapic->lock, flags);
+	for_each_set_bit(pin, &pins, MKVM_IOAPIC_PINS)
+		mkvm_irq_notify_ack(chip, KVM_IRQCHIP_IOAPIC, pin);
+	spin_lock_irqsave(&ioapic->lock, flags);
+	for_each_set_bit(pin, &pins, MKVM_IOAPIC_PINS) {
 		u64 *e = &ioapic->redirtbl[pin];
 
 		if ((*e & RTE_VECTOR) != vector || !(*e & RTE_LEVEL))
@@ -158,7 +172,7 @@ static void write_rte(struct mkvm_irqchip *chip, unsigned int pin, bool high, u3
 {
 	struct mkvm_ioapic *ioapic = &chip->ioapic;
 	u64 *e = &ioapic->redirtbl[pin];
-	u64 ro = *e & (RTE_REMOTE_IRR | RTE_DELIVS);
+	u64 ro = *e & (RTE_REMOTE_IRR | RTE_DELIVS), old = *e;
 
 	if (high)
 		*e = (*e & 0xffffffffULL) | (u64)val << 32;
@@ -169,6 +183,8 @@ static void write_rte(struct mkvm_irqchip *chip, unsigned int pin, bool high, u3
 	/* ... but an edge pin has no EOI to wait for; Linux relies on this. */
 	if (!(*e & RTE_LEVEL))
 		*e &= ~RTE_REMOTE_IRR;
+	if ((old ^ *e) & RTE_MASKED)
+		mkvm_irq_notify_mask(chip, KVM_IRQCHIP_IOAPIC, pin, *e & RTE_MASKED);
 	if ((*e & RTE_LEVEL) && (ioapic->irr & BIT(pin)) && !(*e & RTE_MASKED) &&
 	    !(*e & RTE_REMOTE_IRR))
 		service(chip, pin);

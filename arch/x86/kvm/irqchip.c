@@ -1,17 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The in-kernel irqchip as a whole: KVM_CREATE_IRQCHIP, KVM_IRQ_LINE(_STATUS)
- * with KVM's default routing (GSI n is IOAPIC pin n and, below 16, PIC input
- * n), KVM_GET/SET_IRQCHIP, and which guest MMIO and port accesses the
- * irqchip takes instead of userspace.
+ * through the GSI routing table (irq_routing.c), KVM_GET/SET_IRQCHIP, and
+ * which guest MMIO and port accesses the irqchip (or the PIT) takes instead
+ * of userspace.
  */
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
 #include <minikvm/core.h>
+#include <minikvm/irq.h>
 #include <minikvm/irqchip.h>
+#include <minikvm/pit.h>
 
-#define NR_PIC_PINS	16
 #define IOAPIC_MMIO_SIZE 0x100
 
 static int create_irqchip(struct mkvm_vm *vm)
@@ -37,30 +38,14 @@ static int create_irqchip(struct mkvm_vm *vm)
 	chip->vm = vm;
 	mkvm_pic_init(&chip->pic);
 	mkvm_ioapic_init(&chip->ioapic);
+	r = mkvm_irq_routing_init(chip);
+	if (r) {
+		kfree(chip);
+		goto out;
+	}
 	smp_store_release(&vm->arch.irqchip, chip);
 out:
 	mutex_unlock(&vm->lock);
-	return r;
-}
-
-/*
- * Both controllers see a GSI below 16; the status adds up what each
- * reports, ignoring a -1 (KVM's kvm_set_irq()).
- */
-static int set_gsi(struct mkvm_irqchip *chip, u32 gsi, int level)
-{
-	int r = -1, one;
-
-	if (gsi >= MKVM_NR_GSIS)
-		return -1;
-	one = mkvm_ioapic_set_irq(chip, gsi, level);
-	if (one >= 0)
-		r = one;
-	if (gsi < NR_PIC_PINS) {
-		one = mkvm_pic_set_irq(chip, gsi, level);
-		if (one >= 0)
-			r = max(r, 0) + one;
-	}
 	return r;
 }
 
@@ -73,7 +58,7 @@ static int irq_line(struct mkvm_vm *vm, void __user *argp, bool status)
 		return -EFAULT;
 	if (!chip)
 		return -ENXIO;
-	irq.status = set_gsi(chip, irq.irq, !!irq.level);
+	irq.status = mkvm_set_irq(vm, MKVM_IRQ_SRC_USER, irq.irq, !!irq.level);
 	if (status && copy_to_user(argp, &irq, sizeof(irq)))
 		return -EFAULT;
 	return 0;
@@ -133,7 +118,7 @@ static int irqchip_state(struct mkvm_vm *vm, void __user *argp, bool set)
  * mkvm_irqchip_vm_ioctl() - the irqchip's VM ioctls
  * @vm: the VM
  * @ioctl: KVM_CREATE_IRQCHIP, KVM_IRQ_LINE, KVM_IRQ_LINE_STATUS,
- *	   KVM_GET_IRQCHIP or KVM_SET_IRQCHIP
+ *	   KVM_GET_IRQCHIP, KVM_SET_IRQCHIP, or one of the routing's or the PIT's
  * @argp: the argument
  *
  * Return: 0; -EEXIST for a second irqchip, -EINVAL for one after the first
@@ -151,8 +136,11 @@ long mkvm_irqchip_vm_ioctl(struct mkvm_vm *vm, unsigned int ioctl, void __user *
 	case KVM_GET_IRQCHIP:
 	case KVM_SET_IRQCHIP:
 		return irqchip_state(vm, argp, ioctl == KVM_SET_IRQCHIP);
+	case KVM_SET_GSI_ROUTING:
+	case KVM_SIGNAL_MSI:
+		return mkvm_irq_routing_ioctl(vm, ioctl, argp);
 	default:
-		return -ENOTTY;
+		return mkvm_pit_vm_ioctl(vm, ioctl, argp);
 	}
 }
 
@@ -162,6 +150,8 @@ long mkvm_irqchip_vm_ioctl(struct mkvm_vm *vm, unsigned int ioctl, void __user *
  */
 void mkvm_irqchip_destroy(struct mkvm_vm *vm)
 {
+	if (vm->arch.irqchip)
+		mkvm_irq_routing_free(vm->arch.irqchip);
 	kfree(vm->arch.irqchip);
 	vm->arch.irqchip = NULL;
 }
@@ -196,19 +186,23 @@ bool mkvm_irqchip_mmio(struct mkvm_vcpu *vcpu, u64 gpa, unsigned int len, bool w
 }
 
 /**
- * mkvm_irqchip_pio() - a guest IN or OUT the PICs may take
+ * mkvm_irqchip_pio() - a guest IN or OUT the PICs or the PIT may take
  * @vcpu: the vCPU
  * @port: the port
  * @len: the size
  * @in: IN into *@val, or OUT of *@val
  * @val: the data
  *
- * Return: true for the PICs' ports and ELCRs, which only take bytes.
+ * Return: true for the PIT's ports, and the PICs' ports and ELCRs, which
+ * only take bytes.
  */
 bool mkvm_irqchip_pio(struct mkvm_vcpu *vcpu, u16 port, unsigned int len, bool in, u32 *val)
 {
 	struct mkvm_irqchip *chip = vcpu->vm->arch.irqchip;
 
+	/* The PIT's ports work without an irqchip, as in KVM. */
+	if (mkvm_pit_pio(vcpu->vm, port, len, in, val))
+		return true;
 	if (!chip)
 		return false;
 	switch (port) {
@@ -237,7 +231,16 @@ int mkvm_irqchip_check_extension(long cap)
 	case KVM_CAP_IRQ_INJECT_STATUS:
 	case KVM_CAP_TSC_DEADLINE_TIMER:
 	case KVM_CAP_IOAPIC_POLARITY_IGNORED:
+	case KVM_CAP_SIGNAL_MSI:
+	case KVM_CAP_IRQFD:
+	case KVM_CAP_IRQFD_RESAMPLE:
+	case KVM_CAP_PIT:
+	case KVM_CAP_PIT2:
+	case KVM_CAP_PIT_STATE2:
+	case KVM_CAP_REINJECT_CONTROL:
 		return 1;
+	case KVM_CAP_IRQ_ROUTING:
+		return MKVM_MAX_IRQ_ROUTES;
 	default:
 		return 0;
 	}

@@ -339,12 +339,15 @@ static bool match(struct mkvm_vcpu *target, struct mkvm_vcpu *src,
  * in that mode goes to all as a fixed interrupt.  Only APICs enabled in the
  * base MSR take part.  The caller may hold the IOAPIC lock, no APIC lock.
  *
- * Return: how many APICs took it, or -1 when none matched.
+ * Return: how many APICs took it, or -1 when none matched.  Like KVM, a
+ * message to one destination that no APIC has counts 0, not -1, once the VM
+ * has local APICs: only broadcasts and shorthands report -1 for nobody.
  */
 int mkvm_lapic_deliver(struct mkvm_vm *vm, struct mkvm_vcpu *src, const struct mkvm_apic_irq *irq)
 {
 	struct mkvm_apic_irq msg = *irq;
 	bool lowest = irq->delivery_mode == APIC_DM_LOWEST >> 8;
+	bool unicast = !irq->shorthand && irq->dest != XAPIC_BROADCAST;
 	struct mkvm_vcpu *vcpu;
 	unsigned int n = 0, pick;
 	unsigned long i;
@@ -355,6 +358,8 @@ int mkvm_lapic_deliver(struct mkvm_vm *vm, struct mkvm_vcpu *src, const struct m
 		msg.delivery_mode = APIC_DM_FIXED >> 8;
 	}
 	xa_for_each(&vm->vcpus, i, vcpu) {
+		if (unicast && vcpu->arch.lapic)
+			r = max(r, 0);
 		if (!vcpu->arch.lapic || !hw_enabled(vcpu) || !match(vcpu, src, &msg))
 			continue;
 		if (lowest) {
@@ -407,7 +412,8 @@ static void apic_eoi(struct mkvm_vcpu *vcpu)
 		vec_clear(apic, APIC_ISR, v);
 	level = v >= 0 && vec_test(apic, APIC_TMR, v);
 	spin_unlock_irqrestore(&apic->lock, flags);
-	if (level)
+	/* Edge EOIs matter too while a source waits for them (the PIT's reinjection). */
+	if (level || (v >= 0 && mkvm_irq_has_ack_notifiers(vcpu->vm)))
 		mkvm_ioapic_eoi(chip, v);
 }
 

@@ -136,10 +136,43 @@ int mkvm_pic_set_irq(struct mkvm_irqchip *chip, unsigned int pin, int level)
 	return r;
 }
 
+/*
+ * ISR and IMR before and after a guest access, so that the GSIs' notifiers
+ * hear of EOIs and (un)masking once the lock is dropped.
+ */
+struct pic_snap {
+	u8 isr[2], imr[2];
+};
+
+static void snap(struct mkvm_pic *pic, struct pic_snap *s)
+{
+	for (int n = 0; n < 2; n++) {
+		s->isr[n] = pic->chip[n].isr;
+		s->imr[n] = pic->chip[n].imr;
+	}
+}
+
+/* @auto_acked: inputs acknowledged in auto-EOI mode, which never showed in ISR. */
+static void notify(struct mkvm_irqchip *chip, const struct pic_snap *before,
+		   const struct pic_snap *after, const u8 *auto_acked)
+{
+	for (int n = 0; n < 2; n++) {
+		unsigned long acked = (before->isr[n] & ~after->isr[n]) | auto_acked[n];
+		unsigned long changed = before->imr[n] ^ after->imr[n];
+		int irq;
+
+		for_each_set_bit(irq, &acked, 8)
+			mkvm_irq_notify_ack(chip, n, irq);
+		for_each_set_bit(irq, &changed, 8)
+			mkvm_irq_notify_mask(chip, n, irq, after->imr[n] & BIT(irq));
+	}
+}
+
 /* Interrupt acknowledge: in service unless auto-EOI; an edge request is consumed. */
-static void intack(struct mkvm_pic_chip *c, int irq)
+static void intack(struct mkvm_pic_chip *c, int irq, u8 *auto_acked)
 {
 	if (c->auto_eoi) {
+		*auto_acked |= BIT(irq);
 		if (c->rotate_on_auto_eoi)
 			c->priority_add = (irq + 1) & 7;
 	} else {
@@ -162,19 +195,22 @@ int mkvm_pic_read_irq(struct mkvm_irqchip *chip)
 {
 	struct mkvm_pic *pic = &chip->pic;
 	struct mkvm_pic_chip *m = &pic->chip[0], *s = &pic->chip[1];
+	struct pic_snap before, after;
+	u8 auto_acked[2] = {};
 	unsigned long flags;
 	int irq, irq2, v;
 
 	spin_lock_irqsave(&pic->lock, flags);
+	snap(pic, &before);
 	irq = best_irq(m, true);
 	if (irq < 0) {
 		v = m->irq_base + 7;
 	} else {
-		intack(m, irq);
+		intack(m, irq, &auto_acked[0]);
 		if (irq == 2) {
 			irq2 = best_irq(s, false);
 			if (irq2 >= 0)
-				intack(s, irq2);
+				intack(s, irq2, &auto_acked[1]);
 			else
 				irq2 = 7;
 			v = s->irq_base + irq2;
@@ -183,7 +219,9 @@ int mkvm_pic_read_irq(struct mkvm_irqchip *chip)
 		}
 	}
 	update(pic);
+	snap(pic, &after);
 	spin_unlock_irqrestore(&pic->lock, flags);
+	notify(chip, &before, &after, auto_acked);
 	return v;
 }
 
@@ -304,10 +342,13 @@ static u8 poll_read(struct mkvm_pic *pic, struct mkvm_pic_chip *c)
 void mkvm_pic_pio_write(struct mkvm_irqchip *chip, u16 port, u32 val)
 {
 	struct mkvm_pic *pic = &chip->pic;
+	struct pic_snap before, after;
+	const u8 none[2] = {};
 	unsigned long flags;
 	bool rose;
 
 	spin_lock_irqsave(&pic->lock, flags);
+	snap(pic, &before);
 	if (port == 0x4d0 || port == 0x4d1) {
 		struct mkvm_pic_chip *c = &pic->chip[port & 1];
 
@@ -316,7 +357,9 @@ void mkvm_pic_pio_write(struct mkvm_irqchip *chip, u16 port, u32 val)
 		port_write(&pic->chip[port >> 7], port & 1, val);
 	}
 	rose = update(pic);
+	snap(pic, &after);
 	spin_unlock_irqrestore(&pic->lock, flags);
+	notify(chip, &before, &after, none);
 	if (rose)
 		kick_receivers(chip);
 }
@@ -331,11 +374,14 @@ void mkvm_pic_pio_write(struct mkvm_irqchip *chip, u16 port, u32 val)
 u32 mkvm_pic_pio_read(struct mkvm_irqchip *chip, u16 port)
 {
 	struct mkvm_pic *pic = &chip->pic;
+	struct pic_snap before, after;
+	const u8 none[2] = {};
 	struct mkvm_pic_chip *c;
 	unsigned long flags;
 	u32 v;
 
 	spin_lock_irqsave(&pic->lock, flags);
+	snap(pic, &before);
 	if (port == 0x4d0 || port == 0x4d1) {
 		v = pic->chip[port & 1].elcr;
 	} else {
@@ -350,7 +396,10 @@ u32 mkvm_pic_pio_read(struct mkvm_irqchip *chip, u16 port)
 			v = c->read_reg_select ? c->isr : c->irr;
 		}
 	}
+	snap(pic, &after);
 	spin_unlock_irqrestore(&pic->lock, flags);
+	/* A poll acknowledges and retires the interrupt it reports. */
+	notify(chip, &before, &after, none);
 	return v;
 }
 

@@ -13,6 +13,7 @@
 
 #include <minikvm/core.h>
 #include <minikvm/irqchip.h>
+#include <minikvm/pit.h>
 
 const struct mkvm_x86_ops *mkvm_x86;
 
@@ -269,9 +270,21 @@ long mkvm_arch_vcpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, unsigned l
 
 int mkvm_arch_vm_init(struct mkvm_vm *vm)
 {
+	INIT_HLIST_HEAD(&vm->arch.irq_ack_notifiers);
+	INIT_HLIST_HEAD(&vm->arch.irq_mask_notifiers);
+	mutex_init(&vm->arch.irq_notifiers_lock);
 	mkvm_tsc_vm_init(vm);
 	mkvm_kvmclock_vm_init(vm);
 	return mkvm_tdp_init(vm);
+}
+
+/**
+ * mkvm_arch_vm_shutdown() - stop the VM's own interrupt sources
+ * @vm: the dying VM, whose vCPUs still exist
+ */
+void mkvm_arch_vm_shutdown(struct mkvm_vm *vm)
+{
+	mkvm_pit_destroy(vm);
 }
 
 void mkvm_arch_vm_destroy(struct mkvm_vm *vm)
