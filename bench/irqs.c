@@ -69,8 +69,8 @@ TEST(hlt_timer_wake)
 	vm_free(vm);
 }
 
-static uint64_t result;
-static volatile uint64_t apic_on;	/* vCPU 0's APIC takes interrupts */		/* written by vCPU 0 once, before GUEST_DONE */
+static uint64_t result;			/* written by vCPU 0 once, before GUEST_DONE */
+static volatile uint64_t apic_on;	/* vCPU 0's APIC takes interrupts */
 
 /* vCPU 0 and 1 take turns: each IPIs the other and halts until it is IPIed back. */
 static void guest_ping_pong(void)

@@ -119,7 +119,8 @@ TEST(cpu_offline_and_back)
 	struct kvm_vm *vm = vm_create(VM_MODE_LONG64);
 	struct kvm_vcpu *vcpu = vm_vcpu_add(vm, 0, guest_fpu_loop);
 
-	if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || access("/sys/devices/system/cpu/cpu1/online", W_OK))
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2 ||
+	    access("/sys/devices/system/cpu/cpu1/online", W_OK))
 		SKIP("needs a second CPU that can go offline");
 	pin_to(1);
 	run_round(vcpu);

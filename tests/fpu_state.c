@@ -133,8 +133,8 @@ TEST(fpu_round_trip_with_guest)
 	run_to_port(vcpu, PORT_GET);
 	for (int r = 0; r < 16; r++)
 		for (int b = 0; b < 16; b++)
-			TEST_ASSERT(seen[r * 16 + b] == pattern(r, b, 1), "guest xmm%d byte %d: %#x",
-				    r, b, seen[r * 16 + b]);
+			TEST_ASSERT(seen[r * 16 + b] == pattern(r, b, 1),
+				    "guest xmm%d byte %d: %#x", r, b, seen[r * 16 + b]);
 	TEST_ASSERT_EQ(*(uint16_t *)(seen + 512), 0x27f);
 	memcpy(&st0, seen + 520, sizeof(st0));
 	TEST_ASSERT(st0 == 1.0, "guest ST0 %g", st0);
@@ -242,8 +242,8 @@ TEST(xcr0_and_ymm_round_trip_with_guest)
 	run_to_port(vcpu, PORT_GET);
 	for (int r = 0; r < 16; r++)
 		for (int b = 0; b < 32; b++)
-			TEST_ASSERT(seen[r * 32 + b] == pattern(r, b, 4), "guest ymm%d byte %d: %#x",
-				    r, b, seen[r * 32 + b]);
+			TEST_ASSERT(seen[r * 32 + b] == pattern(r, b, 4),
+				    "guest ymm%d byte %d: %#x", r, b, seen[r * 32 + b]);
 
 	memset(xs, 0, size);
 	vcpu_ioctl(vcpu, KVM_GET_XSAVE2, xs, "KVM_GET_XSAVE2");

@@ -96,8 +96,9 @@ static enum outcome run_seed(uint64_t seed)
 			out = EMULATION_FAILURE;
 			goto done;
 		default:
-			TEST_ASSERT(0, "seed %llu: undefined exit %u (%s)", (unsigned long long)seed,
-				    run->exit_reason, exit_reason_str(run->exit_reason));
+			TEST_ASSERT(0, "seed %llu: undefined exit %u (%s)",
+				    (unsigned long long)seed, run->exit_reason,
+				    exit_reason_str(run->exit_reason));
 		}
 	}
 done:

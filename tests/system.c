@@ -45,8 +45,8 @@ TEST(check_extension_needed_caps)
 	for (unsigned int i = 0; i < sizeof(needed_caps) / sizeof(needed_caps[0]); i++) {
 		int r = ioctl(kvm, KVM_CHECK_EXTENSION, needed_caps[i].cap);
 
-		TEST_ASSERT(r > 0, "KVM_CAP_%s: KVM_CHECK_EXTENSION returned %d", needed_caps[i].name,
-			    r);
+		TEST_ASSERT(r > 0, "KVM_CAP_%s: KVM_CHECK_EXTENSION returned %d",
+			    needed_caps[i].name, r);
 	}
 	close(kvm);
 }

@@ -29,7 +29,7 @@ struct vmm {
 	uint64_t ram_size;
 	uint64_t ram_below_4g;		/* RAM from 0; the rest starts at 4 GiB */
 	int ncpus;
-	bool nested;			/* --nested: the guest sees SVM/VMX if /dev/kvm has them */
+	bool nested;			/* --nested: show SVM/VMX if /dev/kvm has them */
 	struct vcpu vcpus[MAX_VCPUS];
 };
 

@@ -64,7 +64,8 @@ struct mkvm_emul {
 	unsigned long next_rip;
 	u64 la;			/* INS: where the data goes */
 	u64 gpa;		/* MMIO read: the address */
-	u8 len;			/* IN or MMIO read: its size; kvm_run's copy is userspace's */
+	/* IN or MMIO read: its size; kvm_run's copy is userspace's. */
+	u8 len;
 	unsigned int count;	/* INS: elements read ahead */
 };
 

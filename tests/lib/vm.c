@@ -424,7 +424,8 @@ void vm_install_exception_handler(struct kvm_vm *vm, int vector,
 				  void (*handler)(struct ex_regs *regs))
 {
 	extern void (*guest_exception_handlers[256])(struct ex_regs *regs);
-	void (**slot)(struct ex_regs *regs) = gva2hva(vm, (uint64_t)&guest_exception_handlers[vector]);
+	void (**slot)(struct ex_regs *regs) =
+		gva2hva(vm, (uint64_t)&guest_exception_handlers[vector]);
 
 	*slot = handler;
 }

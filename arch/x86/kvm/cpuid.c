@@ -36,7 +36,10 @@
 #define LEAF7_EBX (BIT(0) | BIT(3) | BIT(5) | BIT(8) | BIT(9) | BIT(19) | BIT(23) | BIT(29))
 /* Leaf 0xD subleaf 1: XSAVEOPT and XGETBV with ECX=1, which need no more state. */
 #define LEAFD1_EAX (BIT(0) | BIT(2))
-/* Leaf 0x80000001 EDX repeats leaf 1's low bits on AMD; plus SYSCALL, NX, MMXEXT, FFXSR, 1G pages, LM. */
+/*
+ * Leaf 0x80000001 EDX repeats leaf 1's low bits on AMD; plus SYSCALL, NX,
+ * MMXEXT, FFXSR, 1G pages, LM.
+ */
 #define EXT1_EDX ((LEAF1_EDX & 0x0183ffff) | BIT(11) | BIT(20) | BIT(22) | BIT(25) | BIT(26) | \
 		  BIT(29))
 /* LAHF/SAHF in 64-bit mode, ABM, SSE4A, MISALIGNSSE, 3DNOWPREFETCH. */
@@ -113,7 +116,8 @@ void mkvm_cpuid_init(void)
 	for (u32 fn = 0x80000002; fn <= min(max_ext, 0x80000006u); fn++)
 		add_leaf(fn, ~0u, ~0u, ~0u, ~0u);	/* brand string, cache geometry */
 	if (max_ext >= 0x80000008) {
-		add_leaf(0x80000008, 0xffff, 0, 0, 0);	/* physical and linear address sizes */
+		/* Physical and linear address sizes. */
+		add_leaf(0x80000008, 0xffff, 0, 0, 0);
 		/* Nested paging has 4 levels: guest-physical addresses end at bit 47. */
 		e = &supported[nr_supported - 1];
 		if ((e->eax & 0xff) > 48)

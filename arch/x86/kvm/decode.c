@@ -25,7 +25,8 @@
 #define F_GRP	0x10	/* ModRM.reg selects the operation */
 #define F_SRC16	0x20	/* MOVZX/MOVSX from 16 bits (else 8) */
 #define F_SRC32	0x40	/* MOVSXD from 32 bits */
-#define F_MOFFS	0x80	/* absolute address of address size, no ModRM; register is (R)AX */
+/* An absolute address of address size, no ModRM; the register is (R)AX. */
+#define F_MOFFS	0x80
 
 struct opcode {
 	u8 kind;	/* enum mkvm_insn_kind */
@@ -119,7 +120,8 @@ static int decode_prefixes(struct mkvm_insn *insn, struct cursor *c, unsigned in
 					return -EFAULT;
 				if ((b & 0xf0) == 0x40 || b == 0x66 || b == 0x67 || b == 0xf2 ||
 				    b == 0xf3 || b == 0xf0)
-					return -EINVAL;	/* REX followed by a prefix: not handled */
+					/* REX followed by a prefix: not handled. */
+					return -EINVAL;
 			}
 			insn->opcode = b;
 			return 0;

@@ -208,7 +208,8 @@ int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa)
 	case INSN_STOS:
 		val = vcpu->arch.regs[REG_RAX];
 		if (insn->rep && !(vcpu->arch.regs[REG_RCX] & size_mask(insn->addr_bytes))) {
-			mkvm_rip_past_insn(vcpu, e->next_rip);	/* REP with RCX=0 does nothing */
+			/* REP with RCX=0 does nothing. */
+			mkvm_rip_past_insn(vcpu, e->next_rip);
 			return 1;
 		}
 		string_step(vcpu, insn, REG_RDI, 1, e->next_rip);
@@ -250,7 +251,8 @@ static int finish_mmio_read(struct mkvm_vcpu *vcpu, u64 data)
 		reg_write(vcpu, insn, insn->reg, insn->op_bytes, data);
 		return 1;
 	case INSN_MOVSX:
-		reg_write(vcpu, insn, insn->reg, insn->op_bytes, sign_extend(data, insn->src_bytes));
+		reg_write(vcpu, insn, insn->reg, insn->op_bytes,
+			  sign_extend(data, insn->src_bytes));
 		return 1;
 	case INSN_ALU_TO_RM:
 		src = insn->has_imm ? insn->imm : reg_read(vcpu, insn, insn->reg, insn->op_bytes);
@@ -325,9 +327,12 @@ int mkvm_exit_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in, unsigned l
 	}
 	/* The in-kernel PICs' ports complete without userspace. */
 	if (mkvm_irqchip_pio(vcpu, port, size, in, &data)) {
+		u64 rax = vcpu->arch.regs[REG_RAX];
+
+		/* A 32-bit IN zero-extends; narrower ones keep RAX's other bytes. */
 		if (in)
 			vcpu->arch.regs[REG_RAX] = size == 4 ? data :
-				(vcpu->arch.regs[REG_RAX] & ~size_mask(size)) | (data & size_mask(size));
+				(rax & ~size_mask(size)) | (data & size_mask(size));
 		mkvm_rip_past_insn(vcpu, next_rip);
 		return 1;
 	}
@@ -393,7 +398,8 @@ int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in)
 		}
 	}
 	if (!in) {
-		la = seg_base(&s, insn->seg == SEG_NONE ? SEG_DS : insn->seg) + (r[REG_RSI] & amask);
+		la = seg_base(&s, insn->seg == SEG_NONE ? SEG_DS : insn->seg) +
+		     (r[REG_RSI] & amask);
 		if (mkvm_read_guest_virt(vcpu, &s, la, vcpu->pio_data, size))
 			return emulation_failed(vcpu, NULL, 0);
 		string_step(vcpu, insn, REG_RSI, 1, e->next_rip);

@@ -36,7 +36,8 @@
 #define PIT_NR_PORTS		4
 #define SPEAKER_PORT		0x61
 #define PIT_MIN_PERIOD_NS	(200 * NSEC_PER_USEC)	/* KVM's min_timer_period_us */
-#define MODE_NONE		0xff			/* as KVM shows a counter never programmed */
+/* How KVM shows a counter never programmed. */
+#define MODE_NONE		0xff
 
 /* Which byte of a 16-bit count is read or written next (82C54 control word RW bits). */
 enum { RW_LSB = 1, RW_MSB, RW_WORD0, RW_WORD1 };

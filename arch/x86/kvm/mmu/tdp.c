@@ -180,7 +180,10 @@ int mkvm_tdp_fault(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
 	if (!leaf)
 		goto unpin;
 	if (*leaf) {
-		/* Mapped already: a read raced with another vCPU, or a logged page's first write. */
+		/*
+		 * Mapped already: a read raced with another vCPU, or a logged
+		 * page's first write.
+		 */
 		r = 0;
 		if (write && !(*leaf & x->tdp_leaf_write)) {
 			if (*leaf & x->tdp_host_writable) {

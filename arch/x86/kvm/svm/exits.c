@@ -99,10 +99,10 @@ static int handle_cr8_write(struct mkvm_vcpu *vcpu)
 {
 	struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
 	unsigned int len = mkvm_svm_nrips && c->next_rip ? c->next_rip - vcpu->arch.rip : 0;
-
 	/* With decode assists EXITINFO1 names the register (APM 15.33.1). */
-	return mkvm_emulate_cr8_write(vcpu, c->exit_info_1 & BIT_ULL(63) ? c->exit_info_1 & 0xf : -1,
-				      len);
+	int gpr = c->exit_info_1 & BIT_ULL(63) ? c->exit_info_1 & 0xf : -1;
+
+	return mkvm_emulate_cr8_write(vcpu, gpr, len);
 }
 
 static int handle_invd(struct mkvm_vcpu *vcpu)
