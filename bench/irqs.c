@@ -27,15 +27,10 @@ static void wait_irqs(uint32_t id, uint64_t count)
 	asm volatile("sti");
 }
 
-static uint32_t my_id(void)
-{
-	return xapic_read(APIC_ID) >> 24;
-}
-
 static void irq_handler(struct ex_regs *regs)
 {
 	(void)regs;
-	irqs[my_id()]++;
+	irqs[xapic_id()]++;
 	xapic_write(APIC_EOI, 0);
 }
 
@@ -79,7 +74,7 @@ static void guest_ping_pong(void)
 
 	xapic_enable();
 	asm volatile("sti");
-	if (my_id() == 1) {
+	if (xapic_id() == 1) {
 		/* A software-disabled APIC drops fixed IPIs (SDM 10.4.7.2). */
 		while (!apic_on)
 			asm volatile("pause");

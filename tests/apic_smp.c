@@ -18,22 +18,17 @@
 static volatile uint64_t irqs[MAX_VCPUS], nmis[MAX_VCPUS], ready[MAX_VCPUS];
 static volatile uint64_t go;
 
-static uint32_t my_id(void)
-{
-	return xapic_read(APIC_ID) >> 24;
-}
-
 static void irq_handler(struct ex_regs *regs)
 {
 	(void)regs;
-	irqs[my_id()]++;
+	irqs[xapic_id()]++;
 	xapic_write(APIC_EOI, 0);
 }
 
 static void nmi_handler(struct ex_regs *regs)
 {
 	(void)regs;
-	nmis[my_id()]++;
+	nmis[xapic_id()]++;
 }
 
 static struct kvm_vm *smp_vm(int n, void (*guest)(void), struct kvm_vcpu **vcpus)
@@ -54,7 +49,7 @@ static struct kvm_vm *smp_vm(int n, void (*guest)(void), struct kvm_vcpu **vcpus
 /* vCPU 1 halts until a fixed IPI, then an NMI, then a broadcast arrive. */
 static void guest_ipi(void)
 {
-	uint32_t id = my_id();
+	uint32_t id = xapic_id();
 
 	xapic_enable();
 	xapic_write(APIC_LDR, (1u << id) << 24);
@@ -106,7 +101,7 @@ TEST(ipis_wake_halted_vcpu)
 
 static void guest_many(void)
 {
-	uint32_t id = my_id(), n = 0;
+	uint32_t id = xapic_id(), n = 0;
 
 	xapic_enable();
 	asm volatile("sti");

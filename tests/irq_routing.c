@@ -35,14 +35,9 @@
 static volatile uint64_t irqs[2], nmis[2], last_vec[2], ready[2], done;
 static volatile uint64_t level_irqs, eoi_now;
 
-static uint32_t my_id(void)
-{
-	return xapic_read(APIC_ID) >> 24;
-}
-
 static void irq_handler(struct ex_regs *regs)
 {
-	uint32_t id = my_id();
+	uint32_t id = xapic_id();
 
 	last_vec[id] = regs->vector;
 	irqs[id]++;
@@ -52,7 +47,7 @@ static void irq_handler(struct ex_regs *regs)
 static void nmi_handler(struct ex_regs *regs)
 {
 	(void)regs;
-	nmis[my_id()]++;
+	nmis[xapic_id()]++;
 }
 
 static struct kvm_msi msi(uint32_t addr_lo, uint32_t data)
@@ -86,7 +81,7 @@ static uint64_t guest_val(struct kvm_vm *vm, volatile uint64_t *g)
 /* Both vCPUs: logical id 1 << id, then halt until the host says done. */
 static void guest_wait(void)
 {
-	uint32_t id = my_id();
+	uint32_t id = xapic_id();
 
 	xapic_enable();
 	xapic_write(APIC_LDR, (1u << id) << 24);

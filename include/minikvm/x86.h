@@ -241,6 +241,7 @@ struct kvm_cpuid_entry2 *mkvm_find_cpuid_entry(struct mkvm_vcpu *vcpu, u32 fn, u
 void mkvm_cpuid_apic_changed(struct mkvm_vcpu *vcpu);
 
 /* arch/x86/kvm/msrs.c */
+int mkvm_copy_msr_list(struct kvm_msr_list __user *arg, const u32 *list, u32 n);
 int mkvm_dev_get_msr_index_list(struct kvm_msr_list __user *arg);
 int mkvm_vcpu_msrs_ioctl(struct mkvm_vcpu *vcpu, struct kvm_msrs __user *arg, bool set);
 int mkvm_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data);

@@ -61,6 +61,12 @@ static inline void xapic_write(uint32_t reg, uint32_t v)
 	*(volatile uint32_t *)(APIC_GPA + reg) = v;
 }
 
+/* This vCPU's xAPIC id (SDM 10.4.6). */
+static inline uint32_t xapic_id(void)
+{
+	return xapic_read(APIC_ID) >> 24;
+}
+
 /* Software-enable the APIC with spurious vector 0xff (SDM 10.9). */
 static inline void xapic_enable(void)
 {

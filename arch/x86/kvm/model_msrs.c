@@ -65,18 +65,7 @@ static int get_feature_msr(u32 index, u64 *data)
  */
 int mkvm_dev_get_msr_feature_index_list(struct kvm_msr_list __user *arg)
 {
-	struct kvm_msr_list hdr;
-	u32 room;
-
-	if (copy_from_user(&hdr, arg, sizeof(hdr)))
-		return -EFAULT;
-	room = hdr.nmsrs;
-	hdr.nmsrs = ARRAY_SIZE(feature_msrs);
-	if (copy_to_user(arg, &hdr, sizeof(hdr)))
-		return -EFAULT;
-	if (room < hdr.nmsrs)
-		return -E2BIG;
-	return copy_to_user(arg->indices, feature_msrs, sizeof(feature_msrs)) ? -EFAULT : 0;
+	return mkvm_copy_msr_list(arg, feature_msrs, ARRAY_SIZE(feature_msrs));
 }
 
 /**

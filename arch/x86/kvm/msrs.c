@@ -25,12 +25,14 @@ static const u32 msrs_to_save[] = {
 };
 
 /**
- * mkvm_dev_get_msr_index_list() - KVM_GET_MSR_INDEX_LIST
+ * mkvm_copy_msr_list() - hand a list of MSR numbers to userspace, KVM's way
  * @arg: the user's struct kvm_msr_list
+ * @list: the MSR numbers
+ * @n: how many
  *
  * Return: 0, or -E2BIG with the needed count written back, or -EFAULT.
  */
-int mkvm_dev_get_msr_index_list(struct kvm_msr_list __user *arg)
+int mkvm_copy_msr_list(struct kvm_msr_list __user *arg, const u32 *list, u32 n)
 {
 	struct kvm_msr_list hdr;
 	u32 room;
@@ -38,12 +40,23 @@ int mkvm_dev_get_msr_index_list(struct kvm_msr_list __user *arg)
 	if (copy_from_user(&hdr, arg, sizeof(hdr)))
 		return -EFAULT;
 	room = hdr.nmsrs;
-	hdr.nmsrs = ARRAY_SIZE(msrs_to_save);
+	hdr.nmsrs = n;
 	if (copy_to_user(arg, &hdr, sizeof(hdr)))
 		return -EFAULT;
-	if (room < hdr.nmsrs)
+	if (room < n)
 		return -E2BIG;
-	return copy_to_user(arg->indices, msrs_to_save, sizeof(msrs_to_save)) ? -EFAULT : 0;
+	return copy_to_user(arg->indices, list, n * sizeof(*list)) ? -EFAULT : 0;
+}
+
+/**
+ * mkvm_dev_get_msr_index_list() - KVM_GET_MSR_INDEX_LIST
+ * @arg: the user's struct kvm_msr_list
+ *
+ * Return: 0, or -E2BIG with the needed count written back, or -EFAULT.
+ */
+int mkvm_dev_get_msr_index_list(struct kvm_msr_list __user *arg)
+{
+	return mkvm_copy_msr_list(arg, msrs_to_save, ARRAY_SIZE(msrs_to_save));
 }
 
 static int get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data, bool host)
