@@ -128,6 +128,20 @@ static void set_brand(struct kvm_cpuid2 *cpuid)
 	}
 }
 
+/*
+ * The TSC-deadline timer (CPUID.1:ECX[24], SDM 10.5.4.1) is not in
+ * KVM_GET_SUPPORTED_CPUID: a hypervisor that emulates it says so with
+ * KVM_CAP_TSC_DEADLINE_TIMER (api.rst 4.46), and the VMM sets the bit.
+ */
+static void set_tsc_deadline(struct vmm *v, struct kvm_cpuid2 *cpuid)
+{
+	if (ioctl(v->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) <= 0)
+		return;
+	for (uint32_t i = 0; i < cpuid->nent; i++)
+		if (cpuid->entries[i].function == 1)
+			cpuid->entries[i].ecx |= 1u << 24;
+}
+
 static void set_cpuid(struct vmm *v, struct vcpu *c)
 {
 	struct kvm_cpuid2 *cpuid = calloc(1, sizeof(*cpuid) + 256 * sizeof(cpuid->entries[0]));
@@ -141,6 +155,7 @@ static void set_cpuid(struct vmm *v, struct vcpu *c)
 	if (!v->nested)
 		hide_virtualization(cpuid);
 	set_brand(cpuid);
+	set_tsc_deadline(v, cpuid);
 	if (ioctl(c->fd, KVM_SET_CPUID2, cpuid))
 		vmm_die("KVM_SET_CPUID2: %s", strerror(errno));
 	free(cpuid);
