@@ -120,8 +120,8 @@ static void guest_many(void)
 			asm volatile("pause");
 	/*
 	 * ...and the sender does not.  Exactly one each is not required: the
-	 * reference KVM, nested in the emulated test machine, once ran one
-	 * vCPU's handler twice for the single broadcast (Documentation/testing.rst).
+	 * reference KVM, nested in the emulated test machine, once counted 16
+	 * handler runs for the one broadcast (Documentation/testing.rst).
 	 */
 	GUEST_ASSERT_EQ(irqs[0], 0);
 	GUEST_DONE();
