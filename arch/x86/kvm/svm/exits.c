@@ -8,6 +8,7 @@
  */
 #include <asm/msr-index.h>
 
+#include <minikvm/guest_mem.h>
 #include <minikvm/irqchip.h>
 
 #include "svm.h"
@@ -93,6 +94,36 @@ static int handle_hlt(struct mkvm_vcpu *vcpu)
 	}
 	vcpu->run->exit_reason = KVM_EXIT_HLT;
 	return 0;
+}
+
+/*
+ * The exit came between an STI or MOV SS and a HLT in its shadow (a host
+ * interrupt, a nested page fault on the fetch), with no event on its way
+ * in.  The HLT runs before any interrupt is recognized (SDM vol. 3 6.8.3),
+ * and an interrupt that then ends the halt returns past it (SDM vol. 2
+ * HLT), so completing the HLT here is what the guest would see anyway.
+ * Entering again with INTERRUPT_SHADOW set would do on hardware, which
+ * loads the shadow at VMRUN (APM vol. 2 15.21.5), but QEMU's emulated SVM
+ * does not: the interrupt window would open before the HLT, the interrupt
+ * that should end the halt would be taken first, and the guest would
+ * then halt with nothing left to wake it.
+ */
+static bool hlt_in_shadow(struct mkvm_vcpu *vcpu)
+{
+	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
+	struct mkvm_events *ev = &vcpu->arch.events;
+	struct kvm_sregs s;
+	u8 opcode;
+	u64 la;
+
+	if (!(vmcb->control.int_state & SVM_INTERRUPT_SHADOW_MASK))
+		return false;
+	/* At CPL > 0 HLT raises #GP instead (SDM vol. 2 HLT): let the guest run it. */
+	if (vmcb->save.cpl || ev->exc.queued || ev->nmi_injected || ev->irq.injected)
+		return false;
+	mkvm_x86->get_sregs(vcpu, &s);
+	la = ((s.efer & EFER_LMA) && s.cs.l ? 0 : s.cs.base) + vcpu->arch.rip;
+	return !mkvm_read_guest_virt(vcpu, &s, la, &opcode, 1) && opcode == 0xf4;
 }
 
 static int handle_cr8_write(struct mkvm_vcpu *vcpu)
@@ -261,6 +292,7 @@ int mkvm_svm_handle_exit(struct mkvm_vcpu *vcpu)
 {
 	struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
 	u64 code = c->exit_code;
+	int r;
 
 	mkvm_svm_complete_events(vcpu);
 	if (code == SVM_EXIT_ERR) {
@@ -270,7 +302,10 @@ int mkvm_svm_handle_exit(struct mkvm_vcpu *vcpu)
 		vcpu->run->fail_entry.cpu = smp_processor_id();
 		return 0;
 	}
-	if (code < ARRAY_SIZE(exit_handlers) && exit_handlers[code])
-		return exit_handlers[code](vcpu);
-	return internal_error(vcpu, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON);
+	if (code >= ARRAY_SIZE(exit_handlers) || !exit_handlers[code])
+		return internal_error(vcpu, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON);
+	r = exit_handlers[code](vcpu);
+	if (r > 0 && hlt_in_shadow(vcpu))
+		r = handle_hlt(vcpu);
+	return r;
 }
