@@ -149,6 +149,7 @@ int mkvm_lapic_deliver(struct mkvm_vm *vm, struct mkvm_vcpu *src, const struct m
 int mkvm_lapic_pending_irq(struct mkvm_vcpu *vcpu);
 int mkvm_lapic_masked_irq(struct mkvm_vcpu *vcpu);
 int mkvm_lapic_ack_irq(struct mkvm_vcpu *vcpu);
+void mkvm_lapic_irq_taken(struct mkvm_vcpu *vcpu, u8 vector);
 bool mkvm_lapic_accepts_pic(struct mkvm_vcpu *vcpu);
 void mkvm_lapic_sync_tpr_from_guest(struct mkvm_vcpu *vcpu);
 void mkvm_lapic_sync_tpr_to_guest(struct mkvm_vcpu *vcpu);

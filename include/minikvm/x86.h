@@ -157,6 +157,13 @@ struct mkvm_x86_ops {
 	bool (*nmi_blocked)(struct mkvm_vcpu *vcpu);
 	void (*enable_irq_window)(struct mkvm_vcpu *vcpu);
 	void (*enable_nmi_window)(struct mkvm_vcpu *vcpu);
+	/*
+	 * Optional: hand a local APIC vector to the hardware, which delivers
+	 * it itself once RFLAGS.IF, the interrupt shadow and the TPR let it.
+	 * The vector stays in IRR; after the exit the vendor calls
+	 * mkvm_lapic_irq_taken() if the guest took it.  False: not now.
+	 */
+	bool (*offer_irq)(struct mkvm_vcpu *vcpu, u8 vector);
 	/* KVM_X86_SHADOW_INT_* bits; the hardware may only know "some shadow". */
 	u8 (*get_interrupt_shadow)(struct mkvm_vcpu *vcpu);
 	void (*set_interrupt_shadow)(struct mkvm_vcpu *vcpu, u8 shadow);

@@ -203,6 +203,26 @@ int mkvm_lapic_ack_irq(struct mkvm_vcpu *vcpu)
 }
 
 /**
+ * mkvm_lapic_irq_taken() - the CPU took @vector, offered to it before the entry
+ * @vcpu: the vCPU, after the exit
+ * @vector: the vector
+ *
+ * The vector moves from IRR to ISR (SDM 10.8.4), as mkvm_lapic_ack_irq()
+ * does for an interrupt injected at once.  It is set in ISR even if IRR
+ * lost it meanwhile, so that the guest's EOI finds it.
+ */
+void mkvm_lapic_irq_taken(struct mkvm_vcpu *vcpu, u8 vector)
+{
+	struct mkvm_lapic *apic = vcpu->arch.lapic;
+	unsigned long flags;
+
+	spin_lock_irqsave(&apic->lock, flags);
+	vec_clear(apic, APIC_IRR, vector);
+	vec_set(apic, APIC_ISR, vector);
+	spin_unlock_irqrestore(&apic->lock, flags);
+}
+
+/**
  * mkvm_lapic_accepts_pic() - the 8259's INTR reaches this vCPU
  * @vcpu: the vCPU
  *

@@ -105,9 +105,12 @@ static bool extint_pending(struct mkvm_vcpu *vcpu)
  * @vcpu: the vCPU, about to enter with interrupts disabled
  *
  * Called after exceptions and NMIs had their turn.  The TPR is handed to
- * the guest as CR8 first.
+ * the guest as CR8 first.  A local APIC vector goes to the vendor's
+ * offer_irq() when it has one, unless a re-injected interrupt is in the
+ * way; otherwise it is acknowledged and injected now, when the guest can
+ * take it.
  *
- * Return: 1 when an interrupt was injected, else 0.
+ * Return: 1 when an interrupt was injected or offered, else 0.
  */
 int mkvm_irqchip_inject(struct mkvm_vcpu *vcpu)
 {
@@ -115,14 +118,16 @@ int mkvm_irqchip_inject(struct mkvm_vcpu *vcpu)
 	bool busy = ev->exc.queued || ev->nmi_injected || ev->irq.injected;
 	struct mkvm_irqchip *chip = vcpu->vm->arch.irqchip;
 	bool extint = extint_pending(vcpu);
-	bool pending = extint || mkvm_lapic_pending_irq(vcpu) >= 0;
-	int v;
+	int v = extint ? -1 : mkvm_lapic_pending_irq(vcpu);
+	bool pending = extint || v >= 0;
 
 	mkvm_lapic_sync_tpr_to_guest(vcpu);
 	/* Held back by the TPR alone: the guest lowering CR8 must exit. */
 	mkvm_x86->update_cr8_intercept(vcpu, !pending && mkvm_lapic_masked_irq(vcpu) >= 0);
 	if (!pending)
 		return 0;
+	if (v >= 0 && !ev->irq.injected && mkvm_x86->offer_irq && mkvm_x86->offer_irq(vcpu, v))
+		return 1;
 	if (busy || mkvm_x86->interrupt_blocked(vcpu)) {
 		mkvm_x86->enable_irq_window(vcpu);
 		return 0;
