@@ -7,6 +7,8 @@
  */
 #include <asm/traps.h>
 
+#include <minikvm/irqchip.h>
+
 #include "svm.h"
 
 /**
@@ -96,6 +98,76 @@ void mkvm_svm_enable_irq_window(struct mkvm_vcpu *vcpu)
 	vmcb->control.int_ctl = (vmcb->control.int_ctl & ~V_INTR_PRIO_MASK) | V_IRQ_MASK |
 				(0xf << V_INTR_PRIO_SHIFT);
 	mkvm_svm_set_intercept(vmcb, INTERCEPT_VINTR);
+}
+
+/**
+ * mkvm_svm_offer_irq() - let the guest take a local APIC vector when it can
+ * @vcpu: the vCPU, about to enter
+ * @vector: the highest vector the APIC would deliver now
+ *
+ * A virtual interrupt (V_IRQ with V_INTR_VECTOR) is taken by the CPU
+ * itself once RFLAGS.IF is set, no interrupt shadow is on and its priority
+ * is above V_TPR (APM vol. 2 15.21.4), so a guest that is in a CLI section
+ * needs no window exit.  The vector stays in IRR until the exit shows that
+ * the CPU cleared V_IRQ (mkvm_svm_complete_events()).  This also keeps
+ * APIC interrupts out of EVENTINJ, whose interrupts QEMU 7.2's emulated
+ * SVM now and then delivers twice: the guest's handler runs a second time
+ * with nothing injected again (QEMU keeps the vector as its pending
+ * exception after delivering it at VMRUN, and a kick of the CPU before the
+ * next intercept delivers it again).
+ *
+ * Not while single-stepping to an NMI window: the interrupt's frame would
+ * keep our TF (see mkvm_svm_enable_nmi_window()).
+ *
+ * Return: true when offered.
+ */
+bool mkvm_svm_offer_irq(struct mkvm_vcpu *vcpu, u8 vector)
+{
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+	struct vmcb_control_area *c = &svm->vmcb->control;
+
+	if (svm->nmi_singlestep)
+		return false;
+	c->int_vector = vector;
+	c->int_ctl = (c->int_ctl & ~V_IRQ_INJECTION_BITS_MASK) | V_IRQ_MASK |
+		     ((vector >> 4) << V_INTR_PRIO_SHIFT);
+	/* An interrupt window asked for earlier would only exit instead. */
+	mkvm_svm_clr_intercept(svm->vmcb, INTERCEPT_VINTR);
+	svm->offered_irq = vector;
+	return true;
+}
+
+/*
+ * After an exit: did the guest take the vector offered in V_IRQ?  The CPU
+ * clears V_IRQ when it does; a delivery that the exit cut short shows in
+ * EXITINTINFO (APM vol. 2 15.7.2) and counts as not taken, so that the
+ * next entry offers the APIC's highest vector again.  V_IRQ is withdrawn
+ * either way: the next entry decides afresh.  QEMU's emulated SVM reports
+ * such a delivery as an exception; no exception has a vector above 31
+ * (SDM vol. 3 6.3.1), so that type with the offered vector means the same.
+ *
+ * Return: true when EXITINTINFO describes the offered vector, which then
+ * must not be queued for EVENTINJ.
+ */
+static bool complete_offered_irq(struct mkvm_vcpu *vcpu, u32 info)
+{
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+	struct vmcb_control_area *c = &svm->vmcb->control;
+	u32 type = info & SVM_EXITINTINFO_TYPE_MASK;
+	int v = svm->offered_irq;
+	bool cut_short, taken;
+
+	if (v < 0)
+		return false;
+	svm->offered_irq = -1;
+	cut_short = (info & SVM_EXITINTINFO_VALID) && (info & SVM_EXITINTINFO_VEC_MASK) == v &&
+		    (type == SVM_EXITINTINFO_TYPE_INTR ||
+		     (type == SVM_EXITINTINFO_TYPE_EXEPT && v > 31));
+	taken = !(c->int_ctl & V_IRQ_MASK) && !cut_short;
+	c->int_ctl &= ~V_IRQ_INJECTION_BITS_MASK;
+	if (taken)
+		mkvm_lapic_irq_taken(vcpu, v);
+	return cut_short;
 }
 
 /**
@@ -282,7 +354,7 @@ void mkvm_svm_complete_events(struct mkvm_vcpu *vcpu)
 	}
 	c->event_inj = 0;
 	mkvm_events_exited(vcpu);
-	if (!(info & SVM_EXITINTINFO_VALID))
+	if (complete_offered_irq(vcpu, info) || !(info & SVM_EXITINTINFO_VALID))
 		return;
 	switch (type) {
 	case SVM_EXITINTINFO_TYPE_NMI:
@@ -312,4 +384,5 @@ void mkvm_svm_events_reset(struct mkvm_vcpu *vcpu)
 
 	svm->iret_seen = false;
 	svm->nmi_singlestep = false;
+	svm->offered_irq = -1;
 }

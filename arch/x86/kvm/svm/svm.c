@@ -616,6 +616,7 @@ const struct mkvm_x86_ops mkvm_svm_ops = {
 	.interrupt_blocked = mkvm_svm_interrupt_blocked,
 	.nmi_blocked = mkvm_svm_nmi_blocked,
 	.enable_irq_window = mkvm_svm_enable_irq_window,
+	.offer_irq = mkvm_svm_offer_irq,
 	.enable_nmi_window = mkvm_svm_enable_nmi_window,
 	.get_interrupt_shadow = mkvm_svm_get_interrupt_shadow,
 	.set_interrupt_shadow = mkvm_svm_set_interrupt_shadow,

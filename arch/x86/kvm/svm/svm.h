@@ -30,6 +30,8 @@ struct mkvm_svm_vcpu {
 	/* Single-stepping the guest to the NMI window; its own TF and RF. */
 	bool nmi_singlestep;
 	unsigned long nmi_singlestep_flags;
+	/* The local APIC vector in V_IRQ for this entry, or -1 (events.c). */
+	int offered_irq;
 };
 
 static inline struct mkvm_svm_vcpu *to_svm(struct mkvm_vcpu *vcpu)
@@ -73,6 +75,7 @@ void mkvm_svm_inject_irq(struct mkvm_vcpu *vcpu);
 bool mkvm_svm_interrupt_blocked(struct mkvm_vcpu *vcpu);
 bool mkvm_svm_nmi_blocked(struct mkvm_vcpu *vcpu);
 void mkvm_svm_enable_irq_window(struct mkvm_vcpu *vcpu);
+bool mkvm_svm_offer_irq(struct mkvm_vcpu *vcpu, u8 vector);
 void mkvm_svm_enable_nmi_window(struct mkvm_vcpu *vcpu);
 void mkvm_svm_update_cr8_intercept(struct mkvm_vcpu *vcpu, bool intercept);
 u8 mkvm_svm_get_interrupt_shadow(struct mkvm_vcpu *vcpu);
