@@ -291,11 +291,15 @@ static int (*const exit_handlers[])(struct mkvm_vcpu *vcpu) = {
 int mkvm_svm_handle_exit(struct mkvm_vcpu *vcpu)
 {
 	struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
-	u64 code = c->exit_code;
+	/*
+	 * Every exit code fits in the low half.  VMRUN's failure is -1 in all
+	 * 64 bits on hardware (APM 15.5.1) but only in the low 32 under QEMU.
+	 */
+	u32 code = c->exit_code;
 	int r;
 
 	mkvm_svm_complete_events(vcpu);
-	if (code == SVM_EXIT_ERR) {
+	if (code == (u32)SVM_EXIT_ERR) {
 		/* VMRUN refused the VMCB's state (APM 15.5.1). */
 		vcpu->run->exit_reason = KVM_EXIT_FAIL_ENTRY;
 		vcpu->run->fail_entry.hardware_entry_failure_reason = code;
