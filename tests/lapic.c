@@ -213,17 +213,13 @@ static void guest_timer(uint64_t hz)
 	GUEST_DONE();
 }
 
+/*
+ * A loaded test machine delivers timers late (+60% was seen on the
+ * reference KVM with three machines on two host cores): up to three times.
+ */
 static void check_ratio(uint64_t got, uint64_t want)
 {
-	test_log("timer: %" PRIu64 " TSC ticks, %" PRIu64 " expected", got, want);
-	/*
-	 * Emulated machines are slow and noisy, and a loaded one delivers
-	 * timers late (+60% was seen on the reference KVM with three machines
-	 * on two host cores): from half to three times the programmed time.
-	 * A wrong divider or bus clock is off by far more.
-	 */
-	TEST_ASSERT(got >= want / 2 && got <= 3 * want,
-		    "%" PRIu64 " TSC ticks, expected %" PRIu64 " (x0.5 to x3)", got, want);
+	check_tsc_time("timer", got, want, 300);
 }
 
 TEST(timer_oneshot_periodic_rates)

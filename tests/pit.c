@@ -114,10 +114,7 @@ static void guest_rate(uint64_t hz)
 
 static void check_ratio(uint64_t got, uint64_t want)
 {
-	test_log("PIT: %" PRIu64 " TSC ticks, %" PRIu64 " expected", got, want);
-	/* Emulated machines are slow and noisy: +-50%. */
-	TEST_ASSERT(got >= want / 2 && got <= want + want / 2,
-		    "%" PRIu64 " TSC ticks, expected %" PRIu64 " +-50%%", got, want);
+	check_tsc_time("PIT", got, want, 150);
 }
 
 static struct kvm_vm *vm_with_pit(uint32_t flags, bool irqchip)

@@ -125,6 +125,7 @@ uint32_t lapic_reg(const struct kvm_lapic_state *s, uint32_t reg);
 void lapic_set_reg(struct kvm_lapic_state *s, uint32_t reg, uint32_t v);
 int vm_irq_line(struct kvm_vm *vm, uint32_t gsi, int level);
 uint64_t host_tsc_hz(void);
+void check_tsc_time(const char *what, uint64_t got, uint64_t want, unsigned int max_pct);
 
 /* A vCPU run to UCALL_DONE by its own thread; a failure ends the whole test. */
 struct vcpu_thread {

@@ -4,6 +4,7 @@
  * KVM_GET/SET_LAPIC, KVM_IRQ_LINE_STATUS, vCPU threads, and the TSC rate
  * that guest timer measurements are checked against.
  */
+#include <inttypes.h>
 #include <sys/ioctl.h>
 #include <time.h>
 #include <x86intrin.h>
@@ -104,6 +105,24 @@ uint64_t host_tsc_hz(void)
 	} while (t1 - t0 < 200000000ULL);
 	c1 = __rdtsc();
 	return (c1 - c0) * 1000000000ULL / (t1 - t0);
+}
+
+/**
+ * check_tsc_time() - a time the guest measured in TSC ticks is near the programmed one
+ * @what: the timer, for the messages
+ * @got: the measured ticks
+ * @want: the programmed ticks
+ * @max_pct: the most @got may be, in percent of @want; the least is always 50%
+ *
+ * Emulated machines are slow and noisy, so the window is wide; a wrong
+ * divider or clock is off by far more.
+ */
+void check_tsc_time(const char *what, uint64_t got, uint64_t want, unsigned int max_pct)
+{
+	test_log("%s: %" PRIu64 " TSC ticks, %" PRIu64 " expected", what, got, want);
+	TEST_ASSERT(got >= want / 2 && got <= want * max_pct / 100,
+		    "%s: %" PRIu64 " TSC ticks, expected %" PRIu64 " (50%% to %u%%)", what, got,
+		    want, max_pct);
 }
 
 static void *vcpu_thread_fn(void *arg)
