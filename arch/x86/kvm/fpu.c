@@ -104,10 +104,24 @@ void mkvm_load_guest_xcr0(struct mkvm_vcpu *vcpu)
 /**
  * mkvm_load_host_xcr0() - back to the host's XCR0 just after the exit
  * @vcpu: the vCPU, with interrupts still disabled
+ *
+ * XSETBV is intercepted (APM 15.9, SDM 25.1.2), yet XCR0 is read back
+ * rather than trusted: a CPU that lacks the intercept, such as QEMU's
+ * emulated SVM, lets the guest write XCR0 itself.  Trusting minikvm's copy
+ * would then lose the guest's write at the next exit, or leave the guest's
+ * value in force for the host when the copy equals the host's.  A value
+ * the CPU accepted and the guest's CPUID allows becomes the guest's XCR0.
  */
 void mkvm_load_host_xcr0(struct mkvm_vcpu *vcpu)
 {
-	if (host_xcr0 && vcpu->arch.xcr0 != host_xcr0)
+	u64 cur;
+
+	if (!host_xcr0)
+		return;
+	cur = xgetbv(XCR_XFEATURE_ENABLED_MASK);
+	if (cur != vcpu->arch.xcr0 && !(cur & ~(vcpu->arch.guest_xcr0_mask | XFEATURE_MASK_FP)))
+		vcpu->arch.xcr0 = cur;
+	if (cur != host_xcr0)
 		xsetbv(XCR_XFEATURE_ENABLED_MASK, host_xcr0);
 }
 
