@@ -61,6 +61,8 @@ struct mkvm_vm {
 	struct mutex irqfds_mutex;	/* one KVM_IRQFD at a time */
 	struct list_head resamplers;	/* irqfd.c: one per GSI with resampling irqfds */
 	struct mutex resamplers_lock;
+	unsigned int max_halt_poll_ns;	/* KVM_CAP_HALT_POLL's value, once set */
+	bool halt_poll_override;	/* ... which then replaces the module parameter */
 	struct mkvm_vm_arch arch;
 };
 
@@ -72,8 +74,14 @@ struct mkvm_vcpu {
 	void *pio_data;			/* page KVM_PIO_PAGE_OFFSET of the mmap */
 	bool sigset_active;
 	sigset_t sigset;		/* KVM_SET_SIGNAL_MASK: the mask inside KVM_RUN */
+	unsigned int halt_poll_ns;	/* halt_poll.c: how long the next halt spins */
 	struct mkvm_vcpu_arch arch;
 };
+
+/* virt/kvm/halt_poll.c */
+int mkvm_halt_poll_set_max(struct mkvm_vm *vm, const struct kvm_enable_cap *cap);
+void mkvm_halt_poll(struct mkvm_vcpu *vcpu, bool (*wakes)(struct mkvm_vcpu *vcpu));
+void mkvm_halt_poll_adapt(struct mkvm_vcpu *vcpu, ktime_t start);
 
 /* virt/kvm/vm.c */
 int mkvm_dev_create_vm(unsigned long type);

@@ -69,6 +69,8 @@ long mkvm_check_extension(struct mkvm_vm *vm, long cap)
 	case KVM_CAP_IOEVENTFD:
 	case KVM_CAP_IOEVENTFD_NO_LENGTH:
 	case KVM_CAP_IOEVENTFD_ANY_LENGTH:
+	case KVM_CAP_ENABLE_CAP_VM:
+	case KVM_CAP_HALT_POLL:
 		return 1;
 	case KVM_CAP_NR_VCPUS:
 		return min_t(unsigned int, num_online_cpus(), MKVM_MAX_VCPUS);
@@ -111,6 +113,16 @@ static long vm_ioctl(struct file *filp, unsigned int ioctl, unsigned long arg)
 	}
 	case KVM_CHECK_EXTENSION:
 		return mkvm_check_extension(vm, arg);
+	case KVM_ENABLE_CAP: {
+		struct kvm_enable_cap cap;
+
+		if (copy_from_user(&cap, argp, sizeof(cap)))
+			return -EFAULT;
+		/* KVM answers -EINVAL for a capability that cannot be enabled. */
+		if (cap.cap != KVM_CAP_HALT_POLL)
+			return -EINVAL;
+		return mkvm_halt_poll_set_max(vm, &cap);
+	}
 	case KVM_IOEVENTFD: {
 		struct kvm_ioeventfd args;
 

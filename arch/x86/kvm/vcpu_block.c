@@ -222,18 +222,30 @@ static bool block_wakes(struct mkvm_vcpu *vcpu)
 int mkvm_vcpu_block(struct mkvm_vcpu *vcpu)
 {
 	struct mkvm_lapic *apic = vcpu->arch.lapic;
+	bool halt = vcpu->arch.mp_state == KVM_MP_STATE_HALTED;
+	ktime_t start = 0;
+	int r = 1;
 
+	/* Only HLT polls: INIT and SIPI come at the pace of the guest's boot code. */
+	if (halt) {
+		start = ktime_get();
+		mkvm_halt_poll(vcpu, block_wakes);
+	}
 	for (;;) {
 		accept_events(vcpu);
 		if (halted(vcpu) && halt_wakes(vcpu))
 			vcpu->arch.mp_state = KVM_MP_STATE_RUNNABLE;
 		if (vcpu->arch.mp_state == KVM_MP_STATE_RUNNABLE)
-			return 1;
+			break;
 		if (rcuwait_wait_event(&apic->wait, block_wakes(vcpu), TASK_INTERRUPTIBLE)) {
 			vcpu->run->exit_reason = KVM_EXIT_INTR;
-			return -EINTR;
+			r = -EINTR;
+			break;
 		}
 	}
+	if (halt)
+		mkvm_halt_poll_adapt(vcpu, start);
+	return r;
 }
 
 /**
