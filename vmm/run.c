@@ -167,6 +167,30 @@ static void usage(FILE *f)
 		MAX_VCPUS);
 }
 
+#define HUGE_PAGE_SIZE (2ULL << 20)
+
+/*
+ * Guest RAM aligned to 2 MiB, as QEMU does, so that the host's transparent
+ * huge pages line up with the guest's 2 MiB frames and the hypervisor can
+ * map each with one nested-paging entry.  NULL when there is no memory.
+ */
+static uint8_t *map_guest_ram(uint64_t size)
+{
+	uint8_t *p = mmap(NULL, size + HUGE_PAGE_SIZE, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	uint64_t lead;
+
+	if (p == MAP_FAILED)
+		return NULL;
+	lead = -(uintptr_t)p & (HUGE_PAGE_SIZE - 1);
+	if (lead)
+		munmap(p, lead);
+	munmap(p + lead + size, HUGE_PAGE_SIZE - lead);
+	/* Hosts with THP in "madvise" mode need asking; an error only costs speed. */
+	madvise(p + lead, size, MADV_HUGEPAGE);
+	return p + lead;
+}
+
 static void map_ram(struct vmm *v)
 {
 	struct kvm_userspace_memory_region low = { .slot = 0 }, high = { .slot = 1 };
@@ -176,9 +200,8 @@ static void map_ram(struct vmm *v)
 		vmm_die("not enough memory: --mem %llu MiB, but the host has %llu MiB",
 			(unsigned long long)(v->ram_size >> 20),
 			(unsigned long long)((si.totalram + si.totalswap) * si.mem_unit >> 20));
-	v->ram = mmap(NULL, v->ram_size, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (v->ram == MAP_FAILED)
+	v->ram = map_guest_ram(v->ram_size);
+	if (!v->ram)
 		vmm_die("not enough memory for %llu MiB of guest RAM",
 			(unsigned long long)(v->ram_size >> 20));
 	/* RAM up to the PCI hole, the rest from 4 GiB on. */
