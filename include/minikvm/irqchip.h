@@ -172,6 +172,7 @@ u32 mkvm_lapic_timer_tmcct(struct mkvm_lapic *apic);
 u32 mkvm_lapic_timer_mode_mask(struct mkvm_vcpu *vcpu);
 int mkvm_lapic_tsc_deadline_read(struct mkvm_vcpu *vcpu, u64 *data);
 int mkvm_lapic_tsc_deadline_write(struct mkvm_vcpu *vcpu, u64 data);
+void mkvm_lapic_timer_expire_due(struct mkvm_vcpu *vcpu);
 
 /* arch/x86/kvm/vcpu_block.c */
 void mkvm_vcpu_kick(struct mkvm_vcpu *vcpu);

@@ -76,6 +76,27 @@ static enum hrtimer_restart timer_fired(struct hrtimer *t)
 }
 
 /**
+ * mkvm_lapic_timer_expire_due() - fire a timer that is due, not waiting for its interrupt
+ * @vcpu: the vCPU, in its own thread, about to halt
+ *
+ * The host's timer interrupt comes some time after the expiry; under
+ * emulation, much later.  A halted vCPU that finds its timer due fires it
+ * itself and runs on, rather than spinning or sleeping until the interrupt.
+ * A callback already running does the work instead.
+ */
+void mkvm_lapic_timer_expire_due(struct mkvm_vcpu *vcpu)
+{
+	struct hrtimer *t = &vcpu->arch.lapic->timer;
+
+	if (!hrtimer_is_queued(t) || ktime_before(ktime_get(), hrtimer_get_expires(t)))
+		return;
+	if (hrtimer_try_to_cancel(t) != 1)
+		return;
+	if (timer_fired(t) == HRTIMER_RESTART)
+		hrtimer_start_expires(t, HRTIMER_MODE_ABS_HARD);
+}
+
+/**
  * mkvm_lapic_timer_init() - set up the hrtimer of a new APIC
  * @apic: the APIC
  */

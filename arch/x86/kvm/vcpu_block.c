@@ -210,6 +210,13 @@ static bool block_wakes(struct mkvm_vcpu *vcpu)
 	return READ_ONCE(vcpu->arch.lapic->pending_events) || (halted(vcpu) && halt_wakes(vcpu));
 }
 
+/* While a halted vCPU spins: its own timer may be due before its interrupt comes. */
+static bool halt_poll_wakes(struct mkvm_vcpu *vcpu)
+{
+	mkvm_lapic_timer_expire_due(vcpu);
+	return block_wakes(vcpu);
+}
+
 /**
  * mkvm_vcpu_block() - wait, outside the guest, until the vCPU may run
  * @vcpu: the vCPU, in KVM_RUN, holding no lock
@@ -229,7 +236,8 @@ int mkvm_vcpu_block(struct mkvm_vcpu *vcpu)
 	/* Only HLT polls: INIT and SIPI come at the pace of the guest's boot code. */
 	if (halt) {
 		start = ktime_get();
-		mkvm_halt_poll(vcpu, block_wakes);
+		if (!halt_poll_wakes(vcpu))
+			mkvm_halt_poll(vcpu, halt_poll_wakes);
 	}
 	for (;;) {
 		accept_events(vcpu);
