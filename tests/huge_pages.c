@@ -38,9 +38,11 @@ static void guest_walk(uint64_t gpa)
 /* Writes word 2 of the pages listed at @list, @n of them. */
 static void guest_write_some(uint64_t list, uint64_t n)
 {
+	const uint64_t *pages = (const uint64_t *)list;
+
 	for (;;) {
 		for (uint64_t i = 0; i < n; i++)
-			*(volatile uint64_t *)(SLOT_GPA + ((uint64_t *)list)[i] * PAGE_SIZE + 16) = i;
+			*(volatile uint64_t *)(SLOT_GPA + pages[i] * PAGE_SIZE + 16) = i;
 		GUEST_SYNC(2);
 	}
 }
