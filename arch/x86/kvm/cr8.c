@@ -11,7 +11,6 @@
 #include <asm/traps.h>
 
 #include <minikvm/core.h>
-#include <minikvm/guest_mem.h>
 #include <minikvm/irqchip.h>
 
 static bool legacy_prefix(u8 b)
@@ -30,21 +29,12 @@ static int decode_mov_cr8(struct mkvm_vcpu *vcpu, unsigned int *len)
 {
 	u8 b[MKVM_MAX_INSN_LEN];
 	struct kvm_sregs s;
-	unsigned int i = 0, n = sizeof(b), cr;
+	unsigned int i = 0, n, cr;
 	bool lock = false;
 	u8 rex = 0, modrm;
-	u64 la;
 
 	mkvm_x86->get_sregs(vcpu, &s);
-	la = ((s.efer & EFER_LMA) && s.cs.l ? 0 : s.cs.base) + vcpu->arch.rip;
-	/* The instruction may end before an unmapped page: read less then. */
-	while (mkvm_read_guest_virt(vcpu, &s, la, b, n)) {
-		unsigned int first = PAGE_SIZE - (la & ~PAGE_MASK);
-
-		if (n <= first)
-			return -1;
-		n = first;
-	}
+	n = mkvm_fetch_insn(vcpu, &s, b);
 	while (i < n && legacy_prefix(b[i]))
 		lock |= b[i++] == 0xf0;
 	if (i < n && (b[i] & 0xf0) == 0x40 && (s.efer & EFER_LMA) && s.cs.l)

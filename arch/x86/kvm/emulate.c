@@ -98,29 +98,47 @@ static int emulation_failed(struct mkvm_vcpu *vcpu, const u8 *bytes, unsigned in
  * Fetch and decode the instruction at CS:RIP.  On failure kvm_run already
  * reports the emulation failure and the caller exits to userspace.
  */
+/**
+ * mkvm_fetch_insn() - read the bytes of the instruction at RIP
+ * @vcpu: the vCPU
+ * @s: its special registers
+ * @bytes: room for MKVM_MAX_INSN_LEN bytes
+ *
+ * The instruction may end before a page that is not mapped: then only the
+ * bytes up to that page are read.
+ *
+ * Return: how many bytes were read; 0 when not even the first page is.
+ */
+unsigned int mkvm_fetch_insn(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u8 *bytes)
+{
+	unsigned int n = MKVM_MAX_INSN_LEN;
+	u64 la = seg_base(s, SEG_CS) + vcpu->arch.rip;
+
+	if (cpu_mode(s) != 64)
+		la &= 0xffffffff;
+	while (mkvm_read_guest_virt(vcpu, s, la, bytes, n)) {
+		unsigned int first = PAGE_SIZE - (la & ~PAGE_MASK);
+
+		if (n <= first)
+			return 0;
+		n = first;
+	}
+	return n;
+}
+
 static bool fetch_decode(struct mkvm_vcpu *vcpu, struct kvm_sregs *s, struct mkvm_insn *insn)
 {
 	u8 bytes[MKVM_MAX_INSN_LEN];
-	unsigned int n = MKVM_MAX_INSN_LEN;
-	u64 la;
+	unsigned int n;
 
 	mkvm_x86->get_sregs(vcpu, s);
 	n = mkvm_x86->get_insn_bytes(vcpu, bytes);
 	if (n && !mkvm_decode(insn, bytes, n, cpu_mode(s)))
 		return true;
-	n = MKVM_MAX_INSN_LEN;
-	la = seg_base(s, SEG_CS) + vcpu->arch.rip;
-	if (cpu_mode(s) != 64)
-		la &= 0xffffffff;
-	/* The instruction may end before a page that is not mapped: try less then. */
-	while (mkvm_read_guest_virt(vcpu, s, la, bytes, n)) {
-		unsigned int first = PAGE_SIZE - (la & ~PAGE_MASK);
-
-		if (n <= first) {
-			emulation_failed(vcpu, NULL, 0);
-			return false;
-		}
-		n = first;
+	n = mkvm_fetch_insn(vcpu, s, bytes);
+	if (!n) {
+		emulation_failed(vcpu, NULL, 0);
+		return false;
 	}
 	if (mkvm_decode(insn, bytes, n, cpu_mode(s))) {
 		emulation_failed(vcpu, bytes, n);

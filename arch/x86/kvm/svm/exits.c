@@ -8,7 +8,6 @@
  */
 #include <asm/msr-index.h>
 
-#include <minikvm/guest_mem.h>
 #include <minikvm/irqchip.h>
 
 #include "svm.h"
@@ -112,9 +111,8 @@ static bool hlt_in_shadow(struct mkvm_vcpu *vcpu)
 {
 	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
 	struct mkvm_events *ev = &vcpu->arch.events;
+	u8 bytes[MKVM_MAX_INSN_LEN];
 	struct kvm_sregs s;
-	u8 opcode;
-	u64 la;
 
 	if (!(vmcb->control.int_state & SVM_INTERRUPT_SHADOW_MASK))
 		return false;
@@ -122,8 +120,7 @@ static bool hlt_in_shadow(struct mkvm_vcpu *vcpu)
 	if (vmcb->save.cpl || ev->exc.queued || ev->nmi_injected || ev->irq.injected)
 		return false;
 	mkvm_x86->get_sregs(vcpu, &s);
-	la = ((s.efer & EFER_LMA) && s.cs.l ? 0 : s.cs.base) + vcpu->arch.rip;
-	return !mkvm_read_guest_virt(vcpu, &s, la, &opcode, 1) && opcode == 0xf4;
+	return mkvm_fetch_insn(vcpu, &s, bytes) && bytes[0] == 0xf4;
 }
 
 static int handle_cr8_write(struct mkvm_vcpu *vcpu)
