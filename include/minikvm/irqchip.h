@@ -153,6 +153,14 @@ void mkvm_lapic_irq_taken(struct mkvm_vcpu *vcpu, u8 vector);
 bool mkvm_lapic_accepts_pic(struct mkvm_vcpu *vcpu);
 void mkvm_lapic_sync_tpr_from_guest(struct mkvm_vcpu *vcpu);
 void mkvm_lapic_sync_tpr_to_guest(struct mkvm_vcpu *vcpu);
+void mkvm_lapic_set_tpr(struct mkvm_vcpu *vcpu, u32 tpr);
+u32 mkvm_lapic_vapic_word(struct mkvm_vcpu *vcpu);
+
+/* arch/x86/kvm/vapic.c */
+long mkvm_vapic_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, void __user *argp);
+void mkvm_vapic_report_tpr(struct mkvm_vcpu *vcpu, bool write);
+void mkvm_vapic_sync_to_guest(struct mkvm_vcpu *vcpu);
+void mkvm_vapic_sync_from_guest(struct mkvm_vcpu *vcpu);
 bool mkvm_lapic_mmio(struct mkvm_vcpu *vcpu, u64 gpa, unsigned int len, bool write, u64 *val);
 int mkvm_x2apic_msr_read(struct mkvm_vcpu *vcpu, u32 msr, u64 *data);
 int mkvm_x2apic_msr_write(struct mkvm_vcpu *vcpu, u32 msr, u64 data);

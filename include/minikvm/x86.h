@@ -90,6 +90,21 @@ struct mkvm_events {
 	bool nmi_masked;		/* an NMI handler runs until its IRET */
 };
 
+/* The guest's MTRRs (mtrr.c): only stored, nested paging takes no type from them. */
+#define MKVM_NR_VAR_MTRR 8
+struct mkvm_mtrr {
+	u64 def_type;
+	u64 fixed[11];			/* 64K_00000, 16K_80000/A0000, 4K_C0000..F8000 */
+	u64 var[2 * MKVM_NR_VAR_MTRR];	/* PhysBase0, PhysMask0, PhysBase1, ... */
+};
+
+/* Machine-check banks (mce.c): KVM's count, each MCi_CTL, _STATUS, _ADDR, _MISC. */
+#define MKVM_MCE_BANKS 32
+struct mkvm_mce {
+	u64 cap, ctl, status;		/* MCG_CAP, MCG_CTL, MCG_STATUS */
+	u64 banks[4 * MKVM_MCE_BANKS];
+};
+
 struct mkvm_vcpu_arch {
 	unsigned long regs[NR_GPRS];
 	unsigned long rip;
@@ -107,6 +122,12 @@ struct mkvm_vcpu_arch {
 	u64 tdp_generation;		/* last tdp.generation this vCPU flushed for */
 	struct mkvm_vcpu_time time;
 	u64 ucode_rev, de_cfg, hwcr, misc_enable;	/* model_msrs.c */
+	struct mkvm_mtrr mtrr;
+	struct mkvm_mce mce;
+	bool shutdown_pending;		/* a triple fault to report at the next KVM_RUN */
+	u64 vapic_addr;			/* vapic.c: KVM_SET_VAPIC_ADDR, 0 when off */
+	bool tpr_access_reporting;	/* vapic.c: KVM_TPR_ACCESS_REPORTING */
+	bool tpr_report_pending;	/* ... a TPR access to report: KVM_EXIT_TPR_ACCESS */
 	struct mkvm_lapic *lapic;	/* with an in-kernel irqchip, else NULL */
 	u32 mp_state;			/* KVM_MP_STATE_*, with a local APIC */
 	void *vendor;			/* struct mkvm_svm_vcpu or the VMX equivalent */
@@ -203,6 +224,7 @@ int mkvm_arch_vcpu_create(struct mkvm_vcpu *vcpu);
 void mkvm_arch_vcpu_destroy(struct mkvm_vcpu *vcpu);
 void mkvm_arch_memslots_changed(struct mkvm_vm *vm);
 void mkvm_vcpu_reset(struct mkvm_vcpu *vcpu);
+void mkvm_vcpu_shutdown(struct mkvm_vcpu *vcpu);
 
 /* arch/x86/kvm/run.c */
 int mkvm_vcpu_run(struct mkvm_vcpu *vcpu);
@@ -246,6 +268,7 @@ int mkvm_vcpu_set_cpuid2(struct mkvm_vcpu *vcpu, struct kvm_cpuid2 __user *arg);
 int mkvm_vcpu_get_cpuid2(struct mkvm_vcpu *vcpu, struct kvm_cpuid2 __user *arg);
 void mkvm_emulate_cpuid(struct mkvm_vcpu *vcpu);
 struct kvm_cpuid_entry2 *mkvm_find_cpuid_entry(struct mkvm_vcpu *vcpu, u32 fn, u32 index);
+unsigned int mkvm_guest_maxphyaddr(struct mkvm_vcpu *vcpu);
 void mkvm_cpuid_apic_changed(struct mkvm_vcpu *vcpu);
 
 /* arch/x86/kvm/msrs.c */
@@ -261,6 +284,16 @@ int mkvm_dev_get_msr_feature_index_list(struct kvm_msr_list __user *arg);
 int mkvm_dev_get_feature_msrs(struct kvm_msrs __user *arg);
 int mkvm_model_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data);
 int mkvm_model_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host);
+/* arch/x86/kvm/mce.c */
+void mkvm_mce_reset(struct mkvm_vcpu *vcpu);
+int mkvm_mce_get_msr(struct mkvm_vcpu *vcpu, u32 msr, u64 *data, bool host);
+int mkvm_mce_set_msr(struct mkvm_vcpu *vcpu, u32 msr, u64 data, bool host);
+int mkvm_dev_get_mce_cap_supported(u64 __user *arg);
+long mkvm_mce_vcpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, void __user *argp);
+/* arch/x86/kvm/mtrr.c */
+bool mkvm_mtrr_is_msr(u32 msr);
+int mkvm_mtrr_get_msr(struct mkvm_vcpu *vcpu, u32 msr, u64 *data);
+int mkvm_mtrr_set_msr(struct mkvm_vcpu *vcpu, u32 msr, u64 data);
 
 /* arch/x86/kvm/mmu/tdp.c */
 int mkvm_tdp_init(struct mkvm_vm *vm);

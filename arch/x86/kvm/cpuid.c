@@ -17,15 +17,15 @@
  * Feature masks (SDM vol. 2A CPUID, APM vol. 3 appendix E).  APIC and
  * x2APIC are offered as KVM offers them, for VMMs that create the in-kernel
  * irqchip; TSC-deadline is not, as in KVM: it is KVM_CAP_TSC_DEADLINE_TIMER.
- * Missing on purpose for now: MCE/MCA and MTRR (their MSRs), MONITOR, VMX/SVM (nested), RDTSCP
- * (TSC_AUX), PCID, XSAVES (IA32_XSS), AVX-512 and protection keys, and the
+ * MTRR, MCE and MCA have their MSRs in mtrr.c and mce.c.  Missing on purpose
+ * for now: MONITOR, VMX/SVM (nested), RDTSCP (TSC_AUX), PCID, XSAVES (IA32_XSS), AVX-512 and protection keys, and the
  * debug-store and performance-monitoring bits.  XSAVE, AVX and what needs
  * AVX (FMA, F16C, AVX2) are offered when the host has them: fpu.c switches
  * XCR0 and saves their state.  OSXSAVE follows the guest's CR4.
  */
-#define LEAF1_EDX (BIT(0) | BIT(1) | BIT(2) | BIT(3) | BIT(4) | BIT(5) | BIT(6) | BIT(8) | \
-		   BIT(9) | BIT(11) | BIT(13) | BIT(15) | BIT(16) | BIT(17) | BIT(19) | BIT(23) | \
-		   BIT(24) | BIT(25) | BIT(26))
+#define LEAF1_EDX (BIT(0) | BIT(1) | BIT(2) | BIT(3) | BIT(4) | BIT(5) | BIT(6) | BIT(7) | \
+		   BIT(8) | BIT(9) | BIT(11) | BIT(12) | BIT(13) | BIT(14) | BIT(15) | BIT(16) | \
+		   BIT(17) | BIT(19) | BIT(23) | BIT(24) | BIT(25) | BIT(26))
 #define LEAF1_ECX (BIT(0) | BIT(1) | BIT(9) | BIT(12) | BIT(13) | BIT(19) | BIT(20) | \
 		   BIT(21) | BIT(22) | BIT(23) | BIT(25) | BIT(26) | BIT(28) | BIT(29) | BIT(30))
 #define LEAF1_ECX_OSXSAVE BIT(27)
@@ -171,6 +171,20 @@ static struct kvm_cpuid_entry2 *find_entry(struct mkvm_vcpu *vcpu, u32 fn, u32 i
 struct kvm_cpuid_entry2 *mkvm_find_cpuid_entry(struct mkvm_vcpu *vcpu, u32 fn, u32 index)
 {
 	return find_entry(vcpu, fn, index);
+}
+
+/**
+ * mkvm_guest_maxphyaddr() - the guest's physical address width
+ * @vcpu: the vCPU
+ *
+ * Return: leaf 0x80000008 EAX[7:0], or 36 when the table has no such leaf
+ * (SDM vol. 3 4.1.4).
+ */
+unsigned int mkvm_guest_maxphyaddr(struct mkvm_vcpu *vcpu)
+{
+	struct kvm_cpuid_entry2 *e = find_entry(vcpu, 0x80000008, 0);
+
+	return e && (e->eax & 0xff) ? min(e->eax & 0xff, 52u) : 36;
 }
 
 /**

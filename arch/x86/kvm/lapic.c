@@ -445,6 +445,38 @@ static void set_tpr(struct mkvm_vcpu *vcpu, u32 tpr)
 }
 
 /**
+ * mkvm_lapic_set_tpr() - set the TPR, and CR8 with it
+ * @vcpu: the vCPU, with an in-kernel local APIC
+ * @tpr: the new TPR (bits 7-0)
+ */
+void mkvm_lapic_set_tpr(struct mkvm_vcpu *vcpu, u32 tpr)
+{
+	set_tpr(vcpu, tpr);
+}
+
+/**
+ * mkvm_lapic_vapic_word() - the vAPIC word (vapic.c) for the current state
+ * @vcpu: the vCPU, with an in-kernel local APIC
+ *
+ * Return: TPR in bits 7-0, the highest in-service class in 15-12, the
+ * highest requested vector in 31-24.
+ */
+u32 mkvm_lapic_vapic_word(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_lapic *apic = vcpu->arch.lapic;
+	unsigned long flags;
+	int irr, isr;
+	u32 tpr;
+
+	spin_lock_irqsave(&apic->lock, flags);
+	tpr = mkvm_lapic_get_reg(apic, APIC_TASKPRI) & 0xff;
+	irr = max(vec_highest(apic, APIC_IRR), 0);
+	isr = max(vec_highest(apic, APIC_ISR), 0);
+	spin_unlock_irqrestore(&apic->lock, flags);
+	return tpr | (isr & 0xf0) << 8 | (u32)irr << 24;
+}
+
+/**
  * mkvm_lapic_sync_tpr_from_guest() - the guest may have written CR8
  * @vcpu: the vCPU, just after an exit
  *
@@ -508,6 +540,7 @@ static int reg_write(struct mkvm_vcpu *vcpu, unsigned int reg, u32 val)
 		mkvm_lapic_set_reg(apic, APIC_ID, val & 0xff000000);
 		return 0;
 	case APIC_TASKPRI:
+		mkvm_vapic_report_tpr(vcpu, true);
 		set_tpr(vcpu, val);
 		return 0;
 	case APIC_EOI:
@@ -605,6 +638,9 @@ static u32 reg_read(struct mkvm_vcpu *vcpu, unsigned int reg)
 		return 0;
 	case APIC_TMCCT:
 		return mkvm_lapic_timer_tmcct(apic);
+	case APIC_TASKPRI:
+		mkvm_vapic_report_tpr(vcpu, false);
+		fallthrough;
 	default:
 		spin_lock_irqsave(&apic->lock, flags);
 		v = reg == APIC_PROCPRI ? apic_ppr(apic) : mkvm_lapic_get_reg(apic, reg);
@@ -720,10 +756,9 @@ int mkvm_x2apic_msr_write(struct mkvm_vcpu *vcpu, u32 msr, u64 data)
 int mkvm_lapic_set_base(struct mkvm_vcpu *vcpu, u64 value, bool host)
 {
 	const u64 en = MSR_IA32_APICBASE_ENABLE, x2 = X2APIC_ENABLE;
-	struct kvm_cpuid_entry2 *e = mkvm_find_cpuid_entry(vcpu, 0x80000008, 0);
 	struct kvm_cpuid_entry2 *leaf1 = mkvm_find_cpuid_entry(vcpu, 1, 0);
-	unsigned int maxphyaddr = e && (e->eax & 0xff) ? e->eax & 0xff : 36;
-	u64 old = vcpu->arch.apic_base, reserved = 0x2ff | GENMASK_ULL(63, maxphyaddr);
+	u64 old = vcpu->arch.apic_base;
+	u64 reserved = 0x2ff | GENMASK_ULL(63, mkvm_guest_maxphyaddr(vcpu));
 	struct mkvm_lapic *apic = vcpu->arch.lapic;
 	unsigned long flags;
 

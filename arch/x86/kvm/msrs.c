@@ -22,6 +22,8 @@ static const u32 msrs_to_save[] = {
 	/* tsc.c, kvmclock.c, model_msrs.c */
 	MSR_IA32_TSC_ADJUST, MSR_KVM_SYSTEM_TIME, MSR_KVM_WALL_CLOCK, MSR_KVM_SYSTEM_TIME_NEW,
 	MSR_KVM_WALL_CLOCK_NEW, MSR_IA32_UCODE_REV, MSR_K7_HWCR, MSR_AMD64_DE_CFG,
+	/* mce.c */
+	MSR_IA32_MCG_STATUS, MSR_IA32_MCG_CTL,
 };
 
 /**
@@ -74,6 +76,10 @@ static int get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data, bool host)
 	case APIC_BASE_MSR ... APIC_BASE_MSR + 0xff:
 		return mkvm_x2apic_msr_read(vcpu, index, data);
 	}
+	if (mkvm_mtrr_is_msr(index))
+		return mkvm_mtrr_get_msr(vcpu, index, data);
+	if (!mkvm_mce_get_msr(vcpu, index, data, host))
+		return 0;
 	/* The other files' MSRs: each answers 1 for "not mine". */
 	if (!mkvm_tsc_get_msr(vcpu, index, data, host) || !mkvm_kvmclock_get_msr(vcpu, index, data))
 		return 0;
@@ -107,6 +113,10 @@ static int set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host)
 	case APIC_BASE_MSR ... APIC_BASE_MSR + 0xff:
 		return mkvm_x2apic_msr_write(vcpu, index, data);
 	}
+	if (mkvm_mtrr_is_msr(index))
+		return mkvm_mtrr_set_msr(vcpu, index, data);
+	if (!mkvm_mce_set_msr(vcpu, index, data, host))
+		return 0;
 	if (!mkvm_tsc_set_msr(vcpu, index, data, host) ||
 	    !mkvm_kvmclock_set_msr(vcpu, index, data, host))
 		return 0;

@@ -25,6 +25,17 @@ static int run_loop(struct mkvm_vcpu *vcpu)
 			return -EINTR;
 		}
 		cond_resched();
+		/* A machine check while one was in progress (mce.c). */
+		if (unlikely(vcpu->arch.shutdown_pending)) {
+			mkvm_vcpu_shutdown(vcpu);
+			return 0;
+		}
+		/* The last exit touched the TPR and the VMM asked to hear of it (vapic.c). */
+		if (unlikely(vcpu->arch.tpr_report_pending)) {
+			vcpu->arch.tpr_report_pending = false;
+			vcpu->run->exit_reason = KVM_EXIT_TPR_ACCESS;
+			return 0;
+		}
 		/* INIT/SIPI to take in, HLT, or waiting for SIPI, with an in-kernel APIC. */
 		if (vcpu->arch.lapic) {
 			r = mkvm_vcpu_block(vcpu);
@@ -34,6 +45,7 @@ static int run_loop(struct mkvm_vcpu *vcpu)
 
 		down_read(&vm->slots_sem);
 		mkvm_kvmclock_pre_entry(vcpu);
+		mkvm_vapic_sync_to_guest(vcpu);
 		local_irq_disable();
 		if (need_resched() || signal_pending(current) || mkvm_kvmclock_cpu_changed(vcpu) ||
 		    !mkvm_vcpu_enter_guest(vcpu)) {
@@ -57,6 +69,7 @@ static int run_loop(struct mkvm_vcpu *vcpu)
 		mkvm_load_host_xcr0(vcpu);
 		local_irq_enable();
 		r = mkvm_x86->handle_exit(vcpu);
+		mkvm_vapic_sync_from_guest(vcpu);
 		up_read(&vm->slots_sem);
 		if (r <= 0)
 			return r;

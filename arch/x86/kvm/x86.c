@@ -67,6 +67,10 @@ long mkvm_arch_check_extension(struct mkvm_vm *vm, long cap)
 	case KVM_CAP_GET_TSC_KHZ:
 	case KVM_CAP_GET_MSR_FEATURES:
 		return 1;
+	case KVM_CAP_MCE:
+		return MKVM_MCE_BANKS;
+	case KVM_CAP_VAPIC:
+		return 1;
 	case KVM_CAP_ADJUST_CLOCK:
 		/* The flags KVM_SET_CLOCK accepts (kvmclock.c). */
 		return KVM_CLOCK_TSC_STABLE | KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC;
@@ -84,6 +88,8 @@ long mkvm_arch_dev_ioctl(unsigned int ioctl, unsigned long arg)
 		return mkvm_dev_get_msr_index_list((void __user *)arg);
 	case KVM_GET_MSR_FEATURE_INDEX_LIST:
 		return mkvm_dev_get_msr_feature_index_list((void __user *)arg);
+	case KVM_X86_GET_MCE_CAP_SUPPORTED:
+		return mkvm_dev_get_mce_cap_supported((void __user *)arg);
 	case KVM_GET_MSRS:
 		return mkvm_dev_get_feature_msrs((void __user *)arg);
 	default:
@@ -238,6 +244,12 @@ long mkvm_arch_vcpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, unsigned l
 		return mkvm_vcpu_msrs_ioctl(vcpu, argp, false);
 	case KVM_SET_MSRS:
 		return mkvm_vcpu_msrs_ioctl(vcpu, argp, true);
+	case KVM_SET_VAPIC_ADDR:
+	case KVM_TPR_ACCESS_REPORTING:
+		return mkvm_vapic_ioctl(vcpu, ioctl, argp);
+	case KVM_X86_SETUP_MCE:
+	case KVM_X86_SET_MCE:
+		return mkvm_mce_vcpu_ioctl(vcpu, ioctl, argp);
 	case KVM_GET_DEBUGREGS:
 		return get_debugregs(vcpu, argp);
 	case KVM_SET_DEBUGREGS:
@@ -315,6 +327,21 @@ void mkvm_vcpu_reset(struct mkvm_vcpu *vcpu)
 }
 
 /**
+ * mkvm_vcpu_shutdown() - a triple fault: KVM_EXIT_SHUTDOWN, the vCPU as after RESET
+ * @vcpu: the vCPU
+ *
+ * The vendor's state is undefined after a shutdown (APM 15.12), so the vCPU
+ * starts over from its reset state, registers and all; its TSC runs on.
+ */
+void mkvm_vcpu_shutdown(struct mkvm_vcpu *vcpu)
+{
+	vcpu->arch.shutdown_pending = false;
+	mkvm_x86->init_event(vcpu);
+	mkvm_vcpu_reset(vcpu);
+	vcpu->run->exit_reason = KVM_EXIT_SHUTDOWN;
+}
+
+/**
  * mkvm_arch_vcpu_create() - x86 and vendor state of a new vCPU, at reset
  * @vcpu: the vCPU, with its id set
  *
@@ -344,6 +371,7 @@ int mkvm_arch_vcpu_create(struct mkvm_vcpu *vcpu)
 	}
 	mkvm_tsc_vcpu_init(vcpu);
 	mkvm_model_msrs_reset(vcpu);
+	mkvm_mce_reset(vcpu);
 	return 0;
 }
 

@@ -236,13 +236,7 @@ static int handle_npf(struct mkvm_vcpu *vcpu)
 
 static int handle_shutdown(struct mkvm_vcpu *vcpu)
 {
-	/*
-	 * The VMCB is undefined after a shutdown intercept (APM 15.12): the
-	 * vCPU starts over from its reset state, registers and all.
-	 */
-	mkvm_svm_init_vmcb(vcpu);
-	mkvm_vcpu_reset(vcpu);
-	vcpu->run->exit_reason = KVM_EXIT_SHUTDOWN;
+	mkvm_vcpu_shutdown(vcpu);
 	return 0;
 }
 
