@@ -32,8 +32,12 @@
 #define LEAF1_EDX_APIC BIT(9)
 #define LEAF1_ECX_X2APIC BIT(21)
 #define LEAF1_ECX_XSAVE BIT(26)
-/* FSGSBASE, BMI1, AVX2, BMI2, ERMS, ADX, CLFLUSHOPT, SHA. */
-#define LEAF7_EBX (BIT(0) | BIT(3) | BIT(5) | BIT(8) | BIT(9) | BIT(19) | BIT(23) | BIT(29))
+/*
+ * FSGSBASE, BMI1, AVX2, SMEP, BMI2, ERMS, ADX, SMAP, CLFLUSHOPT, SHA; SMEP and
+ * SMAP are CR4 bits the guest sets without an exit, enforced by the CPU.
+ */
+#define LEAF7_EBX (BIT(0) | BIT(3) | BIT(5) | BIT(7) | BIT(8) | BIT(9) | BIT(19) | BIT(20) | \
+		   BIT(23) | BIT(29))
 /* Leaf 0xD subleaf 1: XSAVEOPT and XGETBV with ECX=1, which need no more state. */
 #define LEAFD1_EAX (BIT(0) | BIT(2))
 /*

@@ -211,6 +211,7 @@ int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa)
 	struct mkvm_insn *insn = &e->insn;
 	struct kvm_sregs s;
 	u64 val;
+	int r;
 
 	if (!fetch_decode(vcpu, &s, insn))
 		return 0;
@@ -221,8 +222,10 @@ int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa)
 	switch (insn->kind) {
 	case INSN_MOV_TO_RM:
 		val = insn->has_imm ? insn->imm : reg_read(vcpu, insn, insn->reg, insn->op_bytes);
+		/* RIP moves on after the write: a TPR access report (vapic.c) names the store. */
+		r = mmio_write(vcpu, gpa, insn->op_bytes, val);
 		mkvm_rip_past_insn(vcpu, e->next_rip);
-		return mmio_write(vcpu, gpa, insn->op_bytes, val);
+		return r;
 	case INSN_STOS:
 		val = vcpu->arch.regs[REG_RAX];
 		if (insn->rep && !(vcpu->arch.regs[REG_RCX] & size_mask(insn->addr_bytes))) {
@@ -230,8 +233,9 @@ int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa)
 			mkvm_rip_past_insn(vcpu, e->next_rip);
 			return 1;
 		}
+		r = mmio_write(vcpu, gpa, insn->op_bytes, val);
 		string_step(vcpu, insn, REG_RDI, 1, e->next_rip);
-		return mmio_write(vcpu, gpa, insn->op_bytes, val);
+		return r;
 	case INSN_MOV_FROM_RM:
 	case INSN_MOVZX:
 	case INSN_MOVSX:

@@ -156,15 +156,42 @@ static void set_regs(struct mkvm_vcpu *vcpu, const struct kvm_regs *r)
 	vcpu->arch.rflags = r->rflags | 2;
 }
 
+/*
+ * CR4 bits a vCPU may hold: the architectural ones, and each feature's bit
+ * when the guest's CPUID has the feature and the host has it too, since the
+ * guest writes CR4 without an exit (SDM vol. 3 2.5, APM vol. 2 3.1.3).
+ */
+static u64 cr4_allowed(struct mkvm_vcpu *vcpu)
+{
+	struct kvm_cpuid_entry2 *l1 = mkvm_find_cpuid_entry(vcpu, 1, 0);
+	struct kvm_cpuid_entry2 *l7 = mkvm_find_cpuid_entry(vcpu, 7, 0);
+	u64 ok = X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD | X86_CR4_DE | X86_CR4_PSE |
+		 X86_CR4_PAE | X86_CR4_MCE | X86_CR4_PGE | X86_CR4_PCE | X86_CR4_OSFXSR |
+		 X86_CR4_OSXMMEXCPT;
+
+	if (l1 && (l1->ecx & BIT(26)) && boot_cpu_has(X86_FEATURE_XSAVE))
+		ok |= X86_CR4_OSXSAVE;
+	if (l1 && (l1->ecx & BIT(17)) && boot_cpu_has(X86_FEATURE_PCID))
+		ok |= X86_CR4_PCIDE;
+	if (!l7)
+		return ok;
+	if ((l7->ebx & BIT(0)) && boot_cpu_has(X86_FEATURE_FSGSBASE))
+		ok |= X86_CR4_FSGSBASE;
+	if ((l7->ebx & BIT(7)) && boot_cpu_has(X86_FEATURE_SMEP))
+		ok |= X86_CR4_SMEP;
+	if ((l7->ebx & BIT(20)) && boot_cpu_has(X86_FEATURE_SMAP))
+		ok |= X86_CR4_SMAP;
+	if ((l7->ecx & BIT(2)) && boot_cpu_has(X86_FEATURE_UMIP))
+		ok |= X86_CR4_UMIP;
+	return ok;
+}
+
 /* The checks KVM makes before accepting KVM_SET_SREGS (SDM vol. 3 2.5, APM vol. 2 3.1). */
-static bool sregs_valid(const struct kvm_sregs *s)
+static bool sregs_valid(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s)
 {
 	const u64 efer_ok = EFER_SCE | EFER_LME | EFER_LMA | EFER_NX | EFER_FFXSR;
-	const u64 cr4_ok = X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD | X86_CR4_DE | X86_CR4_PSE |
-			   X86_CR4_PAE | X86_CR4_MCE | X86_CR4_PGE | X86_CR4_PCE |
-			   X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT | X86_CR4_FSGSBASE;
 
-	if (s->efer & ~efer_ok || s->cr4 & ~cr4_ok || s->cr0 >> 32)
+	if (s->efer & ~efer_ok || s->cr4 & ~cr4_allowed(vcpu) || s->cr0 >> 32)
 		return false;
 	if ((s->cr0 & X86_CR0_PG) && !(s->cr0 & X86_CR0_PE))
 		return false;
@@ -176,6 +203,9 @@ static bool sregs_valid(const struct kvm_sregs *s)
 	} else if ((s->efer & EFER_LMA) || s->cs.l) {
 		return false;
 	}
+	/* PCIDE only in long mode (SDM 4.10.1). */
+	if ((s->cr4 & X86_CR4_PCIDE) && !(s->efer & EFER_LMA))
+		return false;
 	return true;
 }
 
@@ -229,7 +259,7 @@ long mkvm_arch_vcpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, unsigned l
 	case KVM_SET_SREGS:
 		if (copy_from_user(&sregs, argp, sizeof(sregs)))
 			return -EFAULT;
-		if (!sregs_valid(&sregs) || mkvm_lapic_set_base(vcpu, sregs.apic_base, true))
+		if (!sregs_valid(vcpu, &sregs) || mkvm_lapic_set_base(vcpu, sregs.apic_base, true))
 			return -EINVAL;
 		mkvm_x86->set_sregs(vcpu, &sregs);
 		/* With an in-kernel APIC, CR8 is its TPR. */
