@@ -26,8 +26,8 @@
 #define MKVM_USER_MEM_SLOTS	32764
 /* A slot covers at most 2^31 - 1 pages (8 TiB), like KVM's KVM_MEM_MAX_NR_PAGES. */
 #define MKVM_MEM_MAX_NR_PAGES	((1UL << 31) - 1)
-/* kvm_run, then the port I/O data page (KVM_PIO_PAGE_OFFSET). */
-#define MKVM_VCPU_MMAP_PAGES	(KVM_PIO_PAGE_OFFSET + 1)
+/* kvm_run, the port I/O data page, the coalesced MMIO ring (the VM's). */
+#define MKVM_VCPU_MMAP_PAGES	(KVM_COALESCED_MMIO_PAGE_OFFSET + 1)
 
 struct mkvm_memslot {
 	u16 id;
@@ -54,6 +54,10 @@ struct mkvm_vm {
 	struct xarray memslots;		/* id -> struct mkvm_memslot */
 	struct xarray vcpus;		/* vcpu_id -> struct mkvm_vcpu */
 	unsigned int created_vcpus;
+	struct kvm_coalesced_mmio_ring *coalesced_ring;	/* coalesced_mmio.c */
+	struct list_head coalesced_zones;	/* ... under coalesced_lock */
+	unsigned int nr_coalesced_zones;
+	spinlock_t coalesced_lock;
 	struct list_head ioeventfds;	/* ioeventfd.c: RCU for vCPUs, changed under the lock */
 	struct mutex ioeventfds_lock;
 	struct list_head irqfds;	/* irqfd.c: changed under irqfds_lock */
@@ -95,6 +99,13 @@ struct mkvm_memslot *mkvm_gfn_to_memslot(struct mkvm_vm *vm, u64 gfn);
 void mkvm_mark_page_dirty(struct mkvm_memslot *slot, u64 gfn);
 int mkvm_get_dirty_log(struct mkvm_vm *vm, const struct kvm_dirty_log *log);
 void mkvm_free_memslots(struct mkvm_vm *vm);
+
+/* virt/kvm/coalesced_mmio.c */
+int mkvm_coalesced_init(struct mkvm_vm *vm);
+void mkvm_coalesced_destroy(struct mkvm_vm *vm);
+int mkvm_coalesced_ioctl(struct mkvm_vm *vm, bool reg, const struct kvm_coalesced_mmio_zone *zone);
+bool mkvm_coalesced_write(struct mkvm_vm *vm, bool pio, u64 addr, unsigned int len,
+			  const void *data);
 
 /* virt/kvm/ioeventfd.c */
 void mkvm_ioeventfd_init(struct mkvm_vm *vm);

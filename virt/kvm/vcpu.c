@@ -36,6 +36,9 @@ static vm_fault_t vcpu_fault(struct vm_fault *vmf)
 	case KVM_PIO_PAGE_OFFSET:
 		page = virt_to_page(vcpu->pio_data);
 		break;
+	case KVM_COALESCED_MMIO_PAGE_OFFSET:
+		page = virt_to_page(vcpu->vm->coalesced_ring);
+		break;
 	default:
 		return VM_FAULT_SIGBUS;
 	}

@@ -34,6 +34,7 @@ static void vm_destroy(struct mkvm_vm *vm)
 		mkvm_vcpu_destroy(vcpu);
 	xa_destroy(&vm->vcpus);
 	mkvm_ioeventfd_destroy(vm);
+	mkvm_coalesced_destroy(vm);
 	mkvm_arch_vm_destroy(vm);
 	mkvm_free_memslots(vm);
 	mmdrop(vm->mm);
@@ -71,7 +72,11 @@ long mkvm_check_extension(struct mkvm_vm *vm, long cap)
 	case KVM_CAP_IOEVENTFD_ANY_LENGTH:
 	case KVM_CAP_ENABLE_CAP_VM:
 	case KVM_CAP_HALT_POLL:
+	case KVM_CAP_COALESCED_PIO:
 		return 1;
+	case KVM_CAP_COALESCED_MMIO:
+		/* The ring's page in the vCPU mapping, as KVM answers. */
+		return KVM_COALESCED_MMIO_PAGE_OFFSET;
 	case KVM_CAP_NR_VCPUS:
 		return min_t(unsigned int, num_online_cpus(), MKVM_MAX_VCPUS);
 	case KVM_CAP_MAX_VCPUS:
@@ -130,6 +135,14 @@ static long vm_ioctl(struct file *filp, unsigned int ioctl, unsigned long arg)
 			return -EFAULT;
 		return mkvm_ioeventfd(vm, &args);
 	}
+	case KVM_REGISTER_COALESCED_MMIO:
+	case KVM_UNREGISTER_COALESCED_MMIO: {
+		struct kvm_coalesced_mmio_zone zone;
+
+		if (copy_from_user(&zone, argp, sizeof(zone)))
+			return -EFAULT;
+		return mkvm_coalesced_ioctl(vm, ioctl == KVM_REGISTER_COALESCED_MMIO, &zone);
+	}
 	case KVM_IRQFD: {
 		struct kvm_irqfd args;
 
@@ -183,7 +196,7 @@ int mkvm_dev_create_vm(unsigned long type)
 	mkvm_irqfd_init(vm);
 	mmgrab(current->mm);
 	vm->mm = current->mm;
-	if (mkvm_arch_vm_init(vm)) {
+	if (mkvm_coalesced_init(vm) || mkvm_arch_vm_init(vm)) {
 		mkvm_vm_put(vm);
 		return -ENOMEM;
 	}

@@ -159,6 +159,9 @@ static int mmio_exit(struct mkvm_vcpu *vcpu, u64 gpa, unsigned int len, bool wri
 			return finish_mmio_read(vcpu, data);
 		return 1;
 	}
+	/* A write into a coalesced zone waits in the ring for the VMM's next exit. */
+	if (write && mkvm_coalesced_write(vcpu->vm, false, gpa, len, &data))
+		return 1;
 	run->exit_reason = KVM_EXIT_MMIO;
 	run->mmio.phys_addr = gpa;
 	run->mmio.len = len;
@@ -262,11 +265,14 @@ static int finish_mmio_read(struct mkvm_vcpu *vcpu, u64 data)
 	struct mkvm_emul *e = &vcpu->arch.emul;
 	struct mkvm_insn *insn = &e->insn;
 	u64 src, res;
+	int r;
 
 	if (e->len < 8)
 		data &= (1ULL << (8 * e->len)) - 1;
 	e->wait = EMUL_NONE;
-	mkvm_rip_past_insn(vcpu, e->next_rip);
+	/* A write-back moves RIP on after it, as MOV does (see mkvm_emulate_mmio). */
+	if (insn->kind != INSN_XCHG && (insn->kind != INSN_ALU_TO_RM || insn->alu == ALU_CMP))
+		mkvm_rip_past_insn(vcpu, e->next_rip);
 	switch (insn->kind) {
 	case INSN_MOV_FROM_RM:
 	case INSN_MOVZX:
@@ -281,7 +287,9 @@ static int finish_mmio_read(struct mkvm_vcpu *vcpu, u64 data)
 		res = mkvm_alu(insn->alu, data, src, insn->op_bytes, (u64 *)&vcpu->arch.rflags);
 		if (insn->alu == ALU_CMP)
 			return 1;
-		return mmio_write(vcpu, e->gpa, insn->op_bytes, res);
+		r = mmio_write(vcpu, e->gpa, insn->op_bytes, res);
+		mkvm_rip_past_insn(vcpu, e->next_rip);
+		return r;
 	case INSN_ALU_FROM_RM:
 		src = reg_read(vcpu, insn, insn->reg, insn->op_bytes);
 		res = mkvm_alu(insn->alu, src, data, insn->op_bytes, (u64 *)&vcpu->arch.rflags);
@@ -295,7 +303,9 @@ static int finish_mmio_read(struct mkvm_vcpu *vcpu, u64 data)
 	case INSN_XCHG:
 		src = reg_read(vcpu, insn, insn->reg, insn->op_bytes);
 		reg_write(vcpu, insn, insn->reg, insn->op_bytes, data);
-		return mmio_write(vcpu, e->gpa, insn->op_bytes, src);
+		r = mmio_write(vcpu, e->gpa, insn->op_bytes, src);
+		mkvm_rip_past_insn(vcpu, e->next_rip);
+		return r;
 	default:
 		return emulation_failed(vcpu, NULL, 0);
 	}
@@ -355,6 +365,10 @@ int mkvm_exit_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in, unsigned l
 		if (in)
 			vcpu->arch.regs[REG_RAX] = size == 4 ? data :
 				(rax & ~size_mask(size)) | (data & size_mask(size));
+		mkvm_rip_past_insn(vcpu, next_rip);
+		return 1;
+	}
+	if (!in && mkvm_coalesced_write(vcpu->vm, true, port, size, &vcpu->arch.regs[REG_RAX])) {
 		mkvm_rip_past_insn(vcpu, next_rip);
 		return 1;
 	}
@@ -425,7 +439,8 @@ int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in)
 		if (mkvm_read_guest_virt(vcpu, &s, la, vcpu->pio_data, size))
 			return emulation_failed(vcpu, NULL, 0);
 		string_step(vcpu, insn, REG_RSI, 1, e->next_rip);
-		if (mkvm_ioeventfd_write(vcpu->vm, true, port, size, vcpu->pio_data))
+		if (mkvm_ioeventfd_write(vcpu->vm, true, port, size, vcpu->pio_data) ||
+		    mkvm_coalesced_write(vcpu->vm, true, port, size, vcpu->pio_data))
 			return 1;	/* REP goes on with the next element at the same RIP */
 		pio_exit(vcpu, port, size, false, 1);
 		return 0;
