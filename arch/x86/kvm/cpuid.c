@@ -94,6 +94,13 @@ void mkvm_cpuid_init(void)
 			e->ebx &= ~BIT(5);
 		/* IA32_TSC_ADJUST is emulated (tsc.c), whatever the host has. */
 		e->ebx |= BIT(1);
+		/* CR4 bits the host kernel turned off (nosmep, ...) are refused in sregs. */
+		if (!boot_cpu_has(X86_FEATURE_FSGSBASE))
+			e->ebx &= ~BIT(0);
+		if (!boot_cpu_has(X86_FEATURE_SMEP))
+			e->ebx &= ~BIT(7);
+		if (!boot_cpu_has(X86_FEATURE_SMAP))
+			e->ebx &= ~BIT(20);
 	}
 	if (xcr0 && max_basic >= 0xd) {
 		/* XSAVE: the components (EAX, EDX), the largest area (ECX), each component. */

@@ -68,8 +68,9 @@ static int run_loop(struct mkvm_vcpu *vcpu)
 		mkvm_vcpu_exit_guest(vcpu);
 		mkvm_load_host_xcr0(vcpu);
 		local_irq_enable();
-		r = mkvm_x86->handle_exit(vcpu);
+		/* Before the exit's own TPR changes, which the stale word must not undo. */
 		mkvm_vapic_sync_from_guest(vcpu);
+		r = mkvm_x86->handle_exit(vcpu);
 		up_read(&vm->slots_sem);
 		if (r <= 0)
 			return r;

@@ -141,13 +141,16 @@ int mkvm_irqchip_inject(struct mkvm_vcpu *vcpu)
 	return 1;
 }
 
-/* What ends a halt: an NMI, INIT/SIPI, or an interrupt the guest can take now. */
+/*
+ * What ends a halt: an NMI, INIT/SIPI, a queued exception (a machine check
+ * from KVM_X86_SET_MCE), or an interrupt the guest can take now.
+ */
 static bool halt_wakes(struct mkvm_vcpu *vcpu)
 {
 	struct mkvm_lapic *apic = vcpu->arch.lapic;
 
 	if (READ_ONCE(apic->pending_events) || atomic_read(&apic->nmi_queued) ||
-	    vcpu->arch.events.nmi_pending)
+	    vcpu->arch.events.nmi_pending || vcpu->arch.events.exc.queued)
 		return true;
 	if (mkvm_x86->interrupt_blocked(vcpu))
 		return false;
