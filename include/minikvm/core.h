@@ -26,6 +26,9 @@
 #define MKVM_USER_MEM_SLOTS	32764
 /* A slot covers at most 2^31 - 1 pages (8 TiB), like KVM's KVM_MEM_MAX_NR_PAGES. */
 #define MKVM_MEM_MAX_NR_PAGES	((1UL << 31) - 1)
+/* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: what KVM_ENABLE_CAP may set. */
+#define MKVM_DIRTY_LOG_MANUAL_CAPS (KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | \
+				    KVM_DIRTY_LOG_INITIALLY_SET)
 /* kvm_run, the port I/O data page, the coalesced MMIO ring (the VM's). */
 #define MKVM_VCPU_MMAP_PAGES	(KVM_COALESCED_MMIO_PAGE_OFFSET + 1)
 
@@ -67,6 +70,7 @@ struct mkvm_vm {
 	struct mutex resamplers_lock;
 	unsigned int max_halt_poll_ns;	/* KVM_CAP_HALT_POLL's value, once set */
 	bool halt_poll_override;	/* ... which then replaces the module parameter */
+	u64 manual_dirty_log;		/* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2's value */
 	struct mkvm_vm_arch arch;
 };
 
@@ -97,6 +101,8 @@ long mkvm_check_extension(struct mkvm_vm *vm, long cap);
 int mkvm_set_memory_region(struct mkvm_vm *vm, const struct kvm_userspace_memory_region *mem);
 struct mkvm_memslot *mkvm_gfn_to_memslot(struct mkvm_vm *vm, u64 gfn);
 void mkvm_mark_page_dirty(struct mkvm_memslot *slot, u64 gfn);
+int mkvm_enable_manual_dirty_log(struct mkvm_vm *vm, const struct kvm_enable_cap *cap);
+int mkvm_clear_dirty_log(struct mkvm_vm *vm, const struct kvm_clear_dirty_log *log);
 int mkvm_get_dirty_log(struct mkvm_vm *vm, const struct kvm_dirty_log *log);
 void mkvm_free_memslots(struct mkvm_vm *vm);
 

@@ -134,6 +134,9 @@ int mkvm_set_memory_region(struct mkvm_vm *vm, const struct kvm_userspace_memory
 				kfree(new);
 				goto out;
 			}
+			/* KVM_DIRTY_LOG_INITIALLY_SET: every page counts as dirty until cleared. */
+			if (vm->manual_dirty_log & KVM_DIRTY_LOG_INITIALLY_SET)
+				bitmap_set(new->dirty_bitmap, 0, npages);
 		}
 	}
 	old = xa_store(&vm->memslots, mem->slot, new, GFP_KERNEL_ACCOUNT);
@@ -207,7 +210,9 @@ void mkvm_mark_page_dirty(struct mkvm_memslot *slot, u64 gfn)
  *
  * Copies the slot's bitmap out, clears it and write-protects the slot again
  * so that the next write to each page is seen.  Unlike KVM, the bits are
- * only cleared once the copy succeeded, so an -EFAULT loses nothing.
+ * only cleared once the copy succeeded, so an -EFAULT loses nothing.  With
+ * KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE the bitmap is only copied:
+ * KVM_CLEAR_DIRTY_LOG clears and protects.
  *
  * Return: 0; -EINVAL for a slot id out of range; -ENOENT for a slot that
  * does not exist or does not log; -EFAULT.
@@ -228,12 +233,95 @@ int mkvm_get_dirty_log(struct mkvm_vm *vm, const struct kvm_dirty_log *log)
 	if (copy_to_user(log->dirty_bitmap, s->dirty_bitmap, dirty_bitmap_bytes(s)))
 		goto out;
 	r = 0;
-	if (!bitmap_empty(s->dirty_bitmap, s->npages)) {
+	if (!(vm->manual_dirty_log & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) &&
+	    !bitmap_empty(s->dirty_bitmap, s->npages)) {
 		bitmap_zero(s->dirty_bitmap, s->npages);
 		mkvm_arch_memslots_changed(vm);
 	}
 out:
 	up_write(&vm->slots_sem);
 	mutex_unlock(&vm->slots_lock);
+	return r;
+}
+
+/**
+ * mkvm_enable_manual_dirty_log() - KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2)
+ * @vm: the VM
+ * @cap: args[0] is KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE and/or _INITIALLY_SET
+ *
+ * As in KVM, it may be changed at any time; INITIALLY_SET applies to slots
+ * that start logging afterwards.
+ *
+ * Return: 0, or -EINVAL for flags, unknown bits, or INITIALLY_SET alone.
+ */
+int mkvm_enable_manual_dirty_log(struct mkvm_vm *vm, const struct kvm_enable_cap *cap)
+{
+	/* INITIALLY_SET only comes with MANUAL_PROTECT_ENABLE, as in KVM. */
+	u64 ok = (cap->args[0] & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) ? MKVM_DIRTY_LOG_MANUAL_CAPS :
+		 KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE;
+
+	if (cap->flags || cap->args[0] & ~ok)
+		return -EINVAL;
+	mutex_lock(&vm->slots_lock);
+	vm->manual_dirty_log = cap->args[0];
+	mutex_unlock(&vm->slots_lock);
+	return 0;
+}
+
+/**
+ * mkvm_clear_dirty_log() - KVM_CLEAR_DIRTY_LOG
+ * @vm: the VM
+ * @log: the request, copied from userspace
+ *
+ * Clears the bits set in the user's bitmap, which covers num_pages pages from
+ * first_page (a multiple of 64; num_pages too unless it reaches the slot's
+ * end), and write-protects again so that the next write to each is seen.
+ *
+ * Return: 0; -EINVAL for a slot id out of range or a bad range; -ENOENT for
+ * a slot that does not exist or does not log; -EFAULT; -ENOMEM.
+ */
+int mkvm_clear_dirty_log(struct mkvm_vm *vm, const struct kvm_clear_dirty_log *log)
+{
+	unsigned long *mask, *dirty;
+	bool cleared = false;
+	struct mkvm_memslot *s;
+	u64 i, words;
+	int r;
+
+	if (log->slot >= MKVM_USER_MEM_SLOTS || log->first_page & 63)
+		return -EINVAL;
+	words = DIV_ROUND_UP((u64)log->num_pages, BITS_PER_LONG);
+	mask = kvmalloc_array(max_t(u64, words, 1), sizeof(*mask), GFP_KERNEL_ACCOUNT);
+	if (!mask)
+		return -ENOMEM;
+	mutex_lock(&vm->slots_lock);
+	down_write(&vm->slots_sem);
+	s = xa_load(&vm->memslots, log->slot);
+	r = -ENOENT;
+	if (!s || !s->dirty_bitmap)
+		goto out;
+	r = -EINVAL;
+	if (log->first_page > s->npages || log->num_pages > s->npages - log->first_page ||
+	    (log->num_pages < s->npages - log->first_page && (log->num_pages & 63)))
+		goto out;
+	r = -EFAULT;
+	if (copy_from_user(mask, log->dirty_bitmap, words * sizeof(*mask)))
+		goto out;
+	r = 0;
+	/* first_page is a multiple of 64, so whole words line up; the last may overhang. */
+	dirty = s->dirty_bitmap + log->first_page / BITS_PER_LONG;
+	if (log->num_pages % BITS_PER_LONG)
+		mask[words - 1] &= BITMAP_LAST_WORD_MASK(log->num_pages);
+	for (i = 0; i < words; i++) {
+		if (dirty[i] & mask[i])
+			cleared = true;
+		dirty[i] &= ~mask[i];
+	}
+	if (cleared)
+		mkvm_arch_memslots_changed(vm);
+out:
+	up_write(&vm->slots_sem);
+	mutex_unlock(&vm->slots_lock);
+	kvfree(mask);
 	return r;
 }

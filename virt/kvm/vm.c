@@ -74,6 +74,8 @@ long mkvm_check_extension(struct mkvm_vm *vm, long cap)
 	case KVM_CAP_HALT_POLL:
 	case KVM_CAP_COALESCED_PIO:
 		return 1;
+	case KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2:
+		return MKVM_DIRTY_LOG_MANUAL_CAPS;
 	case KVM_CAP_COALESCED_MMIO:
 		/* The ring's page in the vCPU mapping, as KVM answers. */
 		return KVM_COALESCED_MMIO_PAGE_OFFSET;
@@ -116,6 +118,13 @@ static long vm_ioctl(struct file *filp, unsigned int ioctl, unsigned long arg)
 			return -EFAULT;
 		return mkvm_get_dirty_log(vm, &log);
 	}
+	case KVM_CLEAR_DIRTY_LOG: {
+		struct kvm_clear_dirty_log log;
+
+		if (copy_from_user(&log, argp, sizeof(log)))
+			return -EFAULT;
+		return mkvm_clear_dirty_log(vm, &log);
+	}
 	case KVM_CHECK_EXTENSION:
 		return mkvm_check_extension(vm, arg);
 	case KVM_ENABLE_CAP: {
@@ -123,6 +132,8 @@ static long vm_ioctl(struct file *filp, unsigned int ioctl, unsigned long arg)
 
 		if (copy_from_user(&cap, argp, sizeof(cap)))
 			return -EFAULT;
+		if (cap.cap == KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2)
+			return mkvm_enable_manual_dirty_log(vm, &cap);
 		/* KVM answers -EINVAL for a capability that cannot be enabled. */
 		if (cap.cap != KVM_CAP_HALT_POLL)
 			return -EINVAL;
