@@ -198,6 +198,52 @@ TEST(set_cpuid2_is_what_guest_sees)
 	vm_free(vm);
 }
 
+static void guest_cpuid_out_of_range(void)
+{
+	uint32_t v[4];
+
+	/* Above the highest basic leaf, and above the highest extended one. */
+	guest_cpuid(0x4fff, 0, &v[0], &v[1], &v[2], &v[3]);
+	GUEST_SYNC_ARGS(1, v[0], v[2], v[3]);
+	guest_cpuid(0x8000ffff, 0, &v[0], &v[1], &v[2], &v[3]);
+	GUEST_SYNC_ARGS(2, v[0], v[2], v[3]);
+}
+
+/*
+ * A leaf beyond its range's maximum reads as zeros for an AMD guest and as
+ * the highest basic leaf for an Intel one (SDM vol. 2A CPUID), as in KVM.
+ * EBX is left out: with leaf 0xD last it follows the guest's XCR0.
+ */
+TEST(cpuid_out_of_range_follows_vendor)
+{
+	/* "AuthenticAMD" and "GenuineIntel" as EBX, EDX, ECX. */
+	static const uint32_t vendor[2][3] = {
+		{ 0x68747541, 0x69746e65, 0x444d4163 },
+		{ 0x756e6547, 0x49656e69, 0x6c65746e },
+	};
+
+	for (int intel = 0; intel < 2; intel++) {
+		struct kvm_vm *vm = vm_create(VM_MODE_LONG64);
+		struct kvm_cpuid_entry2 *e = cpuid_find(vm->cpuid, 0, 0), top;
+		struct kvm_vcpu *vcpu;
+		struct ucall uc;
+
+		e->ebx = vendor[intel][0];
+		e->edx = vendor[intel][1];
+		e->ecx = vendor[intel][2];
+		top = *cpuid_find(vm->cpuid, e->eax, 0);
+		vcpu = vm_vcpu_add(vm, 0, guest_cpuid_out_of_range);
+		for (uint64_t step = 1; step <= 2; step++) {
+			TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
+			TEST_ASSERT_EQ(uc.args[0], step);
+			TEST_ASSERT_EQ(uc.args[1], intel ? top.eax : 0);
+			TEST_ASSERT_EQ(uc.args[2], intel ? top.ecx : 0);
+			TEST_ASSERT_EQ(uc.args[3], intel ? top.edx : 0);
+		}
+		vm_free(vm);
+	}
+}
+
 TEST(get_cpuid2_returns_what_was_set)
 {
 	struct kvm_vm *vm = vm_create(VM_MODE_REAL);

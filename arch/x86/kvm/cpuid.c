@@ -278,11 +278,36 @@ int mkvm_vcpu_get_cpuid2(struct mkvm_vcpu *vcpu, struct kvm_cpuid2 __user *arg)
 	return 0;
 }
 
+/*
+ * A leaf the table lacks: zeros on AMD (APM vol. 3 CPUID); on Intel, a leaf
+ * above its range's maximum reads as the highest basic leaf (SDM vol. 2A
+ * CPUID, "If a value entered for CPUID.EAX is higher than the maximum..."),
+ * as KVM does for a guest whose vendor is not AMD or Hygon.
+ */
+static struct kvm_cpuid_entry2 *out_of_range_entry(struct mkvm_vcpu *vcpu, u32 *fn, u32 index)
+{
+	struct kvm_cpuid_entry2 *basic = find_entry(vcpu, 0, 0), *range;
+
+	if (!basic || vcpu->arch.amd_guest)
+		return NULL;
+	if (*fn >= 0x40000000 && *fn <= 0x4fffffff)
+		range = find_entry(vcpu, *fn & 0xffffff00, 0);
+	else if (*fn >= 0xc0000000)
+		range = find_entry(vcpu, 0xc0000000, 0);
+	else
+		range = find_entry(vcpu, *fn & 0x80000000, 0);
+	if (range && *fn <= range->eax)
+		return NULL;
+	*fn = basic->eax;
+	return find_entry(vcpu, *fn, index);
+}
+
 /**
  * mkvm_emulate_cpuid() - execute CPUID for the guest from its table
  * @vcpu: the vCPU; EAX and ECX hold the leaf and subleaf
  *
- * A leaf missing from the table reads as zeros, as on AMD.  Two values
+ * A leaf missing from the table reads as zeros, as on AMD, or for an
+ * Intel guest above its range as the highest basic leaf.  Two values
  * follow the guest's state, as on hardware: OSXSAVE (leaf 1 ECX[27]) is
  * CR4.OSXSAVE, and leaf 0xD.0 EBX is the XSAVE area for the current XCR0
  * (SDM vol. 2A CPUID).  The caller advances RIP.
@@ -293,6 +318,9 @@ void mkvm_emulate_cpuid(struct mkvm_vcpu *vcpu)
 	u32 fn = r[REG_RAX], index = r[REG_RCX];
 	struct kvm_cpuid_entry2 *e = find_entry(vcpu, fn, index);
 	struct kvm_sregs sregs;
+
+	if (!e)
+		e = out_of_range_entry(vcpu, &fn, index);
 
 	r[REG_RAX] = e ? e->eax : 0;
 	r[REG_RBX] = e ? e->ebx : 0;
