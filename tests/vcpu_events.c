@@ -196,3 +196,48 @@ TEST(bad_events_einval)
 	TEST_ASSERT_ERRNO(__vcpu_ioctl(vcpu, KVM_GET_VCPU_EVENTS, (void *)8), EFAULT);
 	vm_free(vm);
 }
+
+static int enable_triple_fault_event(struct kvm_vm *vm, uint32_t flags)
+{
+	struct kvm_enable_cap cap = {
+		.cap = KVM_CAP_X86_TRIPLE_FAULT_EVENT, .flags = flags, .args = { 1 },
+	};
+
+	return __vm_ioctl(vm, KVM_ENABLE_CAP, &cap);
+}
+
+/*
+ * KVM_CAP_X86_TRIPLE_FAULT_EVENT: the events carry a pending triple fault,
+ * and one set there ends the next KVM_RUN with KVM_EXIT_SHUTDOWN.
+ */
+TEST(triple_fault_event)
+{
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu = events_vcpu(&vm);
+	struct kvm_vcpu_events ev;
+	struct ucall uc;
+
+	TEST_ASSERT_EQ(kvm_check_cap(KVM_CAP_X86_TRIPLE_FAULT_EVENT), 1);
+	TEST_ASSERT_ERRNO(enable_triple_fault_event(vm, 1), EINVAL);
+	TEST_ASSERT_EQ(enable_triple_fault_event(vm, 0), 0);
+	get_events(vcpu, &ev);
+	TEST_ASSERT(ev.flags & KVM_VCPUEVENT_VALID_TRIPLE_FAULT, "flags %#x", ev.flags);
+	TEST_ASSERT_EQ(ev.triple_fault.pending, 0);
+	/* Cleared again: the guest runs to its report. */
+	ev.flags = KVM_VCPUEVENT_VALID_TRIPLE_FAULT;
+	ev.triple_fault.pending = 0;
+	set_events(vcpu, &ev);
+	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
+	/* Set: the next run shuts down without entering the guest. */
+	get_events(vcpu, &ev);
+	ev.flags = KVM_VCPUEVENT_VALID_TRIPLE_FAULT;
+	ev.triple_fault.pending = 1;
+	set_events(vcpu, &ev);
+	get_events(vcpu, &ev);
+	TEST_ASSERT_EQ(ev.triple_fault.pending, 1);
+	vcpu_run(vcpu);
+	TEST_ASSERT_EQ(vcpu->run->exit_reason, KVM_EXIT_SHUTDOWN);
+	get_events(vcpu, &ev);
+	TEST_ASSERT_EQ(ev.triple_fault.pending, 0);
+	vm_free(vm);
+}

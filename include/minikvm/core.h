@@ -57,6 +57,8 @@ struct mkvm_vm {
 	struct xarray memslots;		/* id -> struct mkvm_memslot */
 	struct xarray vcpus;		/* vcpu_id -> struct mkvm_vcpu */
 	unsigned int created_vcpus;
+	u32 max_vcpu_ids;		/* KVM_CAP_MAX_VCPU_ID, or the maximum once a vCPU exists */
+	bool had_memslots;		/* a memslot was ever created (KVM_GET_NR_MMU_PAGES) */
 	struct kvm_coalesced_mmio_ring *coalesced_ring;	/* coalesced_mmio.c */
 	struct list_head coalesced_zones;	/* ... under coalesced_lock */
 	unsigned int nr_coalesced_zones;

@@ -41,6 +41,9 @@ struct mkvm_tdp {
 
 struct mkvm_vm_arch {
 	struct mkvm_tdp tdp;
+	u32 bsp_vcpu_id;		/* KVM_SET_BOOT_CPU_ID: the vCPU that starts as BSP */
+	bool triple_fault_event;	/* KVM_CAP_X86_TRIPLE_FAULT_EVENT enabled */
+	unsigned long nr_mmu_pages;	/* KVM_SET_NR_MMU_PAGES, only kept (see api.rst) */
 	struct mkvm_vm_time time;
 	struct mkvm_irqchip *irqchip;	/* KVM_CREATE_IRQCHIP, or NULL */
 	struct mkvm_pit *pit;		/* KVM_CREATE_PIT(2), or NULL */
@@ -77,6 +80,7 @@ struct mkvm_emul {
 struct mkvm_events {
 	struct {
 		bool queued;		/* raised or interrupted, to be injected */
+		bool injected;		/* ... interrupted: KVM's "injected", not "pending" */
 		u8 vector;
 		bool has_error;
 		u32 error;
@@ -128,6 +132,8 @@ struct mkvm_vcpu_arch {
 	u64 vapic_addr;			/* vapic.c: KVM_SET_VAPIC_ADDR, 0 when off */
 	bool tpr_access_reporting;	/* vapic.c: KVM_TPR_ACCESS_REPORTING */
 	bool tpr_report_pending;	/* ... a TPR access to report: KVM_EXIT_TPR_ACCESS */
+	u32 guest_debug;		/* guest_debug.c: KVM_GUESTDBG_*, 0 when off */
+	bool debug_step_done;		/* ... minikvm completed a stepped instruction */
 	struct mkvm_lapic *lapic;	/* with an in-kernel irqchip, else NULL */
 	u32 mp_state;			/* KVM_MP_STATE_*, with a local APIC */
 	void *vendor;			/* struct mkvm_svm_vcpu or the VMX equivalent */
@@ -199,6 +205,8 @@ struct mkvm_x86_ops {
 	void (*update_cr8_intercept)(struct mkvm_vcpu *vcpu, bool intercept);
 	/* INIT (SDM vol. 3 9.1.1): the vendor's state as after RESET, but the TSC runs on. */
 	void (*init_event)(struct mkvm_vcpu *vcpu);
+	/* vcpu->arch.guest_debug changed: intercept #BP or not (guest_debug.c). */
+	void (*update_guest_debug)(struct mkvm_vcpu *vcpu);
 	/*
 	 * Nested-paging PTE format: the bits of a table entry, of a readable
 	 * leaf, the write bit, and a bit the hardware ignores that minikvm uses
@@ -225,6 +233,8 @@ void mkvm_arch_vcpu_destroy(struct mkvm_vcpu *vcpu);
 void mkvm_arch_memslots_changed(struct mkvm_vm *vm);
 void mkvm_vcpu_reset(struct mkvm_vcpu *vcpu);
 void mkvm_vcpu_shutdown(struct mkvm_vcpu *vcpu);
+bool mkvm_vcpu_is_reset_bsp(struct mkvm_vcpu *vcpu);
+int mkvm_arch_vm_enable_cap(struct mkvm_vm *vm, const struct kvm_enable_cap *cap);
 
 /* arch/x86/kvm/run.c */
 int mkvm_vcpu_run(struct mkvm_vcpu *vcpu);
@@ -290,6 +300,11 @@ int mkvm_mce_get_msr(struct mkvm_vcpu *vcpu, u32 msr, u64 *data, bool host);
 int mkvm_mce_set_msr(struct mkvm_vcpu *vcpu, u32 msr, u64 data, bool host);
 int mkvm_dev_get_mce_cap_supported(u64 __user *arg);
 long mkvm_mce_vcpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, void __user *argp);
+/* arch/x86/kvm/guest_debug.c */
+u32 mkvm_guest_debug_supported(void);
+int mkvm_set_guest_debug(struct mkvm_vcpu *vcpu, void __user *argp);
+int mkvm_guest_debug_exit(struct mkvm_vcpu *vcpu, u8 vector, u64 pc);
+int mkvm_guest_debug_step_exit(struct mkvm_vcpu *vcpu);
 /* arch/x86/kvm/mtrr.c */
 bool mkvm_mtrr_is_msr(u32 msr);
 int mkvm_mtrr_get_msr(struct mkvm_vcpu *vcpu, u32 msr, u64 *data);

@@ -145,6 +145,7 @@ int mkvm_set_memory_region(struct mkvm_vm *vm, const struct kvm_userspace_memory
 		free_memslot(new);
 		goto out;
 	}
+	vm->had_memslots = true;
 	/*
 	 * A moved slot's old guest-physical range must not stay mapped, and a
 	 * slot that starts logging must have its pages write-protected.

@@ -157,10 +157,13 @@ int mkvm_vm_create_vcpu(struct mkvm_vm *vm, unsigned long id)
 	if (id >= MKVM_MAX_VCPU_IDS)
 		return -EINVAL;
 	mutex_lock(&vm->lock);
-	if (vm->created_vcpus >= MKVM_MAX_VCPUS) {
+	if (vm->created_vcpus >= MKVM_MAX_VCPUS || (vm->max_vcpu_ids && id >= vm->max_vcpu_ids)) {
 		mutex_unlock(&vm->lock);
 		return -EINVAL;
 	}
+	/* As in KVM, the first vCPU fixes the id limit if KVM_CAP_MAX_VCPU_ID did not. */
+	if (!vm->max_vcpu_ids)
+		vm->max_vcpu_ids = MKVM_MAX_VCPU_IDS;
 	vm->created_vcpus++;	/* reserve the place while allocating */
 	mutex_unlock(&vm->lock);
 

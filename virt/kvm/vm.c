@@ -51,6 +51,27 @@ void mkvm_vm_put(struct mkvm_vm *vm)
 		vm_destroy(vm);
 }
 
+/*
+ * KVM_ENABLE_CAP(KVM_CAP_MAX_VCPU_ID): a lower bound on vCPU ids, set once
+ * (setting the same value again succeeds), as in KVM.
+ */
+static int set_max_vcpu_id(struct mkvm_vm *vm, const struct kvm_enable_cap *cap)
+{
+	int r = -EINVAL;
+
+	if (cap->flags || cap->args[0] > MKVM_MAX_VCPU_IDS)
+		return -EINVAL;
+	mutex_lock(&vm->lock);
+	if (vm->max_vcpu_ids == cap->args[0]) {
+		r = 0;
+	} else if (!vm->max_vcpu_ids) {
+		vm->max_vcpu_ids = cap->args[0];
+		r = 0;
+	}
+	mutex_unlock(&vm->lock);
+	return r;
+}
+
 /**
  * mkvm_check_extension() - KVM_CHECK_EXTENSION on /dev/kvm or a VM fd
  * @vm: the VM, or NULL on /dev/kvm
@@ -134,6 +155,10 @@ static long vm_ioctl(struct file *filp, unsigned int ioctl, unsigned long arg)
 			return -EFAULT;
 		if (cap.cap == KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2)
 			return mkvm_enable_manual_dirty_log(vm, &cap);
+		if (cap.cap == KVM_CAP_MAX_VCPU_ID)
+			return set_max_vcpu_id(vm, &cap);
+		if (cap.cap == KVM_CAP_X86_TRIPLE_FAULT_EVENT)
+			return mkvm_arch_vm_enable_cap(vm, &cap);
 		/* KVM answers -EINVAL for a capability that cannot be enabled. */
 		if (cap.cap != KVM_CAP_HALT_POLL)
 			return -EINVAL;

@@ -28,6 +28,9 @@ void mkvm_rip_past_insn(struct mkvm_vcpu *vcpu, unsigned long next_rip)
 {
 	vcpu->arch.rip = next_rip;
 	mkvm_x86->set_interrupt_shadow(vcpu, 0);
+	/* The VMM's debugger steps over an instruction minikvm completed itself. */
+	if (vcpu->arch.guest_debug & KVM_GUESTDBG_SINGLESTEP)
+		vcpu->arch.debug_step_done = true;
 }
 
 enum exc_class { EXC_BENIGN, EXC_CONTRIBUTORY, EXC_PAGE_FAULT };
@@ -75,6 +78,7 @@ void mkvm_queue_exception(struct mkvm_vcpu *vcpu, u8 vector, bool has_error, u32
 		}
 	}
 	ev->exc.queued = true;
+	ev->exc.injected = false;
 	ev->exc.vector = vector;
 	ev->exc.has_error = has_error;
 	ev->exc.error = error;
@@ -108,6 +112,7 @@ void mkvm_requeue_exception(struct mkvm_vcpu *vcpu, u8 vector, bool has_error, u
 	struct mkvm_events *ev = &vcpu->arch.events;
 
 	ev->exc.queued = true;
+	ev->exc.injected = true;
 	ev->exc.vector = vector;
 	ev->exc.has_error = has_error;
 	ev->exc.error = error;
@@ -237,10 +242,14 @@ static void get_vcpu_events(struct mkvm_vcpu *vcpu, struct kvm_vcpu_events *e)
 	memset(e, 0, sizeof(*e));
 	/*
 	 * Without KVM_CAP_EXCEPTION_PAYLOAD every queued exception reads as
-	 * "injected".  #BP and #OF are left out as KVM does: the INT3 or INTO
-	 * at RIP raises them again.
+	 * "injected", and one not yet delivered also as "pending", as in KVM.
+	 * #BP and #OF are left out as KVM does: the INT3 or INTO at RIP raises
+	 * them again.
 	 */
-	e->exception.injected = ev->exc.queued && v != X86_TRAP_BP && v != X86_TRAP_OF;
+	if (v != X86_TRAP_BP && v != X86_TRAP_OF) {
+		e->exception.injected = ev->exc.queued;
+		e->exception.pending = ev->exc.queued && !ev->exc.injected;
+	}
 	e->exception.nr = v;
 	e->exception.has_error_code = ev->exc.has_error;
 	e->exception.error_code = ev->exc.error;
@@ -252,6 +261,10 @@ static void get_vcpu_events(struct mkvm_vcpu *vcpu, struct kvm_vcpu_events *e)
 	e->nmi.masked = ev->nmi_masked;
 	e->flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SHADOW |
 		   KVM_VCPUEVENT_VALID_SMM;
+	if (READ_ONCE(vcpu->vm->arch.triple_fault_event)) {
+		e->triple_fault.pending = vcpu->arch.shutdown_pending;
+		e->flags |= KVM_VCPUEVENT_VALID_TRIPLE_FAULT;
+	}
 }
 
 static int set_vcpu_events(struct mkvm_vcpu *vcpu, const struct kvm_vcpu_events *e)
@@ -262,8 +275,10 @@ static int set_vcpu_events(struct mkvm_vcpu *vcpu, const struct kvm_vcpu_events 
 			 KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM |
 			 KVM_VCPUEVENT_VALID_PAYLOAD | KVM_VCPUEVENT_VALID_TRIPLE_FAULT))
 		return -EINVAL;
-	/* Payloads and triple-fault events need capabilities minikvm does not offer. */
-	if (e->flags & (KVM_VCPUEVENT_VALID_PAYLOAD | KVM_VCPUEVENT_VALID_TRIPLE_FAULT))
+	/* Payloads need a capability minikvm does not offer; triple faults need theirs. */
+	if ((e->flags & KVM_VCPUEVENT_VALID_PAYLOAD) ||
+	    ((e->flags & KVM_VCPUEVENT_VALID_TRIPLE_FAULT) &&
+	     !READ_ONCE(vcpu->vm->arch.triple_fault_event)))
 		return -EINVAL;
 	/* Without the payload capability "pending" is ignored, as in KVM. */
 	if (e->exception.injected && (e->exception.nr > 31 || e->exception.nr == X86_TRAP_NMI))
@@ -273,6 +288,7 @@ static int set_vcpu_events(struct mkvm_vcpu *vcpu, const struct kvm_vcpu_events 
 		return -EINVAL;
 
 	ev->exc.queued = e->exception.injected;
+	ev->exc.injected = e->exception.injected;
 	ev->exc.vector = e->exception.nr;
 	ev->exc.has_error = e->exception.has_error_code;
 	ev->exc.error = e->exception.error_code;
@@ -289,6 +305,8 @@ static int set_vcpu_events(struct mkvm_vcpu *vcpu, const struct kvm_vcpu_events 
 	mkvm_x86->update_nmi_mask(vcpu);
 	if (e->flags & KVM_VCPUEVENT_VALID_NMI_PENDING)
 		ev->nmi_pending = min(e->nmi.pending, nmi_limit(ev));
+	if (e->flags & KVM_VCPUEVENT_VALID_TRIPLE_FAULT)
+		vcpu->arch.shutdown_pending = e->triple_fault.pending;
 	/* The SIPI vector belongs to an in-kernel local APIC: there is none. */
 	return 0;
 }

@@ -816,7 +816,7 @@ void mkvm_lapic_reset(struct mkvm_vcpu *vcpu, bool init)
 	mkvm_lapic_set_reg(apic, APIC_LVR, APIC_VERSION_VALUE);
 	for (int i = 0; i < ARRAY_SIZE(lvts); i++)
 		mkvm_lapic_set_reg(apic, lvts[i], APIC_LVT_MASKED);
-	if (vcpu->vcpu_id == 0)
+	if (mkvm_vcpu_is_reset_bsp(vcpu))
 		mkvm_lapic_set_reg(apic, APIC_LVT0, APIC_MODE_EXTINT << 8);
 	mkvm_lapic_set_reg(apic, APIC_DFR, APIC_DFR_FLAT);
 	mkvm_lapic_set_reg(apic, APIC_SPIV, 0xff);
@@ -846,7 +846,7 @@ int mkvm_lapic_create(struct mkvm_vcpu *vcpu)
 	vcpu->arch.lapic = apic;
 	mkvm_lapic_reset(vcpu, false);
 	/* Only the BSP runs; APs wait for INIT and SIPI (SDM 9.4). */
-	vcpu->arch.mp_state = vcpu->vcpu_id == 0 ? KVM_MP_STATE_RUNNABLE :
+	vcpu->arch.mp_state = mkvm_vcpu_is_reset_bsp(vcpu) ? KVM_MP_STATE_RUNNABLE :
 						   KVM_MP_STATE_UNINITIALIZED;
 	return 0;
 }

@@ -25,11 +25,19 @@ static int run_loop(struct mkvm_vcpu *vcpu)
 			return -EINTR;
 		}
 		cond_resched();
-		/* A machine check while one was in progress (mce.c). */
+		/*
+		 * A machine check while one was in progress (mce.c), or a triple
+		 * fault restored with KVM_SET_VCPU_EVENTS: reported as KVM reports
+		 * its KVM_REQ_TRIPLE_FAULT, registers left as they are.
+		 */
 		if (unlikely(vcpu->arch.shutdown_pending)) {
-			mkvm_vcpu_shutdown(vcpu);
+			vcpu->arch.shutdown_pending = false;
+			vcpu->run->exit_reason = KVM_EXIT_SHUTDOWN;
 			return 0;
 		}
+		/* The VMM's debugger stepped over an instruction minikvm completed. */
+		if (unlikely(vcpu->arch.debug_step_done))
+			return mkvm_guest_debug_step_exit(vcpu);
 		/* The last exit touched the TPR and the VMM asked to hear of it (vapic.c). */
 		if (unlikely(vcpu->arch.tpr_report_pending)) {
 			vcpu->arch.tpr_report_pending = false;

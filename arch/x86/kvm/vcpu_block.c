@@ -199,8 +199,9 @@ static void accept_events(struct mkvm_vcpu *vcpu)
 	spin_unlock_irqrestore(&apic->lock, flags);
 	if (ev & BIT(MKVM_APIC_INIT)) {
 		init_vcpu(vcpu);
-		vcpu->arch.mp_state = vcpu->vcpu_id == 0 ? KVM_MP_STATE_RUNNABLE :
-							   KVM_MP_STATE_INIT_RECEIVED;
+		/* The BSP, by its APIC base flag, runs on; the others wait for SIPI. */
+		vcpu->arch.mp_state = (vcpu->arch.apic_base & MSR_IA32_APICBASE_BSP) ?
+				      KVM_MP_STATE_RUNNABLE : KVM_MP_STATE_INIT_RECEIVED;
 	}
 	if ((ev & BIT(MKVM_APIC_SIPI)) && vcpu->arch.mp_state == KVM_MP_STATE_INIT_RECEIVED) {
 		deliver_sipi(vcpu, sipi);

@@ -70,7 +70,13 @@ long mkvm_arch_check_extension(struct mkvm_vm *vm, long cap)
 	case KVM_CAP_MCE:
 		return MKVM_MCE_BANKS;
 	case KVM_CAP_VAPIC:
+	case KVM_CAP_X86_TRIPLE_FAULT_EVENT:
+	case KVM_CAP_SET_GUEST_DEBUG:
+	case KVM_CAP_SET_BOOT_CPU_ID:
+	case KVM_CAP_MMU_SHADOW_CACHE_CONTROL:
 		return 1;
+	case KVM_CAP_SET_GUEST_DEBUG2:
+		return mkvm_guest_debug_supported();
 	case KVM_CAP_ADJUST_CLOCK:
 		/* The flags KVM_SET_CLOCK accepts (kvmclock.c). */
 		return KVM_CLOCK_TSC_STABLE | KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC;
@@ -92,6 +98,44 @@ long mkvm_arch_dev_ioctl(unsigned int ioctl, unsigned long arg)
 		return mkvm_dev_get_mce_cap_supported((void __user *)arg);
 	case KVM_GET_MSRS:
 		return mkvm_dev_get_feature_msrs((void __user *)arg);
+	default:
+		return -EINVAL;
+	}
+}
+
+/*
+ * KVM's default page budget until userspace sets one: 2% of guest memory,
+ * at least 64 once a slot has existed, 0 before.
+ */
+static unsigned long default_mmu_pages(struct mkvm_vm *vm)
+{
+	struct mkvm_memslot *s;
+	unsigned long i;
+	u64 pages = 0;
+
+	mutex_lock(&vm->slots_lock);
+	xa_for_each(&vm->memslots, i, s)
+		pages += s->npages;
+	mutex_unlock(&vm->slots_lock);
+	return vm->had_memslots ? max_t(u64, pages * 20 / 1000, 64) : 0;
+}
+
+/**
+ * mkvm_arch_vm_enable_cap() - KVM_ENABLE_CAP on the VM for x86 capabilities
+ * @vm: the VM
+ * @cap: the user's request
+ *
+ * Return: 0; -EINVAL for flags or a capability that cannot be enabled.
+ */
+int mkvm_arch_vm_enable_cap(struct mkvm_vm *vm, const struct kvm_enable_cap *cap)
+{
+	if (cap->flags)
+		return -EINVAL;
+	switch (cap->cap) {
+	case KVM_CAP_X86_TRIPLE_FAULT_EVENT:
+		/* KVM_GET/SET_VCPU_EVENTS carry a pending triple fault (events.c). */
+		WRITE_ONCE(vm->arch.triple_fault_event, !!cap->args[0]);
+		return 0;
 	default:
 		return -EINVAL;
 	}
@@ -124,6 +168,22 @@ long mkvm_arch_vm_ioctl(struct mkvm_vm *vm, unsigned int ioctl, unsigned long ar
 	case KVM_GET_TSC_KHZ:
 		/* The rate new vCPUs get; there is no TSC scaling to choose another. */
 		return tsc_khz;
+	case KVM_SET_BOOT_CPU_ID:
+		/* As KVM 6.1: any id, but only before the first vCPU. */
+		mutex_lock(&vm->lock);
+		r = vm->created_vcpus ? -EBUSY : 0;
+		if (!r)
+			WRITE_ONCE(vm->arch.bsp_vcpu_id, arg);
+		mutex_unlock(&vm->lock);
+		return r;
+	case KVM_SET_NR_MMU_PAGES:
+		/* KVM's floor; nested paging has no page budget to apply it to. */
+		if (arg < 64)
+			return -EINVAL;
+		WRITE_ONCE(vm->arch.nr_mmu_pages, arg);
+		return 0;
+	case KVM_GET_NR_MMU_PAGES:
+		return READ_ONCE(vm->arch.nr_mmu_pages) ?: default_mmu_pages(vm);
 	default:
 		/* The in-kernel irqchip's, or ENOTTY. */
 		return mkvm_irqchip_vm_ioctl(vm, ioctl, (void __user *)arg);
@@ -274,6 +334,8 @@ long mkvm_arch_vcpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, unsigned l
 		return mkvm_vcpu_msrs_ioctl(vcpu, argp, false);
 	case KVM_SET_MSRS:
 		return mkvm_vcpu_msrs_ioctl(vcpu, argp, true);
+	case KVM_SET_GUEST_DEBUG:
+		return mkvm_set_guest_debug(vcpu, argp);
 	case KVM_SET_VAPIC_ADDR:
 	case KVM_TPR_ACCESS_REPORTING:
 		return mkvm_vapic_ioctl(vcpu, ioctl, argp);
@@ -365,10 +427,20 @@ void mkvm_vcpu_reset(struct mkvm_vcpu *vcpu)
  */
 void mkvm_vcpu_shutdown(struct mkvm_vcpu *vcpu)
 {
-	vcpu->arch.shutdown_pending = false;
 	mkvm_x86->init_event(vcpu);
 	mkvm_vcpu_reset(vcpu);
 	vcpu->run->exit_reason = KVM_EXIT_SHUTDOWN;
+}
+
+/**
+ * mkvm_vcpu_is_reset_bsp() - whether the vCPU starts as the bootstrap processor
+ * @vcpu: the vCPU
+ *
+ * Return: true for the id KVM_SET_BOOT_CPU_ID chose (0 by default).
+ */
+bool mkvm_vcpu_is_reset_bsp(struct mkvm_vcpu *vcpu)
+{
+	return vcpu->vcpu_id == READ_ONCE(vcpu->vm->arch.bsp_vcpu_id);
 }
 
 /**
@@ -383,7 +455,7 @@ int mkvm_arch_vcpu_create(struct mkvm_vcpu *vcpu)
 
 	mkvm_vcpu_reset(vcpu);
 	vcpu->arch.apic_base = APIC_DEFAULT_PHYS_BASE | MSR_IA32_APICBASE_ENABLE |
-			       (vcpu->vcpu_id == 0 ? MSR_IA32_APICBASE_BSP : 0);
+			       (mkvm_vcpu_is_reset_bsp(vcpu) ? MSR_IA32_APICBASE_BSP : 0);
 	vcpu->arch.amd_guest = true;
 	if (!fpu_alloc_guest_fpstate(&vcpu->arch.fpu))
 		return -ENOMEM;

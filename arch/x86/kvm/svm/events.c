@@ -231,12 +231,18 @@ void mkvm_svm_enable_nmi_window(struct mkvm_vcpu *vcpu)
 unsigned long mkvm_svm_entry_rflags(struct mkvm_vcpu *vcpu)
 {
 	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+	unsigned long rflags = vcpu->arch.rflags;
 
 	if (svm->vmcb->control.event_inj & SVM_EVTINJ_VALID)
 		svm->nmi_singlestep = false;
-	if (!svm->nmi_singlestep)
-		return vcpu->arch.rflags;
-	return vcpu->arch.rflags | X86_EFLAGS_TF | X86_EFLAGS_RF;
+	if (svm->nmi_singlestep)
+		rflags |= X86_EFLAGS_TF | X86_EFLAGS_RF;
+	/* The VMM's debugger single-steps: a #DB after one instruction (guest_debug.c). */
+	svm->debug_tf = (vcpu->arch.guest_debug & KVM_GUESTDBG_SINGLESTEP) &&
+			!(vcpu->arch.rflags & X86_EFLAGS_TF);
+	if (svm->debug_tf)
+		rflags |= X86_EFLAGS_TF;
+	return rflags;
 }
 
 /**
@@ -252,6 +258,8 @@ unsigned long mkvm_svm_exit_rflags(struct mkvm_vcpu *vcpu)
 
 	if (svm->nmi_singlestep)
 		rflags &= ~((X86_EFLAGS_TF | X86_EFLAGS_RF) & ~svm->nmi_singlestep_flags);
+	if (svm->debug_tf)
+		rflags &= ~X86_EFLAGS_TF;
 	return rflags;
 }
 

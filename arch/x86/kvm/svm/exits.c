@@ -6,6 +6,8 @@
  * Handlers return >0 to enter the guest again, 0 to exit to userspace with
  * kvm_run filled in, or a negative errno for KVM_RUN.
  */
+#include <linux/percpu.h>
+#include <asm/debugreg.h>
 #include <asm/msr-index.h>
 
 #include <minikvm/irqchip.h>
@@ -147,14 +149,39 @@ static int handle_cpuid(struct mkvm_vcpu *vcpu)
 	return 1;
 }
 
-/* #DB and #AC are intercepted only for the host's safety: give them back. */
+/* The linear address of the guest's instruction, for KVM_EXIT_DEBUG. */
+static u64 linear_rip(struct mkvm_vcpu *vcpu)
+{
+	return to_svm(vcpu)->vmcb->save.cs.base + vcpu->arch.rip;
+}
+
+/*
+ * #DB and #AC are intercepted for the host's safety and given back, but a
+ * #DB from the VMM debugger's single step is its own.
+ */
 static int handle_db(struct mkvm_vcpu *vcpu)
 {
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
 	/* Single-stepping to an NMI window (events.c) is not the guest's business. */
-	if (mkvm_svm_nmi_singlestep_done(vcpu))
+	bool ours = mkvm_svm_nmi_singlestep_done(vcpu);
+
+	if (vcpu->arch.guest_debug & KVM_GUESTDBG_SINGLESTEP) {
+		mkvm_guest_debug_exit(vcpu, DB_VECTOR, linear_rip(vcpu));
+		/* The guest's DR6 must not keep the step that was not its own. */
+		if (svm->debug_tf)
+			svm->vmcb->save.dr6 &= ~DR_STEP;
+		return 0;
+	}
+	if (ours)
 		return 1;
 	mkvm_queue_exception(vcpu, DB_VECTOR, false, 0);
 	return 1;
+}
+
+/* Intercepted only with KVM_GUESTDBG_USE_SW_BP: the VMM's breakpoint (RIP at the INT3). */
+static int handle_bp(struct mkvm_vcpu *vcpu)
+{
+	return mkvm_guest_debug_exit(vcpu, BP_VECTOR, linear_rip(vcpu));
 }
 
 static int handle_ac(struct mkvm_vcpu *vcpu)
@@ -242,6 +269,7 @@ static int handle_shutdown(struct mkvm_vcpu *vcpu)
 
 static int (*const exit_handlers[])(struct mkvm_vcpu *vcpu) = {
 	[SVM_EXIT_EXCP_BASE + DB_VECTOR] = handle_db,
+	[SVM_EXIT_EXCP_BASE + BP_VECTOR] = handle_bp,
 	[SVM_EXIT_EXCP_BASE + AC_VECTOR] = handle_ac,
 	[SVM_EXIT_RDPMC] = handle_rdpmc,
 	[SVM_EXIT_WBINVD] = handle_wbinvd,

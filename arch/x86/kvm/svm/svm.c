@@ -299,6 +299,9 @@ void mkvm_svm_init_vmcb(struct mkvm_vcpu *vcpu)
 	 */
 	mkvm_svm_set_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + DB_VECTOR);
 	mkvm_svm_set_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + AC_VECTOR);
+	/* The VMM's debugger catches INT3 (guest_debug.c); kept across INIT and shutdown. */
+	if (vcpu->arch.guest_debug & KVM_GUESTDBG_USE_SW_BP)
+		mkvm_svm_set_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + BP_VECTOR);
 	c->iopm_base_pa = __pa(iopm);
 	c->msrpm_base_pa = __pa(msrpm);
 	/* Physical interrupts exit to the host whatever the guest's RFLAGS.IF (APM 15.21.1). */
@@ -333,6 +336,16 @@ static void svm_init_event(struct mkvm_vcpu *vcpu)
 	mkvm_svm_init_vmcb(vcpu);
 	vmcb->control.tsc_offset = tsc_offset;
 	to_svm(vcpu)->asid_generation = 0;
+}
+
+static void svm_update_guest_debug(struct mkvm_vcpu *vcpu)
+{
+	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
+
+	if (vcpu->arch.guest_debug & KVM_GUESTDBG_USE_SW_BP)
+		mkvm_svm_set_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + BP_VECTOR);
+	else
+		mkvm_svm_clr_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + BP_VECTOR);
 }
 
 static int svm_vcpu_create(struct mkvm_vcpu *vcpu)
@@ -624,6 +637,7 @@ const struct mkvm_x86_ops mkvm_svm_ops = {
 	.set_tsc_offset = svm_set_tsc_offset,
 	.update_cr8_intercept = mkvm_svm_update_cr8_intercept,
 	.init_event = svm_init_event,
+	.update_guest_debug = svm_update_guest_debug,
 	/* NPT entries are ordinary long-mode PTEs; guest accesses count as user (APM 15.25.5). */
 	.tdp_table_bits = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER,
 	.tdp_leaf_read = _PAGE_PRESENT | _PAGE_USER,

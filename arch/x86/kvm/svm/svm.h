@@ -30,6 +30,8 @@ struct mkvm_svm_vcpu {
 	/* Single-stepping the guest to the NMI window; its own TF and RF. */
 	bool nmi_singlestep;
 	unsigned long nmi_singlestep_flags;
+	/* KVM_GUESTDBG_SINGLESTEP set TF for this entry; the guest's had none. */
+	bool debug_tf;
 	/* The local APIC vector in V_IRQ for this entry, or -1 (events.c). */
 	int offered_irq;
 };
