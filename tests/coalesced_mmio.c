@@ -60,25 +60,6 @@ static void expect_entry(struct kvm_coalesced_mmio_ring *ring, uint32_t i, uint6
 	TEST_ASSERT_EQ(v, data);
 }
 
-static void expect_mmio(struct kvm_vcpu *vcpu, uint64_t gpa, uint32_t len, bool write,
-			uint64_t value)
-{
-	struct kvm_run *run = vcpu->run;
-	uint64_t data = 0;
-
-	vcpu_run(vcpu);
-	TEST_ASSERT_EXIT(vcpu, KVM_EXIT_MMIO);
-	TEST_ASSERT_EQ(run->mmio.phys_addr, gpa);
-	TEST_ASSERT_EQ(run->mmio.len, len);
-	TEST_ASSERT_EQ(run->mmio.is_write, write);
-	if (write) {
-		memcpy(&data, run->mmio.data, len);
-		TEST_ASSERT_EQ(data, value);
-	} else {
-		memcpy(run->mmio.data, &value, len);
-	}
-}
-
 static void expect_pio(struct kvm_vcpu *vcpu, uint8_t dir, uint16_t port, uint8_t size,
 		       uint32_t value)
 {
@@ -178,9 +159,9 @@ TEST(mmio_writes_coalesced)
 	TEST_ASSERT_EQ(memcmp(ring, ring1, PAGE_SIZE), 0);
 	ring->first = ring->last;
 
-	expect_mmio(vcpu, ZONE_GPA + 4, 4, false, 0xdeadbeef);
-	expect_mmio(vcpu, ZONE_GPA + ZONE_SIZE - 2, 4, true, 0xcafef00d);
-	expect_mmio(vcpu, ZONE_GPA + ZONE_SIZE, 1, true, 0x5a);
+	vcpu_expect_mmio(vcpu, ZONE_GPA + 4, 4, false, 0xdeadbeef);
+	vcpu_expect_mmio(vcpu, ZONE_GPA + ZONE_SIZE - 2, 4, true, 0xcafef00d);
+	vcpu_expect_mmio(vcpu, ZONE_GPA + ZONE_SIZE, 1, true, 0x5a);
 	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
 	TEST_ASSERT_EQ(uc.args[0], 2);
 	TEST_ASSERT_EQ(uc.args[1], 0xdeadbeef);
@@ -270,12 +251,12 @@ TEST(ring_full_exits)
 	zone_register(vm, ZONE_GPA, ZONE_SIZE, 0);
 	ring->first = ring->last = FILL_START;
 	/* RING_MAX - 1 writes fit; the next ones exit while nobody drains. */
-	expect_mmio(vcpu, ZONE_GPA + 4 * (RING_MAX - 1), 4, true, RING_MAX - 1);
+	vcpu_expect_mmio(vcpu, ZONE_GPA + 4 * (RING_MAX - 1), 4, true, RING_MAX - 1);
 	TEST_ASSERT_EQ(ring->first, FILL_START);
 	TEST_ASSERT_EQ(ring->last, FILL_START - 1);
 	for (i = 0; i < RING_MAX - 1; i++)
 		expect_entry(ring, (FILL_START + i) % RING_MAX, ZONE_GPA + 4 * i, 4, i, 0);
-	expect_mmio(vcpu, ZONE_GPA + 4 * RING_MAX, 4, true, RING_MAX);
+	vcpu_expect_mmio(vcpu, ZONE_GPA + 4 * RING_MAX, 4, true, RING_MAX);
 	TEST_ASSERT_EQ(ring->last, FILL_START - 1);
 
 	/* Drained: coalescing resumes. */
@@ -316,7 +297,7 @@ static void round_trip(struct kvm_vcpu *vcpu, struct kvm_coalesced_mmio_ring *ri
 
 	++*round;
 	if (!coalesced)
-		expect_mmio(vcpu, ZONE_GPA, 4, true, *round);
+		vcpu_expect_mmio(vcpu, ZONE_GPA, 4, true, *round);
 	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
 	TEST_ASSERT_EQ(uc.args[0], *round);
 	TEST_ASSERT_EQ(ring->first, first);

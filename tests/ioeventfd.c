@@ -56,25 +56,6 @@ static void expect_pio_out(struct kvm_vcpu *vcpu, uint16_t port, uint8_t size, u
 	TEST_ASSERT_EQ(data, value);
 }
 
-static void expect_mmio(struct kvm_vcpu *vcpu, uint64_t gpa, uint32_t len, bool write,
-			uint64_t value)
-{
-	struct kvm_run *run = vcpu->run;
-	uint64_t data = 0;
-
-	vcpu_run(vcpu);
-	TEST_ASSERT_EXIT(vcpu, KVM_EXIT_MMIO);
-	TEST_ASSERT_EQ(run->mmio.phys_addr, gpa);
-	TEST_ASSERT_EQ(run->mmio.len, len);
-	TEST_ASSERT_EQ(run->mmio.is_write, write);
-	if (write) {
-		memcpy(&data, run->mmio.data, len);
-		TEST_ASSERT_EQ(data, value);
-	} else {
-		memcpy(run->mmio.data, &value, len);
-	}
-}
-
 TEST(capabilities)
 {
 	TEST_ASSERT_EQ(kvm_check_cap(KVM_CAP_IOEVENTFD), 1);
@@ -163,11 +144,11 @@ TEST(mmio_write_signals_without_exit)
 				 0x1122334455667788ULL), 0);
 	TEST_ASSERT_EQ(ioeventfd(vm, MMIO_GPA + 0x20, 0, eany, 0, 0), 0);
 
-	expect_mmio(vcpu, MMIO_GPA, 4, true, 0x5678);
+	vcpu_expect_mmio(vcpu, MMIO_GPA, 4, true, 0x5678);
 	TEST_ASSERT_EQ(signals(e32), 1);
-	expect_mmio(vcpu, MMIO_GPA, 2, true, 0x1234);
-	expect_mmio(vcpu, MMIO_GPA, 4, false, 0xabcd);
-	expect_mmio(vcpu, MMIO_GPA + 0x21, 1, true, 5);
+	vcpu_expect_mmio(vcpu, MMIO_GPA, 2, true, 0x1234);
+	vcpu_expect_mmio(vcpu, MMIO_GPA, 4, false, 0xabcd);
+	vcpu_expect_mmio(vcpu, MMIO_GPA + 0x21, 1, true, 5);
 	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
 	TEST_ASSERT_EQ(signals(e32), 0);
 	TEST_ASSERT_EQ(signals(e64a), 1);

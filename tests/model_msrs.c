@@ -25,23 +25,6 @@
 /* KVM's microcode revision for a new vCPU on AMD. */
 #define UCODE_REV_DEFAULT 0x01000065ULL
 
-/* Guest-side: #GP from RDMSR/WRMSR (2 bytes each) is counted and skipped. */
-static volatile uint64_t gp_count;
-
-static void gp_handler(struct ex_regs *regs)
-{
-	gp_count++;
-	regs->rip += 2;
-}
-
-static bool guest_wrmsr_faults(uint32_t msr, uint64_t value)
-{
-	uint64_t before = gp_count;
-
-	guest_wrmsr(msr, value);
-	return gp_count != before;
-}
-
 static int set_msr(struct kvm_vcpu *vcpu, uint32_t index, uint64_t value)
 {
 	struct {
@@ -140,7 +123,7 @@ TEST(ucode_rev)
 	struct kvm_vcpu *vcpu = vm_vcpu_add(vm, 0, guest_ucode_rev);
 	struct ucall uc;
 
-	vm_install_exception_handler(vm, GP_VECTOR, gp_handler);
+	vm_install_exception_handler(vm, GP_VECTOR, guest_msr_gp_handler);
 	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_IA32_UCODE_REV), UCODE_REV_DEFAULT);
 	vcpu_set_msr(vcpu, MSR_IA32_UCODE_REV, 0x0a001234);
 	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
@@ -172,7 +155,7 @@ TEST(de_cfg)
 	uint64_t offered;
 
 	TEST_ASSERT_EQ(get_feature_msr(vm->kvm_fd, MSR_AMD64_DE_CFG, &offered), 1);
-	vm_install_exception_handler(vm, GP_VECTOR, gp_handler);
+	vm_install_exception_handler(vm, GP_VECTOR, guest_msr_gp_handler);
 	vcpu_args_set(vcpu, 1, offered);
 	vcpu_run_until_done(vcpu);
 	/* Userspace may clear it, not set what is not offered. */
@@ -207,7 +190,7 @@ TEST(hwcr)
 	struct kvm_vm *vm = vm_create(VM_MODE_LONG64);
 	struct kvm_vcpu *vcpu = vm_vcpu_add(vm, 0, guest_hwcr);
 
-	vm_install_exception_handler(vm, GP_VECTOR, gp_handler);
+	vm_install_exception_handler(vm, GP_VECTOR, guest_msr_gp_handler);
 	vcpu_run_until_done(vcpu);
 	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_K7_HWCR), 1ULL << 18);
 	TEST_ASSERT_EQ(set_msr(vcpu, MSR_K7_HWCR, 1ULL << 24), 0);
@@ -224,7 +207,7 @@ static void guest_zero_msrs(void)
 
 	for (unsigned int i = 0; i < sizeof(zero) / sizeof(zero[0]); i++)
 		GUEST_ASSERT_EQ(guest_rdmsr(zero[i]), 0);
-	GUEST_ASSERT_EQ(gp_count, 0);
+	GUEST_ASSERT_EQ(guest_msr_gp_count, 0);
 	GUEST_ASSERT(!guest_wrmsr_faults(MSR_AMD64_NB_CFG, 1ULL << 46));
 	GUEST_ASSERT(!guest_wrmsr_faults(MSR_AMD64_BU_CFG2, 1ULL << 50));
 	GUEST_ASSERT(!guest_wrmsr_faults(MSR_FAM10H_MMIO_CONF_BASE, 0));
@@ -240,7 +223,7 @@ TEST(read_as_zero_msrs)
 	struct kvm_vm *vm = vm_create(VM_MODE_LONG64);
 	struct kvm_vcpu *vcpu = vm_vcpu_add(vm, 0, guest_zero_msrs);
 
-	vm_install_exception_handler(vm, GP_VECTOR, gp_handler);
+	vm_install_exception_handler(vm, GP_VECTOR, guest_msr_gp_handler);
 	vcpu_run_until_done(vcpu);
 	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_K8_SYSCFG), 0);
 	vm_free(vm);
@@ -265,7 +248,7 @@ TEST(misc_enable)
 	struct kvm_vm *vm = vm_create(VM_MODE_LONG64);
 	struct kvm_vcpu *vcpu = vm_vcpu_add(vm, 0, guest_misc_enable);
 
-	vm_install_exception_handler(vm, GP_VECTOR, gp_handler);
+	vm_install_exception_handler(vm, GP_VECTOR, guest_msr_gp_handler);
 	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_IA32_MISC_ENABLE), MISC_ENABLE_PMU_RO);
 	vcpu_run_until_done(vcpu);
 	/* Userspace restores whatever was saved. */

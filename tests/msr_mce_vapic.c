@@ -95,35 +95,6 @@ static void assert_round_trip(struct kvm_vcpu *vcpu, uint32_t index, uint64_t va
 	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, index), value);
 }
 
-/* Guest side: a #GP from RDMSR/WRMSR (2 bytes each) is counted and skipped. */
-static volatile uint64_t gp_count;
-
-static void gp_handler(struct ex_regs *regs)
-{
-	gp_count++;
-	regs->rip += 2;
-}
-
-static bool guest_wrmsr_faults(uint32_t msr, uint64_t value)
-{
-	uint64_t before = gp_count;
-
-	asm volatile("wrmsr" :: "c"(msr), "a"((uint32_t)value), "d"((uint32_t)(value >> 32))
-		     : "memory");
-	return gp_count != before;
-}
-
-static bool guest_rdmsr_faults(uint32_t msr)
-{
-	uint64_t before = gp_count;
-	uint32_t lo, hi;
-
-	asm volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr) : "memory");
-	(void)lo;
-	(void)hi;
-	return gp_count != before;
-}
-
 TEST(supported_cpuid_bits)
 {
 	int kvm = open_kvm();
@@ -280,7 +251,7 @@ static void guest_mtrr_pat(void)
 	GUEST_ASSERT(guest_wrmsr_faults(MSR_IA32_CR_PAT, 0x0007040600070403ULL));
 	GUEST_ASSERT(!guest_wrmsr_faults(MSR_IA32_CR_PAT, 0x0006040600070406ULL));
 	GUEST_ASSERT_EQ(guest_rdmsr(MSR_IA32_CR_PAT), 0x0006040600070406ULL);
-	GUEST_ASSERT_EQ(gp_count, 8);
+	GUEST_ASSERT_EQ(guest_msr_gp_count, 8);
 }
 
 TEST(mtrr_pat_guest)
@@ -288,7 +259,7 @@ TEST(mtrr_pat_guest)
 	struct kvm_vm *vm = vm_create(VM_MODE_LONG64);
 	struct kvm_vcpu *vcpu = vm_vcpu_add(vm, 0, guest_mtrr_pat);
 
-	vm_install_exception_handler(vm, GP_VECTOR, gp_handler);
+	vm_install_exception_handler(vm, GP_VECTOR, guest_msr_gp_handler);
 	vcpu_run_until_done(vcpu);
 	/* What the guest wrote is what userspace saves. */
 	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_MTRR_DEF_TYPE), 0xc06);

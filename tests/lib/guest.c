@@ -47,3 +47,47 @@ void guest_code_returned(void)
 	for (;;)
 		GUEST_DONE();
 }
+
+/* Counted by guest_msr_gp_handler(): #GPs from the guest's RDMSR/WRMSR. */
+volatile uint64_t guest_msr_gp_count;
+
+/**
+ * guest_msr_gp_handler() - count a #GP from RDMSR or WRMSR and skip the instruction
+ * @regs: the guest's registers at the fault; RDMSR and WRMSR are 2 bytes
+ *
+ * Install it with vm_install_exception_handler(vm, 13, guest_msr_gp_handler).
+ */
+void guest_msr_gp_handler(struct ex_regs *regs)
+{
+	guest_msr_gp_count++;
+	regs->rip += 2;
+}
+
+/**
+ * guest_wrmsr_faults() - WRMSR that may fault
+ * @msr: MSR number
+ * @value: the value
+ *
+ * Return: whether it raised #GP (needs guest_msr_gp_handler()).
+ */
+bool guest_wrmsr_faults(uint32_t msr, uint64_t value)
+{
+	uint64_t before = guest_msr_gp_count;
+
+	guest_wrmsr(msr, value);
+	return guest_msr_gp_count != before;
+}
+
+/**
+ * guest_rdmsr_faults() - RDMSR that may fault
+ * @msr: MSR number
+ *
+ * Return: whether it raised #GP (needs guest_msr_gp_handler()).
+ */
+bool guest_rdmsr_faults(uint32_t msr)
+{
+	uint64_t before = guest_msr_gp_count;
+
+	(void)guest_rdmsr(msr);
+	return guest_msr_gp_count != before;
+}

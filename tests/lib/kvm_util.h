@@ -131,6 +131,8 @@ struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *cpuid, uint32_t fn, uint3
 int __vcpu_run(struct kvm_vcpu *vcpu);
 void vcpu_run(struct kvm_vcpu *vcpu);
 void vcpu_assert_exit(struct kvm_vcpu *vcpu, uint32_t reason);
+void vcpu_expect_mmio(struct kvm_vcpu *vcpu, uint64_t gpa, uint32_t len, bool write,
+		      uint64_t value);
 uint64_t get_ucall(struct kvm_vcpu *vcpu, struct ucall *uc);
 uint64_t vcpu_run_ucall(struct kvm_vcpu *vcpu, struct ucall *uc);
 void vcpu_run_until_done(struct kvm_vcpu *vcpu);

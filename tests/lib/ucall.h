@@ -9,6 +9,7 @@
 #ifndef MINIKVM_TEST_UCALL_H
 #define MINIKVM_TEST_UCALL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define UCALL_PORT 0x7f0
@@ -76,6 +77,12 @@ static inline void guest_wrmsr(uint32_t msr, uint64_t val)
 {
 	asm volatile("wrmsr" :: "c"(msr), "a"((uint32_t)val), "d"((uint32_t)(val >> 32)));
 }
+
+/* lib/guest.c: RDMSR/WRMSR that may raise #GP, with its counting handler. */
+extern volatile uint64_t guest_msr_gp_count;
+void guest_msr_gp_handler(struct ex_regs *regs);
+bool guest_wrmsr_faults(uint32_t msr, uint64_t value);
+bool guest_rdmsr_faults(uint32_t msr);
 
 static inline void guest_outb(uint16_t port, uint8_t v)
 {

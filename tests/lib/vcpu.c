@@ -325,6 +325,33 @@ void vcpu_dump(struct kvm_vcpu *vcpu)
 }
 
 /**
+ * vcpu_expect_mmio() - run to an MMIO exit and check it; a read gets @value
+ * @vcpu: the vCPU
+ * @gpa: the address the exit must name
+ * @len: its length
+ * @write: whether it must be a write
+ * @value: what a write must carry, or the data a read returns
+ */
+void vcpu_expect_mmio(struct kvm_vcpu *vcpu, uint64_t gpa, uint32_t len, bool write,
+		      uint64_t value)
+{
+	struct kvm_run *run = vcpu->run;
+	uint64_t data = 0;
+
+	vcpu_run(vcpu);
+	TEST_ASSERT_EXIT(vcpu, KVM_EXIT_MMIO);
+	TEST_ASSERT_EQ(run->mmio.phys_addr, gpa);
+	TEST_ASSERT_EQ(run->mmio.len, len);
+	TEST_ASSERT_EQ(run->mmio.is_write, write);
+	if (write) {
+		memcpy(&data, run->mmio.data, len);
+		TEST_ASSERT_EQ(data, value);
+	} else {
+		memcpy(run->mmio.data, &value, len);
+	}
+}
+
+/**
  * vcpu_assert_exit() - fail unless the last exit has reason @reason
  * @vcpu: the vCPU
  * @reason: KVM_EXIT_*
