@@ -81,6 +81,7 @@ struct mkvm_events {
 	struct {
 		bool queued;		/* raised or interrupted, to be injected */
 		bool injected;		/* ... interrupted: KVM's "injected", not "pending" */
+		bool skipped;		/* a VMM's #BP/#OF: RIP was moved past INT3/INTO */
 		u8 vector;
 		bool has_error;
 		u32 error;
@@ -248,6 +249,8 @@ unsigned int mkvm_fetch_insn(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, 
 
 /* arch/x86/kvm/events.c */
 void mkvm_rip_past_insn(struct mkvm_vcpu *vcpu, unsigned long next_rip);
+void mkvm_vmm_soft_exception(struct mkvm_vcpu *vcpu);
+void mkvm_vmm_soft_exception(struct mkvm_vcpu *vcpu);
 void mkvm_queue_exception(struct mkvm_vcpu *vcpu, u8 vector, bool has_error, u32 error);
 void mkvm_events_exited(struct mkvm_vcpu *vcpu);
 void mkvm_requeue_exception(struct mkvm_vcpu *vcpu, u8 vector, bool has_error, u32 error);

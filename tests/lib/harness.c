@@ -70,6 +70,9 @@ void test_skip(const char *fmt, ...)
 	_exit(KSFT_SKIP);
 }
 
+/* run_one()'s answer for a case that outlived its timeout. */
+#define CASE_TIMED_OUT 100
+
 static int run_one(struct test_case *t)
 {
 	int status;
@@ -93,9 +96,10 @@ static int run_one(struct test_case *t)
 		return KSFT_FAIL;
 	}
 	if (WIFSIGNALED(status)) {
-		if (WTERMSIG(status) == SIGALRM)
+		if (WTERMSIG(status) == SIGALRM) {
 			printf("# timed out after %us\n", t->timeout_s);
-		else
+			return CASE_TIMED_OUT;
+		}
 			printf("# killed by signal %d (%s)\n", WTERMSIG(status),
 			       strsignal(WTERMSIG(status)));
 		return KSFT_FAIL;
@@ -134,8 +138,20 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nr_tests; i++) {
 		if (!selected(tests[i].name, argc, argv))
 			continue;
+		int r = run_one(&tests[i]);
+
 		n++;
-		switch (run_one(&tests[i])) {
+		/*
+		 * The emulated test machine now and then loses an interrupt for
+		 * the reference KVM (Documentation/testing.rst, "Known
+		 * intermittent failures"), which hangs a guest waiting for it:
+		 * there, a case that timed out runs once more.  Never on minikvm.
+		 */
+		if (r == CASE_TIMED_OUT && !access("/sys/module/kvm_amd", F_OK)) {
+			printf("# %s: timed out on the reference KVM; once more\n", tests[i].name);
+			r = run_one(&tests[i]);
+		}
+		switch (r) {
 		case KSFT_PASS:
 			printf("ok %d %s.%s\n", n, prog, tests[i].name);
 			pass++;

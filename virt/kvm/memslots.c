@@ -291,13 +291,10 @@ int mkvm_clear_dirty_log(struct mkvm_vm *vm, const struct kvm_clear_dirty_log *l
 
 	if (log->slot >= MKVM_USER_MEM_SLOTS || log->first_page & 63)
 		return -EINVAL;
-	words = DIV_ROUND_UP((u64)log->num_pages, BITS_PER_LONG);
-	mask = kvmalloc_array(max_t(u64, words, 1), sizeof(*mask), GFP_KERNEL_ACCOUNT);
-	if (!mask)
-		return -ENOMEM;
+	/* slots_lock keeps the slot; vCPUs run on until the bits are cleared. */
 	mutex_lock(&vm->slots_lock);
-	down_write(&vm->slots_sem);
 	s = xa_load(&vm->memslots, log->slot);
+	mask = NULL;
 	r = -ENOENT;
 	if (!s || !s->dirty_bitmap)
 		goto out;
@@ -305,9 +302,16 @@ int mkvm_clear_dirty_log(struct mkvm_vm *vm, const struct kvm_clear_dirty_log *l
 	if (log->first_page > s->npages || log->num_pages > s->npages - log->first_page ||
 	    (log->num_pages < s->npages - log->first_page && (log->num_pages & 63)))
 		goto out;
+	/* Only now is the size known to be the slot's at most. */
+	words = DIV_ROUND_UP((u64)log->num_pages, BITS_PER_LONG);
+	r = -ENOMEM;
+	mask = kvmalloc_array(max_t(u64, words, 1), sizeof(*mask), GFP_KERNEL_ACCOUNT);
+	if (!mask)
+		goto out;
 	r = -EFAULT;
 	if (copy_from_user(mask, log->dirty_bitmap, words * sizeof(*mask)))
 		goto out;
+	down_write(&vm->slots_sem);
 	r = 0;
 	/* first_page is a multiple of 64, so whole words line up; the last may overhang. */
 	dirty = s->dirty_bitmap + log->first_page / BITS_PER_LONG;
@@ -320,8 +324,8 @@ int mkvm_clear_dirty_log(struct mkvm_vm *vm, const struct kvm_clear_dirty_log *l
 	}
 	if (cleared)
 		mkvm_arch_memslots_changed(vm);
-out:
 	up_write(&vm->slots_sem);
+out:
 	mutex_unlock(&vm->slots_lock);
 	kvfree(mask);
 	return r;

@@ -33,6 +33,40 @@ void mkvm_rip_past_insn(struct mkvm_vcpu *vcpu, unsigned long next_rip)
 		vcpu->arch.debug_step_done = true;
 }
 
+/**
+ * mkvm_vmm_soft_exception() - a #BP or #OF the VMM queued stands for INT3 or INTO
+ * @vcpu: the vCPU, in an ioctl (process context), its exception just queued
+ *
+ * #BP and #OF are traps raised by INT3 and INTO: their handler returns
+ * after the instruction (SDM vol. 3 6.5).  As KVM does, one that the VMM
+ * hands to the guest (KVM_SET_GUEST_DEBUG's INJECT_BP, KVM_SET_VCPU_EVENTS)
+ * is taken as raised by the INT3 or INTO at RIP, so RIP moves past it here,
+ * where guest memory can be read.  A debugger that passes the guest's own
+ * INT3 back then does not loop on it.  With no INT3 or INTO at RIP the
+ * exception is dropped, as KVM drops it.
+ */
+void mkvm_vmm_soft_exception(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_events *ev = &vcpu->arch.events;
+	u8 want = ev->exc.vector == X86_TRAP_BP ? 0xcc : 0xce;
+	u8 insn[MKVM_MAX_INSN_LEN];
+	struct kvm_sregs s;
+
+	if (!ev->exc.queued || (ev->exc.vector != X86_TRAP_BP && ev->exc.vector != X86_TRAP_OF))
+		return;
+	mkvm_x86->get_sregs(vcpu, &s);
+	down_read(&vcpu->vm->slots_sem);
+	if (mkvm_fetch_insn(vcpu, &s, insn) && insn[0] == want) {
+		vcpu->arch.rip += 1;
+		if (!(s.efer & EFER_LMA) || !s.cs.l)
+			vcpu->arch.rip &= 0xffffffff;
+		ev->exc.skipped = true;
+	} else {
+		ev->exc.queued = false;
+	}
+	up_read(&vcpu->vm->slots_sem);
+}
+
 enum exc_class { EXC_BENIGN, EXC_CONTRIBUTORY, EXC_PAGE_FAULT };
 
 /* Which pairs of exceptions make a double fault (SDM vol. 3 table 6-5, APM vol. 2 8.2.9). */
@@ -70,6 +104,13 @@ void mkvm_queue_exception(struct mkvm_vcpu *vcpu, u8 vector, bool has_error, u32
 	if (ev->exc.queued) {
 		enum exc_class first = exc_class(ev->exc.vector), second = exc_class(vector);
 
+		/* An exception while delivering a #DF shuts the CPU down (SDM vol. 3 6.15). */
+		if (ev->exc.vector == X86_TRAP_DF) {
+			ev->exc.queued = false;
+			vcpu->arch.shutdown_pending = true;
+			return;
+		}
+
 		if ((first == EXC_CONTRIBUTORY && second == EXC_CONTRIBUTORY) ||
 		    (first == EXC_PAGE_FAULT && second != EXC_BENIGN)) {
 			vector = X86_TRAP_DF;
@@ -79,6 +120,7 @@ void mkvm_queue_exception(struct mkvm_vcpu *vcpu, u8 vector, bool has_error, u32
 	}
 	ev->exc.queued = true;
 	ev->exc.injected = false;
+	ev->exc.skipped = false;
 	ev->exc.vector = vector;
 	ev->exc.has_error = has_error;
 	ev->exc.error = error;
@@ -289,6 +331,7 @@ static int set_vcpu_events(struct mkvm_vcpu *vcpu, const struct kvm_vcpu_events 
 
 	ev->exc.queued = e->exception.injected;
 	ev->exc.injected = e->exception.injected;
+	ev->exc.skipped = false;
 	ev->exc.vector = e->exception.nr;
 	ev->exc.has_error = e->exception.has_error_code;
 	ev->exc.error = e->exception.error_code;
@@ -326,6 +369,7 @@ long mkvm_events_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, void __user *
 	struct kvm_vcpu_events events;
 	struct kvm_interrupt irq;
 	struct kvm_mp_state mp;
+	int r;
 
 	switch (ioctl) {
 	case KVM_INTERRUPT:
@@ -349,7 +393,10 @@ long mkvm_events_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, void __user *
 	case KVM_SET_VCPU_EVENTS:
 		if (copy_from_user(&events, argp, sizeof(events)))
 			return -EFAULT;
-		return set_vcpu_events(vcpu, &events);
+		r = set_vcpu_events(vcpu, &events);
+		if (!r)
+			mkvm_vmm_soft_exception(vcpu);
+		return r;
 	case KVM_GET_MP_STATE:
 		if (vcpu->arch.lapic) {
 			mkvm_mp_state_get(vcpu, &mp);

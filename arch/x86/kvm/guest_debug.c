@@ -57,6 +57,7 @@ int mkvm_set_guest_debug(struct mkvm_vcpu *vcpu, void __user *argp)
 			return -EBUSY;
 		mkvm_queue_exception(vcpu, (dbg.control & KVM_GUESTDBG_INJECT_DB) ? DB_VECTOR :
 					   BP_VECTOR, false, 0);
+		mkvm_vmm_soft_exception(vcpu);
 	}
 	vcpu->arch.guest_debug = (dbg.control & KVM_GUESTDBG_ENABLE) ? dbg.control : 0;
 	/*

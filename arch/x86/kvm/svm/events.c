@@ -346,7 +346,8 @@ void mkvm_svm_set_interrupt_shadow(struct mkvm_vcpu *vcpu, u8 shadow)
  * An event whose delivery the exit interrupted (EXITINTINFO, APM 15.7.2)
  * is queued again.  INTn, INT3 and INTO are not: RIP still points at their
  * instruction, and running it again raises them again with the right
- * return address, where injecting them would push a wrong one.
+ * return address, where injecting them would push a wrong one.  A #BP or
+ * #OF the VMM injected is, since RIP was moved past its instruction.
  */
 void mkvm_svm_complete_events(struct mkvm_vcpu *vcpu)
 {
@@ -354,6 +355,7 @@ void mkvm_svm_complete_events(struct mkvm_vcpu *vcpu)
 	struct vmcb_control_area *c = &svm->vmcb->control;
 	u32 info = c->exit_int_info, type = info & SVM_EXITINTINFO_TYPE_MASK;
 	u8 vector = info & SVM_EXITINTINFO_VEC_MASK;
+	bool skipped;
 
 	/* The NMI handler's IRET has run once RIP is elsewhere. */
 	if (svm->iret_seen && vcpu->arch.rip != svm->iret_rip) {
@@ -361,6 +363,9 @@ void mkvm_svm_complete_events(struct mkvm_vcpu *vcpu)
 		vcpu->arch.events.nmi_masked = false;
 	}
 	c->event_inj = 0;
+	/* Only the entry that injected a VMM's #BP/#OF may see it cut short. */
+	skipped = vcpu->arch.events.exc.skipped;
+	vcpu->arch.events.exc.skipped = false;
 	mkvm_events_exited(vcpu);
 	if (complete_offered_irq(vcpu, info) || !(info & SVM_EXITINTINFO_VALID))
 		return;
@@ -372,10 +377,11 @@ void mkvm_svm_complete_events(struct mkvm_vcpu *vcpu)
 		mkvm_requeue_irq(vcpu, vector);
 		break;
 	case SVM_EXITINTINFO_TYPE_EXEPT:
-		if (vector == X86_TRAP_BP || vector == X86_TRAP_OF)
+		if ((vector == X86_TRAP_BP || vector == X86_TRAP_OF) && !skipped)
 			break;
 		mkvm_requeue_exception(vcpu, vector, info & SVM_EXITINTINFO_VALID_ERR,
 				       c->exit_int_info_err);
+		vcpu->arch.events.exc.skipped = skipped;
 		break;
 	default:
 		break;
