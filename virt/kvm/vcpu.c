@@ -151,8 +151,9 @@ static struct mkvm_vcpu *vcpu_alloc(struct mkvm_vm *vm, u32 id)
 int mkvm_vm_create_vcpu(struct mkvm_vm *vm, unsigned long id)
 {
 	struct mkvm_vcpu *vcpu;
+	struct file *file;
 	char name[24];
-	int r;
+	int r, fd;
 
 	if (id >= MKVM_MAX_VCPU_IDS)
 		return -EINVAL;
@@ -172,28 +173,42 @@ int mkvm_vm_create_vcpu(struct mkvm_vm *vm, unsigned long id)
 	if (!vcpu)
 		goto unreserve;
 
+	/*
+	 * Everything that can fail is done before the vCPU is published: once it
+	 * is in vm->vcpus, interrupt delivery may reach it at any time, and it is
+	 * freed only with the VM.  The slot is reserved so that storing into it
+	 * cannot fail, and the fd is installed last, when nothing can fail.
+	 */
 	mutex_lock(&vm->lock);
-	r = xa_insert(&vm->vcpus, id, vcpu, GFP_KERNEL_ACCOUNT);
-	if (r) {
-		mutex_unlock(&vm->lock);
-		r = r == -EBUSY ? -EEXIST : r;
-		goto free_vcpu;
+	r = -EEXIST;
+	if (xa_load(&vm->vcpus, id))
+		goto unlock;
+	r = xa_reserve(&vm->vcpus, id, GFP_KERNEL_ACCOUNT);
+	if (r)
+		goto unlock;
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0) {
+		r = fd;
+		goto release_slot;
 	}
-	/* The fd's reference on the VM; taken before the fd is visible. */
-	mkvm_vm_get(vm);
 	snprintf(name, sizeof(name), "kvm-vcpu:%lu", id);
-	r = anon_inode_getfd(name, &vcpu_fops, vcpu, O_RDWR | O_CLOEXEC);
-	if (r < 0) {
-		xa_erase(&vm->vcpus, id);
-		mutex_unlock(&vm->lock);
-		/* Cannot be the last reference: the caller's VM fd holds one. */
-		refcount_dec(&vm->users);
-		goto free_vcpu;
+	file = anon_inode_getfile(name, &vcpu_fops, vcpu, O_RDWR);
+	if (IS_ERR(file)) {
+		put_unused_fd(fd);
+		r = PTR_ERR(file);
+		goto release_slot;
 	}
+	/* The fd's reference on the VM, dropped by vcpu_release(). */
+	mkvm_vm_get(vm);
+	xa_store(&vm->vcpus, id, vcpu, GFP_KERNEL_ACCOUNT);
 	mutex_unlock(&vm->lock);
-	return r;
+	fd_install(fd, file);
+	return fd;
 
-free_vcpu:
+release_slot:
+	xa_release(&vm->vcpus, id);
+unlock:
+	mutex_unlock(&vm->lock);
 	mkvm_vcpu_destroy(vcpu);
 unreserve:
 	mutex_lock(&vm->lock);
