@@ -241,3 +241,143 @@ TEST(triple_fault_event)
 	TEST_ASSERT_EQ(ev.triple_fault.pending, 0);
 	vm_free(vm);
 }
+
+#define DB_VECTOR 1
+#define PF_VECTOR 14
+#define DR6_ACTIVE_LOW 0xffff0ff0ULL
+
+static volatile uint64_t pf_cr2, db_dr6;
+
+/* What the #PF and #DB handlers found in CR2 and DR6 when they ran. */
+static void guest_payload_handler(struct ex_regs *regs)
+{
+	uint64_t v;
+
+	exc_count++;
+	exc_vector = regs->vector;
+	exc_error = regs->error_code;
+	if (regs->vector == PF_VECTOR) {
+		asm volatile("mov %%cr2, %0" : "=r"(v));
+		pf_cr2 = v;
+	} else {
+		asm volatile("mov %%dr6, %0" : "=r"(v));
+		db_dr6 = v;
+	}
+}
+
+static void guest_payload_report(void)
+{
+	GUEST_SYNC(1);
+	GUEST_SYNC_ARGS(2, exc_vector, exc_error, pf_cr2);
+	GUEST_SYNC_ARGS(3, exc_vector, db_dr6, 0);
+}
+
+static int enable_exception_payload(struct kvm_vm *vm, uint64_t on)
+{
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_EXCEPTION_PAYLOAD, .args = { on } };
+
+	return __vm_ioctl(vm, KVM_ENABLE_CAP, &cap);
+}
+
+static struct kvm_vcpu *payload_vcpu(struct kvm_vm **vm)
+{
+	struct kvm_vcpu *vcpu;
+	struct ucall uc;
+
+	*vm = vm_create(VM_MODE_LONG64);
+	vcpu = vm_vcpu_add(*vm, 0, guest_payload_report);
+	vm_install_exception_handler(*vm, PF_VECTOR, guest_payload_handler);
+	vm_install_exception_handler(*vm, DB_VECTOR, guest_payload_handler);
+	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
+	return vcpu;
+}
+
+static void set_pending(struct kvm_vcpu *vcpu, uint8_t nr, bool has_error, uint64_t payload)
+{
+	struct kvm_vcpu_events ev;
+
+	get_events(vcpu, &ev);
+	ev.flags = KVM_VCPUEVENT_VALID_PAYLOAD;
+	ev.exception.injected = 1;	/* ignored: a pending exception is not injected */
+	ev.exception.pending = 1;
+	ev.exception.nr = nr;
+	ev.exception.has_error_code = has_error;
+	ev.exception.error_code = has_error ? 2 : 0;
+	ev.exception_has_payload = 1;
+	ev.exception_payload = payload;
+	set_events(vcpu, &ev);
+}
+
+/*
+ * KVM_CAP_EXCEPTION_PAYLOAD: a pending #PF or #DB carries what it puts in
+ * CR2 or DR6, and those change only when the guest takes the exception.
+ */
+TEST(exception_payload_defers_cr2_and_dr6)
+{
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vcpu_events ev;
+	struct kvm_sregs s;
+	struct ucall uc;
+
+	TEST_ASSERT_EQ(kvm_check_cap(KVM_CAP_EXCEPTION_PAYLOAD), 1);
+	vcpu = payload_vcpu(&vm);
+	TEST_ASSERT_EQ(enable_exception_payload(vm, 1), 0);
+	get_events(vcpu, &ev);
+	TEST_ASSERT(ev.flags & KVM_VCPUEVENT_VALID_PAYLOAD, "flags %#x", ev.flags);
+
+	set_pending(vcpu, PF_VECTOR, true, 0xdead5000);
+	get_events(vcpu, &ev);
+	TEST_ASSERT_EQ(ev.exception.pending, 1);
+	TEST_ASSERT_EQ(ev.exception.injected, 0);
+	TEST_ASSERT_EQ(ev.exception.nr, PF_VECTOR);
+	TEST_ASSERT_EQ(ev.exception_has_payload, 1);
+	TEST_ASSERT_EQ(ev.exception_payload, 0xdead5000);
+	vcpu_sregs_get(vcpu, &s);
+	TEST_ASSERT(s.cr2 != 0xdead5000, "CR2 written before the #PF was delivered");
+	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
+	TEST_ASSERT_EQ(uc.args[0], 2);
+	TEST_ASSERT_EQ(uc.args[1], PF_VECTOR);
+	TEST_ASSERT_EQ(uc.args[2], 2);
+	TEST_ASSERT_EQ(uc.args[3], 0xdead5000);
+
+	/* B1 and BS happened: DR6 gets them over its fixed ones when the #DB arrives. */
+	set_pending(vcpu, DB_VECTOR, false, (1 << 1) | (1 << 14));
+	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
+	TEST_ASSERT_EQ(uc.args[0], 3);
+	TEST_ASSERT_EQ(uc.args[1], DB_VECTOR);
+	TEST_ASSERT_EQ(uc.args[2], DR6_ACTIVE_LOW | (1 << 1) | (1 << 14));
+	vm_free(vm);
+}
+
+/* Userspace that turns the capability off reads the payload already delivered. */
+TEST(exception_payload_delivered_when_read_without_cap)
+{
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vcpu_events ev;
+	struct kvm_sregs s;
+
+	vcpu = payload_vcpu(&vm);
+	TEST_ASSERT_EQ(enable_exception_payload(vm, 1), 0);
+	set_pending(vcpu, PF_VECTOR, true, 0xbeef7000);
+	TEST_ASSERT_EQ(enable_exception_payload(vm, 0), 0);
+	get_events(vcpu, &ev);
+	TEST_ASSERT(!(ev.flags & KVM_VCPUEVENT_VALID_PAYLOAD), "flags %#x", ev.flags);
+	TEST_ASSERT_EQ(ev.exception.injected, 1);
+	TEST_ASSERT_EQ(ev.exception.pending, 1);
+	TEST_ASSERT_EQ(ev.exception_has_payload, 0);
+	vcpu_sregs_get(vcpu, &s);
+	TEST_ASSERT_EQ(s.cr2, 0xbeef7000);
+	/* Only "injected" without a payload: a pending one with a bad vector is ignored. */
+	ev.flags = 0;
+	ev.exception.injected = 0;
+	ev.exception.pending = 1;
+	ev.exception.nr = 40;
+	set_events(vcpu, &ev);
+	/* With the capability, the same is refused. */
+	TEST_ASSERT_EQ(enable_exception_payload(vm, 1), 0);
+	ev.flags = KVM_VCPUEVENT_VALID_PAYLOAD;
+	TEST_ASSERT_ERRNO(__vcpu_ioctl(vcpu, KVM_SET_VCPU_EVENTS, &ev), EINVAL);
+	vm_free(vm);
+}

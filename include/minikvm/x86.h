@@ -15,11 +15,15 @@
 #include <minikvm/decode.h>
 #include <minikvm/time.h>
 
+/* DR6 bits that read as 1 while no debug condition clears them (SDM vol. 3 17.2.3). */
+#define MKVM_DR6_ACTIVE_LOW 0xffff0ff0UL
+
 struct mkvm_vm;
 struct mkvm_vcpu;
 struct mkvm_irqchip;
 struct mkvm_lapic;
 struct mkvm_pit;
+struct mkvm_msr_filter;
 
 #define MKVM_MAX_CPUID_ENTRIES	256	/* as KVM_MAX_CPUID_ENTRIES */
 #define MKVM_MAX_IO_MSRS	256	/* KVM_GET/SET_MSRS batches are smaller than this */
@@ -51,6 +55,9 @@ struct mkvm_vm_arch {
 	struct hlist_head irq_ack_notifiers;
 	struct hlist_head irq_mask_notifiers;
 	struct mutex irq_notifiers_lock;
+	struct mkvm_msr_filter __rcu *msr_filter;	/* KVM_X86_SET_MSR_FILTER */
+	u32 user_space_msr;		/* KVM_CAP_X86_USER_SPACE_MSR's exit reasons */
+	bool exception_payload;		/* KVM_CAP_EXCEPTION_PAYLOAD enabled */
 };
 
 /* An instruction the emulator is in the middle of, waiting for userspace. */
@@ -59,6 +66,8 @@ enum mkvm_emul_wait {
 	EMUL_PIO_IN,		/* the data of a plain IN */
 	EMUL_MMIO_READ,		/* the data of an MMIO read */
 	EMUL_INS,		/* the data of a (REP) INS */
+	EMUL_RDMSR,		/* userspace's answer to an RDMSR (msr_exits.c) */
+	EMUL_WRMSR,		/* ... to a WRMSR */
 };
 
 struct mkvm_emul {
@@ -82,6 +91,9 @@ struct mkvm_events {
 		bool queued;		/* raised or interrupted, to be injected */
 		bool injected;		/* ... interrupted: KVM's "injected", not "pending" */
 		bool skipped;		/* a VMM's #BP/#OF: RIP was moved past INT3/INTO */
+		/* What a #PF puts in CR2 or a #DB in DR6, when it is delivered. */
+		bool has_payload;
+		u64 payload;
 		u8 vector;
 		bool has_error;
 		u32 error;
@@ -168,6 +180,7 @@ struct mkvm_x86_ops {
 	/* DR6 and DR7, which the control block holds (DR0-3 are in vcpu->arch.dr). */
 	void (*get_dr67)(struct mkvm_vcpu *vcpu, u64 *dr6, u64 *dr7);
 	void (*set_dr67)(struct mkvm_vcpu *vcpu, u64 dr6, u64 dr7);
+	void (*set_cr2)(struct mkvm_vcpu *vcpu, unsigned long cr2);
 	/* The task priority the guest sees in CR8 (and the VMCB's V_TPR). */
 	unsigned long (*get_cr8)(struct mkvm_vcpu *vcpu);
 	void (*set_cr8)(struct mkvm_vcpu *vcpu, unsigned long cr8);
@@ -252,6 +265,8 @@ void mkvm_rip_past_insn(struct mkvm_vcpu *vcpu, unsigned long next_rip);
 void mkvm_vmm_soft_exception(struct mkvm_vcpu *vcpu);
 void mkvm_vmm_soft_exception(struct mkvm_vcpu *vcpu);
 void mkvm_queue_exception(struct mkvm_vcpu *vcpu, u8 vector, bool has_error, u32 error);
+void mkvm_queue_exception_payload(struct mkvm_vcpu *vcpu, u8 vector, bool has_error, u32 error,
+				  u64 payload);
 void mkvm_events_exited(struct mkvm_vcpu *vcpu);
 void mkvm_requeue_exception(struct mkvm_vcpu *vcpu, u8 vector, bool has_error, u32 error);
 void mkvm_requeue_nmi(struct mkvm_vcpu *vcpu);
@@ -288,8 +303,16 @@ void mkvm_cpuid_apic_changed(struct mkvm_vcpu *vcpu);
 int mkvm_copy_msr_list(struct kvm_msr_list __user *arg, const u32 *list, u32 n);
 int mkvm_dev_get_msr_index_list(struct kvm_msr_list __user *arg);
 int mkvm_vcpu_msrs_ioctl(struct mkvm_vcpu *vcpu, struct kvm_msrs __user *arg, bool set);
+/* An MSR access minikvm refuses: a bad value (or not allowed), or an MSR it does not know. */
+#define MKVM_MSR_INVALID 1
+#define MKVM_MSR_UNKNOWN 2
 int mkvm_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data);
 int mkvm_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data);
+int mkvm_vm_set_msr_filter(struct mkvm_vm *vm, void __user *arg);
+void mkvm_msr_filter_destroy(struct mkvm_vm *vm);
+int mkvm_enable_user_space_msr(struct mkvm_vm *vm, u64 reasons);
+int mkvm_emulate_msr_access(struct mkvm_vcpu *vcpu, bool write, unsigned long next_rip);
+void mkvm_complete_msr_access(struct mkvm_vcpu *vcpu);
 
 /* arch/x86/kvm/model_msrs.c */
 void mkvm_model_msrs_reset(struct mkvm_vcpu *vcpu);

@@ -153,16 +153,17 @@ static long vm_ioctl(struct file *filp, unsigned int ioctl, unsigned long arg)
 
 		if (copy_from_user(&cap, argp, sizeof(cap)))
 			return -EFAULT;
-		if (cap.cap == KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2)
+		switch (cap.cap) {
+		case KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2:
 			return mkvm_enable_manual_dirty_log(vm, &cap);
-		if (cap.cap == KVM_CAP_MAX_VCPU_ID)
+		case KVM_CAP_MAX_VCPU_ID:
 			return set_max_vcpu_id(vm, &cap);
-		if (cap.cap == KVM_CAP_X86_TRIPLE_FAULT_EVENT)
+		case KVM_CAP_HALT_POLL:
+			return mkvm_halt_poll_set_max(vm, &cap);
+		default:
+			/* The architecture's, or -EINVAL as KVM answers for the rest. */
 			return mkvm_arch_vm_enable_cap(vm, &cap);
-		/* KVM answers -EINVAL for a capability that cannot be enabled. */
-		if (cap.cap != KVM_CAP_HALT_POLL)
-			return -EINVAL;
-		return mkvm_halt_poll_set_max(vm, &cap);
+		}
 	}
 	case KVM_IOEVENTFD: {
 		struct kvm_ioeventfd args;

@@ -496,6 +496,10 @@ int mkvm_emulate_complete(struct mkvm_vcpu *vcpu)
 	case EMUL_INS:
 		r = complete_ins(vcpu);
 		break;
+	case EMUL_RDMSR:
+	case EMUL_WRMSR:
+		mkvm_complete_msr_access(vcpu);
+		break;
 	case EMUL_NONE:
 		break;
 	}

@@ -11,6 +11,7 @@
  * that tells when the guest can (mkvm_x86->inject_*, *_blocked, *_window).
  */
 #include <linux/uaccess.h>
+#include <asm/debugreg.h>
 #include <asm/traps.h>
 
 #include <minikvm/core.h>
@@ -121,9 +122,59 @@ void mkvm_queue_exception(struct mkvm_vcpu *vcpu, u8 vector, bool has_error, u32
 	ev->exc.queued = true;
 	ev->exc.injected = false;
 	ev->exc.skipped = false;
+	ev->exc.has_payload = false;
 	ev->exc.vector = vector;
 	ev->exc.has_error = has_error;
 	ev->exc.error = error;
+}
+
+/**
+ * mkvm_queue_exception_payload() - raise a #PF or #DB that updates CR2 or DR6
+ * @vcpu: the vCPU
+ * @vector: X86_TRAP_PF or X86_TRAP_DB
+ * @has_error: whether it pushes an error code
+ * @error: the error code
+ * @payload: the faulting address for #PF; for #DB the DR6 bits of its
+ *	     conditions, each active-low bit inverted so that 1 means "happened"
+ *
+ * CR2 and DR6 change only when the exception is delivered, so that userspace
+ * with KVM_CAP_EXCEPTION_PAYLOAD sees them unchanged while it is pending.
+ */
+void mkvm_queue_exception_payload(struct mkvm_vcpu *vcpu, u8 vector, bool has_error, u32 error,
+				  u64 payload)
+{
+	struct mkvm_events *ev = &vcpu->arch.events;
+
+	mkvm_queue_exception(vcpu, vector, has_error, error);
+	/* Not when the pair made a #DF (or a shutdown): the #DF has no payload. */
+	if (ev->exc.queued && ev->exc.vector == vector) {
+		ev->exc.has_payload = true;
+		ev->exc.payload = payload;
+	}
+}
+
+/* What delivering the pending exception does to CR2 or DR6 (SDM vol. 3 6.15, 17.2.3). */
+static void deliver_exception_payload(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_events *ev = &vcpu->arch.events;
+	u64 p = ev->exc.payload, dr6, dr7;
+
+	if (!ev->exc.has_payload)
+		return;
+	ev->exc.has_payload = false;
+	switch (ev->exc.vector) {
+	case X86_TRAP_PF:
+		mkvm_x86->set_cr2(vcpu, p);
+		break;
+	case X86_TRAP_DB:
+		/* B0-B3 describe this #DB alone; the sticky and active-low bits accumulate. */
+		mkvm_x86->get_dr67(vcpu, &dr6, &dr7);
+		dr6 = ((dr6 & ~(u64)DR_TRAP_BITS) | MKVM_DR6_ACTIVE_LOW | p) ^
+		      (p & MKVM_DR6_ACTIVE_LOW);
+		/* Bit 12 is reserved and reads as 0. */
+		mkvm_x86->set_dr67(vcpu, dr6 & ~BIT_ULL(12), dr7);
+		break;
+	}
 }
 
 /**
@@ -155,6 +206,8 @@ void mkvm_requeue_exception(struct mkvm_vcpu *vcpu, u8 vector, bool has_error, u
 
 	ev->exc.queued = true;
 	ev->exc.injected = true;
+	/* Its payload was delivered when it was first injected. */
+	ev->exc.has_payload = false;
 	ev->exc.vector = vector;
 	ev->exc.has_error = has_error;
 	ev->exc.error = error;
@@ -203,8 +256,10 @@ void mkvm_inject_events(struct mkvm_vcpu *vcpu)
 	bool busy = true;
 
 	mkvm_lapic_fold_nmis(vcpu);
-	if (ev->exc.queued)
+	if (ev->exc.queued) {
+		deliver_exception_payload(vcpu);
 		mkvm_x86->inject_exception(vcpu);
+	}
 	else if (ev->nmi_injected)
 		inject_nmi(vcpu);
 	else if (ev->irq.injected)
@@ -279,9 +334,13 @@ static u8 nmi_limit(struct mkvm_events *ev)
 static void get_vcpu_events(struct mkvm_vcpu *vcpu, struct kvm_vcpu_events *e)
 {
 	struct mkvm_events *ev = &vcpu->arch.events;
+	bool payload_cap = READ_ONCE(vcpu->vm->arch.exception_payload);
 	u8 v = ev->exc.vector;
 
 	memset(e, 0, sizeof(*e));
+	/* Userspace that cannot carry a payload gets CR2 or DR6 updated now, as in KVM. */
+	if (!payload_cap && ev->exc.queued && !ev->exc.injected)
+		deliver_exception_payload(vcpu);
 	/*
 	 * Without KVM_CAP_EXCEPTION_PAYLOAD every queued exception reads as
 	 * "injected", and one not yet delivered also as "pending", as in KVM.
@@ -289,12 +348,14 @@ static void get_vcpu_events(struct mkvm_vcpu *vcpu, struct kvm_vcpu_events *e)
 	 * them again.
 	 */
 	if (v != X86_TRAP_BP && v != X86_TRAP_OF) {
-		e->exception.injected = ev->exc.queued;
+		e->exception.injected = ev->exc.queued && (ev->exc.injected || !payload_cap);
 		e->exception.pending = ev->exc.queued && !ev->exc.injected;
 	}
 	e->exception.nr = v;
 	e->exception.has_error_code = ev->exc.has_error;
 	e->exception.error_code = ev->exc.error;
+	e->exception_has_payload = ev->exc.has_payload;
+	e->exception_payload = ev->exc.payload;
 	e->interrupt.injected = ev->irq.injected;
 	e->interrupt.nr = ev->irq.vector;
 	e->interrupt.shadow = mkvm_x86->get_interrupt_shadow(vcpu);
@@ -303,6 +364,8 @@ static void get_vcpu_events(struct mkvm_vcpu *vcpu, struct kvm_vcpu_events *e)
 	e->nmi.masked = ev->nmi_masked;
 	e->flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SHADOW |
 		   KVM_VCPUEVENT_VALID_SMM;
+	if (payload_cap)
+		e->flags |= KVM_VCPUEVENT_VALID_PAYLOAD;
 	if (READ_ONCE(vcpu->vm->arch.triple_fault_event)) {
 		e->triple_fault.pending = vcpu->arch.shutdown_pending;
 		e->flags |= KVM_VCPUEVENT_VALID_TRIPLE_FAULT;
@@ -312,26 +375,39 @@ static void get_vcpu_events(struct mkvm_vcpu *vcpu, struct kvm_vcpu_events *e)
 static int set_vcpu_events(struct mkvm_vcpu *vcpu, const struct kvm_vcpu_events *e)
 {
 	struct mkvm_events *ev = &vcpu->arch.events;
+	bool injected = e->exception.injected, pending = false, has_payload = false;
 
 	if (e->flags & ~(KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR |
 			 KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM |
 			 KVM_VCPUEVENT_VALID_PAYLOAD | KVM_VCPUEVENT_VALID_TRIPLE_FAULT))
 		return -EINVAL;
-	/* Payloads need a capability minikvm does not offer; triple faults need theirs. */
-	if ((e->flags & KVM_VCPUEVENT_VALID_PAYLOAD) ||
+	/* Payloads and triple faults each need their capability. */
+	if (((e->flags & KVM_VCPUEVENT_VALID_PAYLOAD) &&
+	     !READ_ONCE(vcpu->vm->arch.exception_payload)) ||
 	    ((e->flags & KVM_VCPUEVENT_VALID_TRIPLE_FAULT) &&
 	     !READ_ONCE(vcpu->vm->arch.triple_fault_event)))
 		return -EINVAL;
-	/* Without the payload capability "pending" is ignored, as in KVM. */
-	if (e->exception.injected && (e->exception.nr > 31 || e->exception.nr == X86_TRAP_NMI))
+	/*
+	 * Without a payload, "pending" is ignored, as in KVM.  With one, a
+	 * pending exception is not also injected, and only a pending one can
+	 * still have its payload to deliver.
+	 */
+	if (e->flags & KVM_VCPUEVENT_VALID_PAYLOAD) {
+		pending = e->exception.pending;
+		injected = injected && !pending;
+		has_payload = pending && e->exception_has_payload;
+	}
+	if ((injected || pending) && (e->exception.nr > 31 || e->exception.nr == X86_TRAP_NMI))
 		return -EINVAL;
 	/* There is no SMM: only "not in SMM, nothing pending" can be restored. */
 	if ((e->flags & KVM_VCPUEVENT_VALID_SMM) && (e->smi.smm || e->smi.pending))
 		return -EINVAL;
 
-	ev->exc.queued = e->exception.injected;
-	ev->exc.injected = e->exception.injected;
+	ev->exc.queued = injected || pending;
+	ev->exc.injected = injected;
 	ev->exc.skipped = false;
+	ev->exc.has_payload = has_payload;
+	ev->exc.payload = has_payload ? e->exception_payload : 0;
 	ev->exc.vector = e->exception.nr;
 	ev->exc.has_error = e->exception.has_error_code;
 	ev->exc.error = e->exception.error_code;

@@ -14,7 +14,6 @@
 #include <minikvm/core.h>
 
 /* DR6 with no debug condition recorded: its reserved bits read as ones (SDM vol. 3 17.2.3). */
-#define DR6_FIXED_ONES 0xffff0ff0UL
 
 /**
  * mkvm_guest_debug_supported() - KVM_CAP_SET_GUEST_DEBUG2
@@ -88,7 +87,7 @@ int mkvm_guest_debug_step_exit(struct mkvm_vcpu *vcpu)
 	vcpu->arch.debug_step_done = false;
 	mkvm_x86->get_sregs(vcpu, &s);
 	mkvm_guest_debug_exit(vcpu, DB_VECTOR, s.cs.base + vcpu->arch.rip);
-	vcpu->run->debug.arch.dr6 = DR6_FIXED_ONES | DR_STEP;
+	vcpu->run->debug.arch.dr6 = MKVM_DR6_ACTIVE_LOW | DR_STEP;
 	return 0;
 }
 

@@ -129,7 +129,7 @@ int mkvm_model_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
 		*data = 0;
 		return 0;
 	default:
-		return 1;
+		return MKVM_MSR_UNKNOWN;
 	}
 }
 
@@ -180,6 +180,6 @@ int mkvm_model_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host)
 	case MSR_FAM10H_MMIO_CONF_BASE:
 		return data != 0;
 	default:
-		return 1;
+		return MKVM_MSR_UNKNOWN;
 	}
 }

@@ -74,6 +74,9 @@ long mkvm_arch_check_extension(struct mkvm_vm *vm, long cap)
 	case KVM_CAP_SET_GUEST_DEBUG:
 	case KVM_CAP_SET_BOOT_CPU_ID:
 	case KVM_CAP_MMU_SHADOW_CACHE_CONTROL:
+	case KVM_CAP_X86_USER_SPACE_MSR:
+	case KVM_CAP_X86_MSR_FILTER:
+	case KVM_CAP_EXCEPTION_PAYLOAD:
 		return 1;
 	case KVM_CAP_SET_GUEST_DEBUG2:
 		return mkvm_guest_debug_supported();
@@ -136,6 +139,12 @@ int mkvm_arch_vm_enable_cap(struct mkvm_vm *vm, const struct kvm_enable_cap *cap
 		/* KVM_GET/SET_VCPU_EVENTS carry a pending triple fault (events.c). */
 		WRITE_ONCE(vm->arch.triple_fault_event, !!cap->args[0]);
 		return 0;
+	case KVM_CAP_X86_USER_SPACE_MSR:
+		return mkvm_enable_user_space_msr(vm, cap->args[0]);
+	case KVM_CAP_EXCEPTION_PAYLOAD:
+		/* Pending exceptions and their CR2/DR6 payloads in KVM_GET/SET_VCPU_EVENTS. */
+		WRITE_ONCE(vm->arch.exception_payload, !!cap->args[0]);
+		return 0;
 	default:
 		return -EINVAL;
 	}
@@ -184,6 +193,8 @@ long mkvm_arch_vm_ioctl(struct mkvm_vm *vm, unsigned int ioctl, unsigned long ar
 		return 0;
 	case KVM_GET_NR_MMU_PAGES:
 		return READ_ONCE(vm->arch.nr_mmu_pages) ?: default_mmu_pages(vm);
+	case KVM_X86_SET_MSR_FILTER:
+		return mkvm_vm_set_msr_filter(vm, (void __user *)arg);
 	default:
 		/* The in-kernel irqchip's, or ENOTTY. */
 		return mkvm_irqchip_vm_ioctl(vm, ioctl, (void __user *)arg);
@@ -395,6 +406,7 @@ void mkvm_arch_vm_destroy(struct mkvm_vm *vm)
 {
 	mkvm_irqchip_destroy(vm);
 	mkvm_tdp_destroy(vm);
+	mkvm_msr_filter_destroy(vm);
 }
 
 /**

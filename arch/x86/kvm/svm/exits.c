@@ -26,14 +26,19 @@
  * Without nrip-save (TCG's SVM lacks it) the length of the intercepted
  * instruction is known from its encoding, fixed for these.
  */
-static void skip_insn(struct mkvm_vcpu *vcpu, unsigned int len)
+/* Where the intercepted instruction of @len bytes ends (APM 15.7.1 nRIP). */
+static unsigned long next_rip(struct mkvm_vcpu *vcpu, unsigned int len)
 {
 	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
 
 	if (mkvm_svm_nrips && vmcb->control.next_rip)
-		mkvm_rip_past_insn(vcpu, vmcb->control.next_rip);
-	else
-		mkvm_rip_past_insn(vcpu, vcpu->arch.rip + len);
+		return vmcb->control.next_rip;
+	return vcpu->arch.rip + len;
+}
+
+static void skip_insn(struct mkvm_vcpu *vcpu, unsigned int len)
+{
+	mkvm_rip_past_insn(vcpu, next_rip(vcpu, len));
 }
 
 static int internal_error(struct mkvm_vcpu *vcpu, u32 suberror)
@@ -174,7 +179,9 @@ static int handle_db(struct mkvm_vcpu *vcpu)
 	}
 	if (ours)
 		return 1;
-	mkvm_queue_exception(vcpu, DB_VECTOR, false, 0);
+	/* The #DB's DR6 bits, as KVM_CAP_EXCEPTION_PAYLOAD shows them while it is pending. */
+	mkvm_queue_exception_payload(vcpu, DB_VECTOR, false, 0,
+				     svm->vmcb->save.dr6 ^ MKVM_DR6_ACTIVE_LOW);
 	return 1;
 }
 
@@ -213,27 +220,10 @@ static int handle_vmmcall(struct mkvm_vcpu *vcpu)
 
 static int handle_msr(struct mkvm_vcpu *vcpu)
 {
-	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
-	unsigned long *r = vcpu->arch.regs;
-	u32 index = r[REG_RCX];
-	u64 data;
+	/* EXITINFO1 is 1 for WRMSR, 0 for RDMSR (APM 15.11); both are 2 bytes. */
+	bool write = to_svm(vcpu)->vmcb->control.exit_info_1;
 
-	if (vmcb->control.exit_info_1) {
-		data = (u32)r[REG_RAX] | (r[REG_RDX] << 32);
-		if (mkvm_set_msr(vcpu, index, data)) {
-			mkvm_queue_exception(vcpu, GP_VECTOR, true, 0);
-			return 1;
-		}
-	} else {
-		if (mkvm_get_msr(vcpu, index, &data)) {
-			mkvm_queue_exception(vcpu, GP_VECTOR, true, 0);
-			return 1;
-		}
-		r[REG_RAX] = (u32)data;
-		r[REG_RDX] = data >> 32;
-	}
-	skip_insn(vcpu, 2);
-	return 1;
+	return mkvm_emulate_msr_access(vcpu, write, next_rip(vcpu, 2));
 }
 
 static int handle_ioio(struct mkvm_vcpu *vcpu)

@@ -139,6 +139,11 @@ static void svm_set_dr67(struct mkvm_vcpu *vcpu, u64 dr6, u64 dr7)
 	to_svm(vcpu)->vmcb->save.dr7 = dr7;
 }
 
+static void svm_set_cr2(struct mkvm_vcpu *vcpu, unsigned long cr2)
+{
+	to_svm(vcpu)->vmcb->save.cr2 = cr2;
+}
+
 static bool pat_valid(u64 pat)
 {
 	/* Each byte is a memory type: UC, WC, WT, WP, WB or UC- (0, 1, 4, 5, 6, 7). */
@@ -321,7 +326,7 @@ void mkvm_svm_init_vmcb(struct mkvm_vcpu *vcpu)
 	s->tr = (struct vmcb_seg){ .limit = 0xffff, .attrib = 0x8b };
 	s->cr0 = X86_CR0_CD | X86_CR0_NW | X86_CR0_ET;
 	s->efer = EFER_SVME;
-	s->dr6 = DR6_RESET;
+	s->dr6 = MKVM_DR6_ACTIVE_LOW;
 	s->dr7 = DR7_RESET;
 	s->g_pat = 0x0007040600070406ULL;
 	mkvm_svm_events_reset(vcpu);
@@ -621,6 +626,7 @@ const struct mkvm_x86_ops mkvm_svm_ops = {
 	.get_insn_bytes = svm_get_insn_bytes,
 	.get_dr67 = svm_get_dr67,
 	.set_dr67 = svm_set_dr67,
+	.set_cr2 = svm_set_cr2,
 	.get_cr8 = svm_get_cr8,
 	.set_cr8 = svm_set_cr8,
 	.inject_exception = mkvm_svm_inject_exception,
