@@ -185,14 +185,16 @@ static void string_step(struct mkvm_vcpu *vcpu, const struct mkvm_insn *insn, in
 			unsigned int elems, unsigned long next_rip)
 {
 	u64 amask = size_mask(insn->addr_bytes);
+	/* 16-bit writes keep the rest of a register, 32-bit ones zero-extend (SDM vol. 1 3.4.1.1). */
+	u64 keep = insn->addr_bytes == 2 ? ~amask : 0;
 	unsigned long *r = vcpu->arch.regs;
 	long delta = (long)elems * insn->op_bytes;
 
 	if (vcpu->arch.rflags & RFLAGS_DF)
 		delta = -delta;
-	r[reg] = (r[reg] & ~amask) | ((r[reg] + delta) & amask);
+	r[reg] = (r[reg] & keep) | ((r[reg] + delta) & amask);
 	if (insn->rep) {
-		r[REG_RCX] = (r[REG_RCX] & ~amask) | ((r[REG_RCX] - elems) & amask);
+		r[REG_RCX] = (r[REG_RCX] & keep) | ((r[REG_RCX] - elems) & amask);
 		/* Not done yet: run the same instruction again for the rest. */
 		if (r[REG_RCX] & amask)
 			return;
@@ -218,6 +220,7 @@ int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa)
 
 	if (!fetch_decode(vcpu, &s, insn))
 		return 0;
+	vcpu->stat.insn_emulation++;
 	e->next_rip = vcpu->arch.rip + insn->len;
 	if (cpu_mode(&s) != 64)
 		e->next_rip &= 0xffffffff;
@@ -424,6 +427,7 @@ int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in)
 		return 0;
 	if (insn->kind != (in ? INSN_INS : INSN_OUTS) || insn->op_bytes != size)
 		return emulation_failed(vcpu, NULL, 0);
+	vcpu->stat.insn_emulation++;
 	e->next_rip = vcpu->arch.rip + insn->len;
 	amask = size_mask(insn->addr_bytes);
 	if (insn->rep) {
