@@ -165,7 +165,7 @@ struct mkvm_x86_ops {
 	void (*vcpu_free)(struct mkvm_vcpu *vcpu);
 	void (*get_sregs)(struct mkvm_vcpu *vcpu, struct kvm_sregs *sregs);
 	void (*set_sregs)(struct mkvm_vcpu *vcpu, const struct kvm_sregs *sregs);
-	/* Vendor-held MSRs; 1 means "not mine", so generic code may try. */
+	/* Vendor-held MSRs; MKVM_MSR_UNKNOWN means "not mine", so generic code may try. */
 	int (*get_msr)(struct mkvm_vcpu *vcpu, u32 index, u64 *data);
 	int (*set_msr)(struct mkvm_vcpu *vcpu, u32 index, u64 data);
 	/* One guest entry and exit, with interrupts disabled by the caller. */

@@ -207,7 +207,7 @@ bool mkvm_kvmclock_cpu_changed(struct mkvm_vcpu *vcpu)
  * @index: MSR number
  * @data: the value
  *
- * Return: 0, or 1 for another MSR.
+ * Return: 0, or MKVM_MSR_UNKNOWN for another MSR.
  */
 int mkvm_kvmclock_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
 {
@@ -221,7 +221,7 @@ int mkvm_kvmclock_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
 		*data = vcpu->arch.time.system_time_msr;
 		return 0;
 	default:
-		return 1;
+		return MKVM_MSR_UNKNOWN;
 	}
 }
 
@@ -235,7 +235,7 @@ int mkvm_kvmclock_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
  * The old (0x11, 0x12) and new numbers behave the same, as in KVM.  The
  * wall clock is written at once; the vCPU's pvclock before its next entry.
  *
- * Return: 0, or 1 for another MSR.
+ * Return: 0, or MKVM_MSR_UNKNOWN for another MSR.
  */
 int mkvm_kvmclock_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host)
 {
@@ -257,7 +257,7 @@ int mkvm_kvmclock_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host
 		mkvm_kvmclock_request_update(vcpu);
 		return 0;
 	default:
-		return 1;
+		return MKVM_MSR_UNKNOWN;
 	}
 }
 

@@ -46,8 +46,8 @@ static unsigned int nr_banks(struct mkvm_vcpu *vcpu)
  * @data: the value
  * @host: read by KVM_GET_MSRS
  *
- * Return: 0, or 1 for an MSR that is not the machine-check architecture's or
- * a bank the vCPU does not have.
+ * Return: 0, MKVM_MSR_UNKNOWN for an MSR that is not the machine-check
+ * architecture's, 1 for a bank the vCPU does not have.
  */
 int mkvm_mce_get_msr(struct mkvm_vcpu *vcpu, u32 msr, u64 *data, bool host)
 {
@@ -78,7 +78,7 @@ int mkvm_mce_get_msr(struct mkvm_vcpu *vcpu, u32 msr, u64 *data, bool host)
 						    end - MSR_IA32_MC0_CTL)];
 		return 0;
 	default:
-		return 1;
+		return MKVM_MSR_UNKNOWN;
 	}
 }
 
@@ -93,7 +93,7 @@ int mkvm_mce_get_msr(struct mkvm_vcpu *vcpu, u32 msr, u64 *data, bool host)
  * ones, less bit 10 (Linux clears it in bank 4 on K8) or bit 0; a guest
  * writes a non-zero MCi_STATUS only with HWCR.McStatusWrEn on an AMD CPU.
  *
- * Return: 0, or 1 for an unknown MSR or a refused value (a #GP for the guest).
+ * Return: 0, MKVM_MSR_UNKNOWN for another MSR, 1 for a refused value.
  */
 int mkvm_mce_set_msr(struct mkvm_vcpu *vcpu, u32 msr, u64 data, bool host)
 {
@@ -124,7 +124,7 @@ int mkvm_mce_set_msr(struct mkvm_vcpu *vcpu, u32 msr, u64 data, bool host)
 		m->banks[array_index_nospec(off, end - MSR_IA32_MC0_CTL)] = data;
 		return 0;
 	default:
-		return 1;
+		return MKVM_MSR_UNKNOWN;
 	}
 }
 

@@ -103,7 +103,7 @@ int mkvm_dev_get_feature_msrs(struct kvm_msrs __user *arg)
  * @index: MSR number
  * @data: the value
  *
- * Return: 0, or 1 for an MSR this file does not know.
+ * Return: 0, or MKVM_MSR_UNKNOWN for an MSR this file does not know.
  */
 int mkvm_model_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
 {
@@ -140,7 +140,7 @@ int mkvm_model_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
  * @data: the value
  * @host: written by KVM_SET_MSRS rather than the guest
  *
- * Return: 0; 1 for an unknown MSR or a value KVM refuses (a #GP for the guest).
+ * Return: 0; MKVM_MSR_UNKNOWN for another MSR, 1 for a value KVM refuses.
  */
 int mkvm_model_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host)
 {

@@ -65,7 +65,7 @@ static int get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data, bool host)
 {
 	int r = mkvm_x86->get_msr(vcpu, index, data);
 
-	if (r != 1)
+	if (r != MKVM_MSR_UNKNOWN)
 		return r;
 	switch (index) {
 	case MSR_IA32_APICBASE:
@@ -78,12 +78,15 @@ static int get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data, bool host)
 	}
 	if (mkvm_mtrr_is_msr(index))
 		return mkvm_mtrr_get_msr(vcpu, index, data);
-	if (!mkvm_mce_get_msr(vcpu, index, data, host))
-		return 0;
-	/* The other files' MSRs: each answers 1 for "not mine". */
-	if (!mkvm_tsc_get_msr(vcpu, index, data, host) || !mkvm_kvmclock_get_msr(vcpu, index, data))
-		return 0;
-	return mkvm_model_get_msr(vcpu, index, data);
+	/* The other files' MSRs: each answers MKVM_MSR_UNKNOWN for "not mine". */
+	r = mkvm_mce_get_msr(vcpu, index, data, host);
+	if (r == MKVM_MSR_UNKNOWN)
+		r = mkvm_tsc_get_msr(vcpu, index, data, host);
+	if (r == MKVM_MSR_UNKNOWN)
+		r = mkvm_kvmclock_get_msr(vcpu, index, data);
+	if (r == MKVM_MSR_UNKNOWN)
+		r = mkvm_model_get_msr(vcpu, index, data);
+	return r;
 }
 
 /**
@@ -92,7 +95,8 @@ static int get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data, bool host)
  * @index: MSR number
  * @data: the value
  *
- * Return: 0, or 1 when minikvm does not implement the MSR (a #GP for the guest).
+ * Return: 0; MKVM_MSR_UNKNOWN when minikvm does not implement the MSR,
+ * MKVM_MSR_INVALID when it refuses the access (both a #GP for the guest).
  */
 int mkvm_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
 {
@@ -103,7 +107,7 @@ static int set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host)
 {
 	int r = mkvm_x86->set_msr(vcpu, index, data);
 
-	if (r != 1)
+	if (r != MKVM_MSR_UNKNOWN)
 		return r;
 	switch (index) {
 	case MSR_IA32_APICBASE:
@@ -115,12 +119,14 @@ static int set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host)
 	}
 	if (mkvm_mtrr_is_msr(index))
 		return mkvm_mtrr_set_msr(vcpu, index, data);
-	if (!mkvm_mce_set_msr(vcpu, index, data, host))
-		return 0;
-	if (!mkvm_tsc_set_msr(vcpu, index, data, host) ||
-	    !mkvm_kvmclock_set_msr(vcpu, index, data, host))
-		return 0;
-	return mkvm_model_set_msr(vcpu, index, data, host);
+	r = mkvm_mce_set_msr(vcpu, index, data, host);
+	if (r == MKVM_MSR_UNKNOWN)
+		r = mkvm_tsc_set_msr(vcpu, index, data, host);
+	if (r == MKVM_MSR_UNKNOWN)
+		r = mkvm_kvmclock_set_msr(vcpu, index, data, host);
+	if (r == MKVM_MSR_UNKNOWN)
+		r = mkvm_model_set_msr(vcpu, index, data, host);
+	return r;
 }
 
 /**
@@ -129,7 +135,8 @@ static int set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host)
  * @index: MSR number
  * @data: the value
  *
- * Return: 0, or 1 when the MSR is unknown or the value invalid.
+ * Return: 0; MKVM_MSR_UNKNOWN for an MSR minikvm does not implement,
+ * MKVM_MSR_INVALID for a value it refuses (both a #GP for the guest).
  */
 int mkvm_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data)
 {

@@ -119,7 +119,7 @@ static bool guest_has_tsc_adjust(struct mkvm_vcpu *vcpu)
  * @data: the value
  * @host: read by KVM_GET_MSRS rather than the guest
  *
- * Return: 0, or 1 for another MSR.
+ * Return: 0, or MKVM_MSR_UNKNOWN for another MSR.
  */
 int mkvm_tsc_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data, bool host)
 {
@@ -131,7 +131,7 @@ int mkvm_tsc_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data, bool host)
 		*data = vcpu->arch.time.tsc_adjust;
 		return 0;
 	default:
-		return 1;
+		return MKVM_MSR_UNKNOWN;
 	}
 }
 
@@ -147,7 +147,7 @@ int mkvm_tsc_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data, bool host)
  * restore in any order reproduces the saved state.  As in KVM, TSC_ADJUST
  * writes are ignored, not refused, when the guest's CPUID lacks it.
  *
- * Return: 0, or 1 for another MSR.
+ * Return: 0, or MKVM_MSR_UNKNOWN for another MSR.
  */
 int mkvm_tsc_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host)
 {
@@ -172,7 +172,7 @@ int mkvm_tsc_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host)
 		t->tsc_adjust = data;
 		return 0;
 	default:
-		return 1;
+		return MKVM_MSR_UNKNOWN;
 	}
 }
 

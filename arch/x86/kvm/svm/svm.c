@@ -180,7 +180,7 @@ static int svm_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
 		break;
 	case MSR_IA32_CR_PAT:	*data = save->g_pat; break;
 	default:
-		return 1;
+		return MKVM_MSR_UNKNOWN;
 	}
 	return 0;
 }
@@ -224,7 +224,7 @@ static int svm_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data)
 		save->g_pat = data;
 		break;
 	default:
-		return 1;
+		return MKVM_MSR_UNKNOWN;
 	}
 	return 0;
 }
