@@ -43,6 +43,41 @@ struct mkvm_memslot {
 
 struct mkvm_vcpu;
 
+/* Room for each name in the stats file; userspace reads it from the header. KVM's is 48. */
+#define MKVM_STATS_NAME_SIZE 48
+
+/*
+ * Counters read through KVM_GET_STATS_FD (stats.c), under KVM's names.
+ * Only u64s, in the order of stats.c's descriptors.
+ */
+struct mkvm_vm_stat {
+	u64 remote_tlb_flush;		/* every nested-paging mapping dropped */
+	u64 pages_4k;			/* nested-paging leaves mapping 4 KiB */
+	u64 pages_2m;			/* ... and 2 MiB */
+};
+
+struct mkvm_vcpu_stat {
+	u64 halt_successful_poll;	/* halts that polling ended */
+	u64 halt_attempted_poll;	/* halts that polled */
+	u64 halt_wakeup;		/* halts that ended by an event, not a signal */
+	u64 halt_wait_ns;		/* time halted, polling or asleep */
+	u64 blocking;			/* asleep in a halt right now */
+	u64 exits;			/* every exit from the guest */
+	u64 irq_exits;			/* ... for a host interrupt */
+	u64 io_exits;			/* KVM_EXIT_IO */
+	u64 mmio_exits;			/* KVM_EXIT_MMIO */
+	u64 signal_exits;		/* KVM_RUN ended by a signal */
+	u64 halt_exits;			/* HLT */
+	u64 irq_window_exits;		/* the guest can take an interrupt again */
+	u64 nmi_window_exits;		/* ... an NMI */
+	u64 request_irq_exits;		/* KVM_EXIT_IRQ_WINDOW_OPEN */
+	u64 insn_emulation;		/* instructions the emulator completed */
+	u64 hypercalls;			/* VMMCALL */
+	u64 nmi_injections;		/* NMIs handed to the guest */
+	u64 pf_fixed;			/* nested page faults that mapped guest memory */
+	u64 pf_emulate;			/* ... that were MMIO for the emulator */
+};
+
 struct mkvm_vm {
 	refcount_t users;		/* the VM fd and every vCPU fd */
 	struct mm_struct *mm;		/* only this process may use the VM */
@@ -73,6 +108,8 @@ struct mkvm_vm {
 	unsigned int max_halt_poll_ns;	/* KVM_CAP_HALT_POLL's value, once set */
 	bool halt_poll_override;	/* ... which then replaces the module parameter */
 	u64 manual_dirty_log;		/* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2's value */
+	struct mkvm_vm_stat stat;
+	char stats_id[MKVM_STATS_NAME_SIZE];	/* "kvm-<creator's pid>" */
 	struct mkvm_vm_arch arch;
 };
 
@@ -85,13 +122,18 @@ struct mkvm_vcpu {
 	bool sigset_active;
 	sigset_t sigset;		/* KVM_SET_SIGNAL_MASK: the mask inside KVM_RUN */
 	unsigned int halt_poll_ns;	/* halt_poll.c: how long the next halt spins */
+	struct mkvm_vcpu_stat stat;
 	struct mkvm_vcpu_arch arch;
 };
 
 /* virt/kvm/halt_poll.c */
 int mkvm_halt_poll_set_max(struct mkvm_vm *vm, const struct kvm_enable_cap *cap);
-void mkvm_halt_poll(struct mkvm_vcpu *vcpu, bool (*wakes)(struct mkvm_vcpu *vcpu));
+bool mkvm_halt_poll(struct mkvm_vcpu *vcpu, bool (*wakes)(struct mkvm_vcpu *vcpu));
 void mkvm_halt_poll_adapt(struct mkvm_vcpu *vcpu, ktime_t start);
+
+/* virt/kvm/stats.c */
+int mkvm_vm_stats_fd(struct mkvm_vm *vm);
+int mkvm_vcpu_stats_fd(struct mkvm_vcpu *vcpu);
 
 /* virt/kvm/vm.c */
 int mkvm_dev_create_vm(unsigned long type);

@@ -68,8 +68,10 @@ int mkvm_halt_poll_set_max(struct mkvm_vm *vm, const struct kvm_enable_cap *cap)
  * Spins for at most the vCPU's current poll time, and stops early for a
  * signal, for another task wanting this CPU, or when @wakes says so.  The
  * caller checks @wakes again before it sleeps.
+ *
+ * Return: true when @wakes ended the spin.
  */
-void mkvm_halt_poll(struct mkvm_vcpu *vcpu, bool (*wakes)(struct mkvm_vcpu *vcpu))
+bool mkvm_halt_poll(struct mkvm_vcpu *vcpu, bool (*wakes)(struct mkvm_vcpu *vcpu))
 {
 	unsigned int max = max_poll_ns(vcpu->vm);
 	ktime_t stop;
@@ -77,13 +79,17 @@ void mkvm_halt_poll(struct mkvm_vcpu *vcpu, bool (*wakes)(struct mkvm_vcpu *vcpu
 	if (vcpu->halt_poll_ns > max)
 		vcpu->halt_poll_ns = max;
 	if (!vcpu->halt_poll_ns)
-		return;
+		return false;
+	vcpu->stat.halt_attempted_poll++;
 	stop = ktime_add_ns(ktime_get(), vcpu->halt_poll_ns);
 	do {
-		if (wakes(vcpu) || signal_pending(current))
-			return;
+		if (wakes(vcpu))
+			return true;
+		if (signal_pending(current))
+			return false;
 		cpu_relax();
 	} while (single_task_running() && !need_resched() && ktime_before(ktime_get(), stop));
+	return false;
 }
 
 /**

@@ -104,6 +104,9 @@ static long vcpu_ioctl(struct file *filp, unsigned int ioctl, unsigned long arg)
 	case KVM_SET_SIGNAL_MASK:
 		r = vcpu_set_signal_mask(vcpu, argp);
 		break;
+	case KVM_GET_STATS_FD:
+		r = mkvm_vcpu_stats_fd(vcpu);
+		break;
 	default:
 		/* The x86 layer answers EINVAL for an unknown one, as KVM does. */
 		r = mkvm_arch_vcpu_ioctl(vcpu, ioctl, arg);

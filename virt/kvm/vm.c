@@ -94,6 +94,7 @@ long mkvm_check_extension(struct mkvm_vm *vm, long cap)
 	case KVM_CAP_ENABLE_CAP_VM:
 	case KVM_CAP_HALT_POLL:
 	case KVM_CAP_COALESCED_PIO:
+	case KVM_CAP_BINARY_STATS_FD:
 		return 1;
 	case KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2:
 		return MKVM_DIRTY_LOG_MANUAL_CAPS;
@@ -148,6 +149,8 @@ static long vm_ioctl(struct file *filp, unsigned int ioctl, unsigned long arg)
 	}
 	case KVM_CHECK_EXTENSION:
 		return mkvm_check_extension(vm, arg);
+	case KVM_GET_STATS_FD:
+		return mkvm_vm_stats_fd(vm);
 	case KVM_ENABLE_CAP: {
 		struct kvm_enable_cap cap;
 
@@ -233,6 +236,7 @@ int mkvm_dev_create_vm(unsigned long type)
 	mkvm_irqfd_init(vm);
 	mmgrab(current->mm);
 	vm->mm = current->mm;
+	snprintf(vm->stats_id, sizeof(vm->stats_id), "kvm-%d", task_pid_nr(current));
 	if (mkvm_coalesced_init(vm) || mkvm_arch_vm_init(vm)) {
 		mkvm_vm_put(vm);
 		return -ENOMEM;

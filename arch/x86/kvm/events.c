@@ -237,6 +237,7 @@ static void inject_nmi(struct mkvm_vcpu *vcpu)
 {
 	/* The NMI blocks further NMIs until its handler's IRET (SDM vol. 3 6.7.1). */
 	vcpu->arch.events.nmi_masked = true;
+	vcpu->stat.nmi_injections++;
 	mkvm_x86->inject_nmi(vcpu);
 }
 

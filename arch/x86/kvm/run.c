@@ -22,6 +22,7 @@ static int run_loop(struct mkvm_vcpu *vcpu)
 	for (;;) {
 		if (signal_pending(current)) {
 			vcpu->run->exit_reason = KVM_EXIT_INTR;
+			vcpu->stat.signal_exits++;
 			return -EINTR;
 		}
 		cond_resched();
@@ -73,6 +74,7 @@ static int run_loop(struct mkvm_vcpu *vcpu)
 		mkvm_inject_events(vcpu);
 		mkvm_load_guest_xcr0(vcpu);
 		mkvm_x86->run(vcpu);
+		vcpu->stat.exits++;
 		mkvm_vcpu_exit_guest(vcpu);
 		mkvm_load_host_xcr0(vcpu);
 		local_irq_enable();
@@ -84,6 +86,22 @@ static int run_loop(struct mkvm_vcpu *vcpu)
 			return r;
 		if (mkvm_irq_window_exit(vcpu))
 			return 0;
+	}
+}
+
+/* The exits to userspace that KVM counts by kind (KVM_GET_STATS_FD). */
+static void count_user_exit(struct mkvm_vcpu *vcpu)
+{
+	switch (vcpu->run->exit_reason) {
+	case KVM_EXIT_IO:
+		vcpu->stat.io_exits++;
+		break;
+	case KVM_EXIT_MMIO:
+		vcpu->stat.mmio_exits++;
+		break;
+	case KVM_EXIT_IRQ_WINDOW_OPEN:
+		vcpu->stat.request_irq_exits++;
+		break;
 	}
 }
 
@@ -127,6 +145,8 @@ int mkvm_vcpu_run(struct mkvm_vcpu *vcpu)
 	fpu_swap_kvm_fpstate(&vcpu->arch.fpu, true);
 	r = run_loop(vcpu);
 	fpu_swap_kvm_fpstate(&vcpu->arch.fpu, false);
+	if (!r)
+		count_user_exit(vcpu);
 out:
 	mkvm_post_run_save(vcpu);
 	if (vcpu->sigset_active)

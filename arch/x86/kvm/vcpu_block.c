@@ -240,8 +240,8 @@ int mkvm_vcpu_block(struct mkvm_vcpu *vcpu)
 	/* Only HLT polls: INIT and SIPI come at the pace of the guest's boot code. */
 	if (halt) {
 		start = ktime_get();
-		if (!halt_poll_wakes(vcpu))
-			mkvm_halt_poll(vcpu, halt_poll_wakes);
+		if (!halt_poll_wakes(vcpu) && mkvm_halt_poll(vcpu, halt_poll_wakes))
+			vcpu->stat.halt_successful_poll++;
 	}
 	for (;;) {
 		accept_events(vcpu);
@@ -249,14 +249,23 @@ int mkvm_vcpu_block(struct mkvm_vcpu *vcpu)
 			vcpu->arch.mp_state = KVM_MP_STATE_RUNNABLE;
 		if (vcpu->arch.mp_state == KVM_MP_STATE_RUNNABLE)
 			break;
-		if (rcuwait_wait_event(&apic->wait, block_wakes(vcpu), TASK_INTERRUPTIBLE)) {
+		WRITE_ONCE(vcpu->stat.blocking, 1);
+		r = rcuwait_wait_event(&apic->wait, block_wakes(vcpu), TASK_INTERRUPTIBLE);
+		WRITE_ONCE(vcpu->stat.blocking, 0);
+		if (r) {
 			vcpu->run->exit_reason = KVM_EXIT_INTR;
+			vcpu->stat.signal_exits++;
 			r = -EINTR;
 			break;
 		}
+		r = 1;
 	}
-	if (halt)
+	if (halt) {
+		vcpu->stat.halt_wait_ns += ktime_to_ns(ktime_sub(ktime_get(), start));
+		if (r > 0)
+			vcpu->stat.halt_wakeup++;
 		mkvm_halt_poll_adapt(vcpu, start);
+	}
 	return r;
 }
 

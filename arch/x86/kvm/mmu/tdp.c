@@ -97,6 +97,9 @@ void mkvm_tdp_zap_all(struct mkvm_vm *vm)
 	unpin_all(tdp);
 	/* vCPUs see the new generation and flush their TLB before the next entry. */
 	WRITE_ONCE(tdp->generation, tdp->generation + 1);
+	WRITE_ONCE(vm->stat.remote_tlb_flush, vm->stat.remote_tlb_flush + 1);
+	WRITE_ONCE(vm->stat.pages_4k, 0);
+	WRITE_ONCE(vm->stat.pages_2m, 0);
 	mutex_unlock(&tdp->lock);
 }
 
@@ -185,6 +188,7 @@ static bool map_huge(struct mkvm_vcpu *vcpu, struct mkvm_memslot *slot, u64 gfn,
 		}
 		if (i == TDP_HUGE_PAGES) {
 			*e = page_to_phys(pages[0]) | bits | TDP_HUGE;
+			WRITE_ONCE(vcpu->vm->stat.pages_2m, vcpu->vm->stat.pages_2m + 1);
 			mutex_unlock(&tdp->lock);
 			kfree(pages);
 			return true;
@@ -283,6 +287,7 @@ int mkvm_tdp_fault(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
 	if (r)
 		goto unpin;
 	*leaf = page_to_phys(page) | bits;
+	WRITE_ONCE(vcpu->vm->stat.pages_4k, vcpu->vm->stat.pages_4k + 1);
 	if (bits & x->tdp_leaf_write)
 		xa_set_mark(&tdp->pages, gfn, TDP_MAPPED_WRITABLE);
 	if (write)

@@ -195,6 +195,7 @@ int mkvm_svm_handle_vintr(struct mkvm_vcpu *vcpu)
 {
 	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
 
+	vcpu->stat.irq_window_exits++;
 	vmcb->control.int_ctl &= ~V_IRQ_INJECTION_BITS_MASK;
 	mkvm_svm_clr_intercept(vmcb, INTERCEPT_VINTR);
 	return 1;
@@ -292,6 +293,7 @@ int mkvm_svm_handle_iret(struct mkvm_vcpu *vcpu)
 {
 	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
 
+	vcpu->stat.nmi_window_exits++;
 	mkvm_svm_clr_intercept(svm->vmcb, INTERCEPT_IRET);
 	svm->iret_seen = true;
 	svm->iret_rip = vcpu->arch.rip;

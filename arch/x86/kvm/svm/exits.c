@@ -92,6 +92,7 @@ static int handle_xsetbv(struct mkvm_vcpu *vcpu)
 
 static int handle_hlt(struct mkvm_vcpu *vcpu)
 {
+	vcpu->stat.halt_exits++;
 	skip_insn(vcpu, 1);
 	/* An in-kernel APIC wakes the vCPU; otherwise only userspace can. */
 	if (vcpu->arch.lapic) {
@@ -213,6 +214,7 @@ static int handle_wbinvd(struct mkvm_vcpu *vcpu)
 
 static int handle_vmmcall(struct mkvm_vcpu *vcpu)
 {
+	vcpu->stat.hypercalls++;
 	vcpu->arch.regs[REG_RAX] = -MKVM_HC_ENOSYS;
 	skip_insn(vcpu, 3);
 	return 1;
@@ -246,9 +248,20 @@ static int handle_npf(struct mkvm_vcpu *vcpu)
 	struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
 	int r = mkvm_tdp_fault(vcpu, c->exit_info_2, c->exit_info_1 & NPF_WRITE);
 
-	if (r == 1)	/* no memslot, or a write to a read-only one: MMIO */
+	if (r == 1) {	/* no memslot, or a write to a read-only one: MMIO */
+		vcpu->stat.pf_emulate++;
 		return mkvm_emulate_mmio(vcpu, c->exit_info_2);
+	}
+	if (!r)
+		vcpu->stat.pf_fixed++;
 	return r ? r : 1;
+}
+
+/* The host's interrupt was taken when GIF came back on after VMRUN. */
+static int handle_intr(struct mkvm_vcpu *vcpu)
+{
+	vcpu->stat.irq_exits++;
+	return 1;
 }
 
 static int handle_shutdown(struct mkvm_vcpu *vcpu)
@@ -263,7 +276,7 @@ static int (*const exit_handlers[])(struct mkvm_vcpu *vcpu) = {
 	[SVM_EXIT_EXCP_BASE + AC_VECTOR] = handle_ac,
 	[SVM_EXIT_RDPMC] = handle_rdpmc,
 	[SVM_EXIT_WBINVD] = handle_wbinvd,
-	[SVM_EXIT_INTR] = handle_nothing,
+	[SVM_EXIT_INTR] = handle_intr,
 	[SVM_EXIT_NMI] = handle_nothing,
 	[SVM_EXIT_SMI] = handle_nothing,
 	[SVM_EXIT_FERR_FREEZE] = handle_nothing,
