@@ -307,6 +307,14 @@ int mkvm_vcpu_msrs_ioctl(struct mkvm_vcpu *vcpu, struct kvm_msrs __user *arg, bo
 #define MKVM_MSR_INVALID 1
 #define MKVM_MSR_UNKNOWN 2
 int mkvm_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data);
+void mkvm_get_regs(struct mkvm_vcpu *vcpu, struct kvm_regs *r);
+void mkvm_set_regs(struct mkvm_vcpu *vcpu, const struct kvm_regs *r);
+void mkvm_get_sregs(struct mkvm_vcpu *vcpu, struct kvm_sregs *s);
+int mkvm_set_sregs(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s);
+void mkvm_get_vcpu_events(struct mkvm_vcpu *vcpu, struct kvm_vcpu_events *e);
+int mkvm_set_vcpu_events(struct mkvm_vcpu *vcpu, const struct kvm_vcpu_events *e);
+int mkvm_sync_regs_from_run(struct mkvm_vcpu *vcpu);
+void mkvm_sync_regs_to_run(struct mkvm_vcpu *vcpu);
 int mkvm_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data);
 int mkvm_vm_set_msr_filter(struct mkvm_vm *vm, void __user *arg);
 void mkvm_msr_filter_destroy(struct mkvm_vm *vm);

@@ -432,6 +432,33 @@ static int set_vcpu_events(struct mkvm_vcpu *vcpu, const struct kvm_vcpu_events 
 }
 
 /**
+ * mkvm_get_vcpu_events() - KVM_GET_VCPU_EVENTS, and kvm_run's copy with KVM_SYNC_X86_EVENTS
+ * @vcpu: the vCPU, not running
+ * @e: filled in
+ */
+void mkvm_get_vcpu_events(struct mkvm_vcpu *vcpu, struct kvm_vcpu_events *e)
+{
+	mkvm_lapic_fold_nmis(vcpu);
+	get_vcpu_events(vcpu, e);
+}
+
+/**
+ * mkvm_set_vcpu_events() - KVM_SET_VCPU_EVENTS, and kvm_run's copy with KVM_SYNC_X86_EVENTS
+ * @vcpu: the vCPU, not running
+ * @e: the events
+ *
+ * Return: 0, or -EINVAL for events KVM refuses.
+ */
+int mkvm_set_vcpu_events(struct mkvm_vcpu *vcpu, const struct kvm_vcpu_events *e)
+{
+	int r = set_vcpu_events(vcpu, e);
+
+	if (!r)
+		mkvm_vmm_soft_exception(vcpu);
+	return r;
+}
+
+/**
  * mkvm_events_ioctl() - KVM_INTERRUPT, KVM_NMI, KVM_GET/SET_VCPU_EVENTS and _MP_STATE
  * @vcpu: the vCPU, with its mutex held (so it is not running)
  * @ioctl: the ioctl
@@ -446,7 +473,6 @@ long mkvm_events_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, void __user *
 	struct kvm_vcpu_events events;
 	struct kvm_interrupt irq;
 	struct kvm_mp_state mp;
-	int r;
 
 	switch (ioctl) {
 	case KVM_INTERRUPT:
@@ -464,16 +490,12 @@ long mkvm_events_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, void __user *
 		ev->nmi_pending = min_t(u8, ev->nmi_pending + 1, nmi_limit(ev));
 		return 0;
 	case KVM_GET_VCPU_EVENTS:
-		mkvm_lapic_fold_nmis(vcpu);
-		get_vcpu_events(vcpu, &events);
+		mkvm_get_vcpu_events(vcpu, &events);
 		return copy_to_user(argp, &events, sizeof(events)) ? -EFAULT : 0;
 	case KVM_SET_VCPU_EVENTS:
 		if (copy_from_user(&events, argp, sizeof(events)))
 			return -EFAULT;
-		r = set_vcpu_events(vcpu, &events);
-		if (!r)
-			mkvm_vmm_soft_exception(vcpu);
-		return r;
+		return mkvm_set_vcpu_events(vcpu, &events);
 	case KVM_GET_MP_STATE:
 		if (vcpu->arch.lapic) {
 			mkvm_mp_state_get(vcpu, &mp);

@@ -125,6 +125,10 @@ int mkvm_vcpu_run(struct mkvm_vcpu *vcpu)
 		r = mkvm_vcpu_wait_uninit(vcpu);
 		goto out;
 	}
+	/* KVM_CAP_SYNC_REGS: what userspace changed in kvm_run->s.regs, first of all. */
+	r = mkvm_sync_regs_from_run(vcpu);
+	if (r)
+		goto out;
 	/* Without an in-kernel local APIC, userspace owns the TPR (api.rst 5: cr8). */
 	if (!vcpu->arch.lapic) {
 		if (READ_ONCE(vcpu->run->cr8) & ~0xfULL) {
@@ -148,6 +152,7 @@ int mkvm_vcpu_run(struct mkvm_vcpu *vcpu)
 	if (!r)
 		count_user_exit(vcpu);
 out:
+	mkvm_sync_regs_to_run(vcpu);
 	mkvm_post_run_save(vcpu);
 	if (vcpu->sigset_active)
 		sigprocmask(SIG_SETMASK, &saved, NULL);

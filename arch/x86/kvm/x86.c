@@ -64,6 +64,8 @@ long mkvm_arch_check_extension(struct mkvm_vm *vm, long cap)
 		return boot_cpu_has(X86_FEATURE_XSAVE);
 	case KVM_CAP_XSAVE2:
 		return mkvm_xsave2_size();
+	case KVM_CAP_SYNC_REGS:
+		return KVM_SYNC_X86_VALID_FIELDS;
 	case KVM_CAP_GET_TSC_KHZ:
 	case KVM_CAP_GET_MSR_FEATURES:
 		return 1;
@@ -201,7 +203,12 @@ long mkvm_arch_vm_ioctl(struct mkvm_vm *vm, unsigned int ioctl, unsigned long ar
 	}
 }
 
-static void get_regs(struct mkvm_vcpu *vcpu, struct kvm_regs *r)
+/**
+ * mkvm_get_regs() - KVM_GET_REGS, and kvm_run's copy with KVM_SYNC_X86_REGS
+ * @vcpu: the vCPU, not running
+ * @r: filled in
+ */
+void mkvm_get_regs(struct mkvm_vcpu *vcpu, struct kvm_regs *r)
 {
 	unsigned long *g = vcpu->arch.regs;
 
@@ -214,7 +221,12 @@ static void get_regs(struct mkvm_vcpu *vcpu, struct kvm_regs *r)
 	};
 }
 
-static void set_regs(struct mkvm_vcpu *vcpu, const struct kvm_regs *r)
+/**
+ * mkvm_set_regs() - KVM_SET_REGS, and kvm_run's copy with KVM_SYNC_X86_REGS
+ * @vcpu: the vCPU, not running
+ * @r: the registers
+ */
+void mkvm_set_regs(struct mkvm_vcpu *vcpu, const struct kvm_regs *r)
 {
 	unsigned long *g = vcpu->arch.regs;
 
@@ -280,6 +292,36 @@ static bool sregs_valid(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s)
 	return true;
 }
 
+/**
+ * mkvm_get_sregs() - KVM_GET_SREGS, and kvm_run's copy with KVM_SYNC_X86_SREGS
+ * @vcpu: the vCPU, not running
+ * @s: filled in
+ */
+void mkvm_get_sregs(struct mkvm_vcpu *vcpu, struct kvm_sregs *s)
+{
+	memset(s, 0, sizeof(*s));
+	mkvm_x86->get_sregs(vcpu, s);
+	s->apic_base = vcpu->arch.apic_base;
+}
+
+/**
+ * mkvm_set_sregs() - KVM_SET_SREGS, and kvm_run's copy with KVM_SYNC_X86_SREGS
+ * @vcpu: the vCPU, not running
+ * @s: the registers
+ *
+ * Return: 0, or -EINVAL for a state KVM refuses.
+ */
+int mkvm_set_sregs(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s)
+{
+	if (!sregs_valid(vcpu, s) || mkvm_lapic_set_base(vcpu, s->apic_base, true))
+		return -EINVAL;
+	mkvm_x86->set_sregs(vcpu, s);
+	/* With an in-kernel APIC, CR8 is its TPR. */
+	if (vcpu->arch.lapic)
+		mkvm_lapic_sync_tpr_from_guest(vcpu);
+	return 0;
+}
+
 static int get_debugregs(struct mkvm_vcpu *vcpu, void __user *argp)
 {
 	struct kvm_debugregs d = {};
@@ -315,28 +357,20 @@ long mkvm_arch_vcpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, unsigned l
 			return -EINVAL;
 		return mkvm_vcpu_run(vcpu);
 	case KVM_GET_REGS:
-		get_regs(vcpu, &regs);
+		mkvm_get_regs(vcpu, &regs);
 		return copy_to_user(argp, &regs, sizeof(regs)) ? -EFAULT : 0;
 	case KVM_SET_REGS:
 		if (copy_from_user(&regs, argp, sizeof(regs)))
 			return -EFAULT;
-		set_regs(vcpu, &regs);
+		mkvm_set_regs(vcpu, &regs);
 		return 0;
 	case KVM_GET_SREGS:
-		memset(&sregs, 0, sizeof(sregs));
-		mkvm_x86->get_sregs(vcpu, &sregs);
-		sregs.apic_base = vcpu->arch.apic_base;
+		mkvm_get_sregs(vcpu, &sregs);
 		return copy_to_user(argp, &sregs, sizeof(sregs)) ? -EFAULT : 0;
 	case KVM_SET_SREGS:
 		if (copy_from_user(&sregs, argp, sizeof(sregs)))
 			return -EFAULT;
-		if (!sregs_valid(vcpu, &sregs) || mkvm_lapic_set_base(vcpu, sregs.apic_base, true))
-			return -EINVAL;
-		mkvm_x86->set_sregs(vcpu, &sregs);
-		/* With an in-kernel APIC, CR8 is its TPR. */
-		if (vcpu->arch.lapic)
-			mkvm_lapic_sync_tpr_from_guest(vcpu);
-		return 0;
+		return mkvm_set_sregs(vcpu, &sregs);
 	case KVM_SET_CPUID2:
 		return mkvm_vcpu_set_cpuid2(vcpu, argp);
 	case KVM_GET_CPUID2:
