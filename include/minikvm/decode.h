@@ -38,6 +38,10 @@ enum mkvm_insn_kind {
 	INSN_MOVS,		/* A4/A5 */
 	INSN_INS,		/* 6C/6D */
 	INSN_OUTS,		/* 6E/6F */
+	INSN_MOV_FROM_CR,	/* 0F 20: r/m (a GPR) = CR[reg] */
+	INSN_MOV_FROM_DR,	/* 0F 21: r/m (a GPR) = DR[reg] */
+	INSN_MOV_TO_CR,		/* 0F 22: CR[reg] = r/m (a GPR) */
+	INSN_MOV_TO_DR,		/* 0F 23: DR[reg] = r/m (a GPR) */
 };
 
 /* ALU operations in the order of their opcode rows and ModRM.reg of group 1. */

@@ -17,7 +17,7 @@ struct row {
 	u8 scale;
 	s64 disp;
 	u64 imm;
-	u8 alu, reg, seg;
+	u8 alu, reg, seg, rm;
 	bool rep, rip_relative, mem;
 };
 
@@ -93,6 +93,19 @@ static const struct row rows[] = {
 	{ "16-bit: 66 prefix, mov %eax,-2(%bp)", 16, 4, { 0x66, 0x89, 0x46, 0xfe }, 0, 4,
 	  INSN_MOV_TO_RM, 4, 4, 2, .base = 5, NOIDX, .scale = 1, .disp = -2, .seg = SEG_SS,
 	  .mem = true },
+	{ "mov %dr7,%rax", 64, 3, { 0x0f, 0x21, 0xf8 }, 0, 3, INSN_MOV_FROM_DR, 8, 8, 8,
+	  .reg = 7, .rm = 0, .seg = SEG_NONE },
+	{ "mov %r9,%dr1", 64, 4, { 0x49, 0x0f, 0x23, 0xc9 }, 0, 4, INSN_MOV_TO_DR, 8, 8, 8,
+	  .reg = 1, .rm = 9, .seg = SEG_NONE },
+	{ "32-bit: mov %edi,%dr0 with mod 0 (ignored: still registers)", 32, 3,
+	  { 0x0f, 0x23, 0x07 }, 0, 3, INSN_MOV_TO_DR, 4, 4, 4, .reg = 0, .rm = 7,
+	  .seg = SEG_NONE },
+	{ "16-bit: 66 prefix ignored, mov %dr6,%ecx", 16, 4, { 0x66, 0x0f, 0x21, 0xf1 }, 0, 4,
+	  INSN_MOV_FROM_DR, 4, 4, 2, .reg = 6, .rm = 1, .seg = SEG_NONE },
+	{ "mov %cr8,%rax (REX.R)", 64, 4, { 0x44, 0x0f, 0x20, 0xc0 }, 0, 4, INSN_MOV_FROM_CR, 8,
+	  8, 8, .reg = 8, .rm = 0, .seg = SEG_NONE },
+	{ "32-bit: lock mov %eax,%cr0 (AMD's CR8)", 32, 4, { 0xf0, 0x0f, 0x22, 0xc0 }, 0, 4,
+	  INSN_MOV_TO_CR, 4, 4, 4, .reg = 0, .rm = 0, .seg = SEG_NONE },
 	{ "truncated: ModRM missing", 64, 1, { 0x89 }, -EFAULT, .len = 0 },
 	{ "truncated: imm32 cut", 64, 4, { 0xc7, 0x00, 0x78, 0x56 }, -EFAULT, .len = 0 },
 	{ "unknown: nop", 64, 1, { 0x90 }, -EINVAL, .len = 0 },
@@ -128,6 +141,8 @@ TEST(decoder_table)
 				    in.index, in.scale, (long long)in.disp);
 		if (in.has_modrm)
 			TEST_ASSERT(in.reg == t->reg, "%s: reg %u", t->what, in.reg);
+		if (in.has_modrm && !in.mem)
+			TEST_ASSERT(in.rm == t->rm, "%s: rm %u", t->what, in.rm);
 		TEST_ASSERT(in.imm == t->imm, "%s: imm %#llx", t->what, (unsigned long long)in.imm);
 		if (in.kind == INSN_ALU_TO_RM || in.kind == INSN_ALU_FROM_RM)
 			TEST_ASSERT(in.alu == t->alu, "%s: alu %u", t->what, in.alu);

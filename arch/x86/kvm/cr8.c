@@ -4,52 +4,12 @@
  * exit, except while an interrupt waits only because of the TPR: then the
  * write is intercepted so that lowering the TPR lets the interrupt in at
  * once (SDM vol. 3 10.8.6.1).  When the hardware does not say which
- * register the value is in, the instruction is decoded here: prefixes, an
- * optional REX, 0F 22 /r with a register operand (SDM vol. 2 MOV-Control
- * Registers; AMD also encodes CR8 as LOCK MOV CR0).
+ * register the value is in, the shared decoder reads the instruction.
  */
 #include <asm/traps.h>
 
 #include <minikvm/core.h>
 #include <minikvm/irqchip.h>
-
-static bool legacy_prefix(u8 b)
-{
-	switch (b) {
-	case 0x26: case 0x2e: case 0x36: case 0x3e: case 0x64: case 0x65:
-	case 0x66: case 0x67: case 0xf0: case 0xf2: case 0xf3:
-		return true;
-	default:
-		return false;
-	}
-}
-
-/* The source GPR and length of a MOV to CR8 at RIP, or -1. */
-static int decode_mov_cr8(struct mkvm_vcpu *vcpu, unsigned int *len)
-{
-	u8 b[MKVM_MAX_INSN_LEN];
-	struct kvm_sregs s;
-	unsigned int i = 0, n, cr;
-	bool lock = false;
-	u8 rex = 0, modrm;
-
-	mkvm_x86->get_sregs(vcpu, &s);
-	n = mkvm_fetch_insn(vcpu, &s, b);
-	while (i < n && legacy_prefix(b[i]))
-		lock |= b[i++] == 0xf0;
-	if (i < n && (b[i] & 0xf0) == 0x40 && (s.efer & EFER_LMA) && s.cs.l)
-		rex = b[i++];
-	if (i + 3 > n || b[i] != 0x0f || b[i + 1] != 0x22)
-		return -1;
-	modrm = b[i + 2];
-	cr = ((rex >> 2) & 1) << 3 | ((modrm >> 3) & 7);
-	if (lock && cr == 0)
-		cr = 8;
-	if ((modrm >> 6) != 3 || cr != 8)
-		return -1;
-	*len = i + 3;
-	return ((rex & 1) << 3) | (modrm & 7);
-}
 
 /**
  * mkvm_emulate_cr8_write() - complete an intercepted MOV to CR8
@@ -61,22 +21,31 @@ static int decode_mov_cr8(struct mkvm_vcpu *vcpu, unsigned int *len)
  */
 int mkvm_emulate_cr8_write(struct mkvm_vcpu *vcpu, int gpr, unsigned int len)
 {
-	unsigned int dlen = 0;
-	u64 val;
-	int r;
+	struct mkvm_insn insn;
+	struct kvm_sregs s;
+	u64 val, mask = ~0ULL;
+	unsigned int cr;
 
-	r = decode_mov_cr8(vcpu, &dlen);
-	if (gpr < 0)
-		gpr = r;
-	if (!len)
-		len = dlen;
 	if (gpr < 0 || !len) {
-		vcpu->run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
-		vcpu->run->internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
-		vcpu->run->internal.ndata = 0;
-		return 0;
+		if (!mkvm_fetch_decode(vcpu, &s, &insn))
+			return 0;
+		/* AMD also encodes CR8 as LOCK MOV CR0 (APM vol. 3 MOV CRn). */
+		cr = insn.reg == 0 && insn.lock ? 8 : insn.reg;
+		if (insn.kind != INSN_MOV_TO_CR || cr != 8) {
+			vcpu->run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
+			vcpu->run->internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
+			vcpu->run->internal.ndata = 0;
+			return 0;
+		}
+		if (gpr < 0)
+			gpr = insn.rm;
+		if (!len)
+			len = insn.len;
+		/* Outside 64-bit mode the source is 32 bits. */
+		if (insn.op_bytes == 4)
+			mask = 0xffffffff;
 	}
-	val = vcpu->arch.regs[gpr];
+	val = vcpu->arch.regs[gpr] & mask;
 	/* CR8[63:4] are reserved (SDM vol. 3 2.5). */
 	if (val & ~0xfULL) {
 		mkvm_queue_exception(vcpu, X86_TRAP_GP, true, 0);

@@ -2,9 +2,10 @@
 /*
  * x86 instruction decoder (SDM vol. 2 chapter 2, APM vol. 3 chapter 1).
  *
- * Decodes the instructions that can touch MMIO or do string I/O, in 16-,
- * 32- and 64-bit code: prefixes, REX, one- and two-byte opcodes, ModRM, SIB,
- * displacement and immediate.  It is plain C without kernel dependencies so
+ * Decodes the instructions that can touch MMIO or do string I/O, and MOV
+ * to and from control and debug registers, in 16-, 32- and 64-bit code:
+ * prefixes, REX, one- and two-byte opcodes, ModRM, SIB, displacement and
+ * immediate.  It is plain C without kernel dependencies so
  * that tests/unit/decode_test.c runs it in userspace.
  */
 #ifdef __KERNEL__
@@ -27,10 +28,16 @@
 #define F_SRC32	0x40	/* MOVSXD from 32 bits */
 /* An absolute address of address size, no ModRM; the register is (R)AX. */
 #define F_MOFFS	0x80
+/*
+ * MOV to or from a control or debug register: ModRM names two registers
+ * whatever its mod field says, and the GPR is 64 bits in 64-bit mode, else
+ * 32 (SDM vol. 2 MOV-Control Registers, MOV-Debug Registers).
+ */
+#define F_SYSREG 0x100
 
 struct opcode {
 	u8 kind;	/* enum mkvm_insn_kind */
-	u8 flags;
+	u16 flags;
 };
 
 #define ALU_ROW(r)								\
@@ -64,6 +71,10 @@ static const struct opcode one_byte[256] = {
 };
 
 static const struct opcode two_byte[256] = {
+	[0x20] = { INSN_MOV_FROM_CR, F_MODRM | F_SYSREG },
+	[0x21] = { INSN_MOV_FROM_DR, F_MODRM | F_SYSREG },
+	[0x22] = { INSN_MOV_TO_CR, F_MODRM | F_SYSREG },
+	[0x23] = { INSN_MOV_TO_DR, F_MODRM | F_SYSREG },
 	[0xb6] = { INSN_MOVZX, F_MODRM }, [0xb7] = { INSN_MOVZX, F_MODRM | F_SRC16 },
 	[0xbe] = { INSN_MOVSX, F_MODRM }, [0xbf] = { INSN_MOVSX, F_MODRM | F_SRC16 },
 };
@@ -133,7 +144,8 @@ static int decode_prefixes(struct mkvm_insn *insn, struct cursor *c, unsigned in
 static const s8 rm16_base[8] = { 3, 3, 5, 5, 6, 7, 5, 3 };	/* BX BX BP BP SI DI BP BX */
 static const s8 rm16_index[8] = { 6, 7, 6, 7, -1, -1, -1, -1 };	/* SI DI SI DI - - - - */
 
-static int decode_modrm(struct mkvm_insn *insn, struct cursor *c, unsigned int mode)
+static int decode_modrm(struct mkvm_insn *insn, struct cursor *c, unsigned int mode,
+			bool regs_only)
 {
 	u64 modrm, sib, disp = 0;
 	unsigned int disp_bytes = 0;
@@ -148,7 +160,7 @@ static int decode_modrm(struct mkvm_insn *insn, struct cursor *c, unsigned int m
 	insn->rm = modrm & 7;
 	insn->base = insn->index = -1;
 	insn->scale = 1;
-	if (insn->mod == 3) {
+	if (insn->mod == 3 || regs_only) {
 		insn->rm |= rex_b;
 		return 0;
 	}
@@ -236,6 +248,8 @@ int mkvm_decode(struct mkvm_insn *insn, const u8 *bytes, unsigned int avail, uns
 	/* Operand and address sizes (SDM vol. 1 3.6, table 3-4). */
 	if (op->flags & F_BYTE)
 		insn->op_bytes = 1;
+	else if (op->flags & F_SYSREG)
+		insn->op_bytes = mode == 64 ? 8 : 4;
 	else if (mode == 64)
 		insn->op_bytes = insn->rex & 8 ? 8 : opsize ? 2 : 4;
 	else
@@ -248,7 +262,7 @@ int mkvm_decode(struct mkvm_insn *insn, const u8 *bytes, unsigned int avail, uns
 			  insn->kind == INSN_MOVZX || insn->kind == INSN_MOVSX ? 1 : insn->op_bytes;
 
 	if (op->flags & F_MODRM) {
-		r = decode_modrm(insn, &c, mode);
+		r = decode_modrm(insn, &c, mode, op->flags & F_SYSREG);
 		if (r)
 			return r;
 	} else if (op->flags & F_MOFFS) {

@@ -126,7 +126,16 @@ unsigned int mkvm_fetch_insn(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, 
 	return n;
 }
 
-static bool fetch_decode(struct mkvm_vcpu *vcpu, struct kvm_sregs *s, struct mkvm_insn *insn)
+/**
+ * mkvm_fetch_decode() - decode the guest's instruction at RIP
+ * @vcpu: the vCPU, with slots_sem held
+ * @s: filled with the vCPU's special registers
+ * @insn: the decoded instruction
+ *
+ * Return: true; false with kvm_run reporting an emulation failure when the
+ * bytes cannot be read or decoded.
+ */
+bool mkvm_fetch_decode(struct mkvm_vcpu *vcpu, struct kvm_sregs *s, struct mkvm_insn *insn)
 {
 	u8 bytes[MKVM_MAX_INSN_LEN];
 	unsigned int n;
@@ -218,7 +227,7 @@ int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa)
 	u64 val;
 	int r;
 
-	if (!fetch_decode(vcpu, &s, insn))
+	if (!mkvm_fetch_decode(vcpu, &s, insn))
 		return 0;
 	vcpu->stat.insn_emulation++;
 	e->next_rip = vcpu->arch.rip + insn->len;
@@ -423,7 +432,7 @@ int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in)
 	struct kvm_sregs s;
 	u64 amask, la;
 
-	if (!fetch_decode(vcpu, &s, insn))
+	if (!mkvm_fetch_decode(vcpu, &s, insn))
 		return 0;
 	if (insn->kind != (in ? INSN_INS : INSN_OUTS) || insn->op_bytes != size)
 		return emulation_failed(vcpu, NULL, 0);
