@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * KVM_SET_GUEST_DEBUG (api.rst 4.59) without hardware breakpoints: the
- * capabilities, control bits KVM accepts, INT3 with and without
- * KVM_GUESTDBG_USE_SW_BP, single-stepping with KVM_GUESTDBG_SINGLESTEP
- * (KVM_EXIT_DEBUG after each instruction), and #DB/#BP handed to the guest
- * with KVM_GUESTDBG_INJECT_DB/INJECT_BP.
+ * KVM_SET_GUEST_DEBUG (api.rst 4.59): the capabilities, control bits KVM
+ * accepts, INT3 with and without KVM_GUESTDBG_USE_SW_BP, single-stepping
+ * with KVM_GUESTDBG_SINGLESTEP (KVM_EXIT_DEBUG after each instruction),
+ * #DB/#BP handed to the guest with KVM_GUESTDBG_INJECT_DB/INJECT_BP, and
+ * the debugger's hardware breakpoints (KVM_GUESTDBG_USE_HW_BP) beside the
+ * guest's own debug registers.
  *
  * The guest's ucalls that stop just before the code under test are written
  * out here (an OUT to UCALL_PORT with the message in RDI), so that the
@@ -12,6 +13,7 @@
  */
 #include <sys/ioctl.h>
 
+#include "apic.h"
 #include "kvm_util.h"
 
 #define DB_VECTOR		1
@@ -21,8 +23,9 @@
 #define DR6_RESET		0xffff0ff0ULL
 #define DR6_BS			(1ULL << 14)
 #define GUESTDBG_REQUIRED	(KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP | \
-				 KVM_GUESTDBG_USE_SW_BP | KVM_GUESTDBG_INJECT_DB | \
-				 KVM_GUESTDBG_INJECT_BP)
+				 KVM_GUESTDBG_USE_SW_BP | KVM_GUESTDBG_USE_HW_BP | \
+				 KVM_GUESTDBG_INJECT_DB | KVM_GUESTDBG_INJECT_BP | \
+				 KVM_GUESTDBG_BLOCKIRQ)
 
 static volatile uint64_t bp_count, bp_rip, db_count, db_rip, db_dr6, ud_count;
 
@@ -420,5 +423,168 @@ TEST(inject_replaces_injected_exception)
 	TEST_ASSERT_EQ(uc.args[0], 3);
 	TEST_ASSERT_EQ(uc.args[1], (uint64_t)after_out);
 	TEST_ASSERT_EQ(uc.args[3], 0);
+	vm_free(vm);
+}
+
+extern char hw_target[];
+
+/*
+ * SYNC 1; the guest then sets its own DR0 and DR7 and reads them back
+ * (SYNC 2), runs past hw_target (SYNC 3), and reports what its #DB handler
+ * saw (SYNC 4).  Its DR7 enables a breakpoint at an address it never runs.
+ */
+static void guest_own_drs(void)
+{
+	uint64_t dr0, dr7;
+
+	GUEST_SYNC(1);
+	asm volatile("mov %0, %%dr0" :: "r"(0x1234000ULL));
+	asm volatile("mov %0, %%dr7" :: "r"(0x2ULL));
+	asm volatile("mov %%dr0, %0" : "=r"(dr0));
+	asm volatile("mov %%dr7, %0" : "=r"(dr7));
+	GUEST_SYNC_ARGS(2, dr0, dr7, 0);
+	asm volatile("hw_target: nop");
+	GUEST_SYNC(3);
+	GUEST_SYNC_ARGS(4, db_count, 0, 0);
+}
+
+static void set_hw_bp(struct kvm_vcpu *vcpu, uint64_t addr)
+{
+	struct kvm_guest_debug dbg;
+
+	memset(&dbg, 0, sizeof(dbg));
+	dbg.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP;
+	dbg.arch.debugreg[0] = addr;
+	dbg.arch.debugreg[7] = 0x1;	/* L0: execution breakpoint at DR0 */
+	vcpu_ioctl(vcpu, KVM_SET_GUEST_DEBUG, &dbg, "KVM_SET_GUEST_DEBUG");
+}
+
+static void sync_stage(struct kvm_vcpu *vcpu, struct ucall *uc, uint64_t stage)
+{
+	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, uc), UCALL_SYNC);
+	TEST_ASSERT_EQ(uc->args[0], stage);
+}
+
+/*
+ * USE_HW_BP: the debugger's execution breakpoint ends KVM_RUN with
+ * KVM_EXIT_DEBUG at its address, DR6 showing B0, and the guest never sees
+ * the #DB.  Meanwhile the guest's MOV to and from its debug registers work
+ * on its own values, which KVM_GET_DEBUGREGS reports and which are in force
+ * again once the debugger lets go.
+ *
+ * The test machine's emulated SVM (QEMU TCG) does not arm the DR7 that
+ * VMRUN loads, so there the breakpoint never fires, under KVM as well: the
+ * case then checks the guest's own registers and is skipped.
+ */
+TEST(hw_bp_beside_guest_drs)
+{
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu = debug_vcpu(&vm, guest_own_drs);
+	struct kvm_debug_exit_arch *d = &vcpu->run->debug.arch;
+	struct kvm_debugregs dr;
+	struct kvm_regs regs;
+	struct ucall uc;
+	bool fired;
+
+	sync_stage(vcpu, &uc, 1);
+	set_hw_bp(vcpu, (uint64_t)hw_target);
+	sync_stage(vcpu, &uc, 2);
+	TEST_ASSERT_EQ(uc.args[1], 0x1234000);
+	TEST_ASSERT_EQ(uc.args[2], 0x402);	/* G0, and bit 10 that reads as 1 */
+
+	vcpu_run(vcpu);
+	fired = vcpu->run->exit_reason == KVM_EXIT_DEBUG;
+	if (fired) {
+		TEST_ASSERT_EQ(d->exception, DB_VECTOR);
+		TEST_ASSERT_EQ(d->pc, (uint64_t)hw_target);
+		TEST_ASSERT(d->dr6 & 1, "dr6 %#llx without B0", (unsigned long long)d->dr6);
+		TEST_ASSERT_EQ(d->dr7 & 0xff, 1);
+		vcpu_regs_get(vcpu, &regs);
+		TEST_ASSERT_EQ(regs.rip, (uint64_t)hw_target);
+	} else {
+		TEST_ASSERT_EQ(get_ucall(vcpu, &uc), UCALL_SYNC);
+		TEST_ASSERT_EQ(uc.args[0], 3);
+	}
+	vcpu_ioctl(vcpu, KVM_GET_DEBUGREGS, &dr, "KVM_GET_DEBUGREGS");
+	TEST_ASSERT_EQ(dr.db[0], 0x1234000);
+	TEST_ASSERT_EQ(dr.dr7, 0x402);
+
+	/* The debugger lets go: the guest runs on past the breakpoint, its DR7 kept. */
+	set_guest_debug(vcpu, 0);
+	vcpu_ioctl(vcpu, KVM_GET_DEBUGREGS, &dr, "KVM_GET_DEBUGREGS");
+	TEST_ASSERT_EQ(dr.dr7, 0x402);
+	if (fired)
+		sync_stage(vcpu, &uc, 3);
+	sync_stage(vcpu, &uc, 4);
+	TEST_ASSERT_EQ(uc.args[1], 0);		/* no #DB reached the guest */
+	vm_free(vm);
+	if (!fired)
+		SKIP("DR7 breakpoints never fire in this machine's SVM guests");
+}
+
+/* A breakpoint set before the guest gets there fires on every pass; cleared, never. */
+TEST(hw_bp_cleared_does_not_fire)
+{
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu = debug_vcpu(&vm, guest_own_drs);
+	struct ucall uc;
+
+	sync_stage(vcpu, &uc, 1);
+	set_hw_bp(vcpu, (uint64_t)hw_target);
+	set_guest_debug(vcpu, KVM_GUESTDBG_ENABLE);
+	sync_stage(vcpu, &uc, 2);
+	sync_stage(vcpu, &uc, 3);
+	sync_stage(vcpu, &uc, 4);
+	TEST_ASSERT_EQ(uc.args[1], 0);
+	vm_free(vm);
+}
+
+#define BLOCKED_VECTOR 0x40
+
+static volatile uint64_t irq_count;
+
+static void guest_irq_handler(struct ex_regs *regs)
+{
+	(void)regs;
+	irq_count++;
+	xapic_write(APIC_EOI, 0);
+}
+
+/* SYNC 1 with interrupts on, then spin until an interrupt has come. */
+static void guest_wait_irq(void)
+{
+	xapic_enable();
+	asm volatile("sti");
+	GUEST_SYNC(1);
+	asm volatile("1: cmpq $0, %0\n\t"
+		     "je 1b" :: "m"(irq_count) : "memory");
+	GUEST_SYNC_ARGS(2, irq_count, 0, 0);
+}
+
+/*
+ * BLOCKIRQ: while the debugger single-steps, an interrupt waiting in the
+ * in-kernel local APIC is not delivered; once it lets go, it is.
+ */
+TEST(blockirq_holds_interrupts_while_stepping)
+{
+	struct kvm_vm *vm = vm_create_irqchip();
+	struct kvm_vcpu *vcpu = vm_vcpu_add(vm, 0, guest_wait_irq);
+	struct kvm_msi msi = { .address_lo = 0xfee00000, .data = BLOCKED_VECTOR };
+	volatile uint64_t *count = gva2hva(vm, (uint64_t)&irq_count);
+	struct ucall uc;
+
+	vm_install_exception_handler(vm, BLOCKED_VECTOR, guest_irq_handler);
+	sync_stage(vcpu, &uc, 1);
+	set_guest_debug(vcpu, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP |
+			      KVM_GUESTDBG_BLOCKIRQ);
+	TEST_ASSERT_EQ(__vm_ioctl(vm, KVM_SIGNAL_MSI, &msi), 1);
+	for (int i = 0; i < 20; i++) {
+		vcpu_run(vcpu);
+		TEST_ASSERT_EXIT(vcpu, KVM_EXIT_DEBUG);
+	}
+	TEST_ASSERT_EQ(*count, 0);
+	set_guest_debug(vcpu, 0);
+	sync_stage(vcpu, &uc, 2);
+	TEST_ASSERT_EQ(uc.args[1], 1);
 	vm_free(vm);
 }

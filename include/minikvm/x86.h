@@ -17,6 +17,8 @@
 
 /* DR6 bits that read as 1 while no debug condition clears them (SDM vol. 3 17.2.3). */
 #define MKVM_DR6_ACTIVE_LOW 0xffff0ff0UL
+/* DR7's bit 10 reads as 1, and DR7 is only that at reset (SDM vol. 3 17.2.4). */
+#define MKVM_DR7_RESET 0x400UL
 
 struct mkvm_vm;
 struct mkvm_vcpu;
@@ -146,6 +148,8 @@ struct mkvm_vcpu_arch {
 	bool tpr_access_reporting;	/* vapic.c: KVM_TPR_ACCESS_REPORTING */
 	bool tpr_report_pending;	/* ... a TPR access to report: KVM_EXIT_TPR_ACCESS */
 	u32 guest_debug;		/* guest_debug.c: KVM_GUESTDBG_*, 0 when off */
+	u64 debug_db[4], debug_dr7;	/* ... the debugger's breakpoints (USE_HW_BP) */
+	u64 guest_dr6, guest_dr7;	/* ... meanwhile the guest's own (debugregs.c) */
 	bool debug_step_done;		/* ... minikvm completed a stepped instruction */
 	struct mkvm_lapic *lapic;	/* with an in-kernel irqchip, else NULL */
 	u32 mp_state;			/* KVM_MP_STATE_*, with a local APIC */
@@ -219,7 +223,11 @@ struct mkvm_x86_ops {
 	void (*update_cr8_intercept)(struct mkvm_vcpu *vcpu, bool intercept);
 	/* INIT (SDM vol. 3 9.1.1): the vendor's state as after RESET, but the TSC runs on. */
 	void (*init_event)(struct mkvm_vcpu *vcpu);
-	/* vcpu->arch.guest_debug changed: intercept #BP or not (guest_debug.c). */
+	/*
+	 * vcpu->arch.guest_debug changed (guest_debug.c): intercept #BP or
+	 * not; with USE_HW_BP, intercept the debug registers and put the
+	 * debugger's DR7 in force.
+	 */
 	void (*update_guest_debug)(struct mkvm_vcpu *vcpu);
 	/*
 	 * Nested-paging PTE format: the bits of a table entry, of a readable
@@ -335,6 +343,12 @@ int mkvm_mce_get_msr(struct mkvm_vcpu *vcpu, u32 msr, u64 *data, bool host);
 int mkvm_mce_set_msr(struct mkvm_vcpu *vcpu, u32 msr, u64 data, bool host);
 int mkvm_dev_get_mce_cap_supported(u64 __user *arg);
 long mkvm_mce_vcpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, void __user *argp);
+/* arch/x86/kvm/debugregs.c */
+void mkvm_get_guest_dr67(struct mkvm_vcpu *vcpu, u64 *dr6, u64 *dr7);
+void mkvm_set_guest_dr67(struct mkvm_vcpu *vcpu, u64 dr6, u64 dr7);
+int mkvm_debugregs_ioctl(struct mkvm_vcpu *vcpu, void __user *argp, bool set);
+int mkvm_emulate_dr_access(struct mkvm_vcpu *vcpu, int dr, bool write, int gpr, unsigned int len);
+
 /* arch/x86/kvm/guest_debug.c */
 u32 mkvm_guest_debug_supported(void);
 int mkvm_set_guest_debug(struct mkvm_vcpu *vcpu, void __user *argp);

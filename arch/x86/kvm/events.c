@@ -168,11 +168,11 @@ static void deliver_exception_payload(struct mkvm_vcpu *vcpu)
 		break;
 	case X86_TRAP_DB:
 		/* B0-B3 describe this #DB alone; the sticky and active-low bits accumulate. */
-		mkvm_x86->get_dr67(vcpu, &dr6, &dr7);
+		mkvm_get_guest_dr67(vcpu, &dr6, &dr7);
 		dr6 = ((dr6 & ~(u64)DR_TRAP_BITS) | MKVM_DR6_ACTIVE_LOW | p) ^
 		      (p & MKVM_DR6_ACTIVE_LOW);
 		/* Bit 12 is reserved and reads as 0. */
-		mkvm_x86->set_dr67(vcpu, dr6 & ~BIT_ULL(12), dr7);
+		mkvm_set_guest_dr67(vcpu, dr6 & ~BIT_ULL(12), dr7);
 		break;
 	}
 }
@@ -277,10 +277,14 @@ void mkvm_inject_events(struct mkvm_vcpu *vcpu)
 		if (ev->nmi_pending)
 			mkvm_x86->enable_nmi_window(vcpu);
 	}
-	/* With an in-kernel irqchip the interrupts are its own, not userspace's. */
-	if (vcpu->arch.lapic)
-		mkvm_irqchip_inject(vcpu);
-	else if (READ_ONCE(vcpu->run->request_interrupt_window) && !ev->irq.injected)
+	/*
+	 * With an in-kernel irqchip the interrupts are its own, not userspace's;
+	 * the VMM's debugger can hold them back while it steps (BLOCKIRQ).
+	 */
+	if (vcpu->arch.lapic) {
+		if (!(vcpu->arch.guest_debug & KVM_GUESTDBG_BLOCKIRQ))
+			mkvm_irqchip_inject(vcpu);
+	} else if (READ_ONCE(vcpu->run->request_interrupt_window) && !ev->irq.injected)
 		mkvm_x86->enable_irq_window(vcpu);
 }
 

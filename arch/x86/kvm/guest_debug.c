@@ -4,16 +4,15 @@
  * the guest and catches its INT3 breakpoints, each as KVM_EXIT_DEBUG; it
  * can also hand a #DB or #BP to the guest.  The vendor sets RFLAGS.TF
  * behind the guest's back and intercepts #BP; this file keeps the
- * userspace side.  Hardware breakpoints (KVM_GUESTDBG_USE_HW_BP) are not
- * offered yet.
+ * userspace side.  With KVM_GUESTDBG_USE_HW_BP the debugger's breakpoints
+ * take the hardware's debug registers, and the guest keeps its own in
+ * debugregs.c.  KVM_GUESTDBG_BLOCKIRQ holds new interrupts back.
  */
 #include <linux/percpu.h>
 #include <linux/uaccess.h>
 #include <asm/debugreg.h>
 
 #include <minikvm/core.h>
-
-/* DR6 with no debug condition recorded: its reserved bits read as ones (SDM vol. 3 17.2.3). */
 
 /**
  * mkvm_guest_debug_supported() - KVM_CAP_SET_GUEST_DEBUG2
@@ -23,7 +22,8 @@
 u32 mkvm_guest_debug_supported(void)
 {
 	return KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP | KVM_GUESTDBG_USE_SW_BP |
-	       KVM_GUESTDBG_INJECT_DB | KVM_GUESTDBG_INJECT_BP;
+	       KVM_GUESTDBG_USE_HW_BP | KVM_GUESTDBG_INJECT_DB | KVM_GUESTDBG_INJECT_BP |
+	       KVM_GUESTDBG_BLOCKIRQ;
 }
 
 /**
@@ -34,21 +34,21 @@ u32 mkvm_guest_debug_supported(void)
  * INJECT_DB and INJECT_BP queue the exception for the next entry, as KVM
  * does, whatever ENABLE says; without ENABLE debugging is off.
  *
- * Return: 0; -EINVAL for flags minikvm does not offer; -EBUSY to inject
- * while an exception is already queued; -EFAULT.
+ * Return: 0; -EINVAL for a debugger's DR7 with bits set in its upper half
+ * (the hardware would refuse to enter the guest); -EBUSY to inject while
+ * an exception is already queued; -EFAULT.  As in KVM, unknown bits in
+ * @control are ignored.
  */
 int mkvm_set_guest_debug(struct mkvm_vcpu *vcpu, void __user *argp)
 {
 	struct kvm_guest_debug dbg;
 	struct mkvm_events *ev = &vcpu->arch.events;
+	u64 dr6, dr7;
 
 	if (copy_from_user(&dbg, argp, sizeof(dbg)))
 		return -EFAULT;
-	/*
-	 * KVM on x86 ignores bits it does not know; the two it implements and
-	 * minikvm does not yet are refused rather than silently dropped.
-	 */
-	if (dbg.control & (KVM_GUESTDBG_USE_HW_BP | KVM_GUESTDBG_BLOCKIRQ))
+	if ((dbg.control & KVM_GUESTDBG_ENABLE) && (dbg.control & KVM_GUESTDBG_USE_HW_BP) &&
+	    dbg.arch.debugreg[7] >> 32)
 		return -EINVAL;
 	/* Busy only with an exception not yet delivered; an interrupted one is replaced. */
 	if (dbg.control & (KVM_GUESTDBG_INJECT_DB | KVM_GUESTDBG_INJECT_BP)) {
@@ -58,7 +58,14 @@ int mkvm_set_guest_debug(struct mkvm_vcpu *vcpu, void __user *argp)
 					   BP_VECTOR, false, 0);
 		mkvm_vmm_soft_exception(vcpu);
 	}
+	/* The guest's DR6 and DR7 move to wherever they live under the new flags. */
+	mkvm_get_guest_dr67(vcpu, &dr6, &dr7);
 	vcpu->arch.guest_debug = (dbg.control & KVM_GUESTDBG_ENABLE) ? dbg.control : 0;
+	if (vcpu->arch.guest_debug & KVM_GUESTDBG_USE_HW_BP) {
+		memcpy(vcpu->arch.debug_db, dbg.arch.debugreg, sizeof(vcpu->arch.debug_db));
+		vcpu->arch.debug_dr7 = dbg.arch.debugreg[7];
+	}
+	mkvm_set_guest_dr67(vcpu, dr6, dr7);
 	/*
 	 * KVM completes the I/O or MMIO instruction of the last exit at the next
 	 * KVM_RUN, which then counts as the step; minikvm moved RIP past it at

@@ -322,29 +322,6 @@ int mkvm_set_sregs(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s)
 	return 0;
 }
 
-static int get_debugregs(struct mkvm_vcpu *vcpu, void __user *argp)
-{
-	struct kvm_debugregs d = {};
-
-	memcpy(d.db, vcpu->arch.dr, sizeof(d.db));
-	mkvm_x86->get_dr67(vcpu, &d.dr6, &d.dr7);
-	return copy_to_user(argp, &d, sizeof(d)) ? -EFAULT : 0;
-}
-
-static int set_debugregs(struct mkvm_vcpu *vcpu, void __user *argp)
-{
-	struct kvm_debugregs d;
-
-	if (copy_from_user(&d, argp, sizeof(d)))
-		return -EFAULT;
-	/* The upper halves of DR6 and DR7 are reserved, zero (SDM vol. 3 18.2.3, 18.2.4). */
-	if (d.flags || d.dr6 >> 32 || d.dr7 >> 32)
-		return -EINVAL;
-	memcpy(vcpu->arch.dr, d.db, sizeof(d.db));
-	mkvm_x86->set_dr67(vcpu, d.dr6, d.dr7);
-	return 0;
-}
-
 long mkvm_arch_vcpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, unsigned long arg)
 {
 	void __user *argp = (void __user *)arg;
@@ -388,9 +365,8 @@ long mkvm_arch_vcpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, unsigned l
 	case KVM_X86_SET_MCE:
 		return mkvm_mce_vcpu_ioctl(vcpu, ioctl, argp);
 	case KVM_GET_DEBUGREGS:
-		return get_debugregs(vcpu, argp);
 	case KVM_SET_DEBUGREGS:
-		return set_debugregs(vcpu, argp);
+		return mkvm_debugregs_ioctl(vcpu, argp, ioctl == KVM_SET_DEBUGREGS);
 	case KVM_GET_FPU:
 	case KVM_SET_FPU:
 	case KVM_GET_XSAVE:
@@ -454,6 +430,9 @@ void mkvm_vcpu_reset(struct mkvm_vcpu *vcpu)
 {
 	memset(vcpu->arch.regs, 0, sizeof(vcpu->arch.regs));
 	memset(vcpu->arch.dr, 0, sizeof(vcpu->arch.dr));
+	/* DR6 and DR7 at reset, for when the debugger holds the hardware's (debugregs.c). */
+	vcpu->arch.guest_dr6 = MKVM_DR6_ACTIVE_LOW;
+	vcpu->arch.guest_dr7 = MKVM_DR7_RESET;
 	vcpu->arch.xcr0 = XFEATURE_MASK_FP;	/* SDM vol. 1 13.3 */
 	vcpu->arch.regs[REG_RDX] = boot_cpu_data.x86 << 8 | boot_cpu_data.x86_model << 4 |
 				   boot_cpu_data.x86_stepping;

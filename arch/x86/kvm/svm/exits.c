@@ -171,7 +171,8 @@ static int handle_db(struct mkvm_vcpu *vcpu)
 	/* Single-stepping to an NMI window (events.c) is not the guest's business. */
 	bool ours = mkvm_svm_nmi_singlestep_done(vcpu);
 
-	if (vcpu->arch.guest_debug & KVM_GUESTDBG_SINGLESTEP) {
+	/* As in KVM, the debugger with hardware breakpoints sees every #DB. */
+	if (vcpu->arch.guest_debug & (KVM_GUESTDBG_SINGLESTEP | KVM_GUESTDBG_USE_HW_BP)) {
 		mkvm_guest_debug_exit(vcpu, DB_VECTOR, linear_rip(vcpu));
 		/* The guest's DR6 must not keep the step that was not its own. */
 		if (svm->debug_tf)
@@ -257,6 +258,19 @@ static int handle_npf(struct mkvm_vcpu *vcpu)
 	return r ? r : 1;
 }
 
+/* MOV to or from a debug register, intercepted while the VMM's debugger holds them. */
+static int handle_dr(struct mkvm_vcpu *vcpu)
+{
+	struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
+	bool write = c->exit_code >= SVM_EXIT_WRITE_DR0;
+	int dr = c->exit_code - (write ? SVM_EXIT_WRITE_DR0 : SVM_EXIT_READ_DR0);
+	unsigned int len = mkvm_svm_nrips && c->next_rip ? c->next_rip - vcpu->arch.rip : 0;
+	/* With decode assists EXITINFO1 names the register (APM 15.33.1). */
+	int gpr = c->exit_info_1 & BIT_ULL(63) ? c->exit_info_1 & 0xf : -1;
+
+	return mkvm_emulate_dr_access(vcpu, dr, write, gpr, len);
+}
+
 /* The host's interrupt was taken when GIF came back on after VMRUN. */
 static int handle_intr(struct mkvm_vcpu *vcpu)
 {
@@ -276,6 +290,8 @@ static int (*const exit_handlers[])(struct mkvm_vcpu *vcpu) = {
 	[SVM_EXIT_EXCP_BASE + AC_VECTOR] = handle_ac,
 	[SVM_EXIT_RDPMC] = handle_rdpmc,
 	[SVM_EXIT_WBINVD] = handle_wbinvd,
+	[SVM_EXIT_READ_DR0 ... SVM_EXIT_READ_DR7] = handle_dr,
+	[SVM_EXIT_WRITE_DR0 ... SVM_EXIT_WRITE_DR7] = handle_dr,
 	[SVM_EXIT_INTR] = handle_intr,
 	[SVM_EXIT_NMI] = handle_nothing,
 	[SVM_EXIT_SMI] = handle_nothing,

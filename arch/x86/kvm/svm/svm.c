@@ -273,6 +273,25 @@ void mkvm_svm_clr_intercept(struct vmcb *vmcb, int bit)
 	vmcb->control.intercepts[bit / 32] &= ~BIT(bit % 32);
 }
 
+static void svm_update_guest_debug(struct mkvm_vcpu *vcpu)
+{
+	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
+	bool hw_bp = vcpu->arch.guest_debug & KVM_GUESTDBG_USE_HW_BP;
+	void (*intercept)(struct vmcb *vmcb, int bit);
+
+	intercept = vcpu->arch.guest_debug & KVM_GUESTDBG_USE_SW_BP ? mkvm_svm_set_intercept :
+								      mkvm_svm_clr_intercept;
+	intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + BP_VECTOR);
+	/* The guest's MOV to or from DR0-7 must not reach the debugger's (APM 15.11). */
+	intercept = hw_bp ? mkvm_svm_set_intercept : mkvm_svm_clr_intercept;
+	for (int i = 0; i < 8; i++) {
+		intercept(vmcb, INTERCEPT_DR0_READ + i);
+		intercept(vmcb, INTERCEPT_DR0_WRITE + i);
+	}
+	if (hw_bp)
+		vmcb->save.dr7 = vcpu->arch.debug_dr7;
+}
+
 /**
  * mkvm_svm_init_vmcb() - the VMCB of a vCPU at power-on
  * @vcpu: the vCPU
@@ -304,9 +323,6 @@ void mkvm_svm_init_vmcb(struct mkvm_vcpu *vcpu)
 	 */
 	mkvm_svm_set_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + DB_VECTOR);
 	mkvm_svm_set_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + AC_VECTOR);
-	/* The VMM's debugger catches INT3 (guest_debug.c); kept across INIT and shutdown. */
-	if (vcpu->arch.guest_debug & KVM_GUESTDBG_USE_SW_BP)
-		mkvm_svm_set_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + BP_VECTOR);
 	c->iopm_base_pa = __pa(iopm);
 	c->msrpm_base_pa = __pa(msrpm);
 	/* Physical interrupts exit to the host whatever the guest's RFLAGS.IF (APM 15.21.1). */
@@ -327,9 +343,11 @@ void mkvm_svm_init_vmcb(struct mkvm_vcpu *vcpu)
 	s->cr0 = X86_CR0_CD | X86_CR0_NW | X86_CR0_ET;
 	s->efer = EFER_SVME;
 	s->dr6 = MKVM_DR6_ACTIVE_LOW;
-	s->dr7 = DR7_RESET;
+	s->dr7 = MKVM_DR7_RESET;
 	s->g_pat = 0x0007040600070406ULL;
 	mkvm_svm_events_reset(vcpu);
+	/* The VMM's debugger (guest_debug.c) keeps its breakpoints across INIT and shutdown. */
+	svm_update_guest_debug(vcpu);
 }
 
 /* INIT: the VMCB as at power-on, with the guest's TSC left running. */
@@ -341,16 +359,6 @@ static void svm_init_event(struct mkvm_vcpu *vcpu)
 	mkvm_svm_init_vmcb(vcpu);
 	vmcb->control.tsc_offset = tsc_offset;
 	to_svm(vcpu)->asid_generation = 0;
-}
-
-static void svm_update_guest_debug(struct mkvm_vcpu *vcpu)
-{
-	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
-
-	if (vcpu->arch.guest_debug & KVM_GUESTDBG_USE_SW_BP)
-		mkvm_svm_set_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + BP_VECTOR);
-	else
-		mkvm_svm_clr_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + BP_VECTOR);
 }
 
 static int svm_vcpu_create(struct mkvm_vcpu *vcpu)
@@ -420,6 +428,7 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 	 * could leave its own protection keys to the VMM thread.
 	 */
 	u32 host_pkru = read_pkru();
+	bool hw_bp = vcpu->arch.guest_debug & KVM_GUESTDBG_USE_HW_BP;
 
 	svm_pick_asid(vcpu, sd, cpu);
 	vmcb->control.asid = svm->asid;
@@ -429,11 +438,19 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 	vmcb->save.rip = vcpu->arch.rip;
 	vmcb->save.rflags = mkvm_svm_entry_rflags(vcpu);
 
-	/* DR0-3 are not switched by VMRUN (APM 15.5.1): the guest's are ours to load. */
-	native_set_debugreg(0, vcpu->arch.dr[0]);
-	native_set_debugreg(1, vcpu->arch.dr[1]);
-	native_set_debugreg(2, vcpu->arch.dr[2]);
-	native_set_debugreg(3, vcpu->arch.dr[3]);
+	/*
+	 * DR0-3 are not switched by VMRUN (APM 15.5.1): the guest's are ours
+	 * to load, or the VMM debugger's, which then also starts each entry
+	 * with a clean DR6 for its KVM_EXIT_DEBUG.
+	 */
+	if (hw_bp) {
+		for (int i = 0; i < 4; i++)
+			native_set_debugreg(i, vcpu->arch.debug_db[i]);
+		vmcb->save.dr6 = MKVM_DR6_ACTIVE_LOW;
+	} else {
+		for (int i = 0; i < 4; i++)
+			native_set_debugreg(i, vcpu->arch.dr[i]);
+	}
 
 	/*
 	 * With V_INTR_MASKING, whether a physical interrupt exits the guest
@@ -456,10 +473,10 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 	if (host_pkru != read_pkru())
 		write_pkru(host_pkru);
 
-	vcpu->arch.dr[0] = native_get_debugreg(0);
-	vcpu->arch.dr[1] = native_get_debugreg(1);
-	vcpu->arch.dr[2] = native_get_debugreg(2);
-	vcpu->arch.dr[3] = native_get_debugreg(3);
+	/* The guest writes its DR0-3 without an exit, unless the debugger holds them. */
+	if (!hw_bp)
+		for (int i = 0; i < 4; i++)
+			vcpu->arch.dr[i] = native_get_debugreg(i);
 	/* #VMEXIT leaves the host's breakpoints disabled: put back any in use. */
 	if (hw_breakpoint_active())
 		hw_breakpoint_restore();
