@@ -299,9 +299,14 @@ static bool sregs_valid(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s)
  */
 void mkvm_get_sregs(struct mkvm_vcpu *vcpu, struct kvm_sregs *s)
 {
+	struct mkvm_events *ev = &vcpu->arch.events;
+
 	memset(s, 0, sizeof(*s));
 	mkvm_x86->get_sregs(vcpu, s);
 	s->apic_base = vcpu->arch.apic_base;
+	/* An interrupt whose delivery is under way, as KVM shows it (api.rst 4.13). */
+	if (ev->irq.injected)
+		__set_bit(ev->irq.vector, (unsigned long *)s->interrupt_bitmap);
 }
 
 /**
@@ -313,9 +318,17 @@ void mkvm_get_sregs(struct mkvm_vcpu *vcpu, struct kvm_sregs *s)
  */
 int mkvm_set_sregs(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s)
 {
+	unsigned long irq;
+
 	if (!sregs_valid(vcpu, s) || mkvm_lapic_set_base(vcpu, s->apic_base, true))
 		return -EINVAL;
 	mkvm_x86->set_sregs(vcpu, s);
+	/* As in KVM, the lowest vector in the bitmap is delivered next; none leaves it be. */
+	irq = find_first_bit((const unsigned long *)s->interrupt_bitmap, 256);
+	if (irq < 256) {
+		vcpu->arch.events.irq.injected = true;
+		vcpu->arch.events.irq.vector = irq;
+	}
 	/* With an in-kernel APIC, CR8 is its TPR. */
 	if (vcpu->arch.lapic)
 		mkvm_lapic_sync_tpr_from_guest(vcpu);
