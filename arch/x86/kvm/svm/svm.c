@@ -441,8 +441,12 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 	/*
 	 * DR0-3 are not switched by VMRUN (APM 15.5.1): the guest's are ours
 	 * to load, or the VMM debugger's, which then also starts each entry
-	 * with a clean DR6 for its KVM_EXIT_DEBUG.
+	 * with a clean DR6 for its KVM_EXIT_DEBUG.  The host's own breakpoints
+	 * are disarmed first, or they would fire on the guest's addresses in
+	 * the host until VMRUN; they are restored after the exit.
 	 */
+	if (hw_breakpoint_active())
+		native_set_debugreg(7, 0);
 	if (hw_bp) {
 		for (int i = 0; i < 4; i++)
 			native_set_debugreg(i, vcpu->arch.debug_db[i]);
