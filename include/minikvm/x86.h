@@ -17,6 +17,8 @@
 
 /* DR6 bits that read as 1 while no debug condition clears them (SDM vol. 3 17.2.3). */
 #define MKVM_DR6_ACTIVE_LOW 0xffff0ff0UL
+/* DR6 bits a guest without RTM or bus-lock detection can change: B0-B3, BD, BS, BT. */
+#define MKVM_DR6_GUEST_BITS 0xe00fUL
 /* DR7's bit 10 reads as 1, and DR7 is only that at reset (SDM vol. 3 17.2.4). */
 #define MKVM_DR7_RESET 0x400UL
 

@@ -23,9 +23,11 @@ int mkvm_emulate_cr8_write(struct mkvm_vcpu *vcpu, int gpr, unsigned int len)
 {
 	struct mkvm_insn insn;
 	struct kvm_sregs s;
-	u64 val, mask = ~0ULL;
 	unsigned int cr;
+	bool wide;
+	u64 val;
 
+	mkvm_x86->get_sregs(vcpu, &s);
 	if (gpr < 0 || !len) {
 		if (!mkvm_fetch_decode(vcpu, &s, &insn))
 			return 0;
@@ -41,11 +43,10 @@ int mkvm_emulate_cr8_write(struct mkvm_vcpu *vcpu, int gpr, unsigned int len)
 			gpr = insn.rm;
 		if (!len)
 			len = insn.len;
-		/* Outside 64-bit mode the source is 32 bits. */
-		if (insn.op_bytes == 4)
-			mask = 0xffffffff;
 	}
-	val = vcpu->arch.regs[gpr] & mask;
+	/* The source is 64 bits in 64-bit mode, else 32 (SDM vol. 2 MOV-Control Registers). */
+	wide = (s.efer & EFER_LMA) && s.cs.l;
+	val = wide ? vcpu->arch.regs[gpr] : (u32)vcpu->arch.regs[gpr];
 	/* CR8[63:4] are reserved (SDM vol. 3 2.5). */
 	if (val & ~0xfULL) {
 		mkvm_queue_exception(vcpu, X86_TRAP_GP, true, 0);
@@ -54,6 +55,6 @@ int mkvm_emulate_cr8_write(struct mkvm_vcpu *vcpu, int gpr, unsigned int len)
 	mkvm_x86->set_cr8(vcpu, val);
 	if (vcpu->arch.lapic)
 		mkvm_lapic_sync_tpr_from_guest(vcpu);
-	mkvm_rip_past_insn(vcpu, vcpu->arch.rip + len);
+	mkvm_rip_past_insn(vcpu, wide ? vcpu->arch.rip + len : (u32)(vcpu->arch.rip + len));
 	return 1;
 }

@@ -7,14 +7,13 @@
  * debugger's, the guest's own are kept here, and the guest's MOV to or from
  * a debug register exits and is completed here against its own.
  */
+#include <linux/nospec.h>
 #include <linux/uaccess.h>
 #include <asm/debugreg.h>
 #include <asm/traps.h>
 
 #include <minikvm/core.h>
 
-/* DR6 bits a guest without RTM or bus-lock detection can change (SDM vol. 3 17.2.3). */
-#define DR6_GUEST_BITS (DR_TRAP_BITS | DR_STEP | BIT(13) | BIT(15))
 /* DR7's bits 11, 12, 14 and 15 read as 0, bit 10 as 1 (SDM vol. 3 17.2.4). */
 #define DR7_GUEST_BITS 0xffff2bffUL
 
@@ -135,19 +134,19 @@ int mkvm_emulate_dr_access(struct mkvm_vcpu *vcpu, int dr, bool write, int gpr, 
 	}
 	mkvm_get_guest_dr67(vcpu, &dr6, &dr7);
 	if (!write) {
-		val = dr < 4 ? vcpu->arch.dr[dr] : dr == 6 ? dr6 : dr7;
+		val = dr < 4 ? vcpu->arch.dr[array_index_nospec(dr, 4)] : dr == 6 ? dr6 : dr7;
 		/* A 32-bit destination zero-extends. */
 		regs[gpr] = wide ? val : (u32)val;
 	} else {
 		val = wide ? regs[gpr] : (u32)regs[gpr];
 		if (dr < 4) {
-			vcpu->arch.dr[dr] = val;
+			vcpu->arch.dr[array_index_nospec(dr, 4)] = val;
 		} else if (val >> 32) {
 			/* DR6's and DR7's upper halves must be zero (SDM vol. 3 17.2.3, 17.2.4). */
 			mkvm_queue_exception(vcpu, X86_TRAP_GP, true, 0);
 			return 1;
 		} else if (dr == 6) {
-			dr6 = (val & DR6_GUEST_BITS) | MKVM_DR6_ACTIVE_LOW;
+			dr6 = (val & MKVM_DR6_GUEST_BITS) | MKVM_DR6_ACTIVE_LOW;
 			mkvm_set_guest_dr67(vcpu, dr6, dr7);
 		} else {
 			dr7 = (val & DR7_GUEST_BITS) | MKVM_DR7_RESET;

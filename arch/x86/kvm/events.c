@@ -162,11 +162,15 @@ static void deliver_exception_payload(struct mkvm_vcpu *vcpu)
 	if (!ev->exc.has_payload)
 		return;
 	ev->exc.has_payload = false;
+	/* Gone once delivered, as in KVM. */
+	ev->exc.payload = 0;
 	switch (ev->exc.vector) {
 	case X86_TRAP_PF:
 		mkvm_x86->set_cr2(vcpu, p);
 		break;
 	case X86_TRAP_DB:
+		/* Only the conditions an AMD guest's DR6 has: DR6[63:32] must stay 0. */
+		p &= MKVM_DR6_GUEST_BITS;
 		/* B0-B3 describe this #DB alone; the sticky and active-low bits accumulate. */
 		mkvm_get_guest_dr67(vcpu, &dr6, &dr7);
 		dr6 = ((dr6 & ~(u64)DR_TRAP_BITS) | MKVM_DR6_ACTIVE_LOW | p) ^
@@ -268,6 +272,13 @@ void mkvm_inject_events(struct mkvm_vcpu *vcpu)
 	else
 		busy = false;
 
+	/*
+	 * The VMM's debugger can hold new NMIs and the in-kernel irqchip's
+	 * interrupts back while it steps (BLOCKIRQ), as KVM does; what was
+	 * already under way above still goes in.
+	 */
+	if (vcpu->arch.guest_debug & KVM_GUESTDBG_BLOCKIRQ)
+		goto user_window;
 	if (ev->nmi_pending) {
 		if (!busy && !mkvm_x86->nmi_blocked(vcpu)) {
 			ev->nmi_pending--;
@@ -277,14 +288,12 @@ void mkvm_inject_events(struct mkvm_vcpu *vcpu)
 		if (ev->nmi_pending)
 			mkvm_x86->enable_nmi_window(vcpu);
 	}
-	/*
-	 * With an in-kernel irqchip the interrupts are its own, not userspace's;
-	 * the VMM's debugger can hold them back while it steps (BLOCKIRQ).
-	 */
-	if (vcpu->arch.lapic) {
-		if (!(vcpu->arch.guest_debug & KVM_GUESTDBG_BLOCKIRQ))
-			mkvm_irqchip_inject(vcpu);
-	} else if (READ_ONCE(vcpu->run->request_interrupt_window) && !ev->irq.injected)
+	/* With an in-kernel irqchip the interrupts are its own, not userspace's. */
+	if (vcpu->arch.lapic)
+		mkvm_irqchip_inject(vcpu);
+user_window:
+	if (!vcpu->arch.lapic && READ_ONCE(vcpu->run->request_interrupt_window) &&
+	    !ev->irq.injected)
 		mkvm_x86->enable_irq_window(vcpu);
 }
 

@@ -24,7 +24,6 @@ struct msr_filter_range {
 };
 
 struct mkvm_msr_filter {
-	struct rcu_head rcu;
 	bool default_allow;
 	u32 count;
 	struct msr_filter_range ranges[KVM_MSR_FILTER_MAX_RANGES];
@@ -39,11 +38,6 @@ static void filter_free(struct mkvm_msr_filter *f)
 	for (i = 0; i < f->count; i++)
 		kfree(f->ranges[i].bitmap);
 	kfree(f);
-}
-
-static void filter_free_rcu(struct rcu_head *head)
-{
-	filter_free(container_of(head, struct mkvm_msr_filter, rcu));
 }
 
 static int filter_add_range(struct mkvm_msr_filter *f, const struct kvm_msr_filter_range *u)
@@ -116,8 +110,9 @@ int mkvm_vm_set_msr_filter(struct mkvm_vm *vm, void __user *arg)
 	mutex_lock(&vm->lock);
 	old = rcu_replace_pointer(vm->arch.msr_filter, f, lockdep_is_held(&vm->lock));
 	mutex_unlock(&vm->lock);
-	if (old)
-		call_rcu(&old->rcu, filter_free_rcu);
+	/* Waited for here, not queued: no callback may outlive the module. */
+	synchronize_rcu();
+	filter_free(old);
 	return 0;
 }
 
