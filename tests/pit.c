@@ -90,11 +90,15 @@ static void guest_rate(uint64_t hz)
 	/*
 	 * Mode 0, 20 ms: one interrupt, no earlier than programmed, then none.
 	 * The mode 2 ticks stop with the new count; one already on its way
-	 * is drained with the pin masked first.
+	 * is drained with the pin masked first.  The drain lasts 2 ms, not
+	 * one instruction: a tick waiting in the local APIC goes in only at
+	 * the vCPU's next entry, which a single NOP after STI may not see.
 	 */
 	asm volatile("cli");
 	ioapic_set_rte(0, RTE_MASKED | VEC_PIT);
-	asm volatile("sti; nop; cli");
+	asm volatile("sti");
+	spin_tsc(hz / 500);
+	asm volatile("cli");
 	pit_program(0, 0, COUNT_20MS);
 	t0 = guest_rdtsc();
 	ticks = 0;
