@@ -270,6 +270,7 @@ int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in);
 int mkvm_emulate_complete(struct mkvm_vcpu *vcpu);
 unsigned int mkvm_fetch_insn(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u8 *bytes);
 bool mkvm_fetch_decode(struct mkvm_vcpu *vcpu, struct kvm_sregs *s, struct mkvm_insn *insn);
+int mkvm_emulation_failed(struct mkvm_vcpu *vcpu, const u8 *bytes, unsigned int n);
 
 /* arch/x86/kvm/events.c */
 void mkvm_rip_past_insn(struct mkvm_vcpu *vcpu, unsigned long next_rip);

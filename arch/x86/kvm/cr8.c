@@ -33,12 +33,8 @@ int mkvm_emulate_cr8_write(struct mkvm_vcpu *vcpu, int gpr, unsigned int len)
 			return 0;
 		/* AMD also encodes CR8 as LOCK MOV CR0 (APM vol. 3 MOV CRn). */
 		cr = insn.reg == 0 && insn.lock ? 8 : insn.reg;
-		if (insn.kind != INSN_MOV_TO_CR || cr != 8) {
-			vcpu->run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
-			vcpu->run->internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
-			vcpu->run->internal.ndata = 0;
-			return 0;
-		}
+		if (insn.kind != INSN_MOV_TO_CR || cr != 8)
+			return mkvm_emulation_failed(vcpu, NULL, 0);
 		if (gpr < 0)
 			gpr = insn.rm;
 		if (!len)

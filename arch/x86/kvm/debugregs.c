@@ -81,14 +81,6 @@ int mkvm_debugregs_ioctl(struct mkvm_vcpu *vcpu, void __user *argp, bool set)
 	return 0;
 }
 
-static int emulation_failure(struct mkvm_vcpu *vcpu)
-{
-	vcpu->run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
-	vcpu->run->internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
-	vcpu->run->internal.ndata = 0;
-	return 0;
-}
-
 /**
  * mkvm_emulate_dr_access() - complete an intercepted MOV to or from DR0-7
  * @vcpu: the vCPU, with slots_sem held
@@ -112,7 +104,7 @@ int mkvm_emulate_dr_access(struct mkvm_vcpu *vcpu, int dr, bool write, int gpr, 
 		if (!mkvm_fetch_decode(vcpu, &s, &insn))
 			return 0;
 		if (insn.kind != (write ? INSN_MOV_TO_DR : INSN_MOV_FROM_DR) || insn.reg != dr)
-			return emulation_failure(vcpu);
+			return mkvm_emulation_failed(vcpu, NULL, 0);
 		gpr = insn.rm;
 		len = insn.len;
 	} else {

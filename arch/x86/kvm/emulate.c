@@ -78,7 +78,15 @@ static u64 seg_base(const struct kvm_sregs *s, unsigned int seg)
 	return segs[seg]->base;
 }
 
-static int emulation_failed(struct mkvm_vcpu *vcpu, const u8 *bytes, unsigned int n)
+/**
+ * mkvm_emulation_failed() - report an instruction minikvm cannot complete
+ * @vcpu: the vCPU
+ * @bytes: the instruction's bytes, or NULL when they could not be read
+ * @n: how many
+ *
+ * Return: 0, to exit to userspace with KVM_EXIT_INTERNAL_ERROR.
+ */
+int mkvm_emulation_failed(struct mkvm_vcpu *vcpu, const u8 *bytes, unsigned int n)
 {
 	struct kvm_run *run = vcpu->run;
 
@@ -94,10 +102,6 @@ static int emulation_failed(struct mkvm_vcpu *vcpu, const u8 *bytes, unsigned in
 	return 0;
 }
 
-/*
- * Fetch and decode the instruction at CS:RIP.  On failure kvm_run already
- * reports the emulation failure and the caller exits to userspace.
- */
 /**
  * mkvm_fetch_insn() - read the bytes of the instruction at RIP
  * @vcpu: the vCPU
@@ -146,11 +150,11 @@ bool mkvm_fetch_decode(struct mkvm_vcpu *vcpu, struct kvm_sregs *s, struct mkvm_
 		return true;
 	n = mkvm_fetch_insn(vcpu, s, bytes);
 	if (!n) {
-		emulation_failed(vcpu, NULL, 0);
+		mkvm_emulation_failed(vcpu, NULL, 0);
 		return false;
 	}
 	if (mkvm_decode(insn, bytes, n, cpu_mode(s))) {
-		emulation_failed(vcpu, bytes, n);
+		mkvm_emulation_failed(vcpu, bytes, n);
 		return false;
 	}
 	return true;
@@ -194,7 +198,7 @@ static void string_step(struct mkvm_vcpu *vcpu, const struct mkvm_insn *insn, in
 			unsigned int elems, unsigned long next_rip)
 {
 	u64 amask = size_mask(insn->addr_bytes);
-	/* 16-bit writes keep the rest of a register, 32-bit ones zero-extend (SDM vol. 1 3.4.1.1). */
+	/* 16-bit writes keep the register's rest, 32-bit ones zero-extend (SDM vol. 1 3.4.1.1). */
 	u64 keep = insn->addr_bytes == 2 ? ~amask : 0;
 	unsigned long *r = vcpu->arch.regs;
 	long delta = (long)elems * insn->op_bytes;
@@ -267,7 +271,7 @@ int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa)
 		e->len = insn->op_bytes;
 		return mmio_exit(vcpu, gpa, e->len, false, 0);
 	default:
-		return emulation_failed(vcpu, NULL, 0);
+		return mkvm_emulation_failed(vcpu, NULL, 0);
 	}
 }
 
@@ -319,7 +323,7 @@ static int finish_mmio_read(struct mkvm_vcpu *vcpu, u64 data)
 		mkvm_rip_past_insn(vcpu, e->next_rip);
 		return r;
 	default:
-		return emulation_failed(vcpu, NULL, 0);
+		return mkvm_emulation_failed(vcpu, NULL, 0);
 	}
 }
 
@@ -435,7 +439,7 @@ int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in)
 	if (!mkvm_fetch_decode(vcpu, &s, insn))
 		return 0;
 	if (insn->kind != (in ? INSN_INS : INSN_OUTS) || insn->op_bytes != size)
-		return emulation_failed(vcpu, NULL, 0);
+		return mkvm_emulation_failed(vcpu, NULL, 0);
 	vcpu->stat.insn_emulation++;
 	e->next_rip = vcpu->arch.rip + insn->len;
 	amask = size_mask(insn->addr_bytes);
@@ -450,7 +454,7 @@ int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in)
 		la = seg_base(&s, insn->seg == SEG_NONE ? SEG_DS : insn->seg) +
 		     (r[REG_RSI] & amask);
 		if (mkvm_read_guest_virt(vcpu, &s, la, vcpu->pio_data, size))
-			return emulation_failed(vcpu, NULL, 0);
+			return mkvm_emulation_failed(vcpu, NULL, 0);
 		string_step(vcpu, insn, REG_RSI, 1, e->next_rip);
 		if (mkvm_ioeventfd_write(vcpu->vm, true, port, size, vcpu->pio_data) ||
 		    mkvm_coalesced_write(vcpu->vm, true, port, size, vcpu->pio_data))
@@ -481,7 +485,7 @@ static int complete_ins(struct mkvm_vcpu *vcpu)
 	e->wait = EMUL_NONE;
 	mkvm_x86->get_sregs(vcpu, &s);
 	if (mkvm_write_guest_virt(vcpu, &s, e->la, vcpu->pio_data, e->count * e->insn.op_bytes))
-		return emulation_failed(vcpu, NULL, 0);
+		return mkvm_emulation_failed(vcpu, NULL, 0);
 	string_step(vcpu, &e->insn, REG_RDI, e->count, e->next_rip);
 	return 1;
 }

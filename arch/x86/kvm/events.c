@@ -264,13 +264,13 @@ void mkvm_inject_events(struct mkvm_vcpu *vcpu)
 	if (ev->exc.queued) {
 		deliver_exception_payload(vcpu);
 		mkvm_x86->inject_exception(vcpu);
-	}
-	else if (ev->nmi_injected)
+	} else if (ev->nmi_injected) {
 		inject_nmi(vcpu);
-	else if (ev->irq.injected)
+	} else if (ev->irq.injected) {
 		mkvm_x86->inject_irq(vcpu);
-	else
+	} else {
 		busy = false;
+	}
 
 	/*
 	 * The VMM's debugger can hold new NMIs and the in-kernel irqchip's

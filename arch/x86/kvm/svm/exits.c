@@ -131,13 +131,25 @@ static bool hlt_in_shadow(struct mkvm_vcpu *vcpu)
 	return mkvm_fetch_insn(vcpu, &s, bytes) && bytes[0] == 0xf4;
 }
 
-static int handle_cr8_write(struct mkvm_vcpu *vcpu)
+/*
+ * What the hardware says of an intercepted MOV to or from a CR or DR: its
+ * GPR with decode assists (EXITINFO1, APM 15.33.1), else -1; its length
+ * with nRIP, else 0.  The generic code decodes what is missing.
+ */
+static void mov_crdr_info(struct mkvm_vcpu *vcpu, int *gpr, unsigned int *len)
 {
 	struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
-	unsigned int len = mkvm_svm_nrips && c->next_rip ? c->next_rip - vcpu->arch.rip : 0;
-	/* With decode assists EXITINFO1 names the register (APM 15.33.1). */
-	int gpr = c->exit_info_1 & BIT_ULL(63) ? c->exit_info_1 & 0xf : -1;
 
+	*gpr = c->exit_info_1 & BIT_ULL(63) ? c->exit_info_1 & 0xf : -1;
+	*len = mkvm_svm_nrips && c->next_rip ? c->next_rip - vcpu->arch.rip : 0;
+}
+
+static int handle_cr8_write(struct mkvm_vcpu *vcpu)
+{
+	unsigned int len;
+	int gpr;
+
+	mov_crdr_info(vcpu, &gpr, &len);
 	return mkvm_emulate_cr8_write(vcpu, gpr, len);
 }
 
@@ -261,13 +273,13 @@ static int handle_npf(struct mkvm_vcpu *vcpu)
 /* MOV to or from a debug register, intercepted while the VMM's debugger holds them. */
 static int handle_dr(struct mkvm_vcpu *vcpu)
 {
-	struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
-	bool write = c->exit_code >= SVM_EXIT_WRITE_DR0;
-	int dr = c->exit_code - (write ? SVM_EXIT_WRITE_DR0 : SVM_EXIT_READ_DR0);
-	unsigned int len = mkvm_svm_nrips && c->next_rip ? c->next_rip - vcpu->arch.rip : 0;
-	/* With decode assists EXITINFO1 names the register (APM 15.33.1). */
-	int gpr = c->exit_info_1 & BIT_ULL(63) ? c->exit_info_1 & 0xf : -1;
+	u32 code = to_svm(vcpu)->vmcb->control.exit_code;
+	bool write = code >= SVM_EXIT_WRITE_DR0;
+	int dr = code - (write ? SVM_EXIT_WRITE_DR0 : SVM_EXIT_READ_DR0);
+	unsigned int len;
+	int gpr;
 
+	mov_crdr_info(vcpu, &gpr, &len);
 	return mkvm_emulate_dr_access(vcpu, dr, write, gpr, len);
 }
 

@@ -41,8 +41,6 @@ static inline struct mkvm_svm_vcpu *to_svm(struct mkvm_vcpu *vcpu)
 	return vcpu->arch.vendor;
 }
 
-/* DR6 and DR7 at reset (APM vol. 2 13.1.1). */
-
 /* GIF: while clear, no interrupt or NMI is taken, not even by the host (APM 15.17). */
 static __always_inline void clgi(void)
 {
