@@ -26,6 +26,11 @@
 #define MKVM_USER_MEM_SLOTS	32764
 /* A slot covers at most 2^31 - 1 pages (8 TiB), like KVM's KVM_MEM_MAX_NR_PAGES. */
 #define MKVM_MEM_MAX_NR_PAGES	((1UL << 31) - 1)
+/*
+ * Memslot address spaces, as on KVM for x86: 0 is what the guest sees
+ * normally, 1 what it sees in SMM.  A slot's id carries its space in bits 16+.
+ */
+#define MKVM_ADDRESS_SPACES	2
 /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: what KVM_ENABLE_CAP may set. */
 #define MKVM_DIRTY_LOG_MANUAL_CAPS (KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | \
 				    KVM_DIRTY_LOG_INITIALLY_SET)
@@ -89,7 +94,7 @@ struct mkvm_vm {
 	 * no vCPU is in the guest or looking at a slot while one changes.
 	 */
 	struct rw_semaphore slots_sem;
-	struct xarray memslots;		/* id -> struct mkvm_memslot */
+	struct xarray memslots[MKVM_ADDRESS_SPACES];	/* per space: id -> mkvm_memslot */
 	struct xarray vcpus;		/* vcpu_id -> struct mkvm_vcpu */
 	unsigned int created_vcpus;
 	u32 max_vcpu_ids;		/* KVM_CAP_MAX_VCPU_ID, or the maximum once a vCPU exists */
@@ -126,6 +131,12 @@ struct mkvm_vcpu {
 	struct mkvm_vcpu_arch arch;
 };
 
+/* The memslot address space the vCPU's accesses go to: 1 in SMM, else 0. */
+static inline int mkvm_vcpu_as(const struct mkvm_vcpu *vcpu)
+{
+	return vcpu->arch.smm.active ? 1 : 0;
+}
+
 /* virt/kvm/halt_poll.c */
 int mkvm_halt_poll_set_max(struct mkvm_vm *vm, const struct kvm_enable_cap *cap);
 bool mkvm_halt_poll(struct mkvm_vcpu *vcpu, bool (*wakes)(struct mkvm_vcpu *vcpu));
@@ -143,7 +154,7 @@ long mkvm_check_extension(struct mkvm_vm *vm, long cap);
 
 /* virt/kvm/memslots.c */
 int mkvm_set_memory_region(struct mkvm_vm *vm, const struct kvm_userspace_memory_region *mem);
-struct mkvm_memslot *mkvm_gfn_to_memslot(struct mkvm_vm *vm, u64 gfn);
+struct mkvm_memslot *mkvm_gfn_to_memslot(struct mkvm_vm *vm, int as, u64 gfn);
 void mkvm_mark_page_dirty(struct mkvm_memslot *slot, u64 gfn);
 int mkvm_enable_manual_dirty_log(struct mkvm_vm *vm, const struct kvm_enable_cap *cap);
 int mkvm_clear_dirty_log(struct mkvm_vm *vm, const struct kvm_clear_dirty_log *log);

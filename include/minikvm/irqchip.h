@@ -27,9 +27,10 @@ struct mkvm_vcpu;
 /* Where a vCPU is, for kicks (mkvm_vcpu_kick()). */
 enum mkvm_guest_mode { MKVM_OUTSIDE_GUEST, MKVM_IN_GUEST, MKVM_EXITING_GUEST };
 
-/* lapic.pending_events bits: INIT and SIPI wait for the vCPU's thread. */
+/* lapic.pending_events bits: INIT, SIPI and SMI wait for the vCPU's thread. */
 #define MKVM_APIC_INIT	0
 #define MKVM_APIC_SIPI	1
+#define MKVM_APIC_SMI	2
 
 struct mkvm_lapic {
 	struct mkvm_vcpu *vcpu;
@@ -44,7 +45,7 @@ struct mkvm_lapic {
 	u64 tsc_deadline;		/* IA32_TSC_DEADLINE, 0 when disarmed */
 	/* Events from other CPUs, taken in by the vCPU's thread. */
 	atomic_t nmi_queued;
-	unsigned long pending_events;	/* MKVM_APIC_INIT, MKVM_APIC_SIPI */
+	unsigned long pending_events;	/* MKVM_APIC_INIT, _SIPI, _SMI */
 	u8 sipi_vector;
 	/* Blocking (HLT, wait-for-SIPI) and kicks. */
 	struct rcuwait wait;
@@ -191,6 +192,9 @@ int mkvm_vcpu_wait_uninit(struct mkvm_vcpu *vcpu);
 void mkvm_vcpu_halt(struct mkvm_vcpu *vcpu);
 int mkvm_irqchip_inject(struct mkvm_vcpu *vcpu);
 void mkvm_lapic_fold_nmis(struct mkvm_vcpu *vcpu);
+bool mkvm_lapic_init_pending(struct mkvm_vcpu *vcpu);
+void mkvm_lapic_fold_smi(struct mkvm_vcpu *vcpu);
+void mkvm_lapic_set_init_pending(struct mkvm_vcpu *vcpu, bool pending);
 int mkvm_mp_state_get(struct mkvm_vcpu *vcpu, struct kvm_mp_state *mp);
 int mkvm_mp_state_set(struct mkvm_vcpu *vcpu, const struct kvm_mp_state *mp);
 

@@ -40,10 +40,14 @@ enum mkvm_reg {
 };
 
 /* Two-dimensional paging tables (NPT or EPT) built lazily from memslots. */
-struct mkvm_tdp {
-	struct mutex lock;
+struct mkvm_tdp_space {
 	u64 *root;			/* top-level table, kernel virtual */
 	struct xarray pages;		/* gfn -> struct page pinned for the guest */
+};
+
+struct mkvm_tdp {
+	struct mutex lock;
+	struct mkvm_tdp_space space[2];	/* per memslot address space (core.h) */
 	u64 generation;			/* bumped on every zap: vCPUs flush their TLB */
 };
 
@@ -111,6 +115,14 @@ struct mkvm_events {
 	bool nmi_masked;		/* an NMI handler runs until its IRET */
 };
 
+/* System management mode (smm.c; SDM vol. 3 34, APM vol. 2 10). */
+struct mkvm_smm {
+	bool active;			/* in SMM: memory is memslot address space 1 */
+	bool inside_nmi;		/* NMIs were blocked at the SMI: still so after RSM */
+	bool pending;			/* an SMI to take once the guest can */
+	u64 smbase;			/* IA32_SMBASE: the handler and its state save map */
+};
+
 /* The guest's MTRRs (mtrr.c): only stored, nested paging takes no type from them. */
 #define MKVM_NR_VAR_MTRR 8
 struct mkvm_mtrr {
@@ -139,6 +151,7 @@ struct mkvm_vcpu_arch {
 	u64 xcr0;			/* the guest's; the host's is loaded outside the guest */
 	u64 guest_xcr0_mask;		/* XCR0 bits the guest's CPUID leaf 0xD offers */
 	struct mkvm_events events;
+	struct mkvm_smm smm;
 	struct mkvm_emul emul;
 	u64 tdp_generation;		/* last tdp.generation this vCPU flushed for */
 	struct mkvm_vcpu_time time;
@@ -323,6 +336,7 @@ void mkvm_get_regs(struct mkvm_vcpu *vcpu, struct kvm_regs *r);
 void mkvm_set_regs(struct mkvm_vcpu *vcpu, const struct kvm_regs *r);
 void mkvm_get_sregs(struct mkvm_vcpu *vcpu, struct kvm_sregs *s);
 int mkvm_set_sregs(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s);
+bool mkvm_sregs_valid(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s);
 void mkvm_get_vcpu_events(struct mkvm_vcpu *vcpu, struct kvm_vcpu_events *e);
 int mkvm_set_vcpu_events(struct mkvm_vcpu *vcpu, const struct kvm_vcpu_events *e);
 int mkvm_sync_regs_from_run(struct mkvm_vcpu *vcpu);
@@ -352,6 +366,13 @@ void mkvm_set_guest_dr67(struct mkvm_vcpu *vcpu, u64 dr6, u64 dr7);
 int mkvm_debugregs_ioctl(struct mkvm_vcpu *vcpu, void __user *argp, bool set);
 int mkvm_emulate_dr_access(struct mkvm_vcpu *vcpu, int dr, bool write, int gpr, unsigned int len);
 
+/* arch/x86/kvm/smm.c */
+void mkvm_smm_reset(struct mkvm_vcpu *vcpu);
+void mkvm_smm_inject(struct mkvm_vcpu *vcpu);
+int mkvm_smm_rsm(struct mkvm_vcpu *vcpu);
+int mkvm_smm_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data, bool host);
+int mkvm_smm_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host);
+
 /* arch/x86/kvm/guest_debug.c */
 u32 mkvm_guest_debug_supported(void);
 int mkvm_set_guest_debug(struct mkvm_vcpu *vcpu, void __user *argp);
@@ -367,6 +388,6 @@ int mkvm_tdp_init(struct mkvm_vm *vm);
 void mkvm_tdp_destroy(struct mkvm_vm *vm);
 void mkvm_tdp_zap_all(struct mkvm_vm *vm);
 int mkvm_tdp_fault(struct mkvm_vcpu *vcpu, u64 gpa, bool write);
-u64 mkvm_tdp_root_pa(struct mkvm_vm *vm);
+u64 mkvm_tdp_root_pa(struct mkvm_vm *vm, int as);
 
 #endif

@@ -9,6 +9,7 @@
  */
 #include <linux/bitmap.h>
 #include <linux/mm.h>
+#include <linux/nospec.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -29,12 +30,25 @@ static void free_memslot(struct mkvm_memslot *s)
 	kfree(s);
 }
 
-static bool memslots_overlap(struct mkvm_vm *vm, u16 id, u64 base, u64 npages)
+/* Bits 16 and up of a slot id from userspace name its address space. */
+static bool slot_id_valid(u32 slot)
+{
+	return (slot >> 16) < MKVM_ADDRESS_SPACES && (u16)slot < MKVM_USER_MEM_SLOTS;
+}
+
+/* The slots of the address space in a slot id that slot_id_valid() accepted. */
+static struct xarray *slots_of(struct mkvm_vm *vm, u32 slot)
+{
+	return &vm->memslots[array_index_nospec(slot >> 16, MKVM_ADDRESS_SPACES)];
+}
+
+/* Slots overlap only within one address space: SMM's may alias the normal ones. */
+static bool memslots_overlap(struct xarray *slots, u16 id, u64 base, u64 npages)
 {
 	struct mkvm_memslot *s;
 	unsigned long i;
 
-	xa_for_each(&vm->memslots, i, s)
+	xa_for_each(slots, i, s)
 		if (s->id != id && base < s->base_gfn + s->npages && s->base_gfn < base + npages)
 			return true;
 	return false;
@@ -53,8 +67,7 @@ static int memslot_check(const struct kvm_userspace_memory_region *mem)
 	if ((mem->userspace_addr & (PAGE_SIZE - 1)) ||
 	    !access_ok((void __user *)(unsigned long)mem->userspace_addr, mem->memory_size))
 		return -EINVAL;
-	/* Address space 1 (SMM) is not supported: only ids 0..MKVM_USER_MEM_SLOTS-1. */
-	if (mem->slot >= MKVM_USER_MEM_SLOTS)
+	if (!slot_id_valid(mem->slot))
 		return -EINVAL;
 	if (mem->guest_phys_addr + mem->memory_size < mem->guest_phys_addr)
 		return -EINVAL;
@@ -66,7 +79,8 @@ static int memslot_check(const struct kvm_userspace_memory_region *mem)
 /**
  * mkvm_set_memory_region() - create, move, change or delete a memslot
  * @vm: the VM
- * @mem: the request, already copied from userspace
+ * @mem: the request, already copied from userspace; bits 16 and up of its
+ *	 slot id name the address space (1: SMM), as in KVM
  *
  * Return: 0; -EINVAL for bad flags, sizes, alignment or ids, for deleting a
  * slot that does not exist and for changing an existing slot's size, host
@@ -77,20 +91,23 @@ int mkvm_set_memory_region(struct mkvm_vm *vm, const struct kvm_userspace_memory
 	u64 base_gfn = mem->guest_phys_addr >> PAGE_SHIFT;
 	u64 npages = mem->memory_size >> PAGE_SHIFT;
 	struct mkvm_memslot *old, *new;
+	struct xarray *slots;
+	u16 id = mem->slot;
 	int r;
 
 	r = memslot_check(mem);
 	if (r)
 		return r;
+	slots = slots_of(vm, mem->slot);
 
 	mutex_lock(&vm->slots_lock);
 	/* No vCPU is in the guest or holds a slot pointer from here on. */
 	down_write(&vm->slots_sem);
-	old = xa_load(&vm->memslots, mem->slot);
+	old = xa_load(slots, id);
 	if (!npages) {
 		r = -EINVAL;
 		if (old) {
-			xa_erase(&vm->memslots, mem->slot);
+			xa_erase(slots, id);
 			free_memslot(old);
 			mkvm_arch_memslots_changed(vm);
 			r = 0;
@@ -109,7 +126,7 @@ int mkvm_set_memory_region(struct mkvm_vm *vm, const struct kvm_userspace_memory
 	}
 	r = -EEXIST;
 	if ((!old || base_gfn != old->base_gfn) &&
-	    memslots_overlap(vm, mem->slot, base_gfn, npages))
+	    memslots_overlap(slots, id, base_gfn, npages))
 		goto out;
 
 	r = -ENOMEM;
@@ -117,7 +134,7 @@ int mkvm_set_memory_region(struct mkvm_vm *vm, const struct kvm_userspace_memory
 	if (!new)
 		goto out;
 	*new = (struct mkvm_memslot){
-		.id = mem->slot,
+		.id = id,
 		.flags = mem->flags,
 		.base_gfn = base_gfn,
 		.npages = npages,
@@ -139,7 +156,7 @@ int mkvm_set_memory_region(struct mkvm_vm *vm, const struct kvm_userspace_memory
 				bitmap_set(new->dirty_bitmap, 0, npages);
 		}
 	}
-	old = xa_store(&vm->memslots, mem->slot, new, GFP_KERNEL_ACCOUNT);
+	old = xa_store(slots, id, new, GFP_KERNEL_ACCOUNT);
 	if (xa_is_err(old)) {
 		r = xa_err(old);
 		free_memslot(new);
@@ -164,16 +181,17 @@ out:
 /**
  * mkvm_gfn_to_memslot() - the memslot holding a guest frame
  * @vm: the VM; the caller holds slots_sem for read
+ * @as: the address space, 0 or 1 (SMM)
  * @gfn: guest frame number
  *
  * Return: the slot, or NULL when @gfn is in none (MMIO).
  */
-struct mkvm_memslot *mkvm_gfn_to_memslot(struct mkvm_vm *vm, u64 gfn)
+struct mkvm_memslot *mkvm_gfn_to_memslot(struct mkvm_vm *vm, int as, u64 gfn)
 {
 	struct mkvm_memslot *s;
 	unsigned long i;
 
-	xa_for_each(&vm->memslots, i, s)
+	xa_for_each(&vm->memslots[as], i, s)
 		if (gfn >= s->base_gfn && gfn - s->base_gfn < s->npages)
 			return s;
 	return NULL;
@@ -188,9 +206,11 @@ void mkvm_free_memslots(struct mkvm_vm *vm)
 	struct mkvm_memslot *s;
 	unsigned long i;
 
-	xa_for_each(&vm->memslots, i, s)
-		free_memslot(s);
-	xa_destroy(&vm->memslots);
+	for (int as = 0; as < MKVM_ADDRESS_SPACES; as++) {
+		xa_for_each(&vm->memslots[as], i, s)
+			free_memslot(s);
+		xa_destroy(&vm->memslots[as]);
+	}
 }
 
 /**
@@ -215,7 +235,7 @@ void mkvm_mark_page_dirty(struct mkvm_memslot *slot, u64 gfn)
  * KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE the bitmap is only copied:
  * KVM_CLEAR_DIRTY_LOG clears and protects.
  *
- * Return: 0; -EINVAL for a slot id out of range; -ENOENT for a slot that
+ * Return: 0; -EINVAL for a slot id (or address space) out of range; -ENOENT for a slot that
  * does not exist or does not log; -EFAULT.
  */
 int mkvm_get_dirty_log(struct mkvm_vm *vm, const struct kvm_dirty_log *log)
@@ -223,11 +243,11 @@ int mkvm_get_dirty_log(struct mkvm_vm *vm, const struct kvm_dirty_log *log)
 	struct mkvm_memslot *s;
 	int r = -ENOENT;
 
-	if (log->slot >= MKVM_USER_MEM_SLOTS)
+	if (!slot_id_valid(log->slot))
 		return -EINVAL;
 	mutex_lock(&vm->slots_lock);
 	down_write(&vm->slots_sem);
-	s = xa_load(&vm->memslots, log->slot);
+	s = xa_load(slots_of(vm, log->slot), (u16)log->slot);
 	if (!s || !s->dirty_bitmap)
 		goto out;
 	r = -EFAULT;
@@ -278,7 +298,7 @@ int mkvm_enable_manual_dirty_log(struct mkvm_vm *vm, const struct kvm_enable_cap
  * first_page (a multiple of 64; num_pages too unless it reaches the slot's
  * end), and write-protects again so that the next write to each is seen.
  *
- * Return: 0; -EINVAL for a slot id out of range or a bad range; -ENOENT for
+ * Return: 0; -EINVAL for a slot id (or address space) out of range or a bad range; -ENOENT for
  * a slot that does not exist or does not log; -EFAULT; -ENOMEM.
  */
 int mkvm_clear_dirty_log(struct mkvm_vm *vm, const struct kvm_clear_dirty_log *log)
@@ -289,11 +309,11 @@ int mkvm_clear_dirty_log(struct mkvm_vm *vm, const struct kvm_clear_dirty_log *l
 	u64 i, words;
 	int r;
 
-	if (log->slot >= MKVM_USER_MEM_SLOTS || log->first_page & 63)
+	if (!slot_id_valid(log->slot) || log->first_page & 63)
 		return -EINVAL;
 	/* slots_lock keeps the slot; vCPUs run on until the bits are cleared. */
 	mutex_lock(&vm->slots_lock);
-	s = xa_load(&vm->memslots, log->slot);
+	s = xa_load(slots_of(vm, log->slot), (u16)log->slot);
 	mask = NULL;
 	r = -ENOENT;
 	if (!s || !s->dirty_bitmap)

@@ -109,6 +109,8 @@ long mkvm_check_extension(struct mkvm_vm *vm, long cap)
 		return MKVM_MAX_VCPU_IDS;
 	case KVM_CAP_NR_MEMSLOTS:
 		return MKVM_USER_MEM_SLOTS;
+	case KVM_CAP_MULTI_ADDRESS_SPACE:
+		return MKVM_ADDRESS_SPACES;
 	default:
 		return mkvm_arch_check_extension(vm, cap);
 	}
@@ -230,7 +232,8 @@ int mkvm_dev_create_vm(unsigned long type)
 	mutex_init(&vm->lock);
 	mutex_init(&vm->slots_lock);
 	init_rwsem(&vm->slots_sem);
-	xa_init(&vm->memslots);
+	for (int as = 0; as < MKVM_ADDRESS_SPACES; as++)
+		xa_init(&vm->memslots[as]);
 	xa_init(&vm->vcpus);
 	mkvm_ioeventfd_init(vm);
 	mkvm_irqfd_init(vm);

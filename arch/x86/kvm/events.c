@@ -271,6 +271,12 @@ void mkvm_inject_events(struct mkvm_vcpu *vcpu)
 	} else {
 		busy = false;
 	}
+	/*
+	 * An SMI held back by the event above (mkvm_smm_inject()): the entry
+	 * ends as soon as that is delivered, by a self-IPI as in KVM.
+	 */
+	if (unlikely(vcpu->arch.smm.pending) && busy && !vcpu->arch.smm.active)
+		smp_send_reschedule(smp_processor_id());
 
 	/*
 	 * The VMM's debugger can hold new NMIs and the in-kernel irqchip's
@@ -326,7 +332,7 @@ bool mkvm_irq_window_exit(struct mkvm_vcpu *vcpu)
  * mkvm_post_run_save() - the state KVM_RUN reports on every return
  * @vcpu: the vCPU
  *
- * api.rst 5: if_flag, cr8, apic_base and ready_for_interrupt_injection.
+ * api.rst 5: if_flag, cr8, apic_base, ready_for_interrupt_injection and flags.
  */
 void mkvm_post_run_save(struct mkvm_vcpu *vcpu)
 {
@@ -337,6 +343,8 @@ void mkvm_post_run_save(struct mkvm_vcpu *vcpu)
 	run->apic_base = vcpu->arch.apic_base;
 	/* With the PIC in the kernel KVM always says 1: userspace injects nothing. */
 	run->ready_for_interrupt_injection = vcpu->arch.lapic || ready_for_interrupt(vcpu);
+	/* QEMU routes the vCPU's MMIO to the SMM view with it. */
+	run->flags = vcpu->arch.smm.active ? KVM_RUN_X86_SMM : 0;
 }
 
 /* At most one NMI runs and one more waits (SDM vol. 3 6.7.1). */
@@ -380,6 +388,10 @@ static void get_vcpu_events(struct mkvm_vcpu *vcpu, struct kvm_vcpu_events *e)
 		   KVM_VCPUEVENT_VALID_SMM;
 	if (payload_cap)
 		e->flags |= KVM_VCPUEVENT_VALID_PAYLOAD;
+	e->smi.smm = vcpu->arch.smm.active;
+	e->smi.pending = vcpu->arch.smm.pending;
+	e->smi.smm_inside_nmi = vcpu->arch.smm.inside_nmi;
+	e->smi.latched_init = vcpu->arch.lapic && mkvm_lapic_init_pending(vcpu);
 	if (READ_ONCE(vcpu->vm->arch.triple_fault_event)) {
 		e->triple_fault.pending = vcpu->arch.shutdown_pending;
 		e->flags |= KVM_VCPUEVENT_VALID_TRIPLE_FAULT;
@@ -413,8 +425,9 @@ static int set_vcpu_events(struct mkvm_vcpu *vcpu, const struct kvm_vcpu_events 
 	}
 	if ((injected || pending) && (e->exception.nr > 31 || e->exception.nr == X86_TRAP_NMI))
 		return -EINVAL;
-	/* There is no SMM: only "not in SMM, nothing pending" can be restored. */
-	if ((e->flags & KVM_VCPUEVENT_VALID_SMM) && (e->smi.smm || e->smi.pending))
+	/* A vCPU waiting for SIPI has just taken an INIT: it cannot be in SMM or have an SMI. */
+	if ((e->flags & KVM_VCPUEVENT_VALID_SMM) && (e->smi.smm || e->smi.pending) &&
+	    vcpu->arch.lapic && vcpu->arch.mp_state == KVM_MP_STATE_INIT_RECEIVED)
 		return -EINVAL;
 
 	ev->exc.queued = injected || pending;
@@ -440,6 +453,14 @@ static int set_vcpu_events(struct mkvm_vcpu *vcpu, const struct kvm_vcpu_events 
 		ev->nmi_pending = min(e->nmi.pending, nmi_limit(ev));
 	if (e->flags & KVM_VCPUEVENT_VALID_TRIPLE_FAULT)
 		vcpu->arch.shutdown_pending = e->triple_fault.pending;
+	if (e->flags & KVM_VCPUEVENT_VALID_SMM) {
+		/* The next entry runs on the address space this selects. */
+		vcpu->arch.smm.active = e->smi.smm;
+		vcpu->arch.smm.pending = e->smi.pending;
+		vcpu->arch.smm.inside_nmi = e->smi.smm && e->smi.smm_inside_nmi;
+		if (vcpu->arch.lapic)
+			mkvm_lapic_set_init_pending(vcpu, e->smi.latched_init);
+	}
 	/* The SIPI vector belongs to an in-kernel local APIC: there is none. */
 	return 0;
 }
@@ -452,6 +473,7 @@ static int set_vcpu_events(struct mkvm_vcpu *vcpu, const struct kvm_vcpu_events 
 void mkvm_get_vcpu_events(struct mkvm_vcpu *vcpu, struct kvm_vcpu_events *e)
 {
 	mkvm_lapic_fold_nmis(vcpu);
+	mkvm_lapic_fold_smi(vcpu);
 	get_vcpu_events(vcpu, e);
 }
 
@@ -464,7 +486,11 @@ void mkvm_get_vcpu_events(struct mkvm_vcpu *vcpu, struct kvm_vcpu_events *e)
  */
 int mkvm_set_vcpu_events(struct mkvm_vcpu *vcpu, const struct kvm_vcpu_events *e)
 {
-	int r = set_vcpu_events(vcpu, e);
+	int r;
+
+	/* An SMI the APIC holds is the one smi.pending replaces. */
+	mkvm_lapic_fold_smi(vcpu);
+	r = set_vcpu_events(vcpu, e);
 
 	if (!r)
 		mkvm_vmm_soft_exception(vcpu);

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Guest memory for the emulator: guest-physical reads and writes through the
- * memslots, and guest-virtual addresses translated by walking the guest's
- * own page tables.
+ * memslots of the vCPU's address space (SMM has its own), and guest-virtual
+ * addresses translated by walking the guest's own page tables.
  *
  * One walker serves every paging format: each is described by its number of
  * levels, entry size and index width (SDM vol. 3 4.3-4.5, APM vol. 2 5.2-5.3).
@@ -29,9 +29,9 @@ static const struct paging_format fmt_pae = { 3, 8, { 0, 9, 9, 2 }, { false, fal
 static const struct paging_format fmt_4l = { 4, 8, { 0, 9, 9, 9, 9 },
 					     { false, false, true, true } };
 
-static void *hva_of(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
+static void *hva_of(struct mkvm_vcpu *vcpu, int as, u64 gpa, bool write)
 {
-	struct mkvm_memslot *slot = mkvm_gfn_to_memslot(vcpu->vm, gpa >> PAGE_SHIFT);
+	struct mkvm_memslot *slot = mkvm_gfn_to_memslot(vcpu->vm, as, gpa >> PAGE_SHIFT);
 
 	if (!slot || (write && (slot->flags & KVM_MEM_READONLY)))
 		return NULL;
@@ -41,12 +41,27 @@ static void *hva_of(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
 			((gpa >> PAGE_SHIFT) - slot->base_gfn) * PAGE_SIZE + (gpa & ~PAGE_MASK));
 }
 
-static int phys_access(struct mkvm_vcpu *vcpu, u64 gpa, void *buf, unsigned int len,
+/**
+ * mkvm_guest_phys_as() - read or write guest-physical memory of one address space
+ * @vcpu: a vCPU of the VM, in its process, with slots_sem held
+ * @as: the memslot address space, 0 or 1 (SMM)
+ * @gpa: guest physical address
+ * @buf: source or destination
+ * @len: bytes
+ * @write: write @buf to the guest, logging it dirty
+ *
+ * The device models that KVM backs with the normal address space whatever
+ * mode the vCPU is in (kvmclock, the vAPIC word) pass 0.
+ *
+ * Return: 0; -ENOENT when part of the range is in no memslot (or, for a
+ * write, a read-only one); -EFAULT.
+ */
+int mkvm_guest_phys_as(struct mkvm_vcpu *vcpu, int as, u64 gpa, void *buf, unsigned int len,
 		       bool write)
 {
 	while (len) {
 		unsigned int chunk = min_t(unsigned int, len, PAGE_SIZE - (gpa & ~PAGE_MASK));
-		void __user *hva = (void __user *)hva_of(vcpu, gpa, write);
+		void __user *hva = (void __user *)hva_of(vcpu, as, gpa, write);
 
 		if (!hva)
 			return -ENOENT;
@@ -60,7 +75,7 @@ static int phys_access(struct mkvm_vcpu *vcpu, u64 gpa, void *buf, unsigned int 
 }
 
 /**
- * mkvm_read_guest_phys() - read guest-physical memory
+ * mkvm_read_guest_phys() - read guest-physical memory in the vCPU's address space
  * @vcpu: a vCPU of the VM, in its process, with slots_sem held
  * @gpa: guest physical address
  * @buf: destination
@@ -70,11 +85,11 @@ static int phys_access(struct mkvm_vcpu *vcpu, u64 gpa, void *buf, unsigned int 
  */
 int mkvm_read_guest_phys(struct mkvm_vcpu *vcpu, u64 gpa, void *buf, unsigned int len)
 {
-	return phys_access(vcpu, gpa, buf, len, false);
+	return mkvm_guest_phys_as(vcpu, mkvm_vcpu_as(vcpu), gpa, buf, len, false);
 }
 
 /**
- * mkvm_write_guest_phys() - write guest-physical memory, logging it dirty
+ * mkvm_write_guest_phys() - write guest-physical memory in the vCPU's address space
  * @vcpu: a vCPU of the VM, in its process, with slots_sem held
  * @gpa: guest physical address
  * @buf: source
@@ -84,7 +99,7 @@ int mkvm_read_guest_phys(struct mkvm_vcpu *vcpu, u64 gpa, void *buf, unsigned in
  */
 int mkvm_write_guest_phys(struct mkvm_vcpu *vcpu, u64 gpa, const void *buf, unsigned int len)
 {
-	return phys_access(vcpu, gpa, (void *)buf, len, true);
+	return mkvm_guest_phys_as(vcpu, mkvm_vcpu_as(vcpu), gpa, (void *)buf, len, true);
 }
 
 /**
@@ -156,7 +171,7 @@ static int virt_access(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u64 la
 		u64 gpa;
 
 		if (mkvm_gva_to_gpa(vcpu, s, la, &gpa) ||
-		    phys_access(vcpu, gpa, buf, chunk, write))
+		    mkvm_guest_phys_as(vcpu, mkvm_vcpu_as(vcpu), gpa, buf, chunk, write))
 			return -EFAULT;
 		la += chunk;
 		buf += chunk;

@@ -99,17 +99,17 @@ static void time_scale(u64 hz, s8 *shift, u32 *mul)
  */
 static int begin_update(struct mkvm_vcpu *vcpu, u64 gpa, u32 *version)
 {
-	if (mkvm_read_guest_phys(vcpu, gpa, version, sizeof(*version)))
+	if (mkvm_guest_phys_as(vcpu, 0, gpa, version, sizeof(*version), false))
 		return -EFAULT;
 	*version = (*version + 1) | 1;
-	return mkvm_write_guest_phys(vcpu, gpa, version, sizeof(*version));
+	return mkvm_guest_phys_as(vcpu, 0, gpa, version, sizeof(*version), true);
 }
 
 static void end_update(struct mkvm_vcpu *vcpu, u64 gpa, u32 version)
 {
 	smp_wmb();
 	version++;
-	mkvm_write_guest_phys(vcpu, gpa, &version, sizeof(version));
+	mkvm_guest_phys_as(vcpu, 0, gpa, &version, sizeof(version), true);
 }
 
 static void write_pvclock(struct mkvm_vcpu *vcpu)
@@ -136,7 +136,7 @@ static void write_pvclock(struct mkvm_vcpu *vcpu)
 	/* No TSC scaling: the guest's TSC runs at the host's rate. */
 	time_scale(tsc_khz * 1000ULL, &pv.tsc_shift, &pv.tsc_to_system_mul);
 	smp_wmb();
-	mkvm_write_guest_phys(vcpu, gpa, &pv, sizeof(pv));
+	mkvm_guest_phys_as(vcpu, 0, gpa, &pv, sizeof(pv), true);
 	end_update(vcpu, gpa, pv.version);
 }
 
@@ -155,7 +155,7 @@ static void write_wall_clock(struct mkvm_vcpu *vcpu, u64 gpa)
 	wc.nsec = do_div(wall, NSEC_PER_SEC);
 	wc.sec = (u32)wall;	/* the ABI's 32 bits of seconds run out in 2106 */
 	smp_wmb();
-	mkvm_write_guest_phys(vcpu, gpa, &wc, sizeof(wc));
+	mkvm_guest_phys_as(vcpu, 0, gpa, &wc, sizeof(wc), true);
 	end_update(vcpu, gpa, wc.version);
 }
 

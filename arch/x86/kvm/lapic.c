@@ -280,7 +280,13 @@ static int accept_irq(struct mkvm_vcpu *vcpu, const struct mkvm_apic_irq *irq)
 		/* The level-triggered de-assert message only resets arbitration ids. */
 		if (irq->trig_level && !irq->level)
 			break;
-		apic->pending_events = BIT(MKVM_APIC_INIT);
+		/* INIT cancels a SIPI not yet taken; an SMI stays. */
+		apic->pending_events = (apic->pending_events & BIT(MKVM_APIC_SMI)) |
+				       BIT(MKVM_APIC_INIT);
+		r = 1;
+		break;
+	case APIC_DM_SMI:
+		apic->pending_events |= BIT(MKVM_APIC_SMI);
 		r = 1;
 		break;
 	case APIC_DM_STARTUP:
@@ -289,7 +295,7 @@ static int accept_irq(struct mkvm_vcpu *vcpu, const struct mkvm_apic_irq *irq)
 		r = 1;
 		break;
 	default:
-		/* SMI (there is no SMM), ExtINT and the reserved modes. */
+		/* ExtINT and the reserved modes. */
 		break;
 	}
 	spin_unlock_irqrestore(&apic->lock, flags);

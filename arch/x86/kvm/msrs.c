@@ -24,6 +24,8 @@ static const u32 msrs_to_save[] = {
 	MSR_KVM_WALL_CLOCK_NEW, MSR_IA32_UCODE_REV, MSR_K7_HWCR, MSR_AMD64_DE_CFG,
 	/* mce.c */
 	MSR_IA32_MCG_STATUS, MSR_IA32_MCG_CTL,
+	/* smm.c: userspace's only, as in KVM */
+	MSR_IA32_SMBASE,
 };
 
 /**
@@ -86,6 +88,8 @@ static int get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data, bool host)
 		r = mkvm_kvmclock_get_msr(vcpu, index, data);
 	if (r == MKVM_MSR_UNKNOWN)
 		r = mkvm_model_get_msr(vcpu, index, data);
+	if (r == MKVM_MSR_UNKNOWN)
+		r = mkvm_smm_get_msr(vcpu, index, data, host);
 	return r;
 }
 
@@ -126,6 +130,8 @@ static int set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host)
 		r = mkvm_kvmclock_set_msr(vcpu, index, data, host);
 	if (r == MKVM_MSR_UNKNOWN)
 		r = mkvm_model_set_msr(vcpu, index, data, host);
+	if (r == MKVM_MSR_UNKNOWN)
+		r = mkvm_smm_set_msr(vcpu, index, data, host);
 	return r;
 }
 

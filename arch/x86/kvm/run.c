@@ -53,6 +53,9 @@ static int run_loop(struct mkvm_vcpu *vcpu)
 		}
 
 		down_read(&vm->slots_sem);
+		/* Before interrupts go off: entering SMM writes the state save map. */
+		if (unlikely(vcpu->arch.smm.pending))
+			mkvm_smm_inject(vcpu);
 		mkvm_kvmclock_pre_entry(vcpu);
 		mkvm_vapic_sync_to_guest(vcpu);
 		local_irq_disable();

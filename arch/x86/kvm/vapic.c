@@ -19,16 +19,16 @@
 #include <minikvm/guest_mem.h>
 #include <minikvm/irqchip.h>
 
-/* The word is 4 bytes: it must lie in one writable memslot. */
+/* The word is 4 bytes: it must lie in one writable memslot (of the normal space, as in KVM). */
 static bool vapic_addr_valid(struct mkvm_vcpu *vcpu, u64 gpa)
 {
 	struct mkvm_memslot *slot;
 	bool ok;
 
 	down_read(&vcpu->vm->slots_sem);
-	slot = mkvm_gfn_to_memslot(vcpu->vm, gpa >> PAGE_SHIFT);
+	slot = mkvm_gfn_to_memslot(vcpu->vm, 0, gpa >> PAGE_SHIFT);
 	ok = slot && !(slot->flags & KVM_MEM_READONLY) &&
-	     mkvm_gfn_to_memslot(vcpu->vm, (gpa + 3) >> PAGE_SHIFT) == slot;
+	     mkvm_gfn_to_memslot(vcpu->vm, 0, (gpa + 3) >> PAGE_SHIFT) == slot;
 	up_read(&vcpu->vm->slots_sem);
 	return ok;
 }
@@ -106,7 +106,7 @@ void mkvm_vapic_sync_to_guest(struct mkvm_vcpu *vcpu)
 	if (likely(!vcpu->arch.vapic_addr) || !vcpu->arch.lapic)
 		return;
 	word = mkvm_lapic_vapic_word(vcpu);
-	mkvm_write_guest_phys(vcpu, vcpu->arch.vapic_addr, &word, sizeof(word));
+	mkvm_guest_phys_as(vcpu, 0, vcpu->arch.vapic_addr, &word, sizeof(word), true);
 }
 
 /**
@@ -119,6 +119,6 @@ void mkvm_vapic_sync_from_guest(struct mkvm_vcpu *vcpu)
 
 	if (likely(!vcpu->arch.vapic_addr) || !vcpu->arch.lapic)
 		return;
-	if (!mkvm_read_guest_phys(vcpu, vcpu->arch.vapic_addr, &word, sizeof(word)))
+	if (!mkvm_guest_phys_as(vcpu, 0, vcpu->arch.vapic_addr, &word, sizeof(word), false))
 		mkvm_lapic_set_tpr(vcpu, word & 0xff);
 }

@@ -41,11 +41,73 @@ void mkvm_vcpu_kick(struct mkvm_vcpu *vcpu)
 	put_cpu();
 }
 
+/*
+ * The APIC's INIT, SIPI and SMI messages the vCPU can take now.  In SMM an
+ * INIT is latched until RSM (SDM vol. 3 ch. 34, APM vol. 2 10.3.3).
+ */
+static unsigned long takeable_events(struct mkvm_vcpu *vcpu)
+{
+	unsigned long ev = READ_ONCE(vcpu->arch.lapic->pending_events);
+
+	return vcpu->arch.smm.active ? ev & ~BIT(MKVM_APIC_INIT) : ev;
+}
+
+/**
+ * mkvm_lapic_init_pending() - an INIT waits (latched in SMM, or not taken yet)
+ * @vcpu: the vCPU, which has a local APIC
+ *
+ * Return: true if so; KVM_GET_VCPU_EVENTS reports it as smi.latched_init.
+ */
+bool mkvm_lapic_init_pending(struct mkvm_vcpu *vcpu)
+{
+	return READ_ONCE(vcpu->arch.lapic->pending_events) & BIT(MKVM_APIC_INIT);
+}
+
+/**
+ * mkvm_lapic_fold_smi() - an SMI message the APIC took becomes the vCPU's pending SMI
+ * @vcpu: the vCPU, in its own thread
+ *
+ * So that KVM_GET/SET_VCPU_EVENTS see and replace it, as KVM's do.
+ */
+void mkvm_lapic_fold_smi(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_lapic *apic = vcpu->arch.lapic;
+	unsigned long flags;
+	bool smi;
+
+	if (!apic || !(READ_ONCE(apic->pending_events) & BIT(MKVM_APIC_SMI)))
+		return;
+	spin_lock_irqsave(&apic->lock, flags);
+	smi = apic->pending_events & BIT(MKVM_APIC_SMI);
+	apic->pending_events &= ~BIT(MKVM_APIC_SMI);
+	spin_unlock_irqrestore(&apic->lock, flags);
+	if (smi)
+		vcpu->arch.smm.pending = true;
+}
+
+/**
+ * mkvm_lapic_set_init_pending() - KVM_SET_VCPU_EVENTS's smi.latched_init
+ * @vcpu: the vCPU, which has a local APIC
+ * @pending: whether an INIT waits
+ */
+void mkvm_lapic_set_init_pending(struct mkvm_vcpu *vcpu, bool pending)
+{
+	struct mkvm_lapic *apic = vcpu->arch.lapic;
+	unsigned long flags;
+
+	spin_lock_irqsave(&apic->lock, flags);
+	if (pending)
+		apic->pending_events |= BIT(MKVM_APIC_INIT);
+	else
+		apic->pending_events &= ~BIT(MKVM_APIC_INIT);
+	spin_unlock_irqrestore(&apic->lock, flags);
+}
+
 /**
  * mkvm_vcpu_enter_guest() - the vCPU is about to choose events and enter
  * @vcpu: the vCPU, with interrupts disabled
  *
- * Return: false when an INIT or SIPI waits, which must be handled first.
+ * Return: false when an INIT, SIPI or SMI waits, which must be handled first.
  */
 bool mkvm_vcpu_enter_guest(struct mkvm_vcpu *vcpu)
 {
@@ -55,7 +117,7 @@ bool mkvm_vcpu_enter_guest(struct mkvm_vcpu *vcpu)
 		return true;
 	WRITE_ONCE(apic->cpu, smp_processor_id());
 	smp_store_mb(apic->guest_mode, MKVM_IN_GUEST);
-	if (READ_ONCE(apic->pending_events)) {
+	if (takeable_events(vcpu)) {
 		WRITE_ONCE(apic->guest_mode, MKVM_OUTSIDE_GUEST);
 		return false;
 	}
@@ -142,15 +204,17 @@ int mkvm_irqchip_inject(struct mkvm_vcpu *vcpu)
 }
 
 /*
- * What ends a halt: an NMI, INIT/SIPI, a queued exception (a machine check
- * from KVM_X86_SET_MCE), or an interrupt the guest can take now.
+ * What ends a halt: an NMI, INIT/SIPI, an SMI outside SMM, a queued
+ * exception (a machine check from KVM_X86_SET_MCE), or an interrupt the
+ * guest can take now.
  */
 static bool halt_wakes(struct mkvm_vcpu *vcpu)
 {
 	struct mkvm_lapic *apic = vcpu->arch.lapic;
 
-	if (READ_ONCE(apic->pending_events) || atomic_read(&apic->nmi_queued) ||
-	    vcpu->arch.events.nmi_pending || vcpu->arch.events.exc.queued)
+	if (takeable_events(vcpu) || atomic_read(&apic->nmi_queued) ||
+	    vcpu->arch.events.nmi_pending || vcpu->arch.events.exc.queued ||
+	    (vcpu->arch.smm.pending && !vcpu->arch.smm.active))
 		return true;
 	if (mkvm_x86->interrupt_blocked(vcpu))
 		return false;
@@ -183,20 +247,29 @@ static void init_vcpu(struct mkvm_vcpu *vcpu)
 	mkvm_lapic_reset(vcpu, true);
 }
 
-/* Take in a pending INIT and SIPI; a SIPI outside wait-for-SIPI is dropped. */
+/*
+ * Take in a pending INIT, SIPI and SMI.  A SIPI outside wait-for-SIPI is
+ * dropped; in SMM the INIT stays latched and a SIPI is dropped, as in KVM.
+ */
 static void accept_events(struct mkvm_vcpu *vcpu)
 {
 	struct mkvm_lapic *apic = vcpu->arch.lapic;
 	unsigned long flags, ev;
 	u8 sipi;
 
-	if (!READ_ONCE(apic->pending_events))
+	if (!takeable_events(vcpu))
 		return;
 	spin_lock_irqsave(&apic->lock, flags);
 	ev = apic->pending_events;
 	apic->pending_events = 0;
+	if (vcpu->arch.smm.active) {
+		apic->pending_events = ev & BIT(MKVM_APIC_INIT);
+		ev &= ~(BIT(MKVM_APIC_INIT) | BIT(MKVM_APIC_SIPI));
+	}
 	sipi = apic->sipi_vector;
 	spin_unlock_irqrestore(&apic->lock, flags);
+	if (ev & BIT(MKVM_APIC_SMI))
+		vcpu->arch.smm.pending = true;
 	if (ev & BIT(MKVM_APIC_INIT)) {
 		init_vcpu(vcpu);
 		/* The BSP, by its APIC base flag, runs on; the others wait for SIPI. */
@@ -211,7 +284,7 @@ static void accept_events(struct mkvm_vcpu *vcpu)
 
 static bool block_wakes(struct mkvm_vcpu *vcpu)
 {
-	return READ_ONCE(vcpu->arch.lapic->pending_events) || (halted(vcpu) && halt_wakes(vcpu));
+	return takeable_events(vcpu) || (halted(vcpu) && halt_wakes(vcpu));
 }
 
 /* While a halted vCPU spins: its own timer may be due before its interrupt comes. */
@@ -284,7 +357,7 @@ int mkvm_vcpu_wait_uninit(struct mkvm_vcpu *vcpu)
 
 	if (READ_ONCE(vcpu->run->immediate_exit))
 		return -EINTR;
-	rcuwait_wait_event(&apic->wait, READ_ONCE(apic->pending_events), TASK_INTERRUPTIBLE);
+	rcuwait_wait_event(&apic->wait, takeable_events(vcpu), TASK_INTERRUPTIBLE);
 	accept_events(vcpu);
 	if (signal_pending(current)) {
 		vcpu->run->exit_reason = KVM_EXIT_INTR;
@@ -321,13 +394,19 @@ int mkvm_mp_state_get(struct mkvm_vcpu *vcpu, struct kvm_mp_state *mp)
  * @vcpu: the vCPU
  * @mp: the state; SIPI_RECEIVED means "INIT received, a SIPI pending"
  *
- * Return: 0, or -EINVAL for a state x86 does not have.
+ * Return: 0, or -EINVAL for a state x86 does not have, or for INIT_RECEIVED
+ * and SIPI_RECEIVED in SMM or with an SMI pending.
  */
 int mkvm_mp_state_set(struct mkvm_vcpu *vcpu, const struct kvm_mp_state *mp)
 {
 	struct mkvm_lapic *apic = vcpu->arch.lapic;
 	unsigned long flags;
 
+	/* As in KVM: an INIT cannot have been taken in SMM, or with an SMI on its way. */
+	if ((vcpu->arch.smm.active || vcpu->arch.smm.pending) &&
+	    (mp->mp_state == KVM_MP_STATE_INIT_RECEIVED ||
+	     mp->mp_state == KVM_MP_STATE_SIPI_RECEIVED))
+		return -EINVAL;
 	switch (mp->mp_state) {
 	case KVM_MP_STATE_RUNNABLE:
 	case KVM_MP_STATE_UNINITIALIZED:

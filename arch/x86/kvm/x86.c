@@ -79,6 +79,7 @@ long mkvm_arch_check_extension(struct mkvm_vm *vm, long cap)
 	case KVM_CAP_X86_USER_SPACE_MSR:
 	case KVM_CAP_X86_MSR_FILTER:
 	case KVM_CAP_EXCEPTION_PAYLOAD:
+	case KVM_CAP_X86_SMM:
 		return 1;
 	case KVM_CAP_SET_GUEST_DEBUG2:
 		return mkvm_guest_debug_supported();
@@ -119,8 +120,9 @@ static unsigned long default_mmu_pages(struct mkvm_vm *vm)
 	u64 pages = 0;
 
 	mutex_lock(&vm->slots_lock);
-	xa_for_each(&vm->memslots, i, s)
-		pages += s->npages;
+	for (int as = 0; as < MKVM_ADDRESS_SPACES; as++)
+		xa_for_each(&vm->memslots[as], i, s)
+			pages += s->npages;
 	mutex_unlock(&vm->slots_lock);
 	return vm->had_memslots ? max_t(u64, pages * 20 / 1000, 64) : 0;
 }
@@ -269,8 +271,16 @@ static u64 cr4_allowed(struct mkvm_vcpu *vcpu)
 	return ok;
 }
 
-/* The checks KVM makes before accepting KVM_SET_SREGS (SDM vol. 3 2.5, APM vol. 2 3.1). */
-static bool sregs_valid(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s)
+/**
+ * mkvm_sregs_valid() - the checks KVM makes before accepting KVM_SET_SREGS
+ * @vcpu: the vCPU, whose CPUID says which CR4 bits exist
+ * @s: the registers
+ *
+ * SDM vol. 3 2.5, APM vol. 2 3.1.  RSM (smm.c) loads through them too.
+ *
+ * Return: true when the control registers and EFER make a state the CPU can hold.
+ */
+bool mkvm_sregs_valid(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s)
 {
 	const u64 efer_ok = EFER_SCE | EFER_LME | EFER_LMA | EFER_NX | EFER_FFXSR;
 
@@ -320,7 +330,7 @@ int mkvm_set_sregs(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s)
 {
 	unsigned long irq;
 
-	if (!sregs_valid(vcpu, s) || mkvm_lapic_set_base(vcpu, s->apic_base, true))
+	if (!mkvm_sregs_valid(vcpu, s) || mkvm_lapic_set_base(vcpu, s->apic_base, true))
 		return -EINVAL;
 	mkvm_x86->set_sregs(vcpu, s);
 	/* As in KVM, the lowest vector in the bitmap is delivered next; none leaves it be. */
@@ -401,6 +411,10 @@ long mkvm_arch_vcpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, unsigned l
 	case KVM_GET_LAPIC:
 	case KVM_SET_LAPIC:
 		return mkvm_lapic_ioctl(vcpu, ioctl, argp);
+	case KVM_SMI:
+		/* Taken at the next entry that can (smm.c). */
+		vcpu->arch.smm.pending = true;
+		return 0;
 	default:
 		return -EINVAL;
 	}
@@ -453,6 +467,7 @@ void mkvm_vcpu_reset(struct mkvm_vcpu *vcpu)
 	vcpu->arch.rflags = 2;
 	vcpu->arch.emul.wait = EMUL_NONE;
 	memset(&vcpu->arch.events, 0, sizeof(vcpu->arch.events));
+	mkvm_smm_reset(vcpu);
 	vcpu->arch.time.system_time_msr = 0;	/* kvmclock off; the TSC keeps counting */
 }
 

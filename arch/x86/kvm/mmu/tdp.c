@@ -10,6 +10,11 @@
  * mkvm_x86.  Every page mapped is one the memslot's userspace mapping really
  * backs, pinned while mapped; nothing else is ever mapped.
  *
+ * Each memslot address space (api.rst 4.35: 0 normally, 1 in SMM) has its
+ * own tree and its own set of pinned pages, since one guest-physical
+ * address may be backed differently in each; a vCPU runs on the tree of the
+ * space it is in.
+ *
  * Where the host backs a whole aligned 2 MiB of a slot with one transparent
  * huge page, the guest gets one 2 MiB leaf for it (bit 7 of a level-2 entry
  * in both formats: APM vol. 2 5.3.4, SDM vol. 3 29.3.2), as KVM does: one
@@ -42,14 +47,25 @@ int mkvm_tdp_init(struct mkvm_vm *vm)
 	struct mkvm_tdp *tdp = &vm->arch.tdp;
 
 	mutex_init(&tdp->lock);
-	xa_init(&tdp->pages);
-	tdp->root = (u64 *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
-	return tdp->root ? 0 : -ENOMEM;
+	for (int as = 0; as < MKVM_ADDRESS_SPACES; as++) {
+		xa_init(&tdp->space[as].pages);
+		tdp->space[as].root = (u64 *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
+		if (!tdp->space[as].root)
+			return -ENOMEM;
+	}
+	return 0;
 }
 
-u64 mkvm_tdp_root_pa(struct mkvm_vm *vm)
+/**
+ * mkvm_tdp_root_pa() - the physical address of an address space's root table
+ * @vm: the VM
+ * @as: the address space, 0 or 1 (SMM)
+ *
+ * Return: what goes in the nested CR3 (or EPT pointer).
+ */
+u64 mkvm_tdp_root_pa(struct mkvm_vm *vm, int as)
 {
-	return __pa(vm->arch.tdp.root);
+	return __pa(vm->arch.tdp.space[as].root);
 }
 
 /* Free the tables below @table (not @table itself). */
@@ -69,18 +85,18 @@ static void free_tables(u64 *table, int level)
 /* Pages mapped writable are marked: the guest may have dirtied them. */
 #define TDP_MAPPED_WRITABLE XA_MARK_0
 
-static void unpin_all(struct mkvm_tdp *tdp)
+static void unpin_all(struct mkvm_tdp_space *sp)
 {
 	struct page *page;
 	unsigned long gfn;
 
-	xa_for_each(&tdp->pages, gfn, page) {
-		if (xa_get_mark(&tdp->pages, gfn, TDP_MAPPED_WRITABLE))
+	xa_for_each(&sp->pages, gfn, page) {
+		if (xa_get_mark(&sp->pages, gfn, TDP_MAPPED_WRITABLE))
 			unpin_user_pages_dirty_lock(&page, 1, true);
 		else
 			unpin_user_page(page);
 	}
-	xa_destroy(&tdp->pages);
+	xa_destroy(&sp->pages);
 }
 
 /**
@@ -92,9 +108,11 @@ void mkvm_tdp_zap_all(struct mkvm_vm *vm)
 	struct mkvm_tdp *tdp = &vm->arch.tdp;
 
 	mutex_lock(&tdp->lock);
-	free_tables(tdp->root, TDP_LEVELS);
-	memset(tdp->root, 0, PAGE_SIZE);
-	unpin_all(tdp);
+	for (int as = 0; as < MKVM_ADDRESS_SPACES; as++) {
+		free_tables(tdp->space[as].root, TDP_LEVELS);
+		memset(tdp->space[as].root, 0, PAGE_SIZE);
+		unpin_all(&tdp->space[as]);
+	}
 	/* vCPUs see the new generation and flush their TLB before the next entry. */
 	WRITE_ONCE(tdp->generation, tdp->generation + 1);
 	WRITE_ONCE(vm->stat.remote_tlb_flush, vm->stat.remote_tlb_flush + 1);
@@ -105,13 +123,15 @@ void mkvm_tdp_zap_all(struct mkvm_vm *vm)
 
 void mkvm_tdp_destroy(struct mkvm_vm *vm)
 {
-	struct mkvm_tdp *tdp = &vm->arch.tdp;
+	for (int as = 0; as < MKVM_ADDRESS_SPACES; as++) {
+		struct mkvm_tdp_space *sp = &vm->arch.tdp.space[as];
 
-	if (!tdp->root)
-		return;
-	free_tables(tdp->root, TDP_LEVELS);
-	free_page((unsigned long)tdp->root);
-	unpin_all(tdp);
+		if (!sp->root)
+			continue;
+		free_tables(sp->root, TDP_LEVELS);
+		free_page((unsigned long)sp->root);
+		unpin_all(sp);
+	}
 }
 
 /*
@@ -119,9 +139,9 @@ void mkvm_tdp_destroy(struct mkvm_vm *vm)
  * allocating the tables on the way, or the 2 MiB leaf above it that already
  * maps @gpa; NULL on -ENOMEM.
  */
-static u64 *walk_alloc(struct mkvm_tdp *tdp, u64 gpa, int level)
+static u64 *walk_alloc(struct mkvm_tdp_space *sp, u64 gpa, int level)
 {
-	u64 *table = tdp->root;
+	u64 *table = sp->root;
 
 	for (int l = TDP_LEVELS; l > level; l--) {
 		u64 *e = &table[tdp_index(gpa, l)];
@@ -149,6 +169,7 @@ static bool map_huge(struct mkvm_vcpu *vcpu, struct mkvm_memslot *slot, u64 gfn,
 		     unsigned long hva, struct page *page, u64 bits)
 {
 	struct mkvm_tdp *tdp = &vcpu->vm->arch.tdp;
+	struct mkvm_tdp_space *sp = &tdp->space[mkvm_vcpu_as(vcpu)];
 	u64 first = gfn & ~(u64)(TDP_HUGE_PAGES - 1), *e;
 	unsigned long first_hva = hva - ((gfn - first) << PAGE_SHIFT);
 	struct page **pages;
@@ -176,15 +197,15 @@ static bool map_huge(struct mkvm_vcpu *vcpu, struct mkvm_memslot *slot, u64 gfn,
 			goto unpin;
 
 	mutex_lock(&tdp->lock);
-	e = walk_alloc(tdp, first << PAGE_SHIFT, 2);
+	e = walk_alloc(sp, first << PAGE_SHIFT, 2);
 	if (e && *e & TDP_HUGE) {
 		mapped = true;		/* another vCPU was first */
 	} else if (e && !*e) {
 		for (i = 0; i < TDP_HUGE_PAGES; i++) {
-			if (xa_is_err(xa_store(&tdp->pages, first + i, pages[i],
+			if (xa_is_err(xa_store(&sp->pages, first + i, pages[i],
 					       GFP_KERNEL_ACCOUNT)))
 				break;
-			xa_set_mark(&tdp->pages, first + i, TDP_MAPPED_WRITABLE);
+			xa_set_mark(&sp->pages, first + i, TDP_MAPPED_WRITABLE);
 		}
 		if (i == TDP_HUGE_PAGES) {
 			*e = page_to_phys(pages[0]) | bits | TDP_HUGE;
@@ -194,7 +215,7 @@ static bool map_huge(struct mkvm_vcpu *vcpu, struct mkvm_memslot *slot, u64 gfn,
 			return true;
 		}
 		while (i--)
-			xa_erase(&tdp->pages, first + i);
+			xa_erase(&sp->pages, first + i);
 	}
 	mutex_unlock(&tdp->lock);
 unpin:
@@ -207,7 +228,7 @@ unpin:
 /**
  * mkvm_tdp_fault() - map the page behind a nested page fault
  * @vcpu: the faulting vCPU, in the VM's process, with slots_sem held for read
- * @gpa: the guest physical address
+ * @gpa: the guest physical address, in the vCPU's current address space
  * @write: the access was a write
  *
  * The host page is found through the memslot's userspace mapping and pinned.
@@ -224,6 +245,8 @@ int mkvm_tdp_fault(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
 {
 	const struct mkvm_x86_ops *x = mkvm_x86;
 	struct mkvm_tdp *tdp = &vcpu->vm->arch.tdp;
+	int as = mkvm_vcpu_as(vcpu);
+	struct mkvm_tdp_space *sp = &tdp->space[as];
 	u64 gfn = gpa >> PAGE_SHIFT, bits, *leaf;
 	struct mkvm_memslot *slot;
 	bool host_writable = false;
@@ -234,7 +257,7 @@ int mkvm_tdp_fault(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
 	/* Beyond the 4-level tables' reach (bit 48 and up) nothing can be mapped: MMIO. */
 	if (gpa >> 48)
 		return 1;
-	slot = mkvm_gfn_to_memslot(vcpu->vm, gfn);
+	slot = mkvm_gfn_to_memslot(vcpu->vm, as, gfn);
 	if (!slot || (write && (slot->flags & KVM_MEM_READONLY)))
 		return 1;
 	hva = slot->userspace_addr + ((gfn - slot->base_gfn) << PAGE_SHIFT);
@@ -263,7 +286,7 @@ int mkvm_tdp_fault(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
 
 	mutex_lock(&tdp->lock);
 	r = -ENOMEM;
-	leaf = walk_alloc(tdp, gpa, 1);
+	leaf = walk_alloc(sp, gpa, 1);
 	if (!leaf)
 		goto unpin;
 	if (*leaf) {
@@ -275,7 +298,7 @@ int mkvm_tdp_fault(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
 		if (write && !(*leaf & x->tdp_leaf_write)) {
 			if (*leaf & x->tdp_host_writable) {
 				*leaf |= x->tdp_leaf_write;
-				xa_set_mark(&tdp->pages, gfn, TDP_MAPPED_WRITABLE);
+				xa_set_mark(&sp->pages, gfn, TDP_MAPPED_WRITABLE);
 			} else
 				r = (slot->flags & KVM_MEM_READONLY) ? 1 : -EFAULT;
 		}
@@ -283,13 +306,13 @@ int mkvm_tdp_fault(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
 			mkvm_mark_page_dirty(slot, gfn);
 		goto unpin;
 	}
-	r = xa_err(xa_store(&tdp->pages, gfn, page, GFP_KERNEL_ACCOUNT));
+	r = xa_err(xa_store(&sp->pages, gfn, page, GFP_KERNEL_ACCOUNT));
 	if (r)
 		goto unpin;
 	*leaf = page_to_phys(page) | bits;
 	WRITE_ONCE(vcpu->vm->stat.pages_4k, vcpu->vm->stat.pages_4k + 1);
 	if (bits & x->tdp_leaf_write)
-		xa_set_mark(&tdp->pages, gfn, TDP_MAPPED_WRITABLE);
+		xa_set_mark(&sp->pages, gfn, TDP_MAPPED_WRITABLE);
 	if (write)
 		mkvm_mark_page_dirty(slot, gfn);
 	mutex_unlock(&tdp->lock);

@@ -330,6 +330,8 @@ static int (*const exit_handlers[])(struct mkvm_vcpu *vcpu) = {
 	[SVM_EXIT_XSETBV] = handle_xsetbv,
 	[SVM_EXIT_RDPRU] = handle_ud,
 	[SVM_EXIT_NPF] = handle_npf,
+	/* The guest's SMM is minikvm's: RSM reads its state save map (smm.c). */
+	[SVM_EXIT_RSM] = mkvm_smm_rsm,
 };
 
 /**

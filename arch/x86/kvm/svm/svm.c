@@ -310,7 +310,7 @@ void mkvm_svm_init_vmcb(struct mkvm_vcpu *vcpu)
 		INTERCEPT_SHUTDOWN, INTERCEPT_VMRUN, INTERCEPT_VMMCALL, INTERCEPT_VMLOAD,
 		INTERCEPT_VMSAVE, INTERCEPT_STGI, INTERCEPT_CLGI, INTERCEPT_SKINIT,
 		INTERCEPT_MONITOR, INTERCEPT_MWAIT, INTERCEPT_XSETBV, INTERCEPT_RDPRU,
-		INTERCEPT_RDPMC, INTERCEPT_WBINVD,
+		INTERCEPT_RDPMC, INTERCEPT_WBINVD, INTERCEPT_RSM,
 	};
 
 	memset(vmcb, 0, PAGE_SIZE);
@@ -328,7 +328,7 @@ void mkvm_svm_init_vmcb(struct mkvm_vcpu *vcpu)
 	/* Physical interrupts exit to the host whatever the guest's RFLAGS.IF (APM 15.21.1). */
 	c->int_ctl = V_INTR_MASKING_MASK;
 	c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
-	c->nested_cr3 = mkvm_tdp_root_pa(vcpu->vm);
+	c->nested_cr3 = mkvm_tdp_root_pa(vcpu->vm, mkvm_vcpu_as(vcpu));
 	/* The TSC is not reset with the VMCB: it goes on (tsc.c). */
 	c->tsc_offset = vcpu->arch.time.tsc_offset;
 
@@ -429,7 +429,13 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 	 */
 	u32 host_pkru = read_pkru();
 	bool hw_bp = vcpu->arch.guest_debug & KVM_GUESTDBG_USE_HW_BP;
+	u64 ncr3 = mkvm_tdp_root_pa(vcpu->vm, mkvm_vcpu_as(vcpu));
 
+	/* SMM came or went: the other space's translations must not be used. */
+	if (vmcb->control.nested_cr3 != ncr3) {
+		vmcb->control.nested_cr3 = ncr3;
+		svm->asid_generation = 0;
+	}
 	svm_pick_asid(vcpu, sd, cpu);
 	vmcb->control.asid = svm->asid;
 	vmcb->control.clean = 0;	/* no VMCB state is cached across entries */
