@@ -26,11 +26,6 @@
 #define MKVM_USER_MEM_SLOTS	32764
 /* A slot covers at most 2^31 - 1 pages (8 TiB), like KVM's KVM_MEM_MAX_NR_PAGES. */
 #define MKVM_MEM_MAX_NR_PAGES	((1UL << 31) - 1)
-/*
- * Memslot address spaces, as on KVM for x86: 0 is what the guest sees
- * normally, 1 what it sees in SMM.  A slot's id carries its space in bits 16+.
- */
-#define MKVM_ADDRESS_SPACES	2
 /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: what KVM_ENABLE_CAP may set. */
 #define MKVM_DIRTY_LOG_MANUAL_CAPS (KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | \
 				    KVM_DIRTY_LOG_INITIALLY_SET)

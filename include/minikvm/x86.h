@@ -39,6 +39,12 @@ enum mkvm_reg {
 	NR_GPRS
 };
 
+/*
+ * Memslot address spaces, as on KVM for x86: 0 is what the guest sees
+ * normally, 1 what it sees in SMM.  A slot's id carries its space in bits 16+.
+ */
+#define MKVM_ADDRESS_SPACES	2
+
 /* Two-dimensional paging tables (NPT or EPT) built lazily from memslots. */
 struct mkvm_tdp_space {
 	u64 *root;			/* top-level table, kernel virtual */
@@ -47,7 +53,7 @@ struct mkvm_tdp_space {
 
 struct mkvm_tdp {
 	struct mutex lock;
-	struct mkvm_tdp_space space[2];	/* per memslot address space (core.h) */
+	struct mkvm_tdp_space space[MKVM_ADDRESS_SPACES];
 	u64 generation;			/* bumped on every zap: vCPUs flush their TLB */
 };
 
@@ -268,7 +274,7 @@ void mkvm_arch_vm_destroy(struct mkvm_vm *vm);
 int mkvm_arch_vcpu_create(struct mkvm_vcpu *vcpu);
 void mkvm_arch_vcpu_destroy(struct mkvm_vcpu *vcpu);
 void mkvm_arch_memslots_changed(struct mkvm_vm *vm);
-void mkvm_vcpu_reset(struct mkvm_vcpu *vcpu);
+void mkvm_vcpu_reset(struct mkvm_vcpu *vcpu, bool init);
 void mkvm_vcpu_shutdown(struct mkvm_vcpu *vcpu);
 bool mkvm_vcpu_is_reset_bsp(struct mkvm_vcpu *vcpu);
 int mkvm_arch_vm_enable_cap(struct mkvm_vm *vm, const struct kvm_enable_cap *cap);
@@ -367,7 +373,7 @@ int mkvm_debugregs_ioctl(struct mkvm_vcpu *vcpu, void __user *argp, bool set);
 int mkvm_emulate_dr_access(struct mkvm_vcpu *vcpu, int dr, bool write, int gpr, unsigned int len);
 
 /* arch/x86/kvm/smm.c */
-void mkvm_smm_reset(struct mkvm_vcpu *vcpu);
+void mkvm_smm_reset(struct mkvm_vcpu *vcpu, bool init);
 void mkvm_smm_inject(struct mkvm_vcpu *vcpu);
 int mkvm_smm_rsm(struct mkvm_vcpu *vcpu);
 int mkvm_smm_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data, bool host);

@@ -280,7 +280,7 @@ static int accept_irq(struct mkvm_vcpu *vcpu, const struct mkvm_apic_irq *irq)
 		/* The level-triggered de-assert message only resets arbitration ids. */
 		if (irq->trig_level && !irq->level)
 			break;
-		/* INIT cancels a SIPI not yet taken; an SMI stays. */
+		/* INIT cancels a SIPI not yet taken; taking it cancels an SMI too, as in KVM. */
 		apic->pending_events = (apic->pending_events & BIT(MKVM_APIC_SMI)) |
 				       BIT(MKVM_APIC_INIT);
 		r = 1;

@@ -29,7 +29,7 @@
 #define SMM_MAP_OFFSET	0xfe00		/* the map's place above SMBASE */
 #define SMM_MAP_SIZE	512
 #define SMM_ENTRY_IP	0x8000		/* the handler's first instruction above SMBASE */
-#define SMM_RESET_BASE	0x30000		/* SMBASE at RESET and INIT */
+#define SMM_RESET_BASE	0x30000		/* SMBASE at RESET; INIT keeps it */
 #define SMM_REV_64	0x00020064
 #define SMM_REV_32	0x00020000
 
@@ -196,10 +196,9 @@ static void smm_block_nmis(struct mkvm_vcpu *vcpu)
 	struct mkvm_events *ev = &vcpu->arch.events;
 
 	vcpu->arch.smm.inside_nmi = ev->nmi_masked;
-	if (!ev->nmi_masked) {
-		ev->nmi_masked = true;
-		mkvm_x86->update_nmi_mask(vcpu);
-	}
+	ev->nmi_masked = true;
+	/* Also when they were: the vendor's watch for an NMI window starts over. */
+	mkvm_x86->update_nmi_mask(vcpu);
 }
 
 /* The processor state the SMM handler starts in (SDM vol. 3 table 34-4, APM vol. 2 10.3.4). */
@@ -343,13 +342,16 @@ static void load_32(struct mkvm_vcpu *vcpu, const struct smm_map *m, struct kvm_
 }
 
 /*
- * What the CPU would refuse to load: the checks of KVM_SET_SREGS, plus
- * the upper halves of DR6 and DR7 and of GDTR/IDTR limits.
+ * What the CPU would refuse to load: the checks of KVM_SET_SREGS, the
+ * upper halves of DR6 and DR7, CR3 bits beyond the guest's physical
+ * address width (as KVM checks at RSM), and a 64-bit CS with D set, which
+ * VMRUN refuses (APM vol. 2 15.5.1) and RSM must not hand it.
  */
 static bool state_valid(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u64 dr6, u64 dr7)
 {
-	if (dr6 >> 32 || dr7 >> 32 || s->gdt.limit != (u16)s->gdt.limit ||
-	    s->idt.limit != (u16)s->idt.limit)
+	if (dr6 >> 32 || dr7 >> 32 || s->cr3 >> mkvm_guest_maxphyaddr(vcpu))
+		return false;
+	if ((s->efer & EFER_LMA) && s->cs.l && s->cs.db)
 		return false;
 	return mkvm_sregs_valid(vcpu, s);
 }
@@ -380,6 +382,8 @@ int mkvm_smm_rsm(struct mkvm_vcpu *vcpu)
 	}
 	memset(&s, 0, sizeof(s));
 	mkvm_x86->get_sregs(vcpu, &s);
+	/* The 32-bit map has no R8-R15: they keep their values. */
+	memcpy(regs, vcpu->arch.regs, sizeof(regs));
 	if (mkvm_read_guest_phys(vcpu, smbase + SMM_MAP_OFFSET, &m, sizeof(m)))
 		goto shutdown;
 	if (guest_has_lm(vcpu))
@@ -399,21 +403,29 @@ shutdown:
 	mkvm_x86->set_sregs(vcpu, &s);
 	mkvm_x86->set_interrupt_shadow(vcpu, 0);
 	smm->active = false;
-	if (!smm->inside_nmi) {
+	if (!smm->inside_nmi)
 		ev->nmi_masked = false;
-		mkvm_x86->update_nmi_mask(vcpu);
-	}
+	mkvm_x86->update_nmi_mask(vcpu);
 	smm->inside_nmi = false;
+	/* The VMM's debugger steps over RSM as over any instruction. */
+	if (vcpu->arch.guest_debug & KVM_GUESTDBG_SINGLESTEP)
+		vcpu->arch.debug_step_done = true;
 	return 1;
 }
 
 /**
- * mkvm_smm_reset() - SMM state at RESET and INIT: not in SMM, SMBASE 0x30000
+ * mkvm_smm_reset() - SMM state at RESET and INIT: not in SMM, no SMI pending
  * @vcpu: the vCPU
+ * @init: an INIT, which keeps SMBASE (as in KVM): firmware relocates each
+ *	  CPU's SMBASE into SMRAM once, and the OS starts its APs with INIT
+ *
+ * SMBASE is 0x30000 after RESET.
  */
-void mkvm_smm_reset(struct mkvm_vcpu *vcpu)
+void mkvm_smm_reset(struct mkvm_vcpu *vcpu, bool init)
 {
-	vcpu->arch.smm = (struct mkvm_smm){ .smbase = SMM_RESET_BASE };
+	u64 smbase = init ? vcpu->arch.smm.smbase : SMM_RESET_BASE;
+
+	vcpu->arch.smm = (struct mkvm_smm){ .smbase = smbase };
 }
 
 /**

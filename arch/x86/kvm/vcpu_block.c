@@ -243,7 +243,7 @@ static void deliver_sipi(struct mkvm_vcpu *vcpu, u8 vector)
 static void init_vcpu(struct mkvm_vcpu *vcpu)
 {
 	mkvm_x86->init_event(vcpu);
-	mkvm_vcpu_reset(vcpu);
+	mkvm_vcpu_reset(vcpu, true);
 	mkvm_lapic_reset(vcpu, true);
 }
 

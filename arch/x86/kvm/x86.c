@@ -447,13 +447,14 @@ void mkvm_arch_vm_destroy(struct mkvm_vm *vm)
 }
 
 /**
- * mkvm_vcpu_reset() - the generic registers at power-on or after a shutdown
+ * mkvm_vcpu_reset() - the generic registers at power-on, after a shutdown, or at INIT
  * @vcpu: the vCPU; the vendor resets its own state (VMCB, VMCS) separately
+ * @init: an INIT, which leaves SMBASE as it is
  *
  * SDM vol. 3 table 10-1, APM vol. 2 table 14-1.  Any I/O or emulation that
  * was waiting for userspace is dropped.
  */
-void mkvm_vcpu_reset(struct mkvm_vcpu *vcpu)
+void mkvm_vcpu_reset(struct mkvm_vcpu *vcpu, bool init)
 {
 	memset(vcpu->arch.regs, 0, sizeof(vcpu->arch.regs));
 	memset(vcpu->arch.dr, 0, sizeof(vcpu->arch.dr));
@@ -467,7 +468,7 @@ void mkvm_vcpu_reset(struct mkvm_vcpu *vcpu)
 	vcpu->arch.rflags = 2;
 	vcpu->arch.emul.wait = EMUL_NONE;
 	memset(&vcpu->arch.events, 0, sizeof(vcpu->arch.events));
-	mkvm_smm_reset(vcpu);
+	mkvm_smm_reset(vcpu, init);
 	vcpu->arch.time.system_time_msr = 0;	/* kvmclock off; the TSC keeps counting */
 }
 
@@ -481,7 +482,7 @@ void mkvm_vcpu_reset(struct mkvm_vcpu *vcpu)
 void mkvm_vcpu_shutdown(struct mkvm_vcpu *vcpu)
 {
 	mkvm_x86->init_event(vcpu);
-	mkvm_vcpu_reset(vcpu);
+	mkvm_vcpu_reset(vcpu, false);
 	vcpu->run->exit_reason = KVM_EXIT_SHUTDOWN;
 }
 
@@ -506,7 +507,7 @@ int mkvm_arch_vcpu_create(struct mkvm_vcpu *vcpu)
 {
 	int r;
 
-	mkvm_vcpu_reset(vcpu);
+	mkvm_vcpu_reset(vcpu, false);
 	vcpu->arch.apic_base = APIC_DEFAULT_PHYS_BASE | MSR_IA32_APICBASE_ENABLE |
 			       (mkvm_vcpu_is_reset_bsp(vcpu) ? MSR_IA32_APICBASE_BSP : 0);
 	vcpu->arch.amd_guest = true;

@@ -301,14 +301,18 @@ int mkvm_svm_handle_iret(struct mkvm_vcpu *vcpu)
 }
 
 /**
- * mkvm_svm_update_nmi_mask() - events.nmi_masked was set from userspace
+ * mkvm_svm_update_nmi_mask() - events.nmi_masked was set from outside the guest
  * @vcpu: the vCPU
+ *
+ * By userspace, or by SMM's entry and RSM: a single step towards the old
+ * NMI window is called off, so that it does not run on into new code.
  */
 void mkvm_svm_update_nmi_mask(struct mkvm_vcpu *vcpu)
 {
 	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
 
 	svm->iret_seen = false;
+	svm->nmi_singlestep = false;
 	if (vcpu->arch.events.nmi_masked)
 		mkvm_svm_set_intercept(svm->vmcb, INTERCEPT_IRET);
 	else
