@@ -1069,3 +1069,25 @@ TEST(latched_init_round_trips_through_events)
 	TEST_ASSERT_EQ(bsp->run->flags & KVM_RUN_X86_SMM, 0);
 	vm_free(vm);
 }
+
+/* A map the CPU cannot load (CR0.PG without PE) shuts the vCPU down at RSM, on both. */
+TEST(rsm_invalid_map_shuts_down)
+{
+	struct kvm_vm *vm;
+	uint8_t *smram;
+	struct kvm_vcpu *vcpu = smm_vm(VM_MODE_LONG64, smm_guest_loop, &vm, &smram, 0);
+	uint64_t b = SMBASE_RESET;
+
+	load_handler(smram, b, smm_hlt, smm_hlt_end);
+	expect_hlt(vcpu, false);
+	vcpu_ioctl(vcpu, KVM_SMI, NULL, "KVM_SMI");
+	expect_hlt(vcpu, true);
+	*(uint64_t *)(smram + b - SMRAM_GPA + 0xff58) = 0x80000010ULL;	/* CR0 in the map */
+	expect_out(vcpu, PORT_SMM2, true);
+	vcpu_run(vcpu);
+	TEST_ASSERT(vcpu->run->exit_reason == KVM_EXIT_SHUTDOWN,
+		    "RSM of an invalid map: exit reason %u, not KVM_EXIT_SHUTDOWN",
+		    vcpu->run->exit_reason);
+	TEST_ASSERT_EQ(vcpu->run->flags & KVM_RUN_X86_SMM, 0);
+	vm_free(vm);
+}
