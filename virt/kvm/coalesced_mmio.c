@@ -12,6 +12,7 @@
  * checked before use.  A full ring makes the write exit as usual.
  */
 #include <linux/gfp.h>
+#include <linux/nospec.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 
@@ -139,7 +140,7 @@ bool mkvm_coalesced_write(struct mkvm_vm *vm, bool pio, u64 addr, unsigned int l
 	/* One slot stays empty, so that first == last means an empty ring. */
 	if (last >= KVM_COALESCED_MMIO_MAX || (last + 1) % KVM_COALESCED_MMIO_MAX == first)
 		goto out;
-	e = &ring->coalesced_mmio[last];
+	e = &ring->coalesced_mmio[array_index_nospec(last, KVM_COALESCED_MMIO_MAX)];
 	e->phys_addr = addr;
 	e->len = len;
 	e->pio = pio;

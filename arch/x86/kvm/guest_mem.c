@@ -9,6 +9,7 @@
  * Only translation is done; the access rights were already checked by the
  * hardware for the faulting access.
  */
+#include <linux/nospec.h>
 #include <linux/uaccess.h>
 
 #include <minikvm/core.h>
@@ -37,8 +38,10 @@ static void *hva_of(struct mkvm_vcpu *vcpu, int as, u64 gpa, bool write)
 		return NULL;
 	if (write)
 		mkvm_mark_page_dirty(slot, gpa >> PAGE_SHIFT);
+	/* As KVM does: the guest must not steer even speculative loads outside its slots. */
 	return (void *)(slot->userspace_addr +
-			((gpa >> PAGE_SHIFT) - slot->base_gfn) * PAGE_SIZE + (gpa & ~PAGE_MASK));
+			array_index_nospec((gpa >> PAGE_SHIFT) - slot->base_gfn, slot->npages) *
+			PAGE_SIZE + (gpa & ~PAGE_MASK));
 }
 
 /**

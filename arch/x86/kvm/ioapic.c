@@ -8,6 +8,7 @@
  * As in KVM: version 0x11, pin polarity is ignored (KVM_IRQ_LINE gives the
  * logical level), and the 0x40 EOI register of later IOAPICs is accepted.
  */
+#include <linux/nospec.h>
 #include <asm/apicdef.h>
 
 #include <minikvm/core.h>
@@ -163,7 +164,7 @@ static u32 read_indirect(struct mkvm_ioapic *ioapic)
 	default:
 		pin = (sel - 0x10) >> 1;
 		if (sel >= 0x10 && pin < MKVM_IOAPIC_PINS)
-			e = ioapic->redirtbl[pin];
+			e = ioapic->redirtbl[array_index_nospec(pin, MKVM_IOAPIC_PINS)];
 		return sel & 1 ? e >> 32 : (u32)e;
 	}
 }
@@ -204,7 +205,7 @@ static void write_indirect(struct mkvm_irqchip *chip, u32 val)
 		return;		/* read-only */
 	default:
 		if (sel >= 0x10 && pin < MKVM_IOAPIC_PINS)
-			write_rte(chip, pin, sel & 1, val);
+			write_rte(chip, array_index_nospec(pin, MKVM_IOAPIC_PINS), sel & 1, val);
 	}
 }
 

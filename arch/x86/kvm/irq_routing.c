@@ -13,6 +13,7 @@
  * destination from address bits 19:12, so address_hi is ignored (Intel SDM
  * vol. 3 10.11.1 and 10.11.2).
  */
+#include <linux/nospec.h>
 #include <linux/rculist.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -140,8 +141,13 @@ static struct mkvm_irq_routing *build_table(const struct kvm_irq_routing_entry *
 		struct route *e = &rt->routes[next[ue[i].gsi]++];
 
 		parse_entry(&ue[i], e);
-		if (e->type == KVM_IRQ_ROUTING_IRQCHIP)
-			rt->chip_gsi[ue[i].u.irqchip.irqchip][ue[i].u.irqchip.pin] = ue[i].gsi;
+		if (e->type == KVM_IRQ_ROUTING_IRQCHIP) {
+			/* Checked by the first parse_entry(): not on this path, so clamp here. */
+			u32 c = array_index_nospec(ue[i].u.irqchip.irqchip, NR_IRQCHIPS);
+			u32 pin = array_index_nospec(ue[i].u.irqchip.pin, MKVM_IOAPIC_PINS);
+
+			rt->chip_gsi[c][pin] = ue[i].gsi;
+		}
 	}
 	kfree(seen);
 	kfree(next);
@@ -294,8 +300,9 @@ int mkvm_set_irq(struct mkvm_vm *vm, enum mkvm_irq_source src, u32 gsi, int leve
 		return -1;
 	rcu_read_lock();
 	rt = rcu_dereference(chip->routing);
-	for (u32 i = rt->first[min(gsi, rt->nr_gsis)]; gsi < rt->nr_gsis &&
-	     i < rt->first[gsi + 1]; i++) {
+	/* A GSI past the table, even speculatively, is nr_gsis: no routes there. */
+	gsi = array_index_nospec(min(gsi, rt->nr_gsis), rt->nr_gsis + 1);
+	for (u32 i = rt->first[gsi]; gsi < rt->nr_gsis && i < rt->first[gsi + 1]; i++) {
 		const struct route *e = &rt->routes[i];
 
 		if (e->type == KVM_IRQ_ROUTING_MSI)

@@ -11,6 +11,7 @@
  * pending events, under apic->lock; everything else belongs to the vCPU's
  * own thread.
  */
+#include <linux/nospec.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <asm/apicdef.h>
@@ -511,7 +512,8 @@ static void set_lvt(struct mkvm_lapic *apic, unsigned int reg, u32 val, u32 bits
 	if (!sw_enabled(apic))
 		val |= APIC_LVT_MASKED;
 	spin_lock_irqsave(&apic->lock, flags);
-	mkvm_lapic_set_reg(apic, reg, val & bits);
+	/* @reg is the guest's, checked only by reg_write()'s switch. */
+	mkvm_lapic_set_reg(apic, array_index_nospec(reg, KVM_APIC_REG_SIZE), val & bits);
 	spin_unlock_irqrestore(&apic->lock, flags);
 }
 
@@ -649,7 +651,9 @@ static u32 reg_read(struct mkvm_vcpu *vcpu, unsigned int reg)
 		fallthrough;
 	default:
 		spin_lock_irqsave(&apic->lock, flags);
-		v = reg == APIC_PROCPRI ? apic_ppr(apic) : mkvm_lapic_get_reg(apic, reg);
+		/* The register page is 4 KiB, the register file only KVM_APIC_REG_SIZE. */
+		v = reg == APIC_PROCPRI ? apic_ppr(apic) :
+		    mkvm_lapic_get_reg(apic, array_index_nospec(reg, KVM_APIC_REG_SIZE));
 		spin_unlock_irqrestore(&apic->lock, flags);
 		return v;
 	}

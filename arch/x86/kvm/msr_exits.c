@@ -5,6 +5,7 @@
  * KVM_CAP_X86_USER_SPACE_MSR): a filter that denies MSRs to the guest, and
  * KVM_EXIT_X86_RDMSR/WRMSR for accesses minikvm would answer with #GP.
  */
+#include <linux/nospec.h>
 #include <linux/rcupdate.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -147,7 +148,8 @@ static bool msr_allowed(struct mkvm_vm *vm, u32 index, bool write)
 
 			/* KVM ends a range in 32 bits: one that wraps past 4G covers nothing. */
 			if (index >= r->base && index < r->base + r->nmsrs && (r->flags & type)) {
-				allowed = test_bit(index - r->base, r->bitmap);
+				allowed = test_bit(array_index_nospec(index - r->base, r->nmsrs),
+						   r->bitmap);
 				break;
 			}
 		}

@@ -9,6 +9,8 @@
  * Like KVM: single mode and the ICW1 level-trigger bit are not supported
  * (the ELCR decides), and reads or writes wider than a byte do nothing.
  */
+#include <linux/nospec.h>
+
 #include <minikvm/core.h>
 #include <minikvm/irqchip.h>
 
@@ -354,7 +356,8 @@ void mkvm_pic_pio_write(struct mkvm_irqchip *chip, u16 port, u32 val)
 
 		c->elcr = val & c->elcr_mask;
 	} else {
-		port_write(&pic->chip[port >> 7], port & 1, val);
+		port_write(&pic->chip[array_index_nospec(port >> 7, ARRAY_SIZE(pic->chip))],
+			   port & 1, val);
 	}
 	rose = update(pic);
 	snap(pic, &after);
@@ -385,7 +388,7 @@ u32 mkvm_pic_pio_read(struct mkvm_irqchip *chip, u16 port)
 	if (port == 0x4d0 || port == 0x4d1) {
 		v = pic->chip[port & 1].elcr;
 	} else {
-		c = &pic->chip[port >> 7];
+		c = &pic->chip[array_index_nospec(port >> 7, ARRAY_SIZE(pic->chip))];
 		if (c->poll) {
 			v = poll_read(pic, c);
 			c->poll = 0;
@@ -411,7 +414,7 @@ u32 mkvm_pic_pio_read(struct mkvm_irqchip *chip, u16 port)
  */
 void mkvm_pic_get_state(struct mkvm_pic *pic, int n, struct kvm_pic_state *s)
 {
-	struct mkvm_pic_chip *c = &pic->chip[n];
+	struct mkvm_pic_chip *c = &pic->chip[array_index_nospec(n, ARRAY_SIZE(pic->chip))];
 	unsigned long flags;
 
 	BUILD_BUG_ON(sizeof(*c) != sizeof(*s));
@@ -437,7 +440,7 @@ void mkvm_pic_get_state(struct mkvm_pic *pic, int n, struct kvm_pic_state *s)
 void mkvm_pic_set_state(struct mkvm_irqchip *chip, int n, const struct kvm_pic_state *s)
 {
 	struct mkvm_pic *pic = &chip->pic;
-	struct mkvm_pic_chip *c = &pic->chip[n];
+	struct mkvm_pic_chip *c = &pic->chip[array_index_nospec(n, ARRAY_SIZE(pic->chip))];
 	unsigned long flags;
 	bool rose;
 

@@ -23,6 +23,7 @@
  */
 #include <linux/hrtimer.h>
 #include <linux/math64.h>
+#include <linux/nospec.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -383,7 +384,7 @@ bool mkvm_pit_pio(struct mkvm_vm *vm, u16 port, unsigned int len, bool in, u32 *
 		return false;
 	mutex_lock(&pit->lock);
 	if (port >= PIT_BASE_PORT && port + len <= PIT_BASE_PORT + PIT_NR_PORTS) {
-		port -= PIT_BASE_PORT;
+		port = array_index_nospec(port - PIT_BASE_PORT, PIT_NR_PORTS);
 		if (in)
 			*val = port == 3 ? 0 : data_read(pit, port);
 		else if (port == 3)

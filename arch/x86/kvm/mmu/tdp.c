@@ -21,6 +21,7 @@
  * nested fault instead of 512, and fewer TLB entries.
  */
 #include <linux/mm.h>
+#include <linux/nospec.h>
 #include <linux/slab.h>
 #include <asm/io.h>
 
@@ -260,7 +261,9 @@ int mkvm_tdp_fault(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
 	slot = mkvm_gfn_to_memslot(vcpu->vm, as, gfn);
 	if (!slot || (write && (slot->flags & KVM_MEM_READONLY)))
 		return 1;
-	hva = slot->userspace_addr + ((gfn - slot->base_gfn) << PAGE_SHIFT);
+	/* As KVM does: the guest must not steer even speculative loads outside its slots. */
+	hva = slot->userspace_addr + (array_index_nospec(gfn - slot->base_gfn, slot->npages) <<
+				      PAGE_SHIFT);
 	/* Long-term: the page stays pinned while mapped, so it must not be movable. */
 	if (!(slot->flags & KVM_MEM_READONLY))
 		host_writable = pin_user_pages_fast(hva, 1, FOLL_WRITE | FOLL_LONGTERM, &page) == 1;

@@ -6,6 +6,7 @@
  * Handlers return >0 to enter the guest again, 0 to exit to userspace with
  * kvm_run filled in, or a negative errno for KVM_RUN.
  */
+#include <linux/nospec.h>
 #include <linux/percpu.h>
 #include <asm/debugreg.h>
 #include <asm/msr-index.h>
@@ -300,6 +301,8 @@ static int (*const exit_handlers[])(struct mkvm_vcpu *vcpu) = {
 	[SVM_EXIT_EXCP_BASE + DB_VECTOR] = handle_db,
 	[SVM_EXIT_EXCP_BASE + BP_VECTOR] = handle_bp,
 	[SVM_EXIT_EXCP_BASE + AC_VECTOR] = handle_ac,
+	/* Handed to the host's handler in svm_run(); the guest goes on. */
+	[SVM_EXIT_EXCP_BASE + MC_VECTOR] = handle_nothing,
 	[SVM_EXIT_RDPMC] = handle_rdpmc,
 	[SVM_EXIT_WBINVD] = handle_wbinvd,
 	[SVM_EXIT_READ_DR0 ... SVM_EXIT_READ_DR7] = handle_dr,
@@ -358,7 +361,10 @@ int mkvm_svm_handle_exit(struct mkvm_vcpu *vcpu)
 		vcpu->run->fail_entry.cpu = smp_processor_id();
 		return 0;
 	}
-	if (code >= ARRAY_SIZE(exit_handlers) || !exit_handlers[code])
+	if (code >= ARRAY_SIZE(exit_handlers))
+		return internal_error(vcpu, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON);
+	code = array_index_nospec(code, ARRAY_SIZE(exit_handlers));
+	if (!exit_handlers[code])
 		return internal_error(vcpu, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON);
 	r = exit_handlers[code](vcpu);
 	if (r > 0 && hlt_in_shadow(vcpu))

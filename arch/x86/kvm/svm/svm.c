@@ -10,6 +10,7 @@
 #include <linux/slab.h>
 #include <asm/io.h>
 #include <asm/debugreg.h>
+#include <asm/mce.h>
 #include <asm/pkru.h>
 #include <asm/msr.h>
 #include <asm/reboot.h>
@@ -323,6 +324,8 @@ void mkvm_svm_init_vmcb(struct mkvm_vcpu *vcpu)
 	 */
 	mkvm_svm_set_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + DB_VECTOR);
 	mkvm_svm_set_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + AC_VECTOR);
+	/* A machine check is the host's to handle (svm_run). */
+	mkvm_svm_set_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + MC_VECTOR);
 	c->iopm_base_pa = __pa(iopm);
 	c->msrpm_base_pa = __pa(msrpm);
 	/* Physical interrupts exit to the host whatever the guest's RFLAGS.IF (APM 15.21.1). */
@@ -417,6 +420,15 @@ static void svm_pick_asid(struct mkvm_vcpu *vcpu, struct mkvm_svm_cpu *sd, int c
 	vcpu->arch.tdp_generation = tdp_gen;
 }
 
+static void svm_machine_check(void)
+{
+#ifdef CONFIG_X86_MCE
+	struct pt_regs regs = { .cs = 3, .flags = X86_EFLAGS_IF };
+
+	do_machine_check(&regs);
+#endif
+}
+
 static void svm_run(struct mkvm_vcpu *vcpu)
 {
 	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
@@ -473,6 +485,14 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 	mkvm_svm_vmrun(svm->vmcb_pa, vcpu->arch.regs, page_to_phys(sd->host_save));
 	raw_local_irq_disable();
 	stgi();
+
+	/*
+	 * A machine check in the guest exits (the #MC intercept) instead of
+	 * reaching the host's handler: hand it over now, still with
+	 * interrupts off, as from user mode, as KVM does.
+	 */
+	if (unlikely(vmcb->control.exit_code == SVM_EXIT_EXCP_BASE + MC_VECTOR))
+		svm_machine_check();
 
 	/* A VMRUN that failed did not flush: the next one on this CPU must. */
 	if (vmcb->control.exit_code == SVM_EXIT_ERR &&
