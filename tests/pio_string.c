@@ -15,6 +15,9 @@
  * differently.  A test line gives the number of exits of each case.
  * It then checks the data, in order, the memory around it, and every register.
  */
+#include <errno.h>
+#include <sys/ioctl.h>
+
 #include "kvm_util.h"
 
 #define CODE_GPA	GUEST_CODE16_GPA
@@ -744,4 +747,54 @@ TEST_TIMEOUT(real_a32_count_above_64k, 300)
 	};
 
 	RUN_AS_LISTED(cases);
+}
+
+/*
+ * With a 64-bit address size the count is all of RCX: 2^32 + 16 is not a
+ * count of 16 (nor 2^32 a count of 0).  The first batch is checked, then
+ * the VM is dropped: the whole count would take too long.
+ */
+TEST(long64_count_above_4g)
+{
+	static const uint64_t counts[] = { 0x100000000ULL, 0x100000010ULL };
+
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		struct str_case c = { VM_MODE_LONG64, .size = 1, .asize = 64,
+				      .ptr = HI_GVA, .rcx = counts[i] };
+		struct kvm_vm *vm = vm_create(c.mode);
+		struct kvm_vcpu *vcpu;
+		struct kvm_regs regs;
+		uint8_t code[16];
+		size_t len = build_code(code, &c);
+		unsigned int n;
+
+		vm_load_blob(vm, CODE_GPA, code, code + len);
+		vcpu = vm_vcpu_add_at(vm, 0, CODE_GPA);
+		virt_map(vm, HI_GVA, HI_GPA0, PAGE_SIZE);
+		virt_map(vm, HI_GVA + PAGE_SIZE, HI_GPA1, PAGE_SIZE);
+		vcpu_regs_get(vcpu, &regs);
+		regs.rcx = c.rcx;
+		regs.rdi = c.ptr;
+		regs.rdx = PORT;
+		vcpu_regs_set(vcpu, &regs);
+
+		vcpu_run(vcpu);
+		TEST_ASSERT(vcpu->run->exit_reason == KVM_EXIT_IO &&
+			    vcpu->run->io.direction == KVM_EXIT_IO_IN && vcpu->run->io.port == PORT,
+			    "RCX %#" PRIx64 ": exit reason %u, not an IN from port %#x", counts[i],
+			    vcpu->run->exit_reason, PORT);
+		n = vcpu->run->io.count;
+		TEST_ASSERT(n >= 1 && n <= PAGE_SIZE, "RCX %#" PRIx64 ": a batch of %u",
+			    counts[i], n);
+		/* Complete the batch: RCX counts down from all 64 bits. */
+		vcpu->run->immediate_exit = 1;
+		TEST_ASSERT(ioctl(vcpu->fd, KVM_RUN, NULL) == -1 && errno == EINTR,
+			    "KVM_RUN with immediate_exit did not return EINTR");
+		vcpu->run->immediate_exit = 0;
+		vcpu_regs_get(vcpu, &regs);
+		TEST_ASSERT(regs.rcx == counts[i] - n && regs.rdi == c.ptr + n,
+			    "RCX %#" PRIx64 " after a batch of %u: RCX %#llx RDI %#llx",
+			    counts[i], n, regs.rcx, regs.rdi);
+		vm_free(vm);
+	}
 }

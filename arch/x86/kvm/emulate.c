@@ -432,9 +432,10 @@ int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in)
 	struct mkvm_emul *e = &vcpu->arch.emul;
 	struct mkvm_insn *insn = &e->insn;
 	unsigned long *r = vcpu->arch.regs;
-	unsigned int count = 1, n;
+	/* All of RCX in 64-bit addressing: a count of 2^32 is not 0. */
+	u64 count = 1, amask, la;
+	unsigned int n;
 	struct kvm_sregs s;
-	u64 amask, la;
 
 	if (!mkvm_fetch_decode(vcpu, &s, insn))
 		return 0;
@@ -467,7 +468,7 @@ int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in)
 	if (vcpu->arch.rflags & RFLAGS_DF) {
 		n = 1;
 	} else {
-		n = min3((unsigned int)(PAGE_SIZE - (la & ~PAGE_MASK)), 1024u / size, count);
+		n = min3(PAGE_SIZE - (la & ~PAGE_MASK), 1024ul / size, count);
 		n = max(n, 1u);
 	}
 	pio_exit(vcpu, port, size, true, n);

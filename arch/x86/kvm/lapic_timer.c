@@ -263,6 +263,9 @@ static bool arm_deadline(struct mkvm_lapic *apic, u64 tsc)
 		apic->tsc_deadline = 0;
 		return timer_irq(apic);
 	}
+	/* A host that never learned its TSC rate cannot time it: not armed, as in KVM. */
+	if (unlikely(!tsc_khz))
+		return false;
 	ns = mul_u64_u32_div(apic->tsc_deadline - tsc, USEC_PER_SEC, tsc_khz);
 	/* A deadline centuries away must not wrap around into the past. */
 	start(apic, min_t(u64, ns, KTIME_MAX / 4));
