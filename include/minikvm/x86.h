@@ -162,6 +162,7 @@ struct mkvm_vcpu_arch {
 	u64 tdp_generation;		/* last tdp.generation this vCPU flushed for */
 	struct mkvm_vcpu_time time;
 	u64 ucode_rev, de_cfg, hwcr, misc_enable;	/* model_msrs.c */
+	u64 tsc_aux;			/* tsc_aux.c: what RDTSCP and RDPID return */
 	struct mkvm_mtrr mtrr;
 	struct mkvm_mce mce;
 	bool shutdown_pending;		/* a triple fault to report at the next KVM_RUN */
@@ -378,6 +379,13 @@ void mkvm_smm_inject(struct mkvm_vcpu *vcpu);
 int mkvm_smm_rsm(struct mkvm_vcpu *vcpu);
 int mkvm_smm_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data, bool host);
 int mkvm_smm_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host);
+
+/* arch/x86/kvm/tsc_aux.c */
+bool mkvm_tsc_aux_supported(void);
+void mkvm_tsc_aux_load(struct mkvm_vcpu *vcpu);
+void mkvm_tsc_aux_exit(void);
+int mkvm_tsc_aux_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data, bool host);
+int mkvm_tsc_aux_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host);
 
 /* arch/x86/kvm/guest_debug.c */
 u32 mkvm_guest_debug_supported(void);

@@ -46,6 +46,10 @@
  */
 #define EXT1_EDX ((LEAF1_EDX & 0x0183ffff) | BIT(11) | BIT(20) | BIT(22) | BIT(25) | BIT(26) | \
 		  BIT(29))
+/* RDTSCP: the guest's own TSC_AUX is loaded for it (tsc_aux.c). */
+#define EXT1_EDX_RDTSCP BIT(27)
+/* RDPID, likewise. */
+#define LEAF7_ECX_RDPID BIT(22)
 /* LAHF/SAHF in 64-bit mode, ABM, SSE4A, MISALIGNSSE, 3DNOWPREFETCH. */
 #define EXT1_ECX (BIT(0) | BIT(5) | BIT(6) | BIT(7) | BIT(8))
 
@@ -87,7 +91,7 @@ void mkvm_cpuid_init(void)
 	if (!xcr0)
 		supported[1].ecx &= ~(LEAF1_ECX_XSAVE | BIT(12) | BIT(28) | BIT(29));
 	if (max_basic >= 7) {
-		add_leaf(7, 0, LEAF7_EBX, 0, 0);
+		add_leaf(7, 0, LEAF7_EBX, LEAF7_ECX_RDPID, 0);
 		e = &supported[nr_supported - 1];
 		e->flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
 		if (!(xcr0 & XFEATURE_MASK_YMM))
@@ -123,7 +127,7 @@ void mkvm_cpuid_init(void)
 	}
 	add_leaf(0x80000000, ~0u, ~0u, ~0u, ~0u);
 	supported[nr_supported - 1].eax = min(max_ext, 0x80000008u);
-	add_leaf(0x80000001, ~0u, ~0u, EXT1_ECX, EXT1_EDX);
+	add_leaf(0x80000001, ~0u, ~0u, EXT1_ECX, EXT1_EDX | EXT1_EDX_RDTSCP);
 	for (u32 fn = 0x80000002; fn <= min(max_ext, 0x80000006u); fn++)
 		add_leaf(fn, ~0u, ~0u, ~0u, ~0u);	/* brand string, cache geometry */
 	if (max_ext >= 0x80000008) {

@@ -26,6 +26,8 @@ static const u32 msrs_to_save[] = {
 	MSR_IA32_MCG_STATUS, MSR_IA32_MCG_CTL,
 	/* smm.c: userspace's only, as in KVM */
 	MSR_IA32_SMBASE,
+	/* tsc_aux.c, last: only on a host that has it */
+	MSR_TSC_AUX,
 };
 
 /**
@@ -60,7 +62,9 @@ int mkvm_copy_msr_list(struct kvm_msr_list __user *arg, const u32 *list, u32 n)
  */
 int mkvm_dev_get_msr_index_list(struct kvm_msr_list __user *arg)
 {
-	return mkvm_copy_msr_list(arg, msrs_to_save, ARRAY_SIZE(msrs_to_save));
+	u32 n = ARRAY_SIZE(msrs_to_save) - !mkvm_tsc_aux_supported();
+
+	return mkvm_copy_msr_list(arg, msrs_to_save, n);
 }
 
 static int get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data, bool host)
@@ -90,6 +94,8 @@ static int get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data, bool host)
 		r = mkvm_model_get_msr(vcpu, index, data);
 	if (r == MKVM_MSR_UNKNOWN)
 		r = mkvm_smm_get_msr(vcpu, index, data, host);
+	if (r == MKVM_MSR_UNKNOWN)
+		r = mkvm_tsc_aux_get_msr(vcpu, index, data, host);
 	return r;
 }
 
@@ -107,10 +113,64 @@ int mkvm_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
 	return get_msr(vcpu, index, data, false);
 }
 
+/* Linear addresses are 48 bits wide, 57 with CR4.LA57 (SDM vol. 3 4.1.1). */
+static bool canonical(struct mkvm_vcpu *vcpu, u64 la)
+{
+	struct kvm_sregs s;
+	int bits;
+
+	mkvm_x86->get_sregs(vcpu, &s);
+	bits = (s.cr4 & X86_CR4_LA57) ? 57 : 48;
+	return (u64)((s64)(la << (64 - bits)) >> (64 - bits)) == la;
+}
+
+/*
+ * WRMSR of EFER (APM vol. 2 3.1.7, SDM vol. 3 2.2.1).  LMA is the CPU's to
+ * set, so it stays as it is, also for userspace (KVM_SET_SREGS sets it), as
+ * in KVM.  The guest may set LME, NX and FFXSR only if its CPUID offers
+ * them (not SCE, as in KVM), and not change LME while paging is on.
+ */
+static int set_efer_checks(struct mkvm_vcpu *vcpu, u64 *data, bool host)
+{
+	struct kvm_cpuid_entry2 *e = mkvm_find_cpuid_entry(vcpu, 0x80000001, 0);
+	u32 edx = e ? e->edx : 0;
+	struct kvm_sregs s;
+
+	mkvm_x86->get_sregs(vcpu, &s);
+	if (!host) {
+		if (((*data & EFER_LME) && !(edx & BIT(29))) ||
+		    ((*data & EFER_NX) && !(edx & BIT(20))) ||
+		    ((*data & EFER_FFXSR) && !(edx & BIT(25))))
+			return MKVM_MSR_INVALID;
+		if ((s.cr0 & X86_CR0_PG) && ((*data ^ s.efer) & EFER_LME))
+			return MKVM_MSR_INVALID;
+	}
+	*data = (*data & ~EFER_LMA) | (s.efer & EFER_LMA);
+	return 0;
+}
+
 static int set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host)
 {
-	int r = mkvm_x86->set_msr(vcpu, index, data);
+	int r;
 
+	/* As KVM checks them, for the guest and for userspace alike. */
+	switch (index) {
+	case MSR_FS_BASE:
+	case MSR_GS_BASE:
+	case MSR_KERNEL_GS_BASE:
+	case MSR_LSTAR:
+	case MSR_CSTAR:
+		/* A non-canonical base or entry point is #GP (SDM vol. 4, APM vol. 2 6.1.1). */
+		if (!canonical(vcpu, data))
+			return MKVM_MSR_INVALID;
+		break;
+	case MSR_EFER:
+		r = set_efer_checks(vcpu, &data, host);
+		if (r)
+			return r;
+		break;
+	}
+	r = mkvm_x86->set_msr(vcpu, index, data);
 	if (r != MKVM_MSR_UNKNOWN)
 		return r;
 	switch (index) {
@@ -132,6 +192,8 @@ static int set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host)
 		r = mkvm_model_set_msr(vcpu, index, data, host);
 	if (r == MKVM_MSR_UNKNOWN)
 		r = mkvm_smm_set_msr(vcpu, index, data, host);
+	if (r == MKVM_MSR_UNKNOWN)
+		r = mkvm_tsc_aux_set_msr(vcpu, index, data, host);
 	return r;
 }
 

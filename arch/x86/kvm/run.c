@@ -76,6 +76,7 @@ static int run_loop(struct mkvm_vcpu *vcpu)
 		/* Nothing between here and the entry can change what to inject. */
 		mkvm_inject_events(vcpu);
 		mkvm_load_guest_xcr0(vcpu);
+		mkvm_tsc_aux_load(vcpu);
 		mkvm_x86->run(vcpu);
 		vcpu->stat.exits++;
 		mkvm_vcpu_exit_guest(vcpu);

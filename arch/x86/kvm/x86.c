@@ -35,6 +35,8 @@ int mkvm_arch_init(void)
 
 void mkvm_arch_exit(void)
 {
+	/* No CPU may keep a guest's TSC_AUX, nor a notifier in this module. */
+	mkvm_tsc_aux_exit();
 	mkvm_x86->hardware_unsetup();
 }
 
