@@ -196,6 +196,11 @@ struct mkvm_x86_ops {
 	int (*set_msr)(struct mkvm_vcpu *vcpu, u32 index, u64 data);
 	/* One guest entry and exit, with interrupts disabled by the caller. */
 	void (*run)(struct mkvm_vcpu *vcpu);
+	/*
+	 * Optional: right after the exit, interrupts still off and the host's
+	 * PKRU and XCR0 back (a machine check goes to the host's handler here).
+	 */
+	void (*handle_exit_irqoff)(struct mkvm_vcpu *vcpu);
 	/* >0: enter again; 0: exit to userspace with kvm_run filled; <0: errno. */
 	int (*handle_exit)(struct mkvm_vcpu *vcpu);
 	/*
@@ -384,6 +389,7 @@ int mkvm_smm_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host);
 bool mkvm_tsc_aux_supported(void);
 void mkvm_tsc_aux_load(struct mkvm_vcpu *vcpu);
 void mkvm_tsc_aux_exit(void);
+void mkvm_tsc_aux_cpu_offline(void);
 int mkvm_tsc_aux_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data, bool host);
 int mkvm_tsc_aux_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host);
 

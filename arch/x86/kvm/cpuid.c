@@ -17,8 +17,9 @@
  * Feature masks (SDM vol. 2A CPUID, APM vol. 3 appendix E).  APIC and
  * x2APIC are offered as KVM offers them, for VMMs that create the in-kernel
  * irqchip; TSC-deadline is not, as in KVM: it is KVM_CAP_TSC_DEADLINE_TIMER.
- * MTRR, MCE and MCA have their MSRs in mtrr.c and mce.c.  Missing on purpose
- * for now: MONITOR, VMX/SVM (nested), RDTSCP (TSC_AUX), PCID, XSAVES (IA32_XSS), AVX-512 and protection keys, and the
+ * MTRR, MCE and MCA have their MSRs in mtrr.c and mce.c, RDTSCP and RDPID
+ * their TSC_AUX in tsc_aux.c.  Missing on purpose for now: MONITOR, VMX/SVM
+ * (nested), PCID, XSAVES (IA32_XSS), AVX-512 and protection keys, and the
  * debug-store and performance-monitoring bits.  XSAVE, AVX and what needs
  * AVX (FMA, F16C, AVX2) are offered when the host has them: fpu.c switches
  * XCR0 and saves their state.  OSXSAVE follows the guest's CR4.
@@ -91,7 +92,7 @@ void mkvm_cpuid_init(void)
 	if (!xcr0)
 		supported[1].ecx &= ~(LEAF1_ECX_XSAVE | BIT(12) | BIT(28) | BIT(29));
 	if (max_basic >= 7) {
-		add_leaf(7, 0, LEAF7_EBX, LEAF7_ECX_RDPID, 0);
+		add_leaf(7, 0, LEAF7_EBX, boot_cpu_has(X86_FEATURE_RDPID) ? LEAF7_ECX_RDPID : 0, 0);
 		e = &supported[nr_supported - 1];
 		e->flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
 		if (!(xcr0 & XFEATURE_MASK_YMM))
@@ -127,7 +128,9 @@ void mkvm_cpuid_init(void)
 	}
 	add_leaf(0x80000000, ~0u, ~0u, ~0u, ~0u);
 	supported[nr_supported - 1].eax = min(max_ext, 0x80000008u);
-	add_leaf(0x80000001, ~0u, ~0u, EXT1_ECX, EXT1_EDX | EXT1_EDX_RDTSCP);
+	/* RDTSCP and RDPID only where tsc_aux.c switches TSC_AUX for them. */
+	add_leaf(0x80000001, ~0u, ~0u, EXT1_ECX,
+		 EXT1_EDX | (boot_cpu_has(X86_FEATURE_RDTSCP) ? EXT1_EDX_RDTSCP : 0));
 	for (u32 fn = 0x80000002; fn <= min(max_ext, 0x80000006u); fn++)
 		add_leaf(fn, ~0u, ~0u, ~0u, ~0u);	/* brand string, cache geometry */
 	if (max_ext >= 0x80000008) {

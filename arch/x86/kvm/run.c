@@ -9,6 +9,7 @@
  */
 #include <linux/sched/signal.h>
 #include <linux/signal.h>
+#include <linux/task_work.h>
 #include <asm/fpu/api.h>
 
 #include <minikvm/core.h>
@@ -20,7 +21,13 @@ static int run_loop(struct mkvm_vcpu *vcpu)
 	int r;
 
 	for (;;) {
-		if (signal_pending(current)) {
+		/*
+		 * Work queued for this thread's return to userspace (task work),
+		 * such as the SIGBUS of a machine check the guest took: it runs
+		 * there, so go there.  Entering again would take the same #MC
+		 * until the host's handler panics (KVM runs the work in place).
+		 */
+		if (signal_pending(current) || unlikely(task_work_pending(current))) {
 			vcpu->run->exit_reason = KVM_EXIT_INTR;
 			vcpu->stat.signal_exits++;
 			return -EINTR;
@@ -81,6 +88,9 @@ static int run_loop(struct mkvm_vcpu *vcpu)
 		vcpu->stat.exits++;
 		mkvm_vcpu_exit_guest(vcpu);
 		mkvm_load_host_xcr0(vcpu);
+		/* What must happen before anything else can run on this CPU (a #MC). */
+		if (mkvm_x86->handle_exit_irqoff)
+			mkvm_x86->handle_exit_irqoff(vcpu);
 		local_irq_enable();
 		/* Before the exit's own TPR changes, which the stale word must not undo. */
 		mkvm_vapic_sync_from_guest(vcpu);

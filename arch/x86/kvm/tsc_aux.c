@@ -9,6 +9,7 @@
  * userspace (a user-return notifier, as KVM does): the host kernel itself
  * never reads TSC_AUX, only its userspace does (vgetcpu).
  */
+#include <linux/cpu.h>
 #include <linux/percpu.h>
 #include <linux/smp.h>
 #include <linux/user-return-notifier.h>
@@ -87,11 +88,26 @@ static void restore_this_cpu(void *unused)
 }
 
 /**
+ * mkvm_tsc_aux_cpu_offline() - this CPU goes offline: the host's value back, no notifier
+ *
+ * Called with interrupts off on the CPU itself, by the vendor's CPU-hotplug
+ * teardown, which also runs on every online CPU at unload.  A CPU that only
+ * ran kernel threads since the last entry would otherwise keep the
+ * notifier (pointing into this module) and a stale idea of its MSR.
+ */
+void mkvm_tsc_aux_cpu_offline(void)
+{
+	restore_this_cpu(NULL);
+}
+
+/**
  * mkvm_tsc_aux_exit() - at unload: every CPU has the host's value, no notifier left
  */
 void mkvm_tsc_aux_exit(void)
 {
+	cpus_read_lock();
 	on_each_cpu(restore_this_cpu, NULL, 1);
+	cpus_read_unlock();
 }
 
 /* CPUID leaf 0's vendor is "GenuineIntel". */

@@ -420,12 +420,19 @@ static void svm_pick_asid(struct mkvm_vcpu *vcpu, struct mkvm_svm_cpu *sd, int c
 	vcpu->arch.tdp_generation = tdp_gen;
 }
 
-static void svm_machine_check(void)
+/*
+ * A machine check in the guest exits (the #MC intercept) instead of
+ * reaching the host's handler: hand it over before anything else runs on
+ * this CPU, as from user mode, as KVM does.  Its SIGBUS for the VMM is task
+ * work, which the run loop leaves the ioctl for.
+ */
+static void svm_handle_exit_irqoff(struct mkvm_vcpu *vcpu)
 {
 #ifdef CONFIG_X86_MCE
 	struct pt_regs regs = { .cs = 3, .flags = X86_EFLAGS_IF };
 
-	do_machine_check(&regs);
+	if (unlikely(to_svm(vcpu)->vmcb->control.exit_code == SVM_EXIT_EXCP_BASE + MC_VECTOR))
+		do_machine_check(&regs);
 #endif
 }
 
@@ -484,15 +491,11 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 	raw_local_irq_enable();
 	mkvm_svm_vmrun(svm->vmcb_pa, vcpu->arch.regs, page_to_phys(sd->host_save));
 	raw_local_irq_disable();
+	/* The host's PKRU before anything of the host's can run (an NMI after STGI). */
+	if (host_pkru != read_pkru())
+		write_pkru(host_pkru);
 	stgi();
 
-	/*
-	 * A machine check in the guest exits (the #MC intercept) instead of
-	 * reaching the host's handler: hand it over now, still with
-	 * interrupts off, as from user mode, as KVM does.
-	 */
-	if (unlikely(vmcb->control.exit_code == SVM_EXIT_EXCP_BASE + MC_VECTOR))
-		svm_machine_check();
 
 	/* A VMRUN that failed did not flush: the next one on this CPU must. */
 	if (vmcb->control.exit_code == SVM_EXIT_ERR &&
@@ -500,8 +503,6 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 		sd->next_asid = svm_max_asid + 1;
 		svm->asid_generation = 0;
 	}
-	if (host_pkru != read_pkru())
-		write_pkru(host_pkru);
 
 	/* The guest writes its DR0-3 without an exit, unless the debugger holds them. */
 	if (!hw_bp)
@@ -555,6 +556,12 @@ static void svm_disable(void)
 
 static int svm_cpu_offline(unsigned int cpu)
 {
+	unsigned long flags;
+
+	/* A CPU going away keeps no guest's TSC_AUX, nor a notifier of ours. */
+	local_irq_save(flags);
+	mkvm_tsc_aux_cpu_offline();
+	local_irq_restore(flags);
 	svm_disable();
 	return 0;
 }
@@ -669,6 +676,7 @@ const struct mkvm_x86_ops mkvm_svm_ops = {
 	.get_msr = svm_get_msr,
 	.set_msr = svm_set_msr,
 	.run = svm_run,
+	.handle_exit_irqoff = svm_handle_exit_irqoff,
 	.handle_exit = mkvm_svm_handle_exit,
 	.get_insn_bytes = svm_get_insn_bytes,
 	.get_dr67 = svm_get_dr67,
