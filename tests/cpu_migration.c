@@ -52,17 +52,6 @@ static pid_t start_spinner(void)
 	return pid;
 }
 
-static void pin_to(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	TEST_ASSERT(sched_setaffinity(0, sizeof(set), &set) == 0, "pin to CPU %d: %s", cpu,
-		    strerror(errno));
-	TEST_ASSERT_EQ(sched_getcpu(), cpu);
-}
-
 static void run_round(struct kvm_vcpu *vcpu)
 {
 	struct ucall uc;
@@ -89,7 +78,7 @@ TEST(vcpu_thread_moves_between_cpus)
 	spinners[0] = start_spinner();
 	spinners[1] = start_spinner();
 	for (int i = 0; i < ROUNDS; i++) {
-		pin_to(i % 2);
+		pin_to_cpu(i % 2);
 		run_round(vcpu);
 	}
 	for (int i = 0; i < 2; i++) {
@@ -122,13 +111,13 @@ TEST(cpu_offline_and_back)
 	if (sysconf(_SC_NPROCESSORS_ONLN) < 2 ||
 	    access("/sys/devices/system/cpu/cpu1/online", W_OK))
 		SKIP("needs a second CPU that can go offline");
-	pin_to(1);
+	pin_to_cpu(1);
 	run_round(vcpu);
-	pin_to(0);
+	pin_to_cpu(0);
 	TEST_ASSERT(set_online(1, 0) == 0, "offlining CPU 1: %s", strerror(errno));
 	run_round(vcpu);
 	TEST_ASSERT(set_online(1, 1) == 0, "onlining CPU 1: %s", strerror(errno));
-	pin_to(1);
+	pin_to_cpu(1);
 	run_round(vcpu);
 	run_round(vcpu);
 	vm_free(vm);

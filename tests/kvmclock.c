@@ -95,15 +95,6 @@ static void vm_set_clock(struct kvm_vm *vm, uint64_t clock, uint32_t flags, uint
 	vm_ioctl(vm, KVM_SET_CLOCK, &data, "KVM_SET_CLOCK");
 }
 
-static void pin_to(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	TEST_ASSERT(sched_setaffinity(0, sizeof(set), &set) == 0, "pin: %s", strerror(errno));
-}
-
 static void guest_cpuid_leaves(void)
 {
 	uint32_t a, b, c, d;
@@ -183,7 +174,7 @@ TEST(clock_is_monotonic_and_keeps_time)
 	struct ucall uc;
 
 	/* On one CPU, nothing makes the hypervisor rewrite the structure meanwhile. */
-	pin_to(0);
+	pin_to_cpu(0);
 	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
 	c1 = vm_clock(vm);
 	k1 = uc.args[1];
@@ -371,7 +362,7 @@ TEST(vcpus_moving_between_cpus_agree)
 		vcpu_args_set(v[i], 1, vm_alloc_pages(vm, 1));
 	}
 	for (int round = 0; round < 8; round++) {
-		pin_to(round % 2);
+		pin_to_cpu(round % 2);
 		for (int i = 0; i < 2; i++) {
 			TEST_ASSERT_EQ(vcpu_run_ucall(v[i], &uc), UCALL_SYNC);
 			c = vm_clock(vm);

@@ -25,16 +25,6 @@
 /* KVM's microcode revision for a new vCPU on AMD. */
 #define UCODE_REV_DEFAULT 0x01000065ULL
 
-static int set_msr(struct kvm_vcpu *vcpu, uint32_t index, uint64_t value)
-{
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e;
-	} m = { .hdr.nmsrs = 1, .e.index = index, .e.data = value };
-
-	return __vcpu_ioctl(vcpu, KVM_SET_MSRS, &m);
-}
-
 /* KVM_GET_MSRS on /dev/kvm for one MSR: returns how many were read (0 or 1). */
 static int get_feature_msr(int kvm, uint32_t index, uint64_t *value)
 {
@@ -159,10 +149,10 @@ TEST(de_cfg)
 	vcpu_args_set(vcpu, 1, offered);
 	vcpu_run_until_done(vcpu);
 	/* Userspace may clear it, not set what is not offered. */
-	TEST_ASSERT_EQ(set_msr(vcpu, MSR_AMD64_DE_CFG, 0), 1);
+	TEST_ASSERT_EQ(__vcpu_set_msr(vcpu, MSR_AMD64_DE_CFG, 0), 1);
 	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_AMD64_DE_CFG), 0);
-	TEST_ASSERT_EQ(set_msr(vcpu, MSR_AMD64_DE_CFG, 1ULL << 9), 0);
-	TEST_ASSERT_EQ(set_msr(vcpu, MSR_AMD64_DE_CFG, offered), 1);
+	TEST_ASSERT_EQ(__vcpu_set_msr(vcpu, MSR_AMD64_DE_CFG, 1ULL << 9), 0);
+	TEST_ASSERT_EQ(__vcpu_set_msr(vcpu, MSR_AMD64_DE_CFG, offered), 1);
 	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_AMD64_DE_CFG), offered);
 	vm_free(vm);
 }
@@ -193,7 +183,7 @@ TEST(hwcr)
 	vm_install_exception_handler(vm, GP_VECTOR, guest_msr_gp_handler);
 	vcpu_run_until_done(vcpu);
 	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_K7_HWCR), 1ULL << 18);
-	TEST_ASSERT_EQ(set_msr(vcpu, MSR_K7_HWCR, 1ULL << 24), 0);
+	TEST_ASSERT_EQ(__vcpu_set_msr(vcpu, MSR_K7_HWCR, 1ULL << 24), 0);
 	vm_free(vm);
 }
 

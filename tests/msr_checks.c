@@ -70,16 +70,6 @@ static int set_msr_pair(struct kvm_vcpu *vcpu, uint32_t i0, uint64_t v0, uint32_
 	return __vcpu_ioctl(vcpu, KVM_SET_MSRS, &m);
 }
 
-static int set_msr(struct kvm_vcpu *vcpu, uint32_t index, uint64_t value)
-{
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e;
-	} m = { .hdr.nmsrs = 1, .e.index = index, .e.data = value };
-
-	return __vcpu_ioctl(vcpu, KVM_SET_MSRS, &m);
-}
-
 /* The base as the vCPU's state has it: segment bases through KVM_GET_SREGS. */
 static uint64_t base_of(struct kvm_vcpu *vcpu, uint32_t index)
 {
@@ -427,18 +417,18 @@ TEST(efer_from_userspace_unchecked)
 	uint64_t efer = initial_efer(vcpu);
 
 	if (supported_ext1_edx(vm->kvm_fd, EXT1_NX)) {
-		TEST_ASSERT_EQ(set_msr(vcpu, MSR_EFER, efer | EFER_NX), 1);
+		TEST_ASSERT_EQ(__vcpu_set_msr(vcpu, MSR_EFER, efer | EFER_NX), 1);
 		TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_EFER), efer | EFER_NX);
 	}
-	TEST_ASSERT_EQ(set_msr(vcpu, MSR_EFER, efer | EFER_SCE), 1);
+	TEST_ASSERT_EQ(__vcpu_set_msr(vcpu, MSR_EFER, efer | EFER_SCE), 1);
 	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_EFER), efer | EFER_SCE);
 	/* LME cleared with paging on. */
-	TEST_ASSERT_EQ(set_msr(vcpu, MSR_EFER, efer & ~EFER_LME), 1);
+	TEST_ASSERT_EQ(__vcpu_set_msr(vcpu, MSR_EFER, efer & ~EFER_LME), 1);
 	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_EFER), efer & ~EFER_LME);
 	vcpu_set_msr(vcpu, MSR_EFER, efer);
 	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_EFER), efer);
 	/* A reserved bit is refused all the same. */
-	TEST_ASSERT_EQ(set_msr(vcpu, MSR_EFER, efer | (1ULL << 2)), 0);
+	TEST_ASSERT_EQ(__vcpu_set_msr(vcpu, MSR_EFER, efer | (1ULL << 2)), 0);
 	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_EFER), efer);
 	vm_free(vm);
 }
@@ -455,7 +445,7 @@ TEST(efer_from_userspace_keeps_lma)
 	uint64_t efer = initial_efer(vcpu);
 	struct kvm_sregs s;
 
-	TEST_ASSERT_EQ(set_msr(vcpu, MSR_EFER, efer & ~EFER_LMA), 1);
+	TEST_ASSERT_EQ(__vcpu_set_msr(vcpu, MSR_EFER, efer & ~EFER_LMA), 1);
 	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_EFER), efer);
 	vcpu_sregs_get(vcpu, &s);
 	TEST_ASSERT_EQ(s.efer, efer);
@@ -464,7 +454,7 @@ TEST(efer_from_userspace_keeps_lma)
 	vm = vm_create(VM_MODE_PROT32);
 	vcpu = vm_vcpu_add_at(vm, 0, GUEST_CODE16_GPA);
 	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_EFER) & (EFER_LME | EFER_LMA), 0);
-	TEST_ASSERT_EQ(set_msr(vcpu, MSR_EFER, EFER_LME | EFER_LMA), 1);
+	TEST_ASSERT_EQ(__vcpu_set_msr(vcpu, MSR_EFER, EFER_LME | EFER_LMA), 1);
 	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_EFER), EFER_LME);
 	vm_free(vm);
 }

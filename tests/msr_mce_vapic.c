@@ -55,17 +55,6 @@ static const uint32_t fixed_mtrrs[] = {
 
 #define NR_FIXED_MTRRS (sizeof(fixed_mtrrs) / sizeof(fixed_mtrrs[0]))
 
-/* KVM_SET_MSRS / KVM_GET_MSRS of one MSR: how many were processed (0 or 1). */
-static int set_msr(struct kvm_vcpu *vcpu, uint32_t index, uint64_t value)
-{
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e;
-	} m = { .hdr.nmsrs = 1, .e.index = index, .e.data = value };
-
-	return __vcpu_ioctl(vcpu, KVM_SET_MSRS, &m);
-}
-
 static int get_msr(struct kvm_vcpu *vcpu, uint32_t index, uint64_t *value)
 {
 	struct {
@@ -82,7 +71,7 @@ static int get_msr(struct kvm_vcpu *vcpu, uint32_t index, uint64_t *value)
 static void assert_refused(struct kvm_vcpu *vcpu, uint32_t index, uint64_t value)
 {
 	uint64_t before = vcpu_get_msr(vcpu, index);
-	int r = set_msr(vcpu, index, value);
+	int r = __vcpu_set_msr(vcpu, index, value);
 
 	TEST_ASSERT(r == 0, "KVM_SET_MSRS %#x = %#" PRIx64 " returned %d, expected 0",
 		    index, value, r);
@@ -119,8 +108,8 @@ TEST(mtrrcap_and_def_type)
 
 	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_MTRRCAP), KVM_MTRRCAP);
 	/* MTRRcap is read-only, even to userspace. */
-	TEST_ASSERT_EQ(set_msr(vcpu, MSR_MTRRCAP, KVM_MTRRCAP), 0);
-	TEST_ASSERT_EQ(set_msr(vcpu, MSR_MTRRCAP, 0), 0);
+	TEST_ASSERT_EQ(__vcpu_set_msr(vcpu, MSR_MTRRCAP, KVM_MTRRCAP), 0);
+	TEST_ASSERT_EQ(__vcpu_set_msr(vcpu, MSR_MTRRCAP, 0), 0);
 	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_MTRRCAP), KVM_MTRRCAP);
 
 	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_MTRR_DEF_TYPE), 0);
@@ -147,8 +136,8 @@ TEST(mtrr_fixed_ranges)
 		assert_round_trip(vcpu, fixed_mtrrs[i], 0x0001040506000105ULL);
 	}
 	/* Between the fixed ranges and beyond the 8 variable pairs. */
-	TEST_ASSERT_EQ(set_msr(vcpu, 0x251, 0), 0);
-	TEST_ASSERT_EQ(set_msr(vcpu, 0x210, 0), 0);
+	TEST_ASSERT_EQ(__vcpu_set_msr(vcpu, 0x251, 0), 0);
+	TEST_ASSERT_EQ(__vcpu_set_msr(vcpu, 0x210, 0), 0);
 	{
 		uint64_t v;
 
@@ -202,7 +191,7 @@ TEST(mtrr_variable_ranges)
 		TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_MTRR_PHYSMASK(n)), mask);
 	}
 	/* Only 8 pairs: 0x210 is not an MTRR. */
-	TEST_ASSERT_EQ(set_msr(vcpu, 0x210, 6), 0);
+	TEST_ASSERT_EQ(__vcpu_set_msr(vcpu, 0x210, 6), 0);
 	TEST_ASSERT_EQ(get_msr(vcpu, 0x210, &base), 0);
 	vm_free(vm);
 }
@@ -324,7 +313,7 @@ TEST(mce_banks)
 		TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_MC_STATUS(i)), 0);
 	}
 	TEST_ASSERT_EQ(get_msr(vcpu, MSR_MC_CTL(10), &v), 0);
-	TEST_ASSERT_EQ(set_msr(vcpu, MSR_MC_CTL(10), ~0ULL), 0);
+	TEST_ASSERT_EQ(__vcpu_set_msr(vcpu, MSR_MC_CTL(10), ~0ULL), 0);
 
 	/* MCi_CTL: 0 or all ones, where bits 10 and 0 may be clear (old guests' workarounds). */
 	assert_round_trip(vcpu, MSR_MC_CTL(4), 0);

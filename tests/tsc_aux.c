@@ -73,17 +73,6 @@ static int ncpus(void)
 	return sysconf(_SC_NPROCESSORS_ONLN);
 }
 
-static void pin_to(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	TEST_ASSERT(sched_setaffinity(0, sizeof(set), &set) == 0, "pin to CPU %d: %s", cpu,
-		    strerror(errno));
-	TEST_ASSERT_EQ(sched_getcpu(), cpu);
-}
-
 static void unpin(void)
 {
 	cpu_set_t set;
@@ -108,17 +97,6 @@ static void assert_host_aux(int cpu)
 	TEST_ASSERT(aux == (uint32_t)cpu,
 		    "the test process's RDTSCP on CPU %d gave ECX %#x: a guest's TSC_AUX "
 		    "was left in the CPU on return to userspace", cpu, aux);
-}
-
-/* KVM_SET_MSRS of one MSR: how many were written (0 or 1). */
-static int set_msr(struct kvm_vcpu *vcpu, uint32_t index, uint64_t value)
-{
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e;
-	} m = { .hdr.nmsrs = 1, .e.index = index, .e.data = value };
-
-	return __vcpu_ioctl(vcpu, KVM_SET_MSRS, &m);
 }
 
 static struct kvm_msr_list *msr_index_list(int kvm)
@@ -202,7 +180,7 @@ TEST(fresh_vcpu_rdtscp_is_not_the_hosts)
 	struct ucall uc;
 
 	need_rdtscp();
-	pin_to(cpu);
+	pin_to_cpu(cpu);
 	assert_host_aux(cpu);
 	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
 	TEST_ASSERT(uc.args[1] == 0, "a new vCPU's RDTSCP on CPU %d gave ECX %#" PRIx64
@@ -236,7 +214,7 @@ TEST(host_value_seen_by_guest_rdtscp)
 	need_rdtscp();
 	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_TSC_AUX), 0);
 	for (int cpu = n - 1; cpu >= 0; cpu--) {
-		pin_to(cpu);
+		pin_to_cpu(cpu);
 		for (unsigned int i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
 			vcpu_set_msr(vcpu, MSR_TSC_AUX, values[i]);
 			TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_TSC_AUX), values[i]);
@@ -273,7 +251,7 @@ TEST(guest_wrmsr_then_rdtscp)
 
 		vm_install_exception_handler(vm, GP_VECTOR, guest_msr_gp_handler);
 		vcpu_args_set(vcpu, 1, 0x5678);
-		pin_to(cpu);
+		pin_to_cpu(cpu);
 		TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
 		TEST_ASSERT_EQ(uc.args[1], 0x5678);
 		TEST_ASSERT_EQ(uc.args[2], 0x5678);
@@ -326,7 +304,7 @@ TEST(survives_many_exits)
 	struct ucall uc;
 
 	need_rdtscp();
-	pin_to(cpu);
+	pin_to_cpu(cpu);
 	vcpu_args_set(vcpu, 1, 16);
 	for (int i = 0; i < 600; i++) {
 		if (i % 100 == 0) {
@@ -431,7 +409,7 @@ TEST_TIMEOUT(survives_cpu_migration, 240)
 		if (free_run)
 			unpin();
 		else
-			pin_to(i % 2);
+			pin_to_cpu(i % 2);
 		TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
 		TEST_ASSERT_EQ(uc.args[1], expected_aux);
 		TEST_ASSERT_EQ(uc.args[2], expected_aux);
@@ -475,7 +453,7 @@ TEST(rdpid)
 	vcpu = vm_vcpu_add(vm, 0, guest_rdpid);
 	vm_install_exception_handler(vm, GP_VECTOR, guest_msr_gp_handler);
 	set_guest_features(vcpu, host_has_rdtscp(), true);
-	pin_to(cpu);
+	pin_to_cpu(cpu);
 	vcpu_set_msr(vcpu, MSR_TSC_AUX, 0x4321);
 	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
 	TEST_ASSERT_EQ(uc.args[1], 0x4321);
@@ -507,7 +485,7 @@ TEST(gp_without_rdtscp_and_rdpid)
 	need_rdtscp();
 	vm_install_exception_handler(vm, GP_VECTOR, guest_msr_gp_handler);
 	set_guest_features(vcpu, false, false);
-	TEST_ASSERT_EQ(set_msr(vcpu, MSR_TSC_AUX, 0x1111), 1);
+	TEST_ASSERT_EQ(__vcpu_set_msr(vcpu, MSR_TSC_AUX, 0x1111), 1);
 	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_TSC_AUX), 0x1111);
 	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
 	TEST_ASSERT(uc.args[1], "RDMSR TSC_AUX without RDTSCP/RDPID in CPUID #GPs");
@@ -566,7 +544,7 @@ static void high_bits_case(const char *vendor, bool gp)
 	TEST_ASSERT_EQ(uc.args[3], left);
 	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_TSC_AUX), left);
 	/* Userspace is held to the same rule. */
-	TEST_ASSERT_EQ(set_msr(vcpu, MSR_TSC_AUX, 0xffffffff00000009ULL), !gp);
+	TEST_ASSERT_EQ(__vcpu_set_msr(vcpu, MSR_TSC_AUX, 0xffffffff00000009ULL), !gp);
 	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_TSC_AUX), gp ? left : 9);
 	vm_free(vm);
 }

@@ -124,6 +124,10 @@ void vcpu_sregs_set(struct kvm_vcpu *vcpu, struct kvm_sregs *sregs);
 void vcpu_set_cpuid(struct kvm_vcpu *vcpu, struct kvm_cpuid2 *cpuid);
 uint64_t vcpu_get_msr(struct kvm_vcpu *vcpu, uint32_t index);
 void vcpu_set_msr(struct kvm_vcpu *vcpu, uint32_t index, uint64_t value);
+/* KVM_SET_MSRS of one MSR: 1 when written, 0 when refused, -1 with errno. */
+int __vcpu_set_msr(struct kvm_vcpu *vcpu, uint32_t index, uint64_t value);
+/* Pin the calling thread to @cpu (and check it runs there). */
+void pin_to_cpu(int cpu);
 struct kvm_cpuid2 *kvm_get_supported_cpuid(int kvm_fd);
 struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *cpuid, uint32_t fn, uint32_t index);
 

@@ -3,6 +3,7 @@
  * vCPUs: creation in each mode, registers, CPUID, MSRs, and running them
  * until a ucall or another exit.
  */
+#include <sched.h>
 #include <stdarg.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -148,13 +149,30 @@ uint64_t vcpu_get_msr(struct kvm_vcpu *vcpu, uint32_t index)
  * @index: MSR number
  * @value: value
  */
-void vcpu_set_msr(struct kvm_vcpu *vcpu, uint32_t index, uint64_t value)
+int __vcpu_set_msr(struct kvm_vcpu *vcpu, uint32_t index, uint64_t value)
 {
 	struct {
 		struct kvm_msrs hdr;
 		struct kvm_msr_entry e;
 	} m = { .hdr.nmsrs = 1, .e.index = index, .e.data = value };
-	int r = __vcpu_ioctl(vcpu, KVM_SET_MSRS, &m);
+
+	return __vcpu_ioctl(vcpu, KVM_SET_MSRS, &m);
+}
+
+void pin_to_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	TEST_ASSERT(sched_setaffinity(0, sizeof(set), &set) == 0, "pin to CPU %d: %s", cpu,
+		    strerror(errno));
+	TEST_ASSERT_EQ(sched_getcpu(), cpu);
+}
+
+void vcpu_set_msr(struct kvm_vcpu *vcpu, uint32_t index, uint64_t value)
+{
+	int r = __vcpu_set_msr(vcpu, index, value);
 
 	TEST_ASSERT(r == 1, "KVM_SET_MSRS %#x = %#" PRIx64 " returned %d (%s)", index, value, r,
 		    r < 0 ? strerror(errno) : "MSR not written");
