@@ -110,32 +110,34 @@ static bool guest_has_lm(struct mkvm_vcpu *vcpu)
 	return e && (e->edx & BIT(29));
 }
 
+/* A segment in the AMD64 map: selector, attributes, limit, base. */
+static void put_seg64(struct smm_map *m, unsigned int off, const struct kvm_segment *seg)
+{
+	put16(m, off, seg->selector);
+	put16(m, off + 2, seg_attr(seg));
+	put32(m, off + 4, seg->limit);
+	put64(m, off + 8, seg->base);
+}
+
+static void get_seg64(const struct smm_map *m, unsigned int off, struct kvm_segment *seg)
+{
+	seg_load(seg, get32(m, off) & 0xffff, get32(m, off) >> 16, get32(m, off + 4),
+		 get64(m, off + 8));
+}
+
 static void save_64(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u64 dr6, u64 dr7,
 		    struct smm_map *m)
 {
 	int i;
 
-	for (i = 0; i < 6; i++) {
-		const struct kvm_segment *seg = map_seg((struct kvm_sregs *)s, i);
-		unsigned int off = 0x7e00 + i * 16;
-
-		put16(m, off, seg->selector);
-		put16(m, off + 2, seg_attr(seg));
-		put32(m, off + 4, seg->limit);
-		put64(m, off + 8, seg->base);
-	}
+	for (i = 0; i < 6; i++)
+		put_seg64(m, 0x7e00 + i * 16, map_seg((struct kvm_sregs *)s, i));
 	put32(m, 0x7e64, s->gdt.limit);
 	put64(m, 0x7e68, s->gdt.base);
-	put16(m, 0x7e70, s->ldt.selector);
-	put16(m, 0x7e72, seg_attr(&s->ldt));
-	put32(m, 0x7e74, s->ldt.limit);
-	put64(m, 0x7e78, s->ldt.base);
+	put_seg64(m, 0x7e70, &s->ldt);
 	put32(m, 0x7e84, s->idt.limit);
 	put64(m, 0x7e88, s->idt.base);
-	put16(m, 0x7e90, s->tr.selector);
-	put16(m, 0x7e92, seg_attr(&s->tr));
-	put32(m, 0x7e94, s->tr.limit);
-	put64(m, 0x7e98, s->tr.base);
+	put_seg64(m, 0x7e90, &s->tr);
 	put64(m, 0x7ed0, s->efer);
 	put32(m, 0x7efc, SMM_REV_64);
 	put32(m, 0x7f00, vcpu->arch.smm.smbase);
@@ -277,20 +279,14 @@ static void load_64(struct mkvm_vcpu *vcpu, const struct smm_map *m, struct kvm_
 {
 	int i;
 
-	for (i = 0; i < 6; i++) {
-		unsigned int off = 0x7e00 + i * 16;
-
-		seg_load(map_seg(s, i), get32(m, off) & 0xffff, get32(m, off) >> 16,
-			 get32(m, off + 4), get64(m, off + 8));
-	}
+	for (i = 0; i < 6; i++)
+		get_seg64(m, 0x7e00 + i * 16, map_seg(s, i));
 	s->gdt.limit = get32(m, 0x7e64);
 	s->gdt.base = get64(m, 0x7e68);
-	seg_load(&s->ldt, get32(m, 0x7e70) & 0xffff, get32(m, 0x7e70) >> 16,
-		 get32(m, 0x7e74), get64(m, 0x7e78));
+	get_seg64(m, 0x7e70, &s->ldt);
 	s->idt.limit = get32(m, 0x7e84);
 	s->idt.base = get64(m, 0x7e88);
-	seg_load(&s->tr, get32(m, 0x7e90) & 0xffff, get32(m, 0x7e90) >> 16,
-		 get32(m, 0x7e94), get64(m, 0x7e98));
+	get_seg64(m, 0x7e90, &s->tr);
 	s->efer = get64(m, 0x7ed0) & ~EFER_LMA;
 	vcpu->arch.smm.smbase = get32(m, 0x7f00);
 	s->cr4 = get64(m, 0x7f48);
