@@ -38,18 +38,6 @@ static int get_feature_msr(int kvm, uint32_t index, uint64_t *value)
 	return r;
 }
 
-static struct kvm_msr_list *msr_list(int kvm, unsigned long ioctl_nr)
-{
-	struct kvm_msr_list probe = { .nmsrs = 0 }, *list;
-
-	TEST_ASSERT_ERRNO(ioctl(kvm, ioctl_nr, &probe), E2BIG);
-	list = calloc(1, sizeof(*list) + probe.nmsrs * sizeof(list->indices[0]));
-	TEST_ASSERT(list, "out of memory");
-	list->nmsrs = probe.nmsrs;
-	TEST_ASSERT_EQ(ioctl(kvm, ioctl_nr, list), 0);
-	return list;
-}
-
 static bool listed(struct kvm_msr_list *list, uint32_t index)
 {
 	for (uint32_t i = 0; i < list->nmsrs; i++)
@@ -65,7 +53,7 @@ TEST(feature_msrs)
 	uint64_t v;
 
 	TEST_ASSERT_EQ(kvm_check_cap(KVM_CAP_GET_MSR_FEATURES), 1);
-	list = msr_list(kvm, KVM_GET_MSR_FEATURE_INDEX_LIST);
+	list = kvm_get_msr_list(kvm, KVM_GET_MSR_FEATURE_INDEX_LIST);
 	TEST_ASSERT(listed(list, MSR_AMD64_DE_CFG), "DE_CFG is a feature MSR");
 	TEST_ASSERT(listed(list, MSR_IA32_UCODE_REV), "UCODE_REV is a feature MSR");
 	TEST_ASSERT_EQ(get_feature_msr(kvm, MSR_AMD64_DE_CFG, &v), 1);
@@ -86,7 +74,7 @@ TEST(saved_msrs_round_trip)
 	};
 	struct kvm_vm *vm = vm_create(VM_MODE_LONG64);
 	struct kvm_vcpu *vcpu = vm_vcpu_add(vm, 0, NULL);
-	struct kvm_msr_list *list = msr_list(vm->kvm_fd, KVM_GET_MSR_INDEX_LIST);
+	struct kvm_msr_list *list = kvm_get_msr_list(vm->kvm_fd, KVM_GET_MSR_INDEX_LIST);
 
 	for (unsigned int i = 0; i < sizeof(msrs) / sizeof(msrs[0]); i++) {
 		uint64_t v = vcpu_get_msr(vcpu, msrs[i]);

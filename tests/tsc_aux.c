@@ -99,18 +99,6 @@ static void assert_host_aux(int cpu)
 		    "was left in the CPU on return to userspace", cpu, aux);
 }
 
-static struct kvm_msr_list *msr_index_list(int kvm)
-{
-	struct kvm_msr_list probe = { .nmsrs = 0 }, *list;
-
-	TEST_ASSERT_ERRNO(ioctl(kvm, KVM_GET_MSR_INDEX_LIST, &probe), E2BIG);
-	list = calloc(1, sizeof(*list) + probe.nmsrs * sizeof(list->indices[0]));
-	TEST_ASSERT(list, "out of memory");
-	list->nmsrs = probe.nmsrs;
-	TEST_ASSERT_EQ(ioctl(kvm, KVM_GET_MSR_INDEX_LIST, list), 0);
-	return list;
-}
-
 /* Set (or clear) RDTSCP and RDPID in the vCPU's CPUID. */
 static void set_guest_features(struct kvm_vcpu *vcpu, bool rdtscp, bool rdpid)
 {
@@ -144,7 +132,7 @@ TEST(supported_cpuid_and_msr_list)
 	struct kvm_cpuid2 *cpuid = kvm_get_supported_cpuid(kvm);
 	struct kvm_cpuid_entry2 *ext = cpuid_find(cpuid, 0x80000001, 0);
 	struct kvm_cpuid_entry2 *l7 = cpuid_find(cpuid, 7, 0);
-	struct kvm_msr_list *list = msr_index_list(kvm);
+	struct kvm_msr_list *list = kvm_get_msr_list(kvm, KVM_GET_MSR_INDEX_LIST);
 	bool listed = false;
 
 	if (!host_has_rdtscp() && !host_has_rdpid())

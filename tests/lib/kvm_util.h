@@ -126,6 +126,8 @@ uint64_t vcpu_get_msr(struct kvm_vcpu *vcpu, uint32_t index);
 void vcpu_set_msr(struct kvm_vcpu *vcpu, uint32_t index, uint64_t value);
 /* KVM_SET_MSRS of one MSR: 1 when written, 0 when refused, -1 with errno. */
 int __vcpu_set_msr(struct kvm_vcpu *vcpu, uint32_t index, uint64_t value);
+/* KVM_GET_MSR_INDEX_LIST or KVM_GET_MSR_FEATURE_INDEX_LIST on @kvm, sized by probing; free() it. */
+struct kvm_msr_list *kvm_get_msr_list(int kvm, unsigned long ioctl_nr);
 /* Pin the calling thread to @cpu (and check it runs there). */
 void pin_to_cpu(int cpu);
 struct kvm_cpuid2 *kvm_get_supported_cpuid(int kvm_fd);

@@ -5,6 +5,7 @@
  */
 #include <sched.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -157,6 +158,18 @@ int __vcpu_set_msr(struct kvm_vcpu *vcpu, uint32_t index, uint64_t value)
 	} m = { .hdr.nmsrs = 1, .e.index = index, .e.data = value };
 
 	return __vcpu_ioctl(vcpu, KVM_SET_MSRS, &m);
+}
+
+struct kvm_msr_list *kvm_get_msr_list(int kvm, unsigned long ioctl_nr)
+{
+	struct kvm_msr_list probe = { .nmsrs = 0 }, *list;
+
+	TEST_ASSERT_ERRNO(ioctl(kvm, ioctl_nr, &probe), E2BIG);
+	list = calloc(1, sizeof(*list) + probe.nmsrs * sizeof(list->indices[0]));
+	TEST_ASSERT(list, "out of memory");
+	list->nmsrs = probe.nmsrs;
+	TEST_ASSERT_EQ(ioctl(kvm, ioctl_nr, list), 0);
+	return list;
 }
 
 void pin_to_cpu(int cpu)
