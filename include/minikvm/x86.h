@@ -163,6 +163,7 @@ struct mkvm_vcpu_arch {
 	struct mkvm_vcpu_time time;
 	u64 ucode_rev, de_cfg, hwcr, misc_enable;	/* model_msrs.c */
 	u64 tsc_aux;			/* tsc_aux.c: what RDTSCP and RDPID return */
+	u64 spec_id;			/* speculation.c: never reused, for IBPB on switch */
 	struct mkvm_mtrr mtrr;
 	struct mkvm_mce mce;
 	bool shutdown_pending;		/* a triple fault to report at the next KVM_RUN */
@@ -384,6 +385,11 @@ void mkvm_smm_inject(struct mkvm_vcpu *vcpu);
 int mkvm_smm_rsm(struct mkvm_vcpu *vcpu);
 int mkvm_smm_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data, bool host);
 int mkvm_smm_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host);
+
+/* arch/x86/kvm/speculation.c */
+void mkvm_spec_vcpu_init(struct mkvm_vcpu *vcpu);
+void mkvm_spec_before_entry(struct mkvm_vcpu *vcpu);
+void mkvm_spec_after_exit(void);
 
 /* arch/x86/kvm/tsc_aux.c */
 bool mkvm_tsc_aux_supported(void);

@@ -528,6 +528,7 @@ int mkvm_arch_vcpu_create(struct mkvm_vcpu *vcpu)
 		return r;
 	}
 	mkvm_tsc_vcpu_init(vcpu);
+	mkvm_spec_vcpu_init(vcpu);
 	mkvm_model_msrs_reset(vcpu);
 	mkvm_mce_reset(vcpu);
 	return 0;

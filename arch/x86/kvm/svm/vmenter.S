@@ -52,6 +52,12 @@ SYM_FUNC_START(mkvm_svm_vmrun)
 
 	mov (%rsp), %rax
 	vmload %rax
+	/*
+	 * Where the host clears CPU buffers for guests (MDS, TSA), do it as
+	 * the last thing before the guest runs, so that nothing the host
+	 * touched on the way here can be sampled by it.
+	 */
+	VM_CLEAR_CPU_BUFFERS
 	vmrun %rax
 	vmsave %rax
 
@@ -81,6 +87,8 @@ SYM_FUNC_START(mkvm_svm_vmrun)
 	 */
 	FILL_RETURN_BUFFER %rax, RSB_CLEAR_LOOPS, X86_FEATURE_RSB_VMEXIT
 	UNTRAIN_RET
+	/* The host's SRSO mode may ask for a full barrier on every exit instead. */
+	ALTERNATIVE "", "call entry_ibpb", X86_FEATURE_IBPB_ON_VMEXIT
 
 	/* Leave no guest values in registers for speculation to use. */
 	xor %ecx, %ecx
