@@ -9,15 +9,16 @@
 #include <linux/types.h>
 
 struct mkvm_vcpu;
+struct mkvm_fault;
 
 int mkvm_guest_phys_as(struct mkvm_vcpu *vcpu, int as, u64 gpa, void *buf, unsigned int len,
 		       bool write);
 int mkvm_read_guest_phys(struct mkvm_vcpu *vcpu, u64 gpa, void *buf, unsigned int len);
 int mkvm_write_guest_phys(struct mkvm_vcpu *vcpu, u64 gpa, const void *buf, unsigned int len);
-int mkvm_gva_to_gpa(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u64 la, u64 *gpa);
+void __user *mkvm_gpa_hva(struct mkvm_vcpu *vcpu, int as, u64 gpa, bool write);
 int mkvm_read_guest_virt(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u64 la, void *buf,
-			 unsigned int len);
+			 unsigned int len, u32 access, struct mkvm_fault *fault);
 int mkvm_write_guest_virt(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u64 la,
-			  const void *buf, unsigned int len);
+			  const void *buf, unsigned int len, struct mkvm_fault *fault);
 
 #endif

@@ -24,6 +24,7 @@
 
 struct mkvm_vm;
 struct mkvm_vcpu;
+struct mkvm_fault;
 struct mkvm_irqchip;
 struct mkvm_lapic;
 struct mkvm_pit;
@@ -213,6 +214,8 @@ struct mkvm_x86_ops {
 	void (*get_dr67)(struct mkvm_vcpu *vcpu, u64 *dr6, u64 *dr7);
 	void (*set_dr67)(struct mkvm_vcpu *vcpu, u64 dr6, u64 dr7);
 	void (*set_cr2)(struct mkvm_vcpu *vcpu, unsigned long cr2);
+	/* The current privilege level, 0-3. */
+	int (*get_cpl)(struct mkvm_vcpu *vcpu);
 	/* The task priority the guest sees in CR8 (and the VMCB's V_TPR). */
 	unsigned long (*get_cr8)(struct mkvm_vcpu *vcpu);
 	void (*set_cr8)(struct mkvm_vcpu *vcpu, unsigned long cr8);
@@ -294,8 +297,10 @@ int mkvm_exit_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in, unsigned l
 int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa);
 int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in);
 int mkvm_emulate_complete(struct mkvm_vcpu *vcpu);
-unsigned int mkvm_fetch_insn(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u8 *bytes);
-bool mkvm_fetch_decode(struct mkvm_vcpu *vcpu, struct kvm_sregs *s, struct mkvm_insn *insn);
+unsigned int mkvm_fetch_insn(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u8 *bytes,
+			     struct mkvm_fault *fault);
+bool mkvm_fetch_decode(struct mkvm_vcpu *vcpu, struct kvm_sregs *s, struct mkvm_insn *insn,
+		       int *r);
 int mkvm_emulation_failed(struct mkvm_vcpu *vcpu, const u8 *bytes, unsigned int n);
 
 /* arch/x86/kvm/events.c */

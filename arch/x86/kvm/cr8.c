@@ -26,11 +26,12 @@ int mkvm_emulate_cr8_write(struct mkvm_vcpu *vcpu, int gpr, unsigned int len)
 	unsigned int cr;
 	bool wide;
 	u64 val;
+	int r;
 
 	mkvm_x86->get_sregs(vcpu, &s);
 	if (gpr < 0 || !len) {
-		if (!mkvm_fetch_decode(vcpu, &s, &insn))
-			return 0;
+		if (!mkvm_fetch_decode(vcpu, &s, &insn, &r))
+			return r;
 		/* AMD also encodes CR8 as LOCK MOV CR0 (APM vol. 3 MOV CRn). */
 		cr = insn.reg == 0 && insn.lock ? 8 : insn.reg;
 		if (insn.kind != INSN_MOV_TO_CR || cr != 8)

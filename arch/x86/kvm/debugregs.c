@@ -99,10 +99,11 @@ int mkvm_emulate_dr_access(struct mkvm_vcpu *vcpu, int dr, bool write, int gpr, 
 	unsigned long next;
 	u64 val, dr6, dr7;
 	bool wide;
+	int r;
 
 	if (gpr < 0 || !len) {
-		if (!mkvm_fetch_decode(vcpu, &s, &insn))
-			return 0;
+		if (!mkvm_fetch_decode(vcpu, &s, &insn, &r))
+			return r;
 		if (insn.kind != (write ? INSN_MOV_TO_DR : INSN_MOV_FROM_DR) || insn.reg != dr)
 			return mkvm_emulation_failed(vcpu, NULL, 0);
 		gpr = insn.rm;

@@ -15,6 +15,7 @@
 #include <minikvm/core.h>
 #include <minikvm/guest_mem.h>
 #include <minikvm/irqchip.h>
+#include <minikvm/walk.h>
 
 #define RFLAGS_DF BIT(10)
 
@@ -68,14 +69,62 @@ static unsigned int cpu_mode(const struct kvm_sregs *s)
 	return s->cs.db ? 32 : 16;
 }
 
-static u64 seg_base(const struct kvm_sregs *s, unsigned int seg)
+static const struct kvm_segment *seg_of(const struct kvm_sregs *s, unsigned int seg)
 {
 	const struct kvm_segment *segs[] = { &s->es, &s->cs, &s->ss, &s->ds, &s->fs, &s->gs };
 
+	return segs[seg];
+}
+
+static u64 seg_base(const struct kvm_sregs *s, unsigned int seg)
+{
 	/* In 64-bit mode only FS and GS have a base (SDM vol. 1 3.3.7.1). */
 	if (cpu_mode(s) == 64 && seg != SEG_FS && seg != SEG_GS)
 		return 0;
-	return segs[seg]->base;
+	return seg_of(s, seg)->base;
+}
+
+/* 48 bits, or 57 with 5-level paging, sign-extended (SDM vol. 1 3.3.7.1). */
+static bool canonical(const struct kvm_sregs *s, u64 la)
+{
+	unsigned int bits = (s->cr4 & X86_CR4_LA57) ? 57 : 48;
+
+	return (s64)(la << (64 - bits)) >> (64 - bits) == (s64)la;
+}
+
+/*
+ * The linear address of @size bytes at @seg:@off for a data access, with the
+ * checks the processor makes before it (SDM vol. 3 5.3-5.5, APM vol. 2
+ * 4.11-4.12): canonical form in 64-bit mode; otherwise a usable segment of
+ * the right type, and the limit, expand-down included.  A failure is #SS
+ * for the stack segment and #GP(0) otherwise.
+ */
+static int linearize(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, unsigned int seg,
+		     u64 off, unsigned int size, bool write, u64 *la, struct mkvm_fault *fault)
+{
+	const struct kvm_segment *sg = seg_of(s, seg);
+	bool protected = (s->cr0 & X86_CR0_PE) && !(vcpu->arch.rflags & X86_EFLAGS_VM);
+	u64 last = off + size - 1, upper;
+
+	*fault = (struct mkvm_fault){ .vector = seg == SEG_SS ? SS_VECTOR : GP_VECTOR };
+	if (cpu_mode(s) == 64) {
+		*la = seg_base(s, seg) + off;
+		return canonical(s, *la) && canonical(s, *la + size - 1) ? 0 : -EFAULT;
+	}
+	*la = (u32)(sg->base + off);
+	if (protected) {
+		if (sg->unusable || !sg->present)
+			return -EFAULT;
+		/* Code segments are never writable, and readable only with bit 1. */
+		if ((sg->type & 8) ? write || !(sg->type & 2) : write && !(sg->type & 2))
+			return -EFAULT;
+	}
+	if (!(sg->type & 8) && (sg->type & 4)) {
+		/* Expand-down: the valid offsets are above the limit (SDM vol. 3 3.4.5.1). */
+		upper = sg->db ? 0xffffffff : 0xffff;
+		return off > sg->limit && last <= upper ? 0 : -EFAULT;
+	}
+	return last <= sg->limit ? 0 : -EFAULT;
 }
 
 /**
@@ -104,30 +153,33 @@ int mkvm_emulation_failed(struct mkvm_vcpu *vcpu, const u8 *bytes, unsigned int 
 
 /**
  * mkvm_fetch_insn() - read the bytes of the instruction at RIP
- * @vcpu: the vCPU
+ * @vcpu: the vCPU, with slots_sem held
  * @s: its special registers
  * @bytes: room for MKVM_MAX_INSN_LEN bytes
+ * @fault: the #PF that stopped the fetch early, if vector is PF_VECTOR
  *
- * The instruction may end before a page that is not mapped: then only the
- * bytes up to that page are read.
+ * The instruction may end before a page the guest cannot fetch from: then
+ * only the bytes up to that page are read, and @fault says why.
  *
  * Return: how many bytes were read; 0 when not even the first page is.
  */
-unsigned int mkvm_fetch_insn(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u8 *bytes)
+unsigned int mkvm_fetch_insn(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u8 *bytes,
+			     struct mkvm_fault *fault)
 {
-	unsigned int n = MKVM_MAX_INSN_LEN;
 	u64 la = seg_base(s, SEG_CS) + vcpu->arch.rip;
+	unsigned int first;
 
 	if (cpu_mode(s) != 64)
 		la &= 0xffffffff;
-	while (mkvm_read_guest_virt(vcpu, s, la, bytes, n)) {
-		unsigned int first = PAGE_SIZE - (la & ~PAGE_MASK);
-
-		if (n <= first)
-			return 0;
-		n = first;
-	}
-	return n;
+	first = min_t(unsigned int, MKVM_MAX_INSN_LEN, PAGE_SIZE - (la & ~PAGE_MASK));
+	fault->vector = 0;
+	if (mkvm_read_guest_virt(vcpu, s, la, bytes, first, MKVM_ACC_FETCH, fault))
+		return 0;
+	if (first == MKVM_MAX_INSN_LEN ||
+	    mkvm_read_guest_virt(vcpu, s, la + first, bytes + first, MKVM_MAX_INSN_LEN - first,
+				 MKVM_ACC_FETCH, fault))
+		return first;
+	return MKVM_MAX_INSN_LEN;
 }
 
 /**
@@ -135,29 +187,36 @@ unsigned int mkvm_fetch_insn(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, 
  * @vcpu: the vCPU, with slots_sem held
  * @s: filled with the vCPU's special registers
  * @insn: the decoded instruction
+ * @r: when it cannot be decoded, what the exit handler returns: 1 when the
+ *	guest takes a #PF for the fetch instead, 0 when kvm_run reports an
+ *	emulation failure
  *
- * Return: true; false with kvm_run reporting an emulation failure when the
- * bytes cannot be read or decoded.
+ * Return: true when @insn is decoded.
  */
-bool mkvm_fetch_decode(struct mkvm_vcpu *vcpu, struct kvm_sregs *s, struct mkvm_insn *insn)
+bool mkvm_fetch_decode(struct mkvm_vcpu *vcpu, struct kvm_sregs *s, struct mkvm_insn *insn,
+		       int *r)
 {
 	u8 bytes[MKVM_MAX_INSN_LEN];
+	struct mkvm_fault fault;
 	unsigned int n;
+	int err;
 
 	mkvm_x86->get_sregs(vcpu, s);
 	n = mkvm_x86->get_insn_bytes(vcpu, bytes);
 	if (n && !mkvm_decode(insn, bytes, n, cpu_mode(s)))
 		return true;
-	n = mkvm_fetch_insn(vcpu, s, bytes);
-	if (!n) {
-		mkvm_emulation_failed(vcpu, NULL, 0);
+	n = mkvm_fetch_insn(vcpu, s, bytes, &fault);
+	err = n ? mkvm_decode(insn, bytes, n, cpu_mode(s)) : -EFAULT;
+	if (!err)
+		return true;
+	/* The instruction runs on into a page the guest may not fetch from. */
+	if (err == -EFAULT && fault.vector == PF_VECTOR) {
+		mkvm_inject_fault(vcpu, &fault);
+		*r = 1;
 		return false;
 	}
-	if (mkvm_decode(insn, bytes, n, cpu_mode(s))) {
-		mkvm_emulation_failed(vcpu, bytes, n);
-		return false;
-	}
-	return true;
+	*r = mkvm_emulation_failed(vcpu, n ? bytes : NULL, n);
+	return false;
 }
 
 static int finish_mmio_read(struct mkvm_vcpu *vcpu, u64 data);
@@ -231,8 +290,8 @@ int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa)
 	u64 val;
 	int r;
 
-	if (!mkvm_fetch_decode(vcpu, &s, insn))
-		return 0;
+	if (!mkvm_fetch_decode(vcpu, &s, insn, &r))
+		return r;
 	vcpu->stat.insn_emulation++;
 	e->next_rip = vcpu->arch.rip + insn->len;
 	if (cpu_mode(&s) != 64)
@@ -415,6 +474,42 @@ static int complete_pio_in(struct mkvm_vcpu *vcpu)
 	return 1;
 }
 
+/*
+ * A fault the guest takes in place of the access (1: enter the guest,
+ * which delivers it), a retry after the guest changed its page tables under
+ * the walk (1: the same instruction runs again), or memory that is not in a
+ * memslot (0: an emulation failure for userspace, as on KVM).
+ */
+static int access_failed(struct mkvm_vcpu *vcpu, int err, const struct mkvm_fault *fault)
+{
+	if (err == -EFAULT)
+		mkvm_inject_fault(vcpu, fault);
+	if (err == -EFAULT || err == -EAGAIN)
+		return 1;
+	return mkvm_emulation_failed(vcpu, NULL, 0);
+}
+
+/*
+ * How many INS elements one exit takes: up to 1 KiB, within the page, the
+ * address size and the segment.  The first element is known to be allowed.
+ */
+static unsigned int ins_batch(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u64 off,
+			      u64 la, u64 count, u64 amask)
+{
+	unsigned int size = vcpu->arch.emul.insn.op_bytes;
+	struct mkvm_fault fault;
+	u64 n, la2;
+
+	/* Backwards (DF=1), one element at a time, as KVM does. */
+	if (vcpu->arch.rflags & RFLAGS_DF)
+		return 1;
+	n = min3((u64)(PAGE_SIZE - (la & ~PAGE_MASK)) / size, 1024ull / size, count);
+	n = min(n, (amask - off) / size + 1);
+	if (n <= 1 || linearize(vcpu, s, SEG_ES, off, n * size, true, &la2, &fault))
+		return 1;
+	return n;
+}
+
 /**
  * mkvm_emulate_string_pio() - INS or OUTS, with or without REP
  * @vcpu: the vCPU, with slots_sem held
@@ -425,6 +520,11 @@ static int complete_pio_in(struct mkvm_vcpu *vcpu)
  * Like KVM: OUTS leaves with one element per exit; INS reads ahead, one exit
  * for up to the rest of the page (at most 1 KiB) of elements.
  *
+ * The memory operand is checked as the processor would check it, which
+ * the I/O intercept came before (APM vol. 2 15.10.2): segment, canonical
+ * form, and the guest's page tables for the CPL's rights.  A failing check
+ * raises #GP, #SS or #PF instead of the I/O.
+ *
  * Return: 0 to exit to userspace, 1 to enter the guest again.
  */
 int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in)
@@ -433,12 +533,15 @@ int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in)
 	struct mkvm_insn *insn = &e->insn;
 	unsigned long *r = vcpu->arch.regs;
 	/* All of RCX in 64-bit addressing: a count of 2^32 is not 0. */
-	u64 count = 1, amask, la;
-	unsigned int n;
+	u64 count = 1, amask, la, off;
+	struct mkvm_fault fault;
+	struct mkvm_walk w;
 	struct kvm_sregs s;
+	unsigned int n;
+	int err;
 
-	if (!mkvm_fetch_decode(vcpu, &s, insn))
-		return 0;
+	if (!mkvm_fetch_decode(vcpu, &s, insn, &err))
+		return err;
 	if (insn->kind != (in ? INSN_INS : INSN_OUTS) || insn->op_bytes != size)
 		return mkvm_emulation_failed(vcpu, NULL, 0);
 	vcpu->stat.insn_emulation++;
@@ -452,10 +555,13 @@ int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in)
 		}
 	}
 	if (!in) {
-		la = seg_base(&s, insn->seg == SEG_NONE ? SEG_DS : insn->seg) +
-		     (r[REG_RSI] & amask);
-		if (mkvm_read_guest_virt(vcpu, &s, la, vcpu->pio_data, size))
-			return mkvm_emulation_failed(vcpu, NULL, 0);
+		off = r[REG_RSI] & amask;
+		err = linearize(vcpu, &s, insn->seg == SEG_NONE ? SEG_DS : insn->seg, off, size,
+				false, &la, &fault);
+		if (!err)
+			err = mkvm_read_guest_virt(vcpu, &s, la, vcpu->pio_data, size, 0, &fault);
+		if (err)
+			return access_failed(vcpu, err, &fault);
 		string_step(vcpu, insn, REG_RSI, 1, e->next_rip);
 		if (mkvm_ioeventfd_write(vcpu->vm, true, port, size, vcpu->pio_data) ||
 		    mkvm_coalesced_write(vcpu->vm, true, port, size, vcpu->pio_data))
@@ -463,14 +569,18 @@ int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in)
 		pio_exit(vcpu, port, size, false, 1);
 		return 0;
 	}
-	/* INS always writes ES:RDI (SDM vol. 2 INS). */
-	la = seg_base(&s, SEG_ES) + (r[REG_RDI] & amask);
-	if (vcpu->arch.rflags & RFLAGS_DF) {
-		n = 1;
-	} else {
-		n = min3(PAGE_SIZE - (la & ~PAGE_MASK), 1024ul / size, count);
-		n = max(n, 1u);
-	}
+	/*
+	 * INS always writes ES:RDI (SDM vol. 2 INS).  Checked before the port
+	 * is read, so a write the guest may not make costs no I/O; checked
+	 * again when the data is written, in case the tables changed.
+	 */
+	off = r[REG_RDI] & amask;
+	err = linearize(vcpu, &s, SEG_ES, off, size, true, &la, &fault);
+	if (!err)
+		err = mkvm_walk_gva(vcpu, &s, la, MKVM_ACC_WRITE, &w, &fault);
+	if (err)
+		return access_failed(vcpu, err, &fault);
+	n = ins_batch(vcpu, &s, off, la, count, amask);
 	pio_exit(vcpu, port, size, true, n);
 	e->wait = EMUL_INS;
 	e->la = la;
@@ -481,12 +591,16 @@ int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in)
 static int complete_ins(struct mkvm_vcpu *vcpu)
 {
 	struct mkvm_emul *e = &vcpu->arch.emul;
+	struct mkvm_fault fault;
 	struct kvm_sregs s;
+	int err;
 
 	e->wait = EMUL_NONE;
 	mkvm_x86->get_sregs(vcpu, &s);
-	if (mkvm_write_guest_virt(vcpu, &s, e->la, vcpu->pio_data, e->count * e->insn.op_bytes))
-		return mkvm_emulation_failed(vcpu, NULL, 0);
+	err = mkvm_write_guest_virt(vcpu, &s, e->la, vcpu->pio_data, e->count * e->insn.op_bytes,
+				    &fault);
+	if (err)
+		return access_failed(vcpu, err, &fault);
 	string_step(vcpu, &e->insn, REG_RDI, e->count, e->next_rip);
 	return 1;
 }

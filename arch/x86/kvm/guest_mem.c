@@ -1,36 +1,27 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Guest memory for the emulator: guest-physical reads and writes through the
- * memslots of the vCPU's address space (SMM has its own), and guest-virtual
- * addresses translated by walking the guest's own page tables.
- *
- * One walker serves every paging format: each is described by its number of
- * levels, entry size and index width (SDM vol. 3 4.3-4.5, APM vol. 2 5.2-5.3).
- * Only translation is done; the access rights were already checked by the
- * hardware for the faulting access.
+ * memslots of the vCPU's address space (SMM has its own), and linear
+ * addresses, translated and checked by the page-table walker (mmu/walk.c)
+ * as the guest's own access would be.
  */
 #include <linux/nospec.h>
 #include <linux/uaccess.h>
 
 #include <minikvm/core.h>
 #include <minikvm/guest_mem.h>
+#include <minikvm/walk.h>
 
-struct paging_format {
-	int levels;
-	int pte_bytes;
-	int index_bits[5];	/* per level, 1-based; level 4 of PAE is the 2-bit PDPT index */
-	bool large_ok[5];	/* a PS bit at this level maps a large page */
-};
-
-/* 32-bit paging: 2 levels of 1024 4-byte entries, 4 MiB pages with CR4.PSE. */
-static const struct paging_format fmt_32 = { 2, 4, { 0, 10, 10 }, { false, false, true } };
-/* PAE: a 4-entry PDPT, then 512-entry tables; 2 MiB pages. */
-static const struct paging_format fmt_pae = { 3, 8, { 0, 9, 9, 2 }, { false, false, true } };
-/* 4-level (IA-32e / long mode): 2 MiB and 1 GiB pages. */
-static const struct paging_format fmt_4l = { 4, 8, { 0, 9, 9, 9, 9 },
-					     { false, false, true, true } };
-
-static void *hva_of(struct mkvm_vcpu *vcpu, int as, u64 gpa, bool write)
+/**
+ * mkvm_gpa_hva() - where a guest-physical address lives in the VMM
+ * @vcpu: a vCPU of the VM, in its process, with slots_sem held
+ * @as: the memslot address space
+ * @gpa: guest physical address
+ * @write: for a write: refuse read-only slots, and log the page dirty
+ *
+ * Return: the user address, or NULL when @gpa is in no (writable) slot.
+ */
+void __user *mkvm_gpa_hva(struct mkvm_vcpu *vcpu, int as, u64 gpa, bool write)
 {
 	struct mkvm_memslot *slot = mkvm_gfn_to_memslot(vcpu->vm, as, gpa >> PAGE_SHIFT);
 
@@ -39,9 +30,9 @@ static void *hva_of(struct mkvm_vcpu *vcpu, int as, u64 gpa, bool write)
 	if (write)
 		mkvm_mark_page_dirty(slot, gpa >> PAGE_SHIFT);
 	/* As KVM does: the guest must not steer even speculative loads outside its slots. */
-	return (void *)(slot->userspace_addr +
-			array_index_nospec((gpa >> PAGE_SHIFT) - slot->base_gfn, slot->npages) *
-			PAGE_SIZE + (gpa & ~PAGE_MASK));
+	return (void __user *)(slot->userspace_addr +
+			       array_index_nospec((gpa >> PAGE_SHIFT) - slot->base_gfn,
+						  slot->npages) * PAGE_SIZE + (gpa & ~PAGE_MASK));
 }
 
 /**
@@ -64,7 +55,7 @@ int mkvm_guest_phys_as(struct mkvm_vcpu *vcpu, int as, u64 gpa, void *buf, unsig
 {
 	while (len) {
 		unsigned int chunk = min_t(unsigned int, len, PAGE_SIZE - (gpa & ~PAGE_MASK));
-		void __user *hva = (void __user *)hva_of(vcpu, as, gpa, write);
+		void __user *hva = mkvm_gpa_hva(vcpu, as, gpa, write);
 
 		if (!hva)
 			return -ENOENT;
@@ -105,102 +96,71 @@ int mkvm_write_guest_phys(struct mkvm_vcpu *vcpu, u64 gpa, const void *buf, unsi
 	return mkvm_guest_phys_as(vcpu, mkvm_vcpu_as(vcpu), gpa, (void *)buf, len, true);
 }
 
-/**
- * mkvm_gva_to_gpa() - translate through the guest's page tables
- * @vcpu: the vCPU
- * @s: its special registers (CR0, CR3, CR4, EFER)
- * @la: linear address
- * @gpa: the translation
- *
- * Return: 0; -EFAULT when a level is not present or a table is not in
- * guest memory.
+/*
+ * Check and translate every page of [@la, @la + @len) before any byte
+ * moves, so an access that faults on its second page changes nothing.
  */
-int mkvm_gva_to_gpa(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u64 la, u64 *gpa)
-{
-	const struct paging_format *f;
-	u64 table, pte = 0;
-	int shift, level;
-
-	if (!(s->cr0 & X86_CR0_PG)) {
-		*gpa = la;
-		return 0;
-	}
-	if (s->efer & EFER_LMA) {
-		f = &fmt_4l;
-		table = s->cr3 & 0x000ffffffffff000ULL;
-	} else if (s->cr4 & X86_CR4_PAE) {
-		f = &fmt_pae;
-		table = s->cr3 & 0xffffffe0;	/* the PDPT is 32-byte aligned */
-		la &= 0xffffffff;
-	} else {
-		f = &fmt_32;
-		table = s->cr3 & 0xfffff000;
-		la &= 0xffffffff;
-	}
-
-	shift = PAGE_SHIFT;
-	for (level = 1; level < f->levels; level++)
-		shift += f->index_bits[level];
-	for (level = f->levels; level >= 1; level--) {
-		u64 idx = (la >> shift) & ((1ULL << f->index_bits[level]) - 1);
-		u64 addr_mask = f->pte_bytes == 4 ? 0xfffff000ULL : 0x000ffffffffff000ULL;
-
-		pte = 0;
-		if (mkvm_read_guest_phys(vcpu, table + idx * f->pte_bytes, &pte, f->pte_bytes))
-			return -EFAULT;
-		if (!(pte & _PAGE_PRESENT))
-			return -EFAULT;
-		/* The PAE PDPT has no PS bit; 32-bit paging needs CR4.PSE for 4 MiB pages. */
-		if (level > 1 && f->large_ok[level] && (pte & _PAGE_PSE) &&
-		    (f != &fmt_32 || (s->cr4 & X86_CR4_PSE))) {
-			u64 size = 1ULL << shift;
-
-			*gpa = ((pte & addr_mask) & ~(size - 1)) | (la & (size - 1));
-			return 0;
-		}
-		table = pte & addr_mask;
-		if (level > 1)
-			shift -= f->index_bits[level - 1];
-	}
-	*gpa = table | (la & ~PAGE_MASK);
-	return 0;
-}
-
 static int virt_access(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u64 la, void *buf,
-		       unsigned int len, bool write)
+		       unsigned int len, u32 access, struct mkvm_fault *fault)
 {
-	while (len) {
-		unsigned int chunk = min_t(unsigned int, len, PAGE_SIZE - (la & ~PAGE_MASK));
-		u64 gpa;
+	u64 gpa[2], end = la + len - 1;
+	unsigned int first = min_t(unsigned int, len, PAGE_SIZE - (la & ~PAGE_MASK));
+	bool write = access & MKVM_ACC_WRITE;
+	struct mkvm_walk w;
+	int i, r;
 
-		if (mkvm_gva_to_gpa(vcpu, s, la, &gpa) ||
-		    mkvm_guest_phys_as(vcpu, mkvm_vcpu_as(vcpu), gpa, buf, chunk, write))
-			return -EFAULT;
-		la += chunk;
-		buf += chunk;
-		len -= chunk;
+	if (!len || len > PAGE_SIZE)
+		return -EINVAL;
+	for (i = 0; i < 2; i++) {
+		r = mkvm_walk_gva(vcpu, s, i ? end & PAGE_MASK : la, access, &w, fault);
+		if (r)
+			return r;
+		gpa[i] = w.gpa;
+		if (first == len)
+			break;
 	}
+	if (mkvm_guest_phys_as(vcpu, mkvm_vcpu_as(vcpu), gpa[0], buf, first, write) ||
+	    (first < len &&
+	     mkvm_guest_phys_as(vcpu, mkvm_vcpu_as(vcpu), gpa[1], buf + first, len - first, write)))
+		return -ENOENT;
 	return 0;
 }
 
 /**
  * mkvm_read_guest_virt() - read guest memory at a linear address
- * @vcpu: the vCPU
+ * @vcpu: the vCPU, with slots_sem held
  * @s: its special registers
  * @la: linear address
  * @buf: destination
- * @len: bytes; the range may cross pages
+ * @len: bytes, at most a page; the range may cross into the next page
+ * @access: 0 for a data read, MKVM_ACC_FETCH for an instruction fetch
+ * @fault: on -EFAULT, the #PF the guest takes instead
  *
- * Return: 0, or -EFAULT when a page is unmapped or not guest memory.
+ * Return: 0; -EFAULT when the guest's page tables forbid the read; -EAGAIN
+ * when the guest kept changing them (run the instruction again); -ENOENT
+ * when the memory is not in a memslot or the VMM unmapped it.
  */
 int mkvm_read_guest_virt(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u64 la, void *buf,
-			 unsigned int len)
+			 unsigned int len, u32 access, struct mkvm_fault *fault)
 {
-	return virt_access(vcpu, s, la, buf, len, false);
+	return virt_access(vcpu, s, la, buf, len, access & ~MKVM_ACC_WRITE, fault);
 }
 
+/**
+ * mkvm_write_guest_virt() - write guest memory at a linear address
+ * @vcpu: the vCPU, with slots_sem held
+ * @s: its special registers
+ * @la: linear address
+ * @buf: source
+ * @len: bytes, at most a page; the range may cross into the next page
+ * @fault: on -EFAULT, the #PF the guest takes instead
+ *
+ * Nothing is written unless all of the range may be.
+ *
+ * Return: as mkvm_read_guest_virt(); -ENOENT also for a read-only slot.
+ */
 int mkvm_write_guest_virt(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u64 la,
-			  const void *buf, unsigned int len)
+			  const void *buf, unsigned int len, struct mkvm_fault *fault)
 {
-	return virt_access(vcpu, s, la, (void *)buf, len, true);
+	return virt_access(vcpu, s, la, (void *)buf, len, MKVM_ACC_WRITE, fault);
 }

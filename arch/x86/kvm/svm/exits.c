@@ -12,6 +12,7 @@
 #include <asm/msr-index.h>
 
 #include <minikvm/irqchip.h>
+#include <minikvm/walk.h>
 
 #include "svm.h"
 
@@ -121,6 +122,7 @@ static bool hlt_in_shadow(struct mkvm_vcpu *vcpu)
 	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
 	struct mkvm_events *ev = &vcpu->arch.events;
 	u8 bytes[MKVM_MAX_INSN_LEN];
+	struct mkvm_fault fault;
 	struct kvm_sregs s;
 
 	if (!(vmcb->control.int_state & SVM_INTERRUPT_SHADOW_MASK))
@@ -129,7 +131,7 @@ static bool hlt_in_shadow(struct mkvm_vcpu *vcpu)
 	if (vmcb->save.cpl || ev->exc.queued || ev->nmi_injected || ev->irq.injected)
 		return false;
 	mkvm_x86->get_sregs(vcpu, &s);
-	return mkvm_fetch_insn(vcpu, &s, bytes) && bytes[0] == 0xf4;
+	return mkvm_fetch_insn(vcpu, &s, bytes, &fault) && bytes[0] == 0xf4;
 }
 
 /*

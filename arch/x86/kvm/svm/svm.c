@@ -84,6 +84,8 @@ static void svm_get_sregs(struct mkvm_vcpu *vcpu, struct kvm_sregs *s)
 	seg_from_vmcb(&s->fs, &save->fs);
 	seg_from_vmcb(&s->gs, &save->gs);
 	seg_from_vmcb(&s->ss, &save->ss);
+	/* The CPL is the VMCB's; SS's DPL in the VMCB need not follow it (APM 15.5.1). */
+	s->ss.dpl = save->cpl;
 	seg_from_vmcb(&s->tr, &save->tr);
 	seg_from_vmcb(&s->ldt, &save->ldtr);
 	s->gdt.base = save->gdtr.base;
@@ -138,6 +140,11 @@ static void svm_set_dr67(struct mkvm_vcpu *vcpu, u64 dr6, u64 dr7)
 {
 	to_svm(vcpu)->vmcb->save.dr6 = dr6;
 	to_svm(vcpu)->vmcb->save.dr7 = dr7;
+}
+
+static int svm_get_cpl(struct mkvm_vcpu *vcpu)
+{
+	return to_svm(vcpu)->vmcb->save.cpl;
 }
 
 static void svm_set_cr2(struct mkvm_vcpu *vcpu, unsigned long cr2)
@@ -682,6 +689,7 @@ const struct mkvm_x86_ops mkvm_svm_ops = {
 	.get_dr67 = svm_get_dr67,
 	.set_dr67 = svm_set_dr67,
 	.set_cr2 = svm_set_cr2,
+	.get_cpl = svm_get_cpl,
 	.get_cr8 = svm_get_cr8,
 	.set_cr8 = svm_set_cr8,
 	.inject_exception = mkvm_svm_inject_exception,
