@@ -14,6 +14,7 @@
 #include <minikvm/core.h>
 #include <minikvm/irqchip.h>
 #include <minikvm/pit.h>
+#include <minikvm/walk.h>
 
 const struct mkvm_x86_ops *mkvm_x86;
 
@@ -413,6 +414,8 @@ long mkvm_arch_vcpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, unsigned l
 	case KVM_GET_LAPIC:
 	case KVM_SET_LAPIC:
 		return mkvm_lapic_ioctl(vcpu, ioctl, argp);
+	case KVM_TRANSLATE:
+		return mkvm_translate_ioctl(vcpu, argp);
 	case KVM_SMI:
 		/* Taken at the next entry that can (smm.c). */
 		vcpu->arch.smm.pending = true;
