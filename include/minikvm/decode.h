@@ -6,19 +6,7 @@
 #ifndef MINIKVM_DECODE_H
 #define MINIKVM_DECODE_H
 
-#ifdef __KERNEL__
-#include <linux/types.h>
-#else
-#include <stdbool.h>
-#include <stdint.h>
-typedef uint8_t u8;
-typedef uint16_t u16;
-typedef uint32_t u32;
-typedef uint64_t u64;
-typedef int8_t s8;
-typedef int32_t s32;
-typedef int64_t s64;
-#endif
+#include <minikvm/types.h>
 
 #define MKVM_MAX_INSN_LEN 15	/* SDM vol. 2 2.3.11 */
 

@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The vCPU's own linear addresses through the walker (walk.c): its paging
+ * state from CR0, CR3, CR4, EFER, RFLAGS and the CPL, its tables read and
+ * updated in guest memory of the vCPU's address space, and what a failed
+ * access raises.
+ *
+ * The hardware checked all of this for the access behind a nested page
+ * fault, but not for the instructions minikvm completes from an intercept
+ * (INS and OUTS): the APM checks intercepts before memory faults.  Those
+ * accesses must not let a guest user reach what the guest kernel protects
+ * (CVE-2010-0298's class).
+ */
+#include <linux/uaccess.h>
+#include <asm/processor-flags.h>
+
+#include <minikvm/core.h>
+#include <minikvm/guest_mem.h>
+#include <minikvm/walk.h>
+
+static int read_guest_pte(void *opaque, u64 gpa, u64 *pte, unsigned int bytes)
+{
+	struct mkvm_vcpu *vcpu = opaque;
+
+	*pte = 0;
+	return mkvm_guest_phys_as(vcpu, mkvm_vcpu_as(vcpu), gpa, pte, bytes, false);
+}
+
+static int cmpxchg_guest_pte(void *opaque, u64 gpa, u64 old, u64 new, unsigned int bytes)
+{
+	struct mkvm_vcpu *vcpu = opaque;
+	void __user *hva = mkvm_gpa_hva(vcpu, mkvm_vcpu_as(vcpu), gpa, true);
+	int r;
+
+	if (!hva || !access_ok(hva, bytes))
+		return -EFAULT;
+	if (bytes == 4) {
+		u32 o = old;
+
+		r = __try_cmpxchg_user((u32 __user *)hva, &o, (u32)new, pte32_fault);
+	} else {
+		r = __try_cmpxchg_user((u64 __user *)hva, &old, new, pte64_fault);
+	}
+	return r < 0 ? r : r ? -EAGAIN : 0;
+}
+
+/**
+ * mkvm_walk_gva() - translate a linear address as the guest's access would
+ * @vcpu: the vCPU, with slots_sem held
+ * @s: its special registers (CR0, CR3, CR4, EFER)
+ * @la: the linear address
+ * @access: MKVM_ACC_* bits; the CPL says whether it is a user access
+ * @w: the translation
+ * @fault: on -EFAULT, the #PF to raise
+ *
+ * Return: 0; -EFAULT when the guest must take @fault; -EAGAIN when the
+ * guest kept changing the entries: leave the instruction to run again.
+ */
+int mkvm_walk_gva(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u64 la, u32 access,
+		  struct mkvm_walk *w, struct mkvm_fault *fault)
+{
+	const struct mkvm_walk_env env = {
+		.opaque = vcpu, .read_pte = read_guest_pte, .cmpxchg_pte = cmpxchg_guest_pte,
+	};
+	struct mkvm_paging p = {
+		.maxphyaddr = mkvm_guest_maxphyaddr(vcpu),
+		.nxe = !!(s->efer & EFER_NX),
+		.wp = !!(s->cr0 & X86_CR0_WP),
+		.smep = !!(s->cr4 & X86_CR4_SMEP),
+		.smap = !!(s->cr4 & X86_CR4_SMAP),
+		.ac = !!(vcpu->arch.rflags & X86_EFLAGS_AC),
+		.pse = !!(s->cr4 & X86_CR4_PSE),
+		.user = mkvm_x86->get_cpl(vcpu) == 3,
+		.ad = true,
+	};
+
+	if (!(s->cr0 & X86_CR0_PG)) {
+		*w = (struct mkvm_walk){ .gpa = la, .level = 1, .writable = true, .user = true,
+					 .executable = true };
+		return 0;
+	}
+	if (s->efer & EFER_LMA) {
+		p.format = (s->cr4 & X86_CR4_LA57) ? MKVM_PT_5L : MKVM_PT_4L;
+		p.root = s->cr3 & GENMASK_ULL(51, 12);
+	} else if (s->cr4 & X86_CR4_PAE) {
+		p.format = MKVM_PT_PAE;
+		p.root = s->cr3 & 0xffffffe0;	/* the PDPT is 32-byte aligned */
+	} else {
+		p.format = MKVM_PT_32;
+		p.root = s->cr3 & 0xfffff000;
+		p.nxe = false;		/* 32-bit entries have no XD bit */
+	}
+	return mkvm_walk(&p, &env, la, access, w, fault);
+}
+
+/**
+ * mkvm_translate_ioctl() - KVM_TRANSLATE: a linear address of the vCPU, for debuggers
+ * @vcpu: the vCPU
+ * @argp: struct kvm_translation
+ *
+ * As on KVM: the translation a kernel read would use, with "writeable" set
+ * and "usermode" clear whatever the entries say, and an invalid address
+ * for "valid" = 0.  Nothing in the guest's tables is changed.
+ *
+ * Return: 0, or -EFAULT for @argp.
+ */
+int mkvm_translate_ioctl(struct mkvm_vcpu *vcpu, void __user *argp)
+{
+	struct kvm_translation tr;
+	struct mkvm_fault fault;
+	struct kvm_sregs s;
+	struct mkvm_walk w;
+	int r;
+
+	if (copy_from_user(&tr, argp, sizeof(tr)))
+		return -EFAULT;
+	mkvm_x86->get_sregs(vcpu, &s);
+	down_read(&vcpu->vm->slots_sem);
+	r = mkvm_walk_gva(vcpu, &s, tr.linear_address, MKVM_ACC_NO_CHECK, &w, &fault);
+	up_read(&vcpu->vm->slots_sem);
+	tr.physical_address = r ? ~0ULL : w.gpa;
+	tr.valid = !r;
+	tr.writeable = 1;
+	tr.usermode = 0;
+	return copy_to_user(argp, &tr, sizeof(tr)) ? -EFAULT : 0;
+}
+
+/**
+ * mkvm_inject_fault() - raise the exception an emulated access ran into
+ * @vcpu: the vCPU
+ * @fault: the fault, a #PF with its address or a #GP/#SS with its error code
+ */
+void mkvm_inject_fault(struct mkvm_vcpu *vcpu, const struct mkvm_fault *fault)
+{
+	if (fault->vector == PF_VECTOR)
+		mkvm_queue_exception_payload(vcpu, PF_VECTOR, true, fault->error_code,
+					     fault->address);
+	else
+		mkvm_queue_exception(vcpu, fault->vector, true, fault->error_code);
+}
