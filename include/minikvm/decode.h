@@ -30,6 +30,9 @@ enum mkvm_insn_kind {
 	INSN_MOV_FROM_DR,	/* 0F 21: r/m (a GPR) = DR[reg] */
 	INSN_MOV_TO_CR,		/* 0F 22: CR[reg] = r/m (a GPR) */
 	INSN_MOV_TO_DR,		/* 0F 23: DR[reg] = r/m (a GPR) */
+	INSN_HLT,		/* F4 */
+	INSN_INT3,		/* CC */
+	INSN_INTO,		/* CE (not in 64-bit mode) */
 };
 
 /* ALU operations in the order of their opcode rows and ModRM.reg of group 1. */

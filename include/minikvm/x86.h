@@ -164,6 +164,7 @@ struct mkvm_vcpu_arch {
 	struct mkvm_vcpu_time time;
 	u64 ucode_rev, de_cfg, hwcr, misc_enable;	/* model_msrs.c */
 	u64 tsc_aux;			/* tsc_aux.c: what RDTSCP and RDPID return */
+	u32 host_pkru;			/* fpu.c: the VMM thread's, while the guest runs */
 	u64 spec_id;			/* speculation.c: never reused, for IBPB on switch */
 	struct mkvm_mtrr mtrr;
 	struct mkvm_mce mce;
@@ -216,6 +217,11 @@ struct mkvm_x86_ops {
 	void (*set_cr2)(struct mkvm_vcpu *vcpu, unsigned long cr2);
 	/* The current privilege level, 0-3. */
 	int (*get_cpl)(struct mkvm_vcpu *vcpu);
+	/*
+	 * Where the intercepted instruction ends: from the hardware where it
+	 * says, else RIP + @len, the length the generic handler knows.
+	 */
+	unsigned long (*next_rip)(struct mkvm_vcpu *vcpu, unsigned int len);
 	/* The task priority the guest sees in CR8 (and the VMCB's V_TPR). */
 	unsigned long (*get_cr8)(struct mkvm_vcpu *vcpu);
 	void (*set_cr8)(struct mkvm_vcpu *vcpu, unsigned long cr8);
@@ -299,6 +305,7 @@ int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in);
 int mkvm_emulate_complete(struct mkvm_vcpu *vcpu);
 unsigned int mkvm_fetch_insn(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u8 *bytes,
 			     struct mkvm_fault *fault);
+bool mkvm_insn_at_rip(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, struct mkvm_insn *insn);
 bool mkvm_fetch_decode(struct mkvm_vcpu *vcpu, struct kvm_sregs *s, struct mkvm_insn *insn,
 		       int *r);
 int mkvm_emulation_failed(struct mkvm_vcpu *vcpu, const u8 *bytes, unsigned int n);
@@ -329,6 +336,8 @@ u32 mkvm_xsave_size(u64 xcr0);
 int mkvm_set_xcr(struct mkvm_vcpu *vcpu, u32 index, u64 value);
 void mkvm_load_guest_xcr0(struct mkvm_vcpu *vcpu);
 void mkvm_load_host_xcr0(struct mkvm_vcpu *vcpu);
+void mkvm_save_host_pkru(struct mkvm_vcpu *vcpu);
+void mkvm_load_host_pkru(struct mkvm_vcpu *vcpu);
 long mkvm_fpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, void __user *argp);
 long mkvm_xsave2_size(void);
 
@@ -379,6 +388,8 @@ int mkvm_mce_set_msr(struct mkvm_vcpu *vcpu, u32 msr, u64 data, bool host);
 int mkvm_dev_get_mce_cap_supported(u64 __user *arg);
 long mkvm_mce_vcpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, void __user *argp);
 /* arch/x86/kvm/debugregs.c */
+void mkvm_load_guest_drs(struct mkvm_vcpu *vcpu);
+void mkvm_save_guest_drs(struct mkvm_vcpu *vcpu);
 void mkvm_get_guest_dr67(struct mkvm_vcpu *vcpu, u64 *dr6, u64 *dr7);
 void mkvm_set_guest_dr67(struct mkvm_vcpu *vcpu, u64 dr6, u64 dr7);
 int mkvm_debugregs_ioctl(struct mkvm_vcpu *vcpu, void __user *argp, bool set);
@@ -390,6 +401,21 @@ void mkvm_smm_inject(struct mkvm_vcpu *vcpu);
 int mkvm_smm_rsm(struct mkvm_vcpu *vcpu);
 int mkvm_smm_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data, bool host);
 int mkvm_smm_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host);
+
+/* arch/x86/kvm/exits.c: exit handlers for the vendors' tables */
+int mkvm_exit_nothing(struct mkvm_vcpu *vcpu);
+int mkvm_exit_intr(struct mkvm_vcpu *vcpu);
+int mkvm_exit_ud(struct mkvm_vcpu *vcpu);
+int mkvm_exit_cpuid(struct mkvm_vcpu *vcpu);
+int mkvm_exit_xsetbv(struct mkvm_vcpu *vcpu);
+int mkvm_exit_halt(struct mkvm_vcpu *vcpu);
+int mkvm_exit_invd(struct mkvm_vcpu *vcpu);
+int mkvm_exit_wbinvd(struct mkvm_vcpu *vcpu);
+int mkvm_exit_rdpmc(struct mkvm_vcpu *vcpu);
+int mkvm_exit_hypercall(struct mkvm_vcpu *vcpu);
+int mkvm_exit_rdmsr(struct mkvm_vcpu *vcpu);
+int mkvm_exit_wrmsr(struct mkvm_vcpu *vcpu);
+int mkvm_exit_shutdown(struct mkvm_vcpu *vcpu);
 
 /* arch/x86/kvm/speculation.c */
 void mkvm_spec_vcpu_init(struct mkvm_vcpu *vcpu);

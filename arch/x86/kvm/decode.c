@@ -66,6 +66,8 @@ static const struct opcode one_byte[256] = {
 	[0xac] = { INSN_LODS, F_BYTE }, [0xad] = { INSN_LODS, 0 },
 	[0xc6] = { INSN_MOV_TO_RM, F_MODRM | F_BYTE | F_IMM8 | F_GRP },
 	[0xc7] = { INSN_MOV_TO_RM, F_MODRM | F_IMMZ | F_GRP },
+	[0xcc] = { INSN_INT3, 0 }, [0xce] = { INSN_INTO, 0 },
+	[0xf4] = { INSN_HLT, 0 },
 	[0xf6] = { INSN_TEST, F_MODRM | F_BYTE | F_IMM8 | F_GRP },
 	[0xf7] = { INSN_TEST, F_MODRM | F_IMMZ | F_GRP },
 };
@@ -241,7 +243,8 @@ int mkvm_decode(struct mkvm_insn *insn, const u8 *bytes, unsigned int avail, uns
 		insn->opcode = b;
 		op = &two_byte[b];
 	}
-	if (op->kind == INSN_UNKNOWN)
+	/* INTO does not exist in 64-bit mode (SDM vol. 2 INT n/INTO/INT3/INT1). */
+	if (op->kind == INSN_UNKNOWN || (op->kind == INSN_INTO && mode == 64))
 		return -EINVAL;
 	insn->kind = op->kind;
 

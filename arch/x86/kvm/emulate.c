@@ -183,6 +183,23 @@ unsigned int mkvm_fetch_insn(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, 
 }
 
 /**
+ * mkvm_insn_at_rip() - decode the instruction at RIP, with no side effect
+ * @vcpu: the vCPU, with slots_sem held
+ * @s: its special registers
+ * @insn: the instruction
+ *
+ * Return: true when it could be read and decoded.
+ */
+bool mkvm_insn_at_rip(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, struct mkvm_insn *insn)
+{
+	u8 bytes[MKVM_MAX_INSN_LEN];
+	struct mkvm_fault fault;
+	unsigned int n = mkvm_fetch_insn(vcpu, s, bytes, &fault);
+
+	return n && !mkvm_decode(insn, bytes, n, cpu_mode(s));
+}
+
+/**
  * mkvm_fetch_decode() - decode the guest's instruction at RIP
  * @vcpu: the vCPU, with slots_sem held
  * @s: filled with the vCPU's special registers

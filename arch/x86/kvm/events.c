@@ -16,7 +16,6 @@
 
 #include <minikvm/core.h>
 #include <minikvm/irqchip.h>
-#include <minikvm/walk.h>
 
 /**
  * mkvm_rip_past_insn() - the instruction at RIP is done; go on at @next_rip
@@ -50,17 +49,16 @@ void mkvm_rip_past_insn(struct mkvm_vcpu *vcpu, unsigned long next_rip)
 void mkvm_vmm_soft_exception(struct mkvm_vcpu *vcpu)
 {
 	struct mkvm_events *ev = &vcpu->arch.events;
-	u8 want = ev->exc.vector == X86_TRAP_BP ? 0xcc : 0xce;
-	u8 insn[MKVM_MAX_INSN_LEN];
-	struct mkvm_fault fault;
+	enum mkvm_insn_kind want = ev->exc.vector == X86_TRAP_BP ? INSN_INT3 : INSN_INTO;
+	struct mkvm_insn insn;
 	struct kvm_sregs s;
 
 	if (!ev->exc.queued || (ev->exc.vector != X86_TRAP_BP && ev->exc.vector != X86_TRAP_OF))
 		return;
 	mkvm_x86->get_sregs(vcpu, &s);
 	down_read(&vcpu->vm->slots_sem);
-	if (mkvm_fetch_insn(vcpu, &s, insn, &fault) && insn[0] == want) {
-		vcpu->arch.rip += 1;
+	if (mkvm_insn_at_rip(vcpu, &s, &insn) && insn.kind == want) {
+		vcpu->arch.rip += insn.len;
 		if (!(s.efer & EFER_LMA) || !s.cs.l)
 			vcpu->arch.rip &= 0xffffffff;
 		ev->exc.skipped = true;

@@ -12,7 +12,6 @@
 #include <asm/msr-index.h>
 
 #include <minikvm/irqchip.h>
-#include <minikvm/walk.h>
 
 #include "svm.h"
 
@@ -21,26 +20,21 @@
 /* Nested page fault error code (APM 15.25.6): bit 1 is a write. */
 #define NPF_WRITE BIT(1)
 
-/* KVM's hypercall ABI: an unknown hypercall number returns -KVM_ENOSYS in RAX. */
-#define MKVM_HC_ENOSYS 1000
-
-/*
- * Without nrip-save (TCG's SVM lacks it) the length of the intercepted
- * instruction is known from its encoding, fixed for these.
+/**
+ * mkvm_svm_next_rip() - where the intercepted instruction ends (APM 15.7.1 nRIP)
+ * @vcpu: the vCPU
+ * @len: the instruction's length, for CPUs without nrip-save (QEMU's TCG):
+ *	the generic handlers know it for the fixed-length instructions
+ *
+ * Return: the address of the next instruction.
  */
-/* Where the intercepted instruction of @len bytes ends (APM 15.7.1 nRIP). */
-static unsigned long next_rip(struct mkvm_vcpu *vcpu, unsigned int len)
+unsigned long mkvm_svm_next_rip(struct mkvm_vcpu *vcpu, unsigned int len)
 {
 	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
 
 	if (mkvm_svm_nrips && vmcb->control.next_rip)
 		return vmcb->control.next_rip;
 	return vcpu->arch.rip + len;
-}
-
-static void skip_insn(struct mkvm_vcpu *vcpu, unsigned int len)
-{
-	mkvm_rip_past_insn(vcpu, next_rip(vcpu, len));
 }
 
 static int internal_error(struct mkvm_vcpu *vcpu, u32 suberror)
@@ -54,54 +48,6 @@ static int internal_error(struct mkvm_vcpu *vcpu, u32 suberror)
 	run->internal.data[0] = c->exit_code;
 	run->internal.data[1] = c->exit_info_1;
 	run->internal.data[2] = c->exit_info_2;
-	return 0;
-}
-
-static int handle_nothing(struct mkvm_vcpu *vcpu)
-{
-	/* A host interrupt or NMI: it is taken once interrupts are enabled again. */
-	return 1;
-}
-
-static int handle_ud(struct mkvm_vcpu *vcpu)
-{
-	/* SVM instructions, MONITOR/MWAIT: not offered to the guest. */
-	mkvm_queue_exception(vcpu, UD_VECTOR, false, 0);
-	return 1;
-}
-
-static int handle_xsetbv(struct mkvm_vcpu *vcpu)
-{
-	struct vmcb_save_area *save = &to_svm(vcpu)->vmcb->save;
-	unsigned long *r = vcpu->arch.regs;
-	u64 value = (u32)r[REG_RAX] | (u64)(u32)r[REG_RDX] << 32;
-
-	/*
-	 * CR4 writes are not intercepted, so a guest whose CPUID has no XSAVE
-	 * may still have set CR4.OSXSAVE: #UD as if it could not (SDM vol. 2 XSETBV).
-	 */
-	if (!(save->cr4 & X86_CR4_OSXSAVE) || !vcpu->arch.guest_xcr0_mask) {
-		mkvm_queue_exception(vcpu, UD_VECTOR, false, 0);
-		return 1;
-	}
-	if (save->cpl || mkvm_set_xcr(vcpu, r[REG_RCX], value)) {
-		mkvm_queue_exception(vcpu, GP_VECTOR, true, 0);
-		return 1;
-	}
-	skip_insn(vcpu, 3);
-	return 1;
-}
-
-static int handle_hlt(struct mkvm_vcpu *vcpu)
-{
-	vcpu->stat.halt_exits++;
-	skip_insn(vcpu, 1);
-	/* An in-kernel APIC wakes the vCPU; otherwise only userspace can. */
-	if (vcpu->arch.lapic) {
-		mkvm_vcpu_halt(vcpu);
-		return 1;
-	}
-	vcpu->run->exit_reason = KVM_EXIT_HLT;
 	return 0;
 }
 
@@ -121,8 +67,7 @@ static bool hlt_in_shadow(struct mkvm_vcpu *vcpu)
 {
 	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
 	struct mkvm_events *ev = &vcpu->arch.events;
-	u8 bytes[MKVM_MAX_INSN_LEN];
-	struct mkvm_fault fault;
+	struct mkvm_insn insn;
 	struct kvm_sregs s;
 
 	if (!(vmcb->control.int_state & SVM_INTERRUPT_SHADOW_MASK))
@@ -131,7 +76,7 @@ static bool hlt_in_shadow(struct mkvm_vcpu *vcpu)
 	if (vmcb->save.cpl || ev->exc.queued || ev->nmi_injected || ev->irq.injected)
 		return false;
 	mkvm_x86->get_sregs(vcpu, &s);
-	return mkvm_fetch_insn(vcpu, &s, bytes, &fault) && bytes[0] == 0xf4;
+	return mkvm_insn_at_rip(vcpu, &s, &insn) && insn.kind == INSN_HLT;
 }
 
 /*
@@ -154,20 +99,6 @@ static int handle_cr8_write(struct mkvm_vcpu *vcpu)
 
 	mov_crdr_info(vcpu, &gpr, &len);
 	return mkvm_emulate_cr8_write(vcpu, gpr, len);
-}
-
-static int handle_invd(struct mkvm_vcpu *vcpu)
-{
-	/* Discarding the host's caches is not the guest's to do; WBINVD-like no-op. */
-	skip_insn(vcpu, 2);
-	return 1;
-}
-
-static int handle_cpuid(struct mkvm_vcpu *vcpu)
-{
-	mkvm_emulate_cpuid(vcpu);
-	skip_insn(vcpu, 2);
-	return 1;
 }
 
 /* The linear address of the guest's instruction, for KVM_EXIT_DEBUG. */
@@ -214,34 +145,12 @@ static int handle_ac(struct mkvm_vcpu *vcpu)
 	return 1;
 }
 
-static int handle_rdpmc(struct mkvm_vcpu *vcpu)
-{
-	/* No performance counters are offered: RDPMC faults (SDM vol. 2 RDPMC). */
-	mkvm_queue_exception(vcpu, GP_VECTOR, true, 0);
-	return 1;
-}
-
-static int handle_wbinvd(struct mkvm_vcpu *vcpu)
-{
-	/* No device memory is passed through, so there is nothing to write back. */
-	skip_insn(vcpu, 2);
-	return 1;
-}
-
-static int handle_vmmcall(struct mkvm_vcpu *vcpu)
-{
-	vcpu->stat.hypercalls++;
-	vcpu->arch.regs[REG_RAX] = -MKVM_HC_ENOSYS;
-	skip_insn(vcpu, 3);
-	return 1;
-}
-
 static int handle_msr(struct mkvm_vcpu *vcpu)
 {
-	/* EXITINFO1 is 1 for WRMSR, 0 for RDMSR (APM 15.11); both are 2 bytes. */
-	bool write = to_svm(vcpu)->vmcb->control.exit_info_1;
-
-	return mkvm_emulate_msr_access(vcpu, write, next_rip(vcpu, 2));
+	/* EXITINFO1 is 1 for WRMSR, 0 for RDMSR (APM 15.11). */
+	if (to_svm(vcpu)->vmcb->control.exit_info_1)
+		return mkvm_exit_wrmsr(vcpu);
+	return mkvm_exit_rdmsr(vcpu);
 }
 
 static int handle_ioio(struct mkvm_vcpu *vcpu)
@@ -286,54 +195,41 @@ static int handle_dr(struct mkvm_vcpu *vcpu)
 	return mkvm_emulate_dr_access(vcpu, dr, write, gpr, len);
 }
 
-/* The host's interrupt was taken when GIF came back on after VMRUN. */
-static int handle_intr(struct mkvm_vcpu *vcpu)
-{
-	vcpu->stat.irq_exits++;
-	return 1;
-}
-
-static int handle_shutdown(struct mkvm_vcpu *vcpu)
-{
-	mkvm_vcpu_shutdown(vcpu);
-	return 0;
-}
-
 static int (*const exit_handlers[])(struct mkvm_vcpu *vcpu) = {
 	[SVM_EXIT_EXCP_BASE + DB_VECTOR] = handle_db,
 	[SVM_EXIT_EXCP_BASE + BP_VECTOR] = handle_bp,
 	[SVM_EXIT_EXCP_BASE + AC_VECTOR] = handle_ac,
 	/* Handed to the host's handler in svm_run(); the guest goes on. */
-	[SVM_EXIT_EXCP_BASE + MC_VECTOR] = handle_nothing,
-	[SVM_EXIT_RDPMC] = handle_rdpmc,
-	[SVM_EXIT_WBINVD] = handle_wbinvd,
+	[SVM_EXIT_EXCP_BASE + MC_VECTOR] = mkvm_exit_nothing,
+	[SVM_EXIT_RDPMC] = mkvm_exit_rdpmc,
+	[SVM_EXIT_WBINVD] = mkvm_exit_wbinvd,
 	[SVM_EXIT_READ_DR0 ... SVM_EXIT_READ_DR7] = handle_dr,
 	[SVM_EXIT_WRITE_DR0 ... SVM_EXIT_WRITE_DR7] = handle_dr,
-	[SVM_EXIT_INTR] = handle_intr,
-	[SVM_EXIT_NMI] = handle_nothing,
-	[SVM_EXIT_SMI] = handle_nothing,
-	[SVM_EXIT_FERR_FREEZE] = handle_nothing,
+	[SVM_EXIT_INTR] = mkvm_exit_intr,
+	[SVM_EXIT_NMI] = mkvm_exit_nothing,
+	[SVM_EXIT_SMI] = mkvm_exit_nothing,
+	[SVM_EXIT_FERR_FREEZE] = mkvm_exit_nothing,
 	[SVM_EXIT_VINTR] = mkvm_svm_handle_vintr,
 	[SVM_EXIT_WRITE_CR8] = handle_cr8_write,
-	[SVM_EXIT_CPUID] = handle_cpuid,
+	[SVM_EXIT_CPUID] = mkvm_exit_cpuid,
 	[SVM_EXIT_IRET] = mkvm_svm_handle_iret,
-	[SVM_EXIT_INVD] = handle_invd,
-	[SVM_EXIT_HLT] = handle_hlt,
-	[SVM_EXIT_INVLPGA] = handle_ud,
+	[SVM_EXIT_INVD] = mkvm_exit_invd,
+	[SVM_EXIT_HLT] = mkvm_exit_halt,
+	[SVM_EXIT_INVLPGA] = mkvm_exit_ud,
 	[SVM_EXIT_IOIO] = handle_ioio,
 	[SVM_EXIT_MSR] = handle_msr,
-	[SVM_EXIT_SHUTDOWN] = handle_shutdown,
-	[SVM_EXIT_VMRUN] = handle_ud,
-	[SVM_EXIT_VMMCALL] = handle_vmmcall,
-	[SVM_EXIT_VMLOAD] = handle_ud,
-	[SVM_EXIT_VMSAVE] = handle_ud,
-	[SVM_EXIT_STGI] = handle_ud,
-	[SVM_EXIT_CLGI] = handle_ud,
-	[SVM_EXIT_SKINIT] = handle_ud,
-	[SVM_EXIT_MONITOR] = handle_ud,
-	[SVM_EXIT_MWAIT] = handle_ud,
-	[SVM_EXIT_XSETBV] = handle_xsetbv,
-	[SVM_EXIT_RDPRU] = handle_ud,
+	[SVM_EXIT_SHUTDOWN] = mkvm_exit_shutdown,
+	[SVM_EXIT_VMRUN] = mkvm_exit_ud,
+	[SVM_EXIT_VMMCALL] = mkvm_exit_hypercall,
+	[SVM_EXIT_VMLOAD] = mkvm_exit_ud,
+	[SVM_EXIT_VMSAVE] = mkvm_exit_ud,
+	[SVM_EXIT_STGI] = mkvm_exit_ud,
+	[SVM_EXIT_CLGI] = mkvm_exit_ud,
+	[SVM_EXIT_SKINIT] = mkvm_exit_ud,
+	[SVM_EXIT_MONITOR] = mkvm_exit_ud,
+	[SVM_EXIT_MWAIT] = mkvm_exit_ud,
+	[SVM_EXIT_XSETBV] = mkvm_exit_xsetbv,
+	[SVM_EXIT_RDPRU] = mkvm_exit_ud,
 	[SVM_EXIT_NPF] = handle_npf,
 	/* The guest's SMM is minikvm's: RSM reads its state save map (smm.c). */
 	[SVM_EXIT_RSM] = mkvm_smm_rsm,
@@ -370,6 +266,6 @@ int mkvm_svm_handle_exit(struct mkvm_vcpu *vcpu)
 		return internal_error(vcpu, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON);
 	r = exit_handlers[code](vcpu);
 	if (r > 0 && hlt_in_shadow(vcpu))
-		r = handle_hlt(vcpu);
+		r = mkvm_exit_halt(vcpu);
 	return r;
 }

@@ -9,9 +9,7 @@
 #include <linux/percpu.h>
 #include <linux/slab.h>
 #include <asm/io.h>
-#include <asm/debugreg.h>
 #include <asm/mce.h>
-#include <asm/pkru.h>
 #include <asm/msr.h>
 #include <asm/reboot.h>
 #include <asm/svm.h>
@@ -449,12 +447,6 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 	struct vmcb *vmcb = svm->vmcb;
 	int cpu = smp_processor_id();
 	struct mkvm_svm_cpu *sd = per_cpu_ptr(svm_cpus, cpu);
-	/*
-	 * PKRU is not switched by VMRUN and CR4 is not intercepted, so a guest
-	 * could leave its own protection keys to the VMM thread.
-	 */
-	u32 host_pkru = read_pkru();
-	bool hw_bp = vcpu->arch.guest_debug & KVM_GUESTDBG_USE_HW_BP;
 	u64 ncr3 = mkvm_tdp_root_pa(vcpu->vm, mkvm_vcpu_as(vcpu));
 
 	/* SMM came or went: the other space's translations must not be used. */
@@ -470,23 +462,11 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 	vmcb->save.rip = vcpu->arch.rip;
 	vmcb->save.rflags = mkvm_svm_entry_rflags(vcpu);
 
-	/*
-	 * DR0-3 are not switched by VMRUN (APM 15.5.1): the guest's are ours
-	 * to load, or the VMM debugger's, which then also starts each entry
-	 * with a clean DR6 for its KVM_EXIT_DEBUG.  The host's own breakpoints
-	 * are disarmed first, or they would fire on the guest's addresses in
-	 * the host until VMRUN; they are restored after the exit.
-	 */
-	if (hw_breakpoint_active())
-		native_set_debugreg(7, 0);
-	if (hw_bp) {
-		for (int i = 0; i < 4; i++)
-			native_set_debugreg(i, vcpu->arch.debug_db[i]);
+	mkvm_save_host_pkru(vcpu);
+	mkvm_load_guest_drs(vcpu);
+	/* The VMM's debugger starts each entry with a clean DR6 for its KVM_EXIT_DEBUG. */
+	if (vcpu->arch.guest_debug & KVM_GUESTDBG_USE_HW_BP)
 		vmcb->save.dr6 = MKVM_DR6_ACTIVE_LOW;
-	} else {
-		for (int i = 0; i < 4; i++)
-			native_set_debugreg(i, vcpu->arch.dr[i]);
-	}
 
 	/*
 	 * With V_INTR_MASKING, whether a physical interrupt exits the guest
@@ -499,8 +479,7 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 	mkvm_svm_vmrun(svm->vmcb_pa, vcpu->arch.regs, page_to_phys(sd->host_save));
 	raw_local_irq_disable();
 	/* The host's PKRU before anything of the host's can run (an NMI after STGI). */
-	if (host_pkru != read_pkru())
-		write_pkru(host_pkru);
+	mkvm_load_host_pkru(vcpu);
 	stgi();
 
 
@@ -511,13 +490,7 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 		svm->asid_generation = 0;
 	}
 
-	/* The guest writes its DR0-3 without an exit, unless the debugger holds them. */
-	if (!hw_bp)
-		for (int i = 0; i < 4; i++)
-			vcpu->arch.dr[i] = native_get_debugreg(i);
-	/* #VMEXIT leaves the host's breakpoints disabled: put back any in use. */
-	if (hw_breakpoint_active())
-		hw_breakpoint_restore();
+	mkvm_save_guest_drs(vcpu);
 
 	vcpu->arch.regs[REG_RAX] = vmcb->save.rax;
 	vcpu->arch.regs[REG_RSP] = vmcb->save.rsp;
@@ -690,6 +663,7 @@ const struct mkvm_x86_ops mkvm_svm_ops = {
 	.set_dr67 = svm_set_dr67,
 	.set_cr2 = svm_set_cr2,
 	.get_cpl = svm_get_cpl,
+	.next_rip = mkvm_svm_next_rip,
 	.get_cr8 = svm_get_cr8,
 	.set_cr8 = svm_set_cr8,
 	.inject_exception = mkvm_svm_inject_exception,

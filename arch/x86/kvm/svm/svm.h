@@ -56,6 +56,7 @@ extern bool mkvm_svm_nrips;
 
 void mkvm_svm_init_vmcb(struct mkvm_vcpu *vcpu);
 int mkvm_svm_handle_exit(struct mkvm_vcpu *vcpu);
+unsigned long mkvm_svm_next_rip(struct mkvm_vcpu *vcpu, unsigned int len);
 void mkvm_svm_set_intercept(struct vmcb *vmcb, int bit);
 void mkvm_svm_clr_intercept(struct vmcb *vmcb, int bit);
 
