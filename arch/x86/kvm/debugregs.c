@@ -10,6 +10,7 @@
 #include <linux/nospec.h>
 #include <linux/uaccess.h>
 #include <asm/debugreg.h>
+#include <asm/hw_breakpoint.h>
 #include <asm/traps.h>
 
 #include <minikvm/core.h>
@@ -20,6 +21,45 @@
 static bool debugger_owns_drs(struct mkvm_vcpu *vcpu)
 {
 	return vcpu->arch.guest_debug & KVM_GUESTDBG_USE_HW_BP;
+}
+
+/**
+ * mkvm_load_guest_drs() - DR0-3 for the guest, just before the entry
+ * @vcpu: the vCPU, interrupts off
+ *
+ * Neither VMRUN nor VM entry switches DR0-3 (APM 15.5.1): the guest's are
+ * ours to load, or the VMM debugger's.  The host's own breakpoints are
+ * disarmed first, or they would fire on the guest's addresses in the host
+ * until the entry; mkvm_save_guest_drs() puts them back.
+ */
+void mkvm_load_guest_drs(struct mkvm_vcpu *vcpu)
+{
+	bool debugger = debugger_owns_drs(vcpu);
+	int i;
+
+	if (hw_breakpoint_active())
+		native_set_debugreg(7, 0);
+	for (i = 0; i < 4; i++)
+		native_set_debugreg(i, debugger ? vcpu->arch.debug_db[i] : vcpu->arch.dr[i]);
+}
+
+/**
+ * mkvm_save_guest_drs() - DR0-3 back from the guest, just after the exit
+ * @vcpu: the vCPU, interrupts off
+ *
+ * The guest writes its DR0-3 without an exit, unless the debugger holds
+ * them.  The exit leaves the host's breakpoints disabled: those in use are
+ * armed again.
+ */
+void mkvm_save_guest_drs(struct mkvm_vcpu *vcpu)
+{
+	int i;
+
+	if (!debugger_owns_drs(vcpu))
+		for (i = 0; i < 4; i++)
+			vcpu->arch.dr[i] = native_get_debugreg(i);
+	if (hw_breakpoint_active())
+		hw_breakpoint_restore();
 }
 
 /**

@@ -14,6 +14,7 @@
 #include <asm/fpu/api.h>
 #include <asm/fpu/types.h>
 #include <asm/fpu/xcr.h>
+#include <asm/pkru.h>
 
 #include <minikvm/core.h>
 
@@ -123,6 +124,28 @@ void mkvm_load_host_xcr0(struct mkvm_vcpu *vcpu)
 		vcpu->arch.xcr0 = cur;
 	if (cur != host_xcr0)
 		xsetbv(XCR_XFEATURE_ENABLED_MASK, host_xcr0);
+}
+
+/**
+ * mkvm_save_host_pkru() - note the host thread's PKRU before the entry
+ * @vcpu: the vCPU, interrupts off
+ *
+ * Neither VMRUN nor VM entry switches PKRU, and the guest writes it without
+ * an exit: it could leave its own protection keys to the VMM thread.
+ */
+void mkvm_save_host_pkru(struct mkvm_vcpu *vcpu)
+{
+	vcpu->arch.host_pkru = read_pkru();
+}
+
+/**
+ * mkvm_load_host_pkru() - the host thread's PKRU back, just after the exit
+ * @vcpu: the vCPU, before anything of the host's can run (an NMI)
+ */
+void mkvm_load_host_pkru(struct mkvm_vcpu *vcpu)
+{
+	if (vcpu->arch.host_pkru != read_pkru())
+		write_pkru(vcpu->arch.host_pkru);
 }
 
 static struct fxregs_state *guest_fxsave(struct mkvm_vcpu *vcpu)
