@@ -79,7 +79,7 @@ $(BUILD)/tests/%: tests/%.c $(TEST_LIB_OBJS) $(TEST_HDRS)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_LIB_OBJS)
 
 # Kernel code that also builds in userspace, for the unit tests.
-SHARED_SRCS := arch/x86/kvm/decode.c arch/x86/kvm/alu.c arch/x86/kvm/mmu/walk.c
+SHARED_SRCS := arch/x86/kvm/emulator/decode.c arch/x86/kvm/emulator/alu.c arch/x86/kvm/mmu/walk.c
 SHARED_OBJS := $(patsubst %.c,$(BUILD)/shared/%.o,$(SHARED_SRCS))
 
 # Objects shared by several programs are not intermediate files: keep them.

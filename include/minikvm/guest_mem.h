@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Guest memory for the emulator (arch/x86/kvm/guest_mem.c).
+ * Guest memory for the emulator (arch/x86/kvm/emulator/guest_mem.c).
  */
 #ifndef MINIKVM_GUEST_MEM_H
 #define MINIKVM_GUEST_MEM_H

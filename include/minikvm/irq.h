@@ -52,7 +52,7 @@ struct mkvm_irq_mask_notifier {
 	void (*masked)(struct mkvm_irq_mask_notifier *n, bool masked);
 };
 
-/* arch/x86/kvm/irq_routing.c */
+/* arch/x86/kvm/irqchip/irq_routing.c */
 int mkvm_set_irq(struct mkvm_vm *vm, enum mkvm_irq_source src, u32 gsi, int level);
 void mkvm_irq_register_ack_notifier(struct mkvm_vm *vm, struct mkvm_irq_ack_notifier *n);
 void mkvm_irq_unregister_ack_notifier(struct mkvm_vm *vm, struct mkvm_irq_ack_notifier *n);

@@ -106,14 +106,14 @@ struct mkvm_apic_irq {
 /* KVM_CREATE_IRQCHIP was done: set once, before any vCPU exists. */
 #define mkvm_irqchip_in_kernel(vm) (READ_ONCE((vm)->arch.irqchip) != NULL)
 
-/* arch/x86/kvm/irqchip.c */
+/* arch/x86/kvm/irqchip/irqchip.c */
 long mkvm_irqchip_vm_ioctl(struct mkvm_vm *vm, unsigned int ioctl, void __user *argp);
 void mkvm_irqchip_destroy(struct mkvm_vm *vm);
 bool mkvm_irqchip_mmio(struct mkvm_vcpu *vcpu, u64 gpa, unsigned int len, bool write, u64 *val);
 bool mkvm_irqchip_pio(struct mkvm_vcpu *vcpu, u16 port, unsigned int len, bool in, u32 *val);
 int mkvm_irqchip_check_extension(long cap);
 
-/* arch/x86/kvm/irq_routing.c */
+/* arch/x86/kvm/irqchip/irq_routing.c */
 int mkvm_irq_routing_init(struct mkvm_irqchip *chip);
 void mkvm_irq_routing_free(struct mkvm_irqchip *chip);
 long mkvm_irq_routing_ioctl(struct mkvm_vm *vm, unsigned int ioctl, void __user *argp);
@@ -122,7 +122,7 @@ void mkvm_irq_notify_mask(struct mkvm_irqchip *chip, unsigned int irqchip, unsig
 			  bool masked);
 bool mkvm_irq_has_ack_notifiers(struct mkvm_vm *vm);
 
-/* arch/x86/kvm/pic.c */
+/* arch/x86/kvm/irqchip/pic.c */
 void mkvm_pic_init(struct mkvm_pic *pic);
 int mkvm_pic_set_irq(struct mkvm_irqchip *chip, unsigned int pin, int level);
 int mkvm_pic_read_irq(struct mkvm_irqchip *chip);
@@ -131,7 +131,7 @@ void mkvm_pic_pio_write(struct mkvm_irqchip *chip, u16 port, u32 val);
 void mkvm_pic_get_state(struct mkvm_pic *pic, int n, struct kvm_pic_state *s);
 void mkvm_pic_set_state(struct mkvm_irqchip *chip, int n, const struct kvm_pic_state *s);
 
-/* arch/x86/kvm/ioapic.c */
+/* arch/x86/kvm/irqchip/ioapic.c */
 void mkvm_ioapic_init(struct mkvm_ioapic *ioapic);
 int mkvm_ioapic_set_irq(struct mkvm_irqchip *chip, unsigned int pin, int level);
 void mkvm_ioapic_eoi(struct mkvm_irqchip *chip, u8 vector);
@@ -140,7 +140,7 @@ void mkvm_ioapic_mmio_write(struct mkvm_irqchip *chip, u64 off, u32 val);
 void mkvm_ioapic_get_state(struct mkvm_irqchip *chip, struct kvm_ioapic_state *s);
 void mkvm_ioapic_set_state(struct mkvm_irqchip *chip, const struct kvm_ioapic_state *s);
 
-/* arch/x86/kvm/lapic.c */
+/* arch/x86/kvm/irqchip/lapic.c */
 int mkvm_lapic_create(struct mkvm_vcpu *vcpu);
 void mkvm_lapic_free(struct mkvm_vcpu *vcpu);
 void mkvm_lapic_reset(struct mkvm_vcpu *vcpu, bool init);
@@ -157,7 +157,7 @@ void mkvm_lapic_sync_tpr_to_guest(struct mkvm_vcpu *vcpu);
 void mkvm_lapic_set_tpr(struct mkvm_vcpu *vcpu, u32 tpr);
 u32 mkvm_lapic_vapic_word(struct mkvm_vcpu *vcpu);
 
-/* arch/x86/kvm/vapic.c */
+/* arch/x86/kvm/irqchip/vapic.c */
 long mkvm_vapic_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, void __user *argp);
 void mkvm_vapic_report_tpr(struct mkvm_vcpu *vcpu, bool write);
 void mkvm_vapic_sync_to_guest(struct mkvm_vcpu *vcpu);
@@ -170,7 +170,7 @@ u32 mkvm_lapic_get_reg(struct mkvm_lapic *apic, unsigned int reg);
 void mkvm_lapic_set_reg(struct mkvm_lapic *apic, unsigned int reg, u32 val);
 void mkvm_lapic_set_irr(struct mkvm_lapic *apic, u8 vector, bool level);
 
-/* arch/x86/kvm/lapic_timer.c */
+/* arch/x86/kvm/irqchip/lapic_timer.c */
 void mkvm_lapic_timer_init(struct mkvm_lapic *apic);
 void mkvm_lapic_timer_cancel(struct mkvm_lapic *apic);
 void mkvm_lapic_timer_lvtt_written(struct mkvm_lapic *apic, u32 old_lvtt);
@@ -183,15 +183,24 @@ int mkvm_lapic_tsc_deadline_read(struct mkvm_vcpu *vcpu, u64 *data);
 int mkvm_lapic_tsc_deadline_write(struct mkvm_vcpu *vcpu, u64 data);
 void mkvm_lapic_timer_expire_due(struct mkvm_vcpu *vcpu);
 
-/* arch/x86/kvm/vcpu_block.c */
+/* arch/x86/kvm/kick.c */
 void mkvm_vcpu_kick(struct mkvm_vcpu *vcpu);
 bool mkvm_vcpu_enter_guest(struct mkvm_vcpu *vcpu);
 void mkvm_vcpu_exit_guest(struct mkvm_vcpu *vcpu);
+
+/* arch/x86/kvm/halt.c */
 int mkvm_vcpu_block(struct mkvm_vcpu *vcpu);
-int mkvm_vcpu_wait_uninit(struct mkvm_vcpu *vcpu);
 void mkvm_vcpu_halt(struct mkvm_vcpu *vcpu);
+
+/* arch/x86/kvm/events.c: choosing the interrupt */
 int mkvm_irqchip_inject(struct mkvm_vcpu *vcpu);
 void mkvm_lapic_fold_nmis(struct mkvm_vcpu *vcpu);
+bool mkvm_extint_pending(struct mkvm_vcpu *vcpu);
+
+/* arch/x86/kvm/mp_state.c */
+unsigned long mkvm_apic_takeable_events(struct mkvm_vcpu *vcpu);
+void mkvm_apic_accept_events(struct mkvm_vcpu *vcpu);
+int mkvm_vcpu_wait_uninit(struct mkvm_vcpu *vcpu);
 bool mkvm_lapic_init_pending(struct mkvm_vcpu *vcpu);
 void mkvm_lapic_fold_smi(struct mkvm_vcpu *vcpu);
 void mkvm_lapic_set_init_pending(struct mkvm_vcpu *vcpu, bool pending);

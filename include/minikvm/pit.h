@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The in-kernel i8254 PIT of KVM_CREATE_PIT2 (arch/x86/kvm/pit.c).
+ * The in-kernel i8254 PIT of KVM_CREATE_PIT2 (arch/x86/kvm/irqchip/pit.c).
  */
 #ifndef MINIKVM_PIT_H
 #define MINIKVM_PIT_H

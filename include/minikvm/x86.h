@@ -298,7 +298,7 @@ int mkvm_arch_vm_enable_cap(struct mkvm_vm *vm, const struct kvm_enable_cap *cap
 /* arch/x86/kvm/run.c */
 int mkvm_vcpu_run(struct mkvm_vcpu *vcpu);
 
-/* arch/x86/kvm/emulate.c */
+/* arch/x86/kvm/emulator/emulate.c */
 int mkvm_exit_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in, unsigned long next_rip);
 int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa);
 int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in);
@@ -326,7 +326,7 @@ bool mkvm_irq_window_exit(struct mkvm_vcpu *vcpu);
 void mkvm_post_run_save(struct mkvm_vcpu *vcpu);
 long mkvm_events_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, void __user *argp);
 
-/* arch/x86/kvm/cr8.c */
+/* arch/x86/kvm/irqchip/cr8.c */
 int mkvm_emulate_cr8_write(struct mkvm_vcpu *vcpu, int gpr, unsigned int len);
 
 /* arch/x86/kvm/fpu.c */

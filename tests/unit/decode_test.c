@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Table-driven tests of the x86 decoder (arch/x86/kvm/decode.c), in userspace.
+ * Table-driven tests of the x86 decoder (arch/x86/kvm/emulator/decode.c), in userspace.
  * Each row is an encoding as the CPU would fetch it and what it must decode to.
  */
 #include "kvm_util.h"

@@ -553,3 +553,76 @@ long mkvm_events_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, void __user *
 		return -EINVAL;
 	}
 }
+
+/**
+ * mkvm_lapic_fold_nmis() - take in NMIs that other CPUs sent
+ * @vcpu: the vCPU, in its own thread
+ *
+ * At most one NMI runs and one waits (SDM 6.7.1); more are dropped.
+ */
+void mkvm_lapic_fold_nmis(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_events *ev = &vcpu->arch.events;
+	struct mkvm_lapic *apic = vcpu->arch.lapic;
+	int n;
+
+	if (!apic || !atomic_read(&apic->nmi_queued))
+		return;
+	n = atomic_xchg(&apic->nmi_queued, 0);
+	ev->nmi_pending = min_t(int, ev->nmi_pending + n,
+				ev->nmi_masked || ev->nmi_injected ? 1 : 2);
+}
+
+/**
+ * mkvm_extint_pending() - the 8259 has an interrupt for this vCPU's LINT0
+ * @vcpu: the vCPU, which has a local APIC
+ *
+ * Return: true if so.
+ */
+bool mkvm_extint_pending(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_irqchip *chip = vcpu->vm->arch.irqchip;
+
+	return READ_ONCE(chip->pic.output) && mkvm_lapic_accepts_pic(vcpu);
+}
+
+/**
+ * mkvm_irqchip_inject() - inject the next external interrupt, or ask for a window
+ * @vcpu: the vCPU, about to enter with interrupts disabled
+ *
+ * Called after exceptions and NMIs had their turn.  The TPR is handed to
+ * the guest as CR8 first.  A local APIC vector goes to the vendor's
+ * offer_irq() when it has one, unless a re-injected interrupt is in the
+ * way; otherwise it is acknowledged and injected now, when the guest can
+ * take it.
+ *
+ * Return: 1 when an interrupt was injected or offered, else 0.
+ */
+int mkvm_irqchip_inject(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_events *ev = &vcpu->arch.events;
+	bool busy = ev->exc.queued || ev->nmi_injected || ev->irq.injected;
+	struct mkvm_irqchip *chip = vcpu->vm->arch.irqchip;
+	bool extint = mkvm_extint_pending(vcpu);
+	int v = extint ? -1 : mkvm_lapic_pending_irq(vcpu);
+	bool pending = extint || v >= 0;
+
+	mkvm_lapic_sync_tpr_to_guest(vcpu);
+	/* Held back by the TPR alone: the guest lowering CR8 must exit. */
+	mkvm_x86->update_cr8_intercept(vcpu, !pending && mkvm_lapic_masked_irq(vcpu) >= 0);
+	if (!pending)
+		return 0;
+	if (v >= 0 && !ev->irq.injected && mkvm_x86->offer_irq && mkvm_x86->offer_irq(vcpu, v))
+		return 1;
+	if (busy || mkvm_x86->interrupt_blocked(vcpu)) {
+		mkvm_x86->enable_irq_window(vcpu);
+		return 0;
+	}
+	v = extint ? mkvm_pic_read_irq(chip) : mkvm_lapic_ack_irq(vcpu);
+	if (v < 0)
+		return 0;
+	ev->irq.injected = true;
+	ev->irq.vector = v;
+	mkvm_x86->inject_irq(vcpu);
+	return 1;
+}

@@ -6,7 +6,7 @@
  * interprocessor interrupts and their destinations, and KVM_GET/SET_LAPIC.
  *
  * The timer lives in lapic_timer.c; blocking, kicks and INIT/SIPI in
- * vcpu_block.c.  The register page is struct kvm_lapic_state's layout.
+ * ../halt.c, ../kick.c and ../mp_state.c.  The register page is struct kvm_lapic_state's layout.
  * Other CPUs (IPIs, the IOAPIC, the timer) only set IRR/TMR bits and
  * pending events, under apic->lock; everything else belongs to the vCPU's
  * own thread.
