@@ -22,7 +22,7 @@ enum mkvm_pt_format {
 /* What an access is, in #PF error-code bits (SDM vol. 3 4.7). */
 #define MKVM_ACC_WRITE		BIT(1)
 #define MKVM_ACC_FETCH		BIT(4)
-/* No rights checked, no accessed bits set: KVM_TRANSLATE. */
+/* No rights checked, no accessed bits set: a look for debugging. */
 #define MKVM_ACC_NO_CHECK	BIT(31)
 
 /* #PF error-code bits (SDM vol. 3 4.7). */
@@ -67,7 +67,9 @@ struct mkvm_paging {
  * @opaque: the callbacks' own
  * @read_pte: read the @bytes-byte entry at table address @gpa: 0 or an errno
  * @cmpxchg_pte: replace @old with @new at @gpa if it still holds @old:
- *	0, -EAGAIN when it no longer does, another errno when it cannot
+ *	0, -EAGAIN when it no longer does, -EROFS when the table is in memory
+ *	the guest cannot write (the bits are then left alone), another errno
+ *	when it cannot
  *
  * A nested walk translates each table address here through another walk.
  */

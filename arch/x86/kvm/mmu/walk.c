@@ -117,9 +117,16 @@ static bool is_leaf(const struct walk *w, int level, u64 pte)
 	return w->p->format != MKVM_PT_32 || w->p->pse;	/* 4 MiB pages need CR4.PSE */
 }
 
+/*
+ * Address bits the entries may not have: up to bit 51 in 4- and 5-level
+ * paging and EPT, which leave 62:52 to software; up to bit 62 in PAE
+ * (SDM vol. 3 4.4.2, tables 4-8 to 4-11).
+ */
 static u64 above_maxphy(const struct walk *w)
 {
-	return w->p->maxphyaddr >= 52 ? 0 : GENMASK_ULL(51, w->p->maxphyaddr);
+	unsigned int top = w->p->format == MKVM_PT_PAE ? 62 : 51;
+
+	return w->p->maxphyaddr > top ? 0 : GENMASK_ULL(top, w->p->maxphyaddr);
 }
 
 /* Bits that must be 0 in a present entry at @level (SDM 4.3-4.5, "reserved"). */
@@ -149,9 +156,12 @@ static u64 reserved_bits(const struct walk *w, int level, u64 pte)
 		if (level >= 4)
 			rsvd |= PTE_PS;
 	}
-	/* Between the PAT bit (12) and the large page's own address bits. */
+	/*
+	 * Between the PAT bit (12) and the large page's own address bits; EPT
+	 * has no PAT bit, so bit 12 too (SDM 28.3.2).
+	 */
 	if (level > 1 && leaf)
-		rsvd |= GENMASK_ULL(level_shift(w->f, level) - 1, 13);
+		rsvd |= GENMASK_ULL(level_shift(w->f, level) - 1, w->f->ept ? 12 : 13);
 	return rsvd;
 }
 
@@ -232,8 +242,9 @@ static int fail(const struct walk *w, struct mkvm_fault *fault, bool prot, bool 
 		return -EFAULT;
 	}
 	ec = (w->access & MKVM_ACC_WRITE) | (p->user ? MKVM_PF_USER : 0);
-	/* The I/D bit is only reported where fetches can fault (SDM 4.7). */
-	if ((w->access & MKVM_ACC_FETCH) && (p->nxe || p->smep))
+	/* The I/D bit: with SMEP, or where entries have XD and NXE is on (SDM 4.7). */
+	if ((w->access & MKVM_ACC_FETCH) &&
+	    (p->smep || (p->nxe && p->format != MKVM_PT_32)))
 		ec |= MKVM_PF_FETCH;
 	if (prot || rsvd)
 		ec |= MKVM_PF_PROT;
@@ -261,6 +272,9 @@ static int set_accessed_dirty(struct walk *w, struct mkvm_fault *fault)
 			continue;
 		r = w->env->cmpxchg_pte(w->env->opaque, w->pte_gpa[level], old, old | bits,
 					w->f->pte_bytes);
+		/* Tables in read-only memory (a ROM) keep their bits, as on KVM. */
+		if (r == -EROFS)
+			continue;
 		if (r == -EAGAIN)
 			return r;
 		/* A table in read-only or no memory: as for a missing one. */
