@@ -72,6 +72,7 @@ struct mkvm_vcpu_stat {
 	u64 nmi_window_exits;		/* ... an NMI */
 	u64 request_irq_exits;		/* KVM_EXIT_IRQ_WINDOW_OPEN */
 	u64 insn_emulation;		/* instructions the emulator completed */
+	u64 insn_emulation_fail;	/* ... and those it could not */
 	u64 hypercalls;			/* VMMCALL */
 	u64 nmi_injections;		/* NMIs handed to the guest */
 	u64 pf_fixed;			/* nested page faults that mapped guest memory */

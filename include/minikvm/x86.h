@@ -300,11 +300,11 @@ int mkvm_vcpu_run(struct mkvm_vcpu *vcpu);
 
 /* arch/x86/kvm/emulator/emulate.c */
 int mkvm_exit_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in, unsigned long next_rip);
-int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa);
+int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa, bool write);
 int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in);
 int mkvm_emulate_complete(struct mkvm_vcpu *vcpu);
 unsigned int mkvm_fetch_insn(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u8 *bytes,
-			     struct mkvm_fault *fault);
+			     struct mkvm_fault *fault, int *err);
 bool mkvm_insn_at_rip(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, struct mkvm_insn *insn);
 bool mkvm_fetch_decode(struct mkvm_vcpu *vcpu, struct kvm_sregs *s, struct mkvm_insn *insn,
 		       int *r);

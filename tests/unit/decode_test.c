@@ -108,6 +108,8 @@ static const struct row rows[] = {
 	  INSN_MOV_TO_CR, 4, 4, 4, .reg = 0, .rm = 0, .seg = SEG_NONE },
 	{ "truncated: ModRM missing", 64, 1, { 0x89 }, -EFAULT, .len = 0 },
 	{ "truncated: imm32 cut", 64, 4, { 0xc7, 0x00, 0x78, 0x56 }, -EFAULT, .len = 0 },
+	{ "rex.w outsl: still 32-bit", 64, 2, { 0x48, 0x6f }, 0, 2, INSN_OUTS, 4, 4, 8,
+	  .seg = SEG_NONE },
 	{ "hlt", 64, 1, { 0xf4 }, 0, 1, INSN_HLT, 4, 4, 8, .seg = SEG_NONE },
 	{ "data16 hlt (16-bit)", 16, 2, { 0x66, 0xf4 }, 0, 2, INSN_HLT, 4, 4, 2, .seg = SEG_NONE },
 	{ "int3", 32, 1, { 0xcc }, 0, 1, INSN_INT3, 4, 4, 4, .seg = SEG_NONE },

@@ -54,6 +54,7 @@ static const struct mkvm_stats_desc vcpu_descs[] = {
 	COUNTER(struct mkvm_vcpu_stat, nmi_window_exits),
 	COUNTER(struct mkvm_vcpu_stat, request_irq_exits),
 	COUNTER(struct mkvm_vcpu_stat, insn_emulation),
+	COUNTER(struct mkvm_vcpu_stat, insn_emulation_fail),
 	COUNTER(struct mkvm_vcpu_stat, hypercalls),
 	COUNTER(struct mkvm_vcpu_stat, nmi_injections),
 	COUNTER(struct mkvm_vcpu_stat, pf_fixed),

@@ -34,6 +34,8 @@
  * 32 (SDM vol. 2 MOV-Control Registers, MOV-Debug Registers).
  */
 #define F_SYSREG 0x100
+/* At most 32-bit operands: REX.W does not make them 64 (INS, OUTS). */
+#define F_OP32	0x200
 
 struct opcode {
 	u8 kind;	/* enum mkvm_insn_kind */
@@ -50,8 +52,8 @@ static const struct opcode one_byte[256] = {
 	ALU_ROW(0), ALU_ROW(1), ALU_ROW(2), ALU_ROW(3),
 	ALU_ROW(4), ALU_ROW(5), ALU_ROW(6), ALU_ROW(7),
 	[0x63] = { INSN_MOVSX, F_MODRM | F_SRC32 },
-	[0x6c] = { INSN_INS, F_BYTE }, [0x6d] = { INSN_INS, 0 },
-	[0x6e] = { INSN_OUTS, F_BYTE }, [0x6f] = { INSN_OUTS, 0 },
+	[0x6c] = { INSN_INS, F_BYTE }, [0x6d] = { INSN_INS, F_OP32 },
+	[0x6e] = { INSN_OUTS, F_BYTE }, [0x6f] = { INSN_OUTS, F_OP32 },
 	[0x80] = { INSN_ALU_TO_RM, F_MODRM | F_BYTE | F_IMM8 | F_GRP },
 	[0x81] = { INSN_ALU_TO_RM, F_MODRM | F_IMMZ | F_GRP },
 	[0x83] = { INSN_ALU_TO_RM, F_MODRM | F_IMM8 | F_GRP },
@@ -254,7 +256,7 @@ int mkvm_decode(struct mkvm_insn *insn, const u8 *bytes, unsigned int avail, uns
 	else if (op->flags & F_SYSREG)
 		insn->op_bytes = mode == 64 ? 8 : 4;
 	else if (mode == 64)
-		insn->op_bytes = insn->rex & 8 ? 8 : opsize ? 2 : 4;
+		insn->op_bytes = insn->rex & 8 && !(op->flags & F_OP32) ? 8 : opsize ? 2 : 4;
 	else
 		insn->op_bytes = (mode == 16) != opsize ? 2 : 4;
 	if (mode == 64)

@@ -128,17 +128,28 @@ static int linearize(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, unsigned
 }
 
 /**
- * mkvm_emulation_failed() - report an instruction minikvm cannot complete
+ * mkvm_emulation_failed() - an instruction minikvm cannot complete
  * @vcpu: the vCPU
  * @bytes: the instruction's bytes, or NULL when they could not be read
  * @n: how many
  *
- * Return: 0, to exit to userspace with KVM_EXIT_INTERNAL_ERROR.
+ * As KVM does: the guest gets #UD, and only at CPL 0 does userspace hear of
+ * it too, so that a guest program cannot stop the whole VM with an
+ * instruction the emulator does not know.  A VMM that resumes the guest
+ * (QEMU does in protected mode) delivers the #UD.
+ *
+ * Return: 1 to enter the guest again (CPL > 0); 0 to exit to userspace with
+ * KVM_EXIT_INTERNAL_ERROR.
  */
 int mkvm_emulation_failed(struct mkvm_vcpu *vcpu, const u8 *bytes, unsigned int n)
 {
 	struct kvm_run *run = vcpu->run;
 
+	vcpu->stat.insn_emulation_fail++;
+	vcpu->arch.emul.wait = EMUL_NONE;
+	mkvm_queue_exception(vcpu, UD_VECTOR, false, 0);
+	if (mkvm_x86->get_cpl(vcpu) > 0)
+		return 1;
 	run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
 	run->internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
 	/* The instruction bytes, as KVM gives them, for the VMM's error message. */
@@ -147,7 +158,6 @@ int mkvm_emulation_failed(struct mkvm_vcpu *vcpu, const u8 *bytes, unsigned int 
 	run->internal.data[1] = 0;
 	if (bytes)
 		memcpy(run->internal.data, bytes, min(n, 16u));
-	vcpu->arch.emul.wait = EMUL_NONE;
 	return 0;
 }
 
@@ -156,15 +166,18 @@ int mkvm_emulation_failed(struct mkvm_vcpu *vcpu, const u8 *bytes, unsigned int 
  * @vcpu: the vCPU, with slots_sem held
  * @s: its special registers
  * @bytes: room for MKVM_MAX_INSN_LEN bytes
- * @fault: the #PF that stopped the fetch early, if vector is PF_VECTOR
+ * @fault: on -EFAULT, what the fetch of the missing bytes raises
+ * @err: why the bytes end early: 0 when all were read, -EFAULT when the
+ *	guest may not fetch them (@fault), -EAGAIN when the guest kept
+ *	changing its page tables, another errno when they are not memory
  *
  * The instruction may end before a page the guest cannot fetch from: then
- * only the bytes up to that page are read, and @fault says why.
+ * only the bytes up to that page are read.
  *
  * Return: how many bytes were read; 0 when not even the first page is.
  */
 unsigned int mkvm_fetch_insn(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u8 *bytes,
-			     struct mkvm_fault *fault)
+			     struct mkvm_fault *fault, int *err)
 {
 	u64 la = seg_base(s, SEG_CS) + vcpu->arch.rip;
 	unsigned int first;
@@ -172,14 +185,20 @@ unsigned int mkvm_fetch_insn(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, 
 	if (cpu_mode(s) != 64)
 		la &= 0xffffffff;
 	first = min_t(unsigned int, MKVM_MAX_INSN_LEN, PAGE_SIZE - (la & ~PAGE_MASK));
-	fault->vector = 0;
-	if (mkvm_read_guest_virt(vcpu, s, la, bytes, first, MKVM_ACC_FETCH, fault))
+	*err = mkvm_read_guest_virt(vcpu, s, la, bytes, first, MKVM_ACC_FETCH, fault);
+	if (*err)
 		return 0;
-	if (first == MKVM_MAX_INSN_LEN ||
-	    mkvm_read_guest_virt(vcpu, s, la + first, bytes + first, MKVM_MAX_INSN_LEN - first,
-				 MKVM_ACC_FETCH, fault))
+	if (first == MKVM_MAX_INSN_LEN)
 		return first;
-	return MKVM_MAX_INSN_LEN;
+	/* Running on into non-canonical addresses is #GP(0) (SDM vol. 1 3.3.7.1). */
+	if (cpu_mode(s) == 64 && !canonical(s, la + first)) {
+		*fault = (struct mkvm_fault){ .vector = GP_VECTOR };
+		*err = -EFAULT;
+		return first;
+	}
+	*err = mkvm_read_guest_virt(vcpu, s, la + first, bytes + first,
+				    MKVM_MAX_INSN_LEN - first, MKVM_ACC_FETCH, fault);
+	return *err ? first : MKVM_MAX_INSN_LEN;
 }
 
 /**
@@ -194,7 +213,8 @@ bool mkvm_insn_at_rip(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, struct 
 {
 	u8 bytes[MKVM_MAX_INSN_LEN];
 	struct mkvm_fault fault;
-	unsigned int n = mkvm_fetch_insn(vcpu, s, bytes, &fault);
+	int err;
+	unsigned int n = mkvm_fetch_insn(vcpu, s, bytes, &fault, &err);
 
 	return n && !mkvm_decode(insn, bytes, n, cpu_mode(s));
 }
@@ -216,19 +236,20 @@ bool mkvm_fetch_decode(struct mkvm_vcpu *vcpu, struct kvm_sregs *s, struct mkvm_
 	u8 bytes[MKVM_MAX_INSN_LEN];
 	struct mkvm_fault fault;
 	unsigned int n;
-	int err;
+	int err, derr;
 
 	mkvm_x86->get_sregs(vcpu, s);
 	n = mkvm_x86->get_insn_bytes(vcpu, bytes);
 	if (n && !mkvm_decode(insn, bytes, n, cpu_mode(s)))
 		return true;
-	n = mkvm_fetch_insn(vcpu, s, bytes, &fault);
-	err = n ? mkvm_decode(insn, bytes, n, cpu_mode(s)) : -EFAULT;
-	if (!err)
+	n = mkvm_fetch_insn(vcpu, s, bytes, &fault, &err);
+	derr = n ? mkvm_decode(insn, bytes, n, cpu_mode(s)) : -EFAULT;
+	if (!derr)
 		return true;
-	/* The instruction runs on into a page the guest may not fetch from. */
-	if (err == -EFAULT && fault.vector == PF_VECTOR) {
-		mkvm_inject_fault(vcpu, &fault);
+	/* The instruction runs on into bytes the guest may not fetch, or that changed. */
+	if (derr == -EFAULT && (err == -EFAULT || err == -EAGAIN)) {
+		if (err == -EFAULT)
+			mkvm_inject_fault(vcpu, &fault);
 		*r = 1;
 		return false;
 	}
@@ -291,15 +312,47 @@ static void string_step(struct mkvm_vcpu *vcpu, const struct mkvm_insn *insn, in
 	mkvm_rip_past_insn(vcpu, next_rip);
 }
 
+/*
+ * Is @insn the access the hardware faulted on?  Without decode assists the
+ * bytes are read again after the exit, and another vCPU may have changed
+ * them meanwhile: the guest's page tables allowed the faulting access, a
+ * read or a write, not whatever is there now.  A memory operand is needed,
+ * of the same direction (read-modify-write instructions fault either way).
+ */
+static bool is_faulting_access(const struct mkvm_insn *insn, bool write)
+{
+	bool writes, reads;
+
+	switch (insn->kind) {
+	case INSN_MOV_TO_RM:
+	case INSN_STOS:
+		writes = true, reads = false;
+		break;
+	case INSN_ALU_TO_RM:
+		writes = insn->alu != ALU_CMP, reads = true;
+		break;
+	case INSN_XCHG:
+		writes = reads = true;
+		break;
+	default:
+		writes = false, reads = true;
+		break;
+	}
+	if (!insn->mem && insn->kind != INSN_STOS)
+		return false;
+	return write ? writes : reads;
+}
+
 /**
  * mkvm_emulate_mmio() - emulate the instruction that touched MMIO
  * @vcpu: the vCPU, with slots_sem held
  * @gpa: the guest physical address it touched
+ * @write: the fault was a write
  *
  * Return: 0 to exit to userspace (KVM_EXIT_MMIO, or an emulation failure
  * as KVM_EXIT_INTERNAL_ERROR), 1 to enter the guest again.
  */
-int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa)
+int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
 {
 	struct mkvm_emul *e = &vcpu->arch.emul;
 	struct mkvm_insn *insn = &e->insn;
@@ -309,6 +362,13 @@ int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa)
 
 	if (!mkvm_fetch_decode(vcpu, &s, insn, &r))
 		return r;
+	/* Not the instruction that faulted: let the guest run what is there now. */
+	if (!is_faulting_access(insn, write))
+		return 1;
+	/* An access that runs on into the next page would need splitting, as KVM does. */
+	if ((gpa & ~PAGE_MASK) + (insn->kind == INSN_MOVZX || insn->kind == INSN_MOVSX ?
+				  insn->src_bytes : insn->op_bytes) > PAGE_SIZE)
+		return mkvm_emulation_failed(vcpu, NULL, 0);
 	vcpu->stat.insn_emulation++;
 	e->next_rip = vcpu->arch.rip + insn->len;
 	if (cpu_mode(&s) != 64)
@@ -521,7 +581,9 @@ static unsigned int ins_batch(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s,
 	if (vcpu->arch.rflags & RFLAGS_DF)
 		return 1;
 	n = min3((u64)(PAGE_SIZE - (la & ~PAGE_MASK)) / size, 1024ull / size, count);
-	n = min(n, (amask - off) / size + 1);
+	/* Not past the end of the address size, where the offset would wrap. */
+	if ((amask - off) / size < n)
+		n = (amask - off) / size + 1;
 	if (n <= 1 || linearize(vcpu, s, SEG_ES, off, n * size, true, &la2, &fault))
 		return 1;
 	return n;
@@ -563,6 +625,8 @@ int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in)
 		return mkvm_emulation_failed(vcpu, NULL, 0);
 	vcpu->stat.insn_emulation++;
 	e->next_rip = vcpu->arch.rip + insn->len;
+	if (cpu_mode(&s) != 64)
+		e->next_rip &= 0xffffffff;
 	amask = size_mask(insn->addr_bytes);
 	if (insn->rep) {
 		count = r[REG_RCX] & amask;
@@ -595,6 +659,10 @@ int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in)
 	err = linearize(vcpu, &s, SEG_ES, off, size, true, &la, &fault);
 	if (!err)
 		err = mkvm_walk_gva(vcpu, &s, la, MKVM_ACC_WRITE, &w, &fault);
+	/* An element across two pages needs both. */
+	if (!err && ((la ^ (la + size - 1)) & PAGE_MASK))
+		err = mkvm_walk_gva(vcpu, &s, (la + size - 1) & PAGE_MASK, MKVM_ACC_WRITE, &w,
+				    &fault);
 	if (err)
 		return access_failed(vcpu, err, &fault);
 	n = ins_batch(vcpu, &s, off, la, count, amask);

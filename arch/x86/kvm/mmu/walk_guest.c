@@ -18,21 +18,37 @@
 #include <minikvm/guest_mem.h>
 #include <minikvm/walk.h>
 
+/*
+ * One load of the whole entry: a copy in pieces could mix the rights of one
+ * value with the address of another that the guest wrote meanwhile.  Entries
+ * are naturally aligned, so never cross a page.
+ */
 static int read_guest_pte(void *opaque, u64 gpa, u64 *pte, unsigned int bytes)
 {
 	struct mkvm_vcpu *vcpu = opaque;
+	void __user *hva = mkvm_gpa_hva(vcpu, mkvm_vcpu_as(vcpu), gpa, false);
+	u32 v;
 
-	*pte = 0;
-	return mkvm_guest_phys_as(vcpu, mkvm_vcpu_as(vcpu), gpa, pte, bytes, false);
+	if (!hva)
+		return -ENOENT;
+	if (bytes == 8)
+		return get_user(*pte, (u64 __user *)hva);
+	if (get_user(v, (u32 __user *)hva))
+		return -EFAULT;
+	*pte = v;
+	return 0;
 }
 
 static int cmpxchg_guest_pte(void *opaque, u64 gpa, u64 old, u64 new, unsigned int bytes)
 {
 	struct mkvm_vcpu *vcpu = opaque;
-	void __user *hva = mkvm_gpa_hva(vcpu, mkvm_vcpu_as(vcpu), gpa, true);
+	int as = mkvm_vcpu_as(vcpu);
+	void __user *hva = mkvm_gpa_hva(vcpu, as, gpa, true);
 	int r;
 
-	if (!hva || !access_ok(hva, bytes))
+	if (!hva)
+		return mkvm_gpa_hva(vcpu, as, gpa, false) ? -EROFS : -EFAULT;
+	if (!access_ok(hva, bytes))
 		return -EFAULT;
 	if (bytes == 4) {
 		u32 o = old;
@@ -42,6 +58,56 @@ static int cmpxchg_guest_pte(void *opaque, u64 gpa, u64 old, u64 new, unsigned i
 		r = __try_cmpxchg_user((u64 __user *)hva, &old, new, pte64_fault);
 	}
 	return r < 0 ? r : r ? -EAGAIN : 0;
+}
+
+static const struct mkvm_walk_env guest_env = {
+	.read_pte = read_guest_pte, .cmpxchg_pte = cmpxchg_guest_pte,
+};
+
+/* The vCPU's paging state for its own accesses at its CPL; false without paging. */
+static bool guest_paging(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s,
+			 struct mkvm_paging *p)
+{
+	*p = (struct mkvm_paging){
+		.maxphyaddr = mkvm_guest_maxphyaddr(vcpu),
+		.nxe = !!(s->efer & EFER_NX),
+		.wp = !!(s->cr0 & X86_CR0_WP),
+		.smep = !!(s->cr4 & X86_CR4_SMEP),
+		.smap = !!(s->cr4 & X86_CR4_SMAP),
+		.ac = !!(vcpu->arch.rflags & X86_EFLAGS_AC),
+		.pse = !!(s->cr4 & X86_CR4_PSE),
+		.user = mkvm_x86->get_cpl(vcpu) == 3,
+		.ad = true,
+	};
+	if (!(s->cr0 & X86_CR0_PG))
+		return false;
+	if (s->efer & EFER_LMA) {
+		p->format = (s->cr4 & X86_CR4_LA57) ? MKVM_PT_5L : MKVM_PT_4L;
+		p->root = s->cr3 & GENMASK_ULL(51, 12);
+	} else if (s->cr4 & X86_CR4_PAE) {
+		p->format = MKVM_PT_PAE;
+		p->root = s->cr3 & 0xffffffe0;	/* the PDPT is 32-byte aligned */
+	} else {
+		p->format = MKVM_PT_32;
+		p->root = s->cr3 & 0xfffff000;
+		p->nxe = false;		/* 32-bit entries have no XD bit */
+	}
+	return true;
+}
+
+static int walk(struct mkvm_vcpu *vcpu, const struct mkvm_paging *p, bool paging, u64 la,
+		u32 access, struct mkvm_walk *w, struct mkvm_fault *fault)
+{
+	struct mkvm_walk_env env = guest_env;
+
+	/* Without paging the linear address is the physical one, 32 bits wide. */
+	if (!paging) {
+		*w = (struct mkvm_walk){ .gpa = (u32)la, .level = 1, .writable = true,
+					 .user = true, .executable = true };
+		return 0;
+	}
+	env.opaque = vcpu;
+	return mkvm_walk(p, &env, la, access, w, fault);
 }
 
 /**
@@ -59,38 +125,10 @@ static int cmpxchg_guest_pte(void *opaque, u64 gpa, u64 old, u64 new, unsigned i
 int mkvm_walk_gva(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u64 la, u32 access,
 		  struct mkvm_walk *w, struct mkvm_fault *fault)
 {
-	const struct mkvm_walk_env env = {
-		.opaque = vcpu, .read_pte = read_guest_pte, .cmpxchg_pte = cmpxchg_guest_pte,
-	};
-	struct mkvm_paging p = {
-		.maxphyaddr = mkvm_guest_maxphyaddr(vcpu),
-		.nxe = !!(s->efer & EFER_NX),
-		.wp = !!(s->cr0 & X86_CR0_WP),
-		.smep = !!(s->cr4 & X86_CR4_SMEP),
-		.smap = !!(s->cr4 & X86_CR4_SMAP),
-		.ac = !!(vcpu->arch.rflags & X86_EFLAGS_AC),
-		.pse = !!(s->cr4 & X86_CR4_PSE),
-		.user = mkvm_x86->get_cpl(vcpu) == 3,
-		.ad = true,
-	};
+	struct mkvm_paging p;
+	bool paging = guest_paging(vcpu, s, &p);
 
-	if (!(s->cr0 & X86_CR0_PG)) {
-		*w = (struct mkvm_walk){ .gpa = la, .level = 1, .writable = true, .user = true,
-					 .executable = true };
-		return 0;
-	}
-	if (s->efer & EFER_LMA) {
-		p.format = (s->cr4 & X86_CR4_LA57) ? MKVM_PT_5L : MKVM_PT_4L;
-		p.root = s->cr3 & GENMASK_ULL(51, 12);
-	} else if (s->cr4 & X86_CR4_PAE) {
-		p.format = MKVM_PT_PAE;
-		p.root = s->cr3 & 0xffffffe0;	/* the PDPT is 32-byte aligned */
-	} else {
-		p.format = MKVM_PT_32;
-		p.root = s->cr3 & 0xfffff000;
-		p.nxe = false;		/* 32-bit entries have no XD bit */
-	}
-	return mkvm_walk(&p, &env, la, access, w, fault);
+	return walk(vcpu, &p, paging, la, access, w, fault);
 }
 
 /**
@@ -98,25 +136,31 @@ int mkvm_walk_gva(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u64 la, u32
  * @vcpu: the vCPU
  * @argp: struct kvm_translation
  *
- * As on KVM: the translation a kernel read would use, with "writeable" set
- * and "usermode" clear whatever the entries say, and an invalid address
- * for "valid" = 0.  Nothing in the guest's tables is changed.
+ * As on KVM: the translation a kernel read at the vCPU's CPL would use, so
+ * SMAP hides user pages unless the CPL is below 3 and RFLAGS.AC is set, and
+ * accessed bits are set as for that read; "writeable" is 1 and "usermode"
+ * 0 whatever the entries say, and the address is all ones when "valid" is 0.
  *
  * Return: 0, or -EFAULT for @argp.
  */
 int mkvm_translate_ioctl(struct mkvm_vcpu *vcpu, void __user *argp)
 {
 	struct kvm_translation tr;
+	struct mkvm_paging p;
 	struct mkvm_fault fault;
 	struct kvm_sregs s;
 	struct mkvm_walk w;
+	bool paging;
 	int r;
 
 	if (copy_from_user(&tr, argp, sizeof(tr)))
 		return -EFAULT;
 	mkvm_x86->get_sregs(vcpu, &s);
+	paging = guest_paging(vcpu, &s, &p);
+	p.ac = p.ac && !p.user;
+	p.user = false;
 	down_read(&vcpu->vm->slots_sem);
-	r = mkvm_walk_gva(vcpu, &s, tr.linear_address, MKVM_ACC_NO_CHECK, &w, &fault);
+	r = walk(vcpu, &p, paging, tr.linear_address, 0, &w, &fault);
 	up_read(&vcpu->vm->slots_sem);
 	tr.physical_address = r ? ~0ULL : w.gpa;
 	tr.valid = !r;

@@ -175,7 +175,7 @@ static int handle_npf(struct mkvm_vcpu *vcpu)
 
 	if (r == 1) {	/* no memslot, or a write to a read-only one: MMIO */
 		vcpu->stat.pf_emulate++;
-		return mkvm_emulate_mmio(vcpu, c->exit_info_2);
+		return mkvm_emulate_mmio(vcpu, c->exit_info_2, c->exit_info_1 & NPF_WRITE);
 	}
 	if (!r)
 		vcpu->stat.pf_fixed++;
