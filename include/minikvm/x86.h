@@ -12,6 +12,7 @@
 #include <linux/xarray.h>
 #include <asm/fpu/api.h>
 
+#include <minikvm/mmu.h>
 #include <minikvm/decode.h>
 #include <minikvm/time.h>
 
@@ -55,7 +56,6 @@ struct mkvm_tdp_space {
 struct mkvm_tdp {
 	struct mutex lock;
 	struct mkvm_tdp_space space[MKVM_ADDRESS_SPACES];
-	u64 generation;			/* bumped on every zap: vCPUs flush their TLB */
 };
 
 struct mkvm_vm_arch {
@@ -160,7 +160,8 @@ struct mkvm_vcpu_arch {
 	struct mkvm_events events;
 	struct mkvm_smm smm;
 	struct mkvm_emul emul;
-	u64 tdp_generation;		/* last tdp.generation this vCPU flushed for */
+	struct mkvm_mmu mmu;		/* mmu/mmu.c: the tables it runs on */
+	unsigned long requests;		/* ... MKVM_REQ_* to handle before the next entry */
 	struct mkvm_vcpu_time time;
 	u64 ucode_rev, de_cfg, hwcr, misc_enable;	/* model_msrs.c */
 	u64 tsc_aux;			/* tsc_aux.c: what RDTSCP and RDPID return */
@@ -266,12 +267,12 @@ struct mkvm_x86_ops {
 	 * debugger's DR7 in force.
 	 */
 	void (*update_guest_debug)(struct mkvm_vcpu *vcpu);
-	/*
-	 * Nested-paging PTE format: the bits of a table entry, of a readable
-	 * leaf, the write bit, and a bit the hardware ignores that minikvm uses
-	 * for "the host page is writable" on pages kept read-only for dirty logging.
-	 */
-	u64 tdp_table_bits, tdp_leaf_read, tdp_leaf_write, tdp_host_writable;
+	/* The entry format of the vendor's two-dimensional tables (enum mkvm_spte_format). */
+	u8 tdp_format;
+	/* Run on the tables at @root_pa from the next entry on (mmu/mmu.c). */
+	void (*load_mmu_root)(struct mkvm_vcpu *vcpu, u64 root_pa);
+	/* Forget every translation the vCPU's TLB may hold, before the next entry. */
+	void (*flush_tlb)(struct mkvm_vcpu *vcpu);
 };
 
 extern const struct mkvm_x86_ops *mkvm_x86;
@@ -444,7 +445,7 @@ int mkvm_mtrr_set_msr(struct mkvm_vcpu *vcpu, u32 msr, u64 data);
 int mkvm_tdp_init(struct mkvm_vm *vm);
 void mkvm_tdp_destroy(struct mkvm_vm *vm);
 void mkvm_tdp_zap_all(struct mkvm_vm *vm);
-int mkvm_tdp_fault(struct mkvm_vcpu *vcpu, u64 gpa, bool write);
+int mkvm_tdp_page_fault(struct mkvm_vcpu *vcpu, u64 gpa, u32 error_code);
 u64 mkvm_tdp_root_pa(struct mkvm_vm *vm, int as);
 
 #endif

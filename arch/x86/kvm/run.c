@@ -85,6 +85,7 @@ static int run_loop(struct mkvm_vcpu *vcpu)
 		mkvm_load_guest_xcr0(vcpu);
 		mkvm_tsc_aux_load(vcpu);
 		mkvm_spec_before_entry(vcpu);
+		mkvm_mmu_prepare_entry(vcpu);
 		mkvm_x86->run(vcpu);
 		mkvm_spec_after_exit();
 		vcpu->stat.exits++;

@@ -520,6 +520,8 @@ int mkvm_arch_vcpu_create(struct mkvm_vcpu *vcpu)
 		return -ENOMEM;
 	vcpu->arch.mp_state = KVM_MP_STATE_RUNNABLE;
 	r = mkvm_x86->vcpu_create(vcpu);
+	if (!r)
+		mkvm_mmu_init(vcpu);
 	/* vm->lock ordered this after any KVM_CREATE_IRQCHIP. */
 	if (!r && mkvm_irqchip_in_kernel(vcpu->vm)) {
 		r = mkvm_lapic_create(vcpu);

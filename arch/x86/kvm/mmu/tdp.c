@@ -6,8 +6,8 @@
  *
  * Both formats are 4-level radix trees indexed by GPA bits 47:39, 38:30,
  * 29:21 and 20:12 (APM vol. 2 15.25.5, SDM vol. 3 29.3.2); only the
- * permission and memory-type bits differ, and the vendor gives those in
- * mkvm_x86.  Every page mapped is one the memslot's userspace mapping really
+ * permission and memory-type bits differ, and the MMU context's role says
+ * which (spte_bits[]).  Every page mapped is one the memslot's userspace mapping really
  * backs, pinned while mapped; nothing else is ever mapped.
  *
  * Each memslot address space (api.rst 4.35: 0 normally, 1 in SMM) has its
@@ -31,6 +31,37 @@
 #define TDP_PA_MASK 0x000ffffffffff000ULL
 #define TDP_HUGE BIT_ULL(7)		/* a level-2 entry that maps 2 MiB */
 #define TDP_HUGE_PAGES 512
+
+/*
+ * The bits of a table entry, of a readable leaf, the write bit, and a bit
+ * the hardware ignores that minikvm uses for "the host page is writable" on
+ * pages kept read-only for dirty logging.
+ */
+struct spte_bits {
+	u64 table, leaf_read, leaf_write, host_writable;
+};
+
+static const struct spte_bits spte_bits[] = {
+	/* NPT: user-mode entries, as the walk of nested tables is a user access (APM 15.25.5). */
+	[MKVM_SPTE_NPT] = {
+		.table = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER,
+		.leaf_read = _PAGE_PRESENT | _PAGE_USER,
+		.leaf_write = _PAGE_RW,
+		.host_writable = BIT_ULL(11),	/* an AVL bit (APM vol. 2 5.4.1) */
+	},
+	/* EPT: read and execute, write-back memory (SDM vol. 3 29.3.2, 29.3.7). */
+	[MKVM_SPTE_EPT] = {
+		.table = BIT_ULL(0) | BIT_ULL(1) | BIT_ULL(2),
+		.leaf_read = BIT_ULL(0) | BIT_ULL(2) | (6ULL << 3),
+		.leaf_write = BIT_ULL(1),
+		.host_writable = BIT_ULL(57),	/* ignored by the processor */
+	},
+};
+
+static const struct spte_bits *bits_of(struct mkvm_vcpu *vcpu)
+{
+	return &spte_bits[vcpu->arch.mmu.role.format == MKVM_SPTE_EPT];
+}
 
 static unsigned int tdp_index(u64 gpa, int level)
 {
@@ -114,8 +145,8 @@ void mkvm_tdp_zap_all(struct mkvm_vm *vm)
 		memset(tdp->space[as].root, 0, PAGE_SIZE);
 		unpin_all(&tdp->space[as]);
 	}
-	/* vCPUs see the new generation and flush their TLB before the next entry. */
-	WRITE_ONCE(tdp->generation, tdp->generation + 1);
+	/* Each vCPU flushes its TLB before its next entry. */
+	mkvm_make_all_request(vm, MKVM_REQ_TLB_FLUSH);
 	WRITE_ONCE(vm->stat.remote_tlb_flush, vm->stat.remote_tlb_flush + 1);
 	WRITE_ONCE(vm->stat.pages_4k, 0);
 	WRITE_ONCE(vm->stat.pages_2m, 0);
@@ -140,7 +171,7 @@ void mkvm_tdp_destroy(struct mkvm_vm *vm)
  * allocating the tables on the way, or the 2 MiB leaf above it that already
  * maps @gpa; NULL on -ENOMEM.
  */
-static u64 *walk_alloc(struct mkvm_tdp_space *sp, u64 gpa, int level)
+static u64 *walk_alloc(const struct spte_bits *b, struct mkvm_tdp_space *sp, u64 gpa, int level)
 {
 	u64 *table = sp->root;
 
@@ -152,7 +183,7 @@ static u64 *walk_alloc(struct mkvm_tdp_space *sp, u64 gpa, int level)
 
 			if (!child)
 				return NULL;
-			*e = __pa(child) | mkvm_x86->tdp_table_bits;
+			*e = __pa(child) | b->table;
 		} else if (l == 2 && (*e & TDP_HUGE)) {
 			return e;
 		}
@@ -170,7 +201,7 @@ static bool map_huge(struct mkvm_vcpu *vcpu, struct mkvm_memslot *slot, u64 gfn,
 		     unsigned long hva, struct page *page, u64 bits)
 {
 	struct mkvm_tdp *tdp = &vcpu->vm->arch.tdp;
-	struct mkvm_tdp_space *sp = &tdp->space[mkvm_vcpu_as(vcpu)];
+	struct mkvm_tdp_space *sp = &tdp->space[vcpu->arch.mmu.role.as];
 	u64 first = gfn & ~(u64)(TDP_HUGE_PAGES - 1), *e;
 	unsigned long first_hva = hva - ((gfn - first) << PAGE_SHIFT);
 	struct page **pages;
@@ -198,7 +229,7 @@ static bool map_huge(struct mkvm_vcpu *vcpu, struct mkvm_memslot *slot, u64 gfn,
 			goto unpin;
 
 	mutex_lock(&tdp->lock);
-	e = walk_alloc(sp, first << PAGE_SHIFT, 2);
+	e = walk_alloc(bits_of(vcpu), sp, first << PAGE_SHIFT, 2);
 	if (e && *e & TDP_HUGE) {
 		mapped = true;		/* another vCPU was first */
 	} else if (e && !*e) {
@@ -227,10 +258,10 @@ unpin:
 }
 
 /**
- * mkvm_tdp_fault() - map the page behind a nested page fault
+ * mkvm_tdp_page_fault() - map the page behind a nested page fault
  * @vcpu: the faulting vCPU, in the VM's process, with slots_sem held for read
- * @gpa: the guest physical address, in the vCPU's current address space
- * @write: the access was a write
+ * @gpa: the guest physical address, in the address space of the vCPU's MMU role
+ * @error_code: the fault's; bit 1 is a write in both NPT and EPT terms
  *
  * The host page is found through the memslot's userspace mapping and pinned.
  * A writable host mapping is mapped writable at once, so a later write does
@@ -242,11 +273,12 @@ unpin:
  * the host has no page there, or only a read-only one and this is a write;
  * -ENOMEM.
  */
-int mkvm_tdp_fault(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
+int mkvm_tdp_page_fault(struct mkvm_vcpu *vcpu, u64 gpa, u32 error_code)
 {
-	const struct mkvm_x86_ops *x = mkvm_x86;
+	const struct spte_bits *x = bits_of(vcpu);
+	bool write = error_code & BIT(1);
 	struct mkvm_tdp *tdp = &vcpu->vm->arch.tdp;
-	int as = mkvm_vcpu_as(vcpu);
+	int as = vcpu->arch.mmu.role.as;
 	struct mkvm_tdp_space *sp = &tdp->space[as];
 	u64 gfn = gpa >> PAGE_SHIFT, bits, *leaf;
 	struct mkvm_memslot *slot;
@@ -272,16 +304,16 @@ int mkvm_tdp_fault(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
 			return -EFAULT;
 	}
 
-	bits = x->tdp_leaf_read;
+	bits = x->leaf_read;
 	if (host_writable) {
-		bits |= x->tdp_host_writable;
+		bits |= x->host_writable;
 		/* A logging slot stays read-only until each page's first write. */
 		if (write || !slot->dirty_bitmap)
-			bits |= x->tdp_leaf_write;
+			bits |= x->leaf_write;
 	}
 
 	/* A logging slot needs each 4 KiB page's first write to fault. */
-	if (!slot->dirty_bitmap && (bits & x->tdp_leaf_write) &&
+	if (!slot->dirty_bitmap && (bits & x->leaf_write) &&
 	    map_huge(vcpu, slot, gfn, hva, page, bits)) {
 		unpin_user_page(page);
 		return 0;
@@ -289,7 +321,7 @@ int mkvm_tdp_fault(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
 
 	mutex_lock(&tdp->lock);
 	r = -ENOMEM;
-	leaf = walk_alloc(sp, gpa, 1);
+	leaf = walk_alloc(x, sp, gpa, 1);
 	if (!leaf)
 		goto unpin;
 	if (*leaf) {
@@ -298,9 +330,9 @@ int mkvm_tdp_fault(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
 		 * read raced with another vCPU, or a logged page's first write.
 		 */
 		r = 0;
-		if (write && !(*leaf & x->tdp_leaf_write)) {
-			if (*leaf & x->tdp_host_writable) {
-				*leaf |= x->tdp_leaf_write;
+		if (write && !(*leaf & x->leaf_write)) {
+			if (*leaf & x->host_writable) {
+				*leaf |= x->leaf_write;
 				xa_set_mark(&sp->pages, gfn, TDP_MAPPED_WRITABLE);
 			} else
 				r = (slot->flags & KVM_MEM_READONLY) ? 1 : -EFAULT;
@@ -314,7 +346,7 @@ int mkvm_tdp_fault(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
 		goto unpin;
 	*leaf = page_to_phys(page) | bits;
 	WRITE_ONCE(vcpu->vm->stat.pages_4k, vcpu->vm->stat.pages_4k + 1);
-	if (bits & x->tdp_leaf_write)
+	if (bits & x->leaf_write)
 		xa_set_mark(&sp->pages, gfn, TDP_MAPPED_WRITABLE);
 	if (write)
 		mkvm_mark_page_dirty(slot, gfn);

@@ -171,7 +171,7 @@ static int handle_ioio(struct mkvm_vcpu *vcpu)
 static int handle_npf(struct mkvm_vcpu *vcpu)
 {
 	struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
-	int r = mkvm_tdp_fault(vcpu, c->exit_info_2, c->exit_info_1 & NPF_WRITE);
+	int r = vcpu->arch.mmu.page_fault(vcpu, c->exit_info_2, c->exit_info_1);
 
 	if (r == 1) {	/* no memslot, or a write to a read-only one: MMIO */
 		vcpu->stat.pf_emulate++;

@@ -336,7 +336,8 @@ void mkvm_svm_init_vmcb(struct mkvm_vcpu *vcpu)
 	/* Physical interrupts exit to the host whatever the guest's RFLAGS.IF (APM 15.21.1). */
 	c->int_ctl = V_INTR_MASKING_MASK;
 	c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
-	c->nested_cr3 = mkvm_tdp_root_pa(vcpu->vm, mkvm_vcpu_as(vcpu));
+	/* The MMU context's tables outlive a reset of the VMCB (0 before the first load). */
+	c->nested_cr3 = vcpu->arch.mmu.root_pa;
 	/* The TSC is not reset with the VMCB: it goes on (tsc.c). */
 	c->tsc_offset = vcpu->arch.time.tsc_offset;
 
@@ -401,18 +402,16 @@ static void svm_vcpu_free(struct mkvm_vcpu *vcpu)
 
 /*
  * ASIDs are handed out per physical CPU; when a CPU runs out it starts a new
- * generation and flushes every ASID (APM 15.16).  A vCPU that moved, or whose
- * nested page tables were zapped, takes a fresh ASID so no stale translation
- * can be used.
+ * generation and flushes every ASID (APM 15.16).  A vCPU that moved, or
+ * that was asked to flush (svm_flush_tlb()), takes a fresh ASID so no stale
+ * translation can be used.
  */
 static void svm_pick_asid(struct mkvm_vcpu *vcpu, struct mkvm_svm_cpu *sd, int cpu)
 {
 	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
-	u64 tdp_gen = READ_ONCE(vcpu->vm->arch.tdp.generation);
 
 	svm->vmcb->control.tlb_ctl = TLB_CONTROL_DO_NOTHING;
-	if (svm->last_cpu == cpu && svm->asid_generation == sd->asid_generation &&
-	    vcpu->arch.tdp_generation == tdp_gen)
+	if (svm->last_cpu == cpu && svm->asid_generation == sd->asid_generation)
 		return;
 	if (sd->next_asid > svm_max_asid) {
 		sd->asid_generation++;
@@ -422,7 +421,18 @@ static void svm_pick_asid(struct mkvm_vcpu *vcpu, struct mkvm_svm_cpu *sd, int c
 	svm->asid = sd->next_asid++;
 	svm->asid_generation = sd->asid_generation;
 	svm->last_cpu = cpu;
-	vcpu->arch.tdp_generation = tdp_gen;
+}
+
+/* The MMU context's root: the nested page tables (APM 15.25.4). */
+static void svm_load_mmu_root(struct mkvm_vcpu *vcpu, u64 root_pa)
+{
+	to_svm(vcpu)->vmcb->control.nested_cr3 = root_pa;
+}
+
+/* A fresh ASID at the next entry has no translations (APM 15.16.1). */
+static void svm_flush_tlb(struct mkvm_vcpu *vcpu)
+{
+	to_svm(vcpu)->asid_generation = 0;
 }
 
 /*
@@ -447,13 +457,7 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 	struct vmcb *vmcb = svm->vmcb;
 	int cpu = smp_processor_id();
 	struct mkvm_svm_cpu *sd = per_cpu_ptr(svm_cpus, cpu);
-	u64 ncr3 = mkvm_tdp_root_pa(vcpu->vm, mkvm_vcpu_as(vcpu));
 
-	/* SMM came or went: the other space's translations must not be used. */
-	if (vmcb->control.nested_cr3 != ncr3) {
-		vmcb->control.nested_cr3 = ncr3;
-		svm->asid_generation = 0;
-	}
 	svm_pick_asid(vcpu, sd, cpu);
 	vmcb->control.asid = svm->asid;
 	vmcb->control.clean = 0;	/* no VMCB state is cached across entries */
@@ -682,8 +686,7 @@ const struct mkvm_x86_ops mkvm_svm_ops = {
 	.init_event = svm_init_event,
 	.update_guest_debug = svm_update_guest_debug,
 	/* NPT entries are ordinary long-mode PTEs; guest accesses count as user (APM 15.25.5). */
-	.tdp_table_bits = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER,
-	.tdp_leaf_read = _PAGE_PRESENT | _PAGE_USER,
-	.tdp_leaf_write = _PAGE_RW,
-	.tdp_host_writable = BIT(11),	/* an AVL bit (APM vol. 2 5.4.1) */
+	.tdp_format = MKVM_SPTE_NPT,
+	.load_mmu_root = svm_load_mmu_root,
+	.flush_tlb = svm_flush_tlb,
 };
