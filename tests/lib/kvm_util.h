@@ -32,11 +32,25 @@
 /* The KVM_SET_TSS_ADDR value QEMU uses: three pages just below the BIOS. */
 #define GUEST_TSS_ADDR 0xfffbd000ULL
 
-/* GDT selectors built by the library. */
+/*
+ * GDT selectors built by the library.  The user segments (DPL 3, selectors
+ * with RPL 3) follow the order SYSCALL/SYSRET expect with STAR[47:32] =
+ * SEL_CODE64 and STAR[63:48] = SEL_UCODE32 (SDM vol. 3 5.8.8).
+ */
 #define SEL_CODE64 0x08
 #define SEL_DATA 0x10
 #define SEL_CODE32 0x18
-#define SEL_TSS 0x20
+#define SEL_TSS 0x20		/* 16 bytes: 0x20 and 0x28 */
+#define SEL_UCODE32 0x33
+#define SEL_UDATA 0x3b
+#define SEL_UCODE64 0x43
+#define GDT_ENTRIES 9
+
+/*
+ * Ring 3 in long mode (lib/guest.c: guest_user_call()): user code returns
+ * to the kernel with INT to this vector, whose gate alone has DPL 3.
+ */
+#define GUEST_USER_RETURN_VECTOR 0xee
 
 enum vm_mode {
 	VM_MODE_REAL,		/* 16-bit real mode, CS.base 0 */
@@ -102,6 +116,12 @@ uint64_t gva2gpa(struct kvm_vm *vm, uint64_t gva);
 void *gva2hva(struct kvm_vm *vm, uint64_t gva);
 void vm_load_blob(struct kvm_vm *vm, uint64_t gpa, const void *start, const void *end);
 void virt_map(struct kvm_vm *vm, uint64_t gva, uint64_t gpa, uint64_t size);
+void virt_map_flags(struct kvm_vm *vm, uint64_t gva, uint64_t gpa, uint64_t size,
+		    uint64_t flags);
+void virt_set_pte_flags(struct kvm_vm *vm, uint64_t gva, uint64_t size, uint64_t set,
+			uint64_t clear);
+void virt_set_user(struct kvm_vm *vm, uint64_t gva, uint64_t size);
+uint64_t *virt_pte(struct kvm_vm *vm, uint64_t gva, int level);
 void vm_segment(struct kvm_vm *vm, uint16_t sel, struct kvm_segment *seg);
 void vm_install_exception_handler(struct kvm_vm *vm, int vector,
 				  void (*handler)(struct ex_regs *regs));
@@ -143,6 +163,7 @@ uint64_t get_ucall(struct kvm_vcpu *vcpu, struct ucall *uc);
 uint64_t vcpu_run_ucall(struct kvm_vcpu *vcpu, struct ucall *uc);
 void vcpu_run_until_done(struct kvm_vcpu *vcpu);
 void vcpu_run_ucall_report(struct kvm_vcpu *vcpu, struct ucall *uc);
+struct ex_regs *ucall_ex_regs(struct kvm_vcpu *vcpu, const struct ucall *uc);
 void vcpu_dump(struct kvm_vcpu *vcpu);
 
 #define TEST_ASSERT_EXIT(vcpu, reason) vcpu_assert_exit(vcpu, reason)

@@ -4,6 +4,7 @@
  * (SDM vol. 3 4.5, APM vol. 2 5.3).
  */
 #include <errno.h>
+#include <stddef.h>
 
 #include "pgtable.h"
 
@@ -119,4 +120,57 @@ uint64_t pgtable_translate(struct guest_pgtable *pt, uint64_t gva)
 			return GVA_INVALID;
 	}
 	return (pte & PTE_ADDR_MASK & ~(level_size(level) - 1)) | (gva & (level_size(level) - 1));
+}
+
+/**
+ * pgtable_entry() - the entry at one level of a walk
+ * @pt: the table
+ * @gva: guest virtual address
+ * @level: 4 (PML4E), 3 (PDPTE), 2 (PDE) or 1 (PTE)
+ *
+ * Return: a host pointer to the entry that translates @gva at @level, or
+ * NULL when @gva is not canonical, a level above is not present, or a
+ * large page ends the walk above @level.
+ */
+uint64_t *pgtable_entry(struct guest_pgtable *pt, uint64_t gva, int level)
+{
+	uint64_t *table;
+
+	if (!pgtable_gva_canonical(gva) || level < 1 || level > 4)
+		return NULL;
+	table = pt->gpa_to_hva(pt->ctx, pt->root);
+	for (int l = 4; table; l--) {
+		uint64_t *pte = &table[pt_index(gva, l)];
+
+		if (l == level)
+			return pte;
+		if (!(*pte & PTE_P) || (l <= 3 && (*pte & PTE_PS)))
+			return NULL;
+		table = pt->gpa_to_hva(pt->ctx, *pte & PTE_ADDR_MASK);
+	}
+	return NULL;
+}
+
+/**
+ * pgtable_leaf() - the entry that maps a page
+ * @pt: the table
+ * @gva: guest virtual address
+ * @level: set to the entry's level: 1 for 4 KiB, 2 for 2 MiB, 3 for 1 GiB
+ *
+ * Return: a host pointer to the present leaf entry for @gva, or NULL when
+ * @gva is not mapped.
+ */
+uint64_t *pgtable_leaf(struct guest_pgtable *pt, uint64_t gva, int *level)
+{
+	for (int l = 4; l >= 1; l--) {
+		uint64_t *pte = pgtable_entry(pt, gva, l);
+
+		if (!pte || !(*pte & PTE_P))
+			return NULL;
+		if (l == 1 || (l <= 3 && (*pte & PTE_PS))) {
+			*level = l;
+			return pte;
+		}
+	}
+	return NULL;
 }

@@ -15,6 +15,8 @@
 #define PTE_P (1ULL << 0)
 #define PTE_RW (1ULL << 1)
 #define PTE_US (1ULL << 2)
+#define PTE_A (1ULL << 5)
+#define PTE_D (1ULL << 6)
 #define PTE_PS (1ULL << 7)
 #define PTE_NX (1ULL << 63)
 #define PTE_ADDR_MASK 0x000ffffffffff000ULL
@@ -36,6 +38,8 @@ int pgtable_init(struct guest_pgtable *pt);
 int pgtable_map(struct guest_pgtable *pt, uint64_t gva, uint64_t gpa, uint64_t page_size,
 		uint64_t flags);
 uint64_t pgtable_translate(struct guest_pgtable *pt, uint64_t gva);
+uint64_t *pgtable_entry(struct guest_pgtable *pt, uint64_t gva, int level);
+uint64_t *pgtable_leaf(struct guest_pgtable *pt, uint64_t gva, int *level);
 bool pgtable_gva_canonical(uint64_t gva);
 
 #endif

@@ -21,6 +21,7 @@ enum {
 	UCALL_DONE,
 	UCALL_ABORT,		/* args: file, line, expr, a, b, has_values */
 	UCALL_UNHANDLED,	/* args: vector, rip, error code, cr2 */
+	UCALL_EXCEPTION,	/* args: vector, error code, cr2, rip, cs, &struct ex_regs */
 };
 
 struct ucall {
@@ -83,6 +84,30 @@ extern volatile uint64_t guest_msr_gp_count;
 void guest_msr_gp_handler(struct ex_regs *regs);
 bool guest_wrmsr_faults(uint32_t msr, uint64_t value);
 bool guest_rdmsr_faults(uint32_t msr);
+
+/*
+ * lib/guest.c: ring 3 (long mode).  guest_user_call() runs @fn at CPL 3
+ * with @rflags (IOPL 3 lets it use IN and OUT) and its four arguments, on
+ * the library's user stack, and returns what @fn returned.  The VM's pages
+ * @fn touches need the U bit (virt_set_user()); the user stack and the
+ * return path have it.  Exceptions from ring 3 land on the kernel stack of
+ * the call (TSS.RSP0).  One vCPU at a time may run user code: the TSS and
+ * the user stack are the VM's.
+ */
+typedef uint64_t (*guest_user_fn)(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3);
+
+#define RFLAGS_IOPL3 (3ULL << 12)
+/* What guest_user_call() returns when guest_exception_report() ended it. */
+#define GUEST_USER_FAULTED(vector) (0xfa17ed0000000000ULL | (vector))
+
+/* The user stack: whole pages of their own, which get the U bit at VM creation. */
+#define GUEST_USER_STACK_SIZE (4 * 4096)
+extern uint8_t guest_user_stack[GUEST_USER_STACK_SIZE];
+
+uint64_t guest_user_call(guest_user_fn fn, uint64_t rflags, uint64_t a0, uint64_t a1,
+			 uint64_t a2, uint64_t a3);
+void guest_user_abort(struct ex_regs *regs, uint64_t ret);
+void guest_exception_report(struct ex_regs *regs);
 
 static inline void guest_outb(uint16_t port, uint8_t v)
 {

@@ -226,7 +226,7 @@ flat_data:
 		vm_segment(vm, SEL_DATA, &data);
 		sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
 		sregs.gdt.base = vm->gdt_gpa;
-		sregs.gdt.limit = 6 * 8 - 1;
+		sregs.gdt.limit = GDT_ENTRIES * 8 - 1;
 		if (vm->mode == VM_MODE_PROT32)
 			regs.rsp = vcpu->stack_top;
 		break;
@@ -395,7 +395,8 @@ void vcpu_assert_exit(struct kvm_vcpu *vcpu, uint32_t reason)
 	if (run->exit_reason == reason)
 		return;
 	/* A guest assertion or exception explains more than the exit reason does. */
-	if (get_ucall(vcpu, &uc) == UCALL_ABORT || uc.cmd == UCALL_UNHANDLED)
+	if (get_ucall(vcpu, &uc) == UCALL_ABORT || uc.cmd == UCALL_UNHANDLED ||
+	    uc.cmd == UCALL_EXCEPTION)
 		vcpu_run_ucall_report(vcpu, &uc);
 	vcpu_dump(vcpu);
 	if (run->exit_reason == KVM_EXIT_IO)
@@ -467,6 +468,29 @@ void vcpu_run_ucall_report(struct kvm_vcpu *vcpu, struct ucall *uc)
 			  v < 32 && vector_names[v] ? vector_names[v] : "interrupt", v,
 			  uc->args[1], uc->args[2], uc->args[3]);
 	}
+	if (uc->cmd == UCALL_EXCEPTION) {
+		uint64_t v = uc->args[0];
+
+		test_fail(__FILE__, __LINE__, "no unexpected guest exception",
+			  "vCPU %u: exception %s (vector %" PRIu64 ") at rip %#" PRIx64 " cs %#"
+			  PRIx64 ", error code %#" PRIx64 ", cr2 %#" PRIx64, vcpu->id,
+			  v < 32 && vector_names[v] ? vector_names[v] : "interrupt", v,
+			  uc->args[3], uc->args[4], uc->args[1], uc->args[2]);
+	}
+}
+
+/**
+ * ucall_ex_regs() - the guest's saved registers of a UCALL_EXCEPTION
+ * @vcpu: the vCPU
+ * @uc: the message (guest_exception_report())
+ *
+ * Return: a host pointer to them in guest memory: changes reach the guest
+ * when the handler returns.
+ */
+struct ex_regs *ucall_ex_regs(struct kvm_vcpu *vcpu, const struct ucall *uc)
+{
+	TEST_ASSERT_EQ(uc->cmd, UCALL_EXCEPTION);
+	return gva2hva(vcpu->vm, uc->args[5]);
 }
 
 /**
@@ -477,7 +501,8 @@ void vcpu_run_ucall_report(struct kvm_vcpu *vcpu, struct ucall *uc)
  * Guest assertion failures and unexpected guest exceptions fail the test
  * with their file, line and values.
  *
- * Return: UCALL_SYNC or UCALL_DONE.
+ * Return: UCALL_SYNC, UCALL_DONE, or UCALL_EXCEPTION from a handler that
+ * reports (guest_exception_report()).
  */
 uint64_t vcpu_run_ucall(struct kvm_vcpu *vcpu, struct ucall *uc)
 {
@@ -486,6 +511,7 @@ uint64_t vcpu_run_ucall(struct kvm_vcpu *vcpu, struct ucall *uc)
 	switch (get_ucall(vcpu, uc)) {
 	case UCALL_SYNC:
 	case UCALL_DONE:
+	case UCALL_EXCEPTION:
 		return uc->cmd;
 	case UCALL_ABORT:
 	case UCALL_UNHANDLED:
@@ -506,7 +532,8 @@ void vcpu_run_until_done(struct kvm_vcpu *vcpu)
 	struct ucall uc;
 
 	while (vcpu_run_ucall(vcpu, &uc) != UCALL_DONE)
-		;
+		if (uc.cmd == UCALL_EXCEPTION)
+			vcpu_run_ucall_report(vcpu, &uc);
 }
 
 /**

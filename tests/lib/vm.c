@@ -11,6 +11,8 @@
 #include "kvm_util.h"
 
 extern char guest_idt_stubs[];
+extern char guest_user_trampoline[], guest_user_trampoline_end[];
+void guest_user_return_handler(struct ex_regs *regs);
 
 /**
  * open_kvm() - open /dev/kvm, or skip the test when there is none
@@ -231,12 +233,85 @@ static uint64_t pt_alloc_page(void *ctx)
  */
 void virt_map(struct kvm_vm *vm, uint64_t gva, uint64_t gpa, uint64_t size)
 {
+	virt_map_flags(vm, gva, gpa, size, PTE_RW);
+}
+
+/**
+ * virt_map_flags() - virt_map() with the leaf entries' flags chosen
+ * @vm: a long-mode VM
+ * @gva: start, page aligned
+ * @gpa: start, page aligned
+ * @size: bytes, rounded up to pages
+ * @flags: PTE_RW, PTE_US, PTE_NX or 0 (P is implied)
+ */
+void virt_map_flags(struct kvm_vm *vm, uint64_t gva, uint64_t gpa, uint64_t size,
+		    uint64_t flags)
+{
 	TEST_ASSERT(vm->mode == VM_MODE_LONG64, "virt_map needs a long-mode VM");
 	for (uint64_t off = 0; off < size; off += PAGE_SIZE) {
-		int r = pgtable_map(&vm->pt, gva + off, gpa + off, PG_SIZE_4K, PTE_RW);
+		int r = pgtable_map(&vm->pt, gva + off, gpa + off, PG_SIZE_4K, flags);
 
 		TEST_ASSERT(r == 0, "mapping gva %#" PRIx64 ": %s", gva + off, strerror(-r));
 	}
+}
+
+/**
+ * virt_pte() - the guest's page-table entry at one level of a walk
+ * @vm: a long-mode VM
+ * @gva: guest virtual address
+ * @level: 4 (PML4E) down to 1 (PTE)
+ *
+ * Return: a host pointer to the entry, which the test may read (accessed
+ * and dirty bits) or change; the test fails when the walk does not reach
+ * @level.
+ */
+uint64_t *virt_pte(struct kvm_vm *vm, uint64_t gva, int level)
+{
+	uint64_t *pte = pgtable_entry(&vm->pt, gva, level);
+
+	TEST_ASSERT(pte, "gva %#" PRIx64 " has no level-%d entry", gva, level);
+	return pte;
+}
+
+/**
+ * virt_set_pte_flags() - change the leaf entries that map a range
+ * @vm: a long-mode VM
+ * @gva: start
+ * @size: bytes; every page (of whatever size) that holds one of them changes
+ * @set: PTE bits to set
+ * @clear: PTE bits to clear
+ *
+ * The tables above the leaves already allow everything (pgtable_map()).
+ * A large page changes whole: map what needs its own rights with 4 KiB
+ * pages.  The guest's TLB is not flushed: change mappings it has not used
+ * since, or before it runs.
+ */
+void virt_set_pte_flags(struct kvm_vm *vm, uint64_t gva, uint64_t size, uint64_t set,
+			uint64_t clear)
+{
+	uint64_t end = gva + size;
+
+	TEST_ASSERT(vm->mode == VM_MODE_LONG64, "virt_set_pte_flags needs a long-mode VM");
+	while (gva < end) {
+		int level;
+		uint64_t *pte = pgtable_leaf(&vm->pt, gva, &level);
+		uint64_t page = 1ULL << (12 + 9 * (level - 1));
+
+		TEST_ASSERT(pte, "gva %#" PRIx64 " is not mapped in the guest", gva);
+		*pte = (*pte & ~clear) | set;
+		gva = (gva & ~(page - 1)) + page;
+	}
+}
+
+/**
+ * virt_set_user() - give the pages of a range the U bit (ring 3 may use them)
+ * @vm: a long-mode VM
+ * @gva: start
+ * @size: bytes
+ */
+void virt_set_user(struct kvm_vm *vm, uint64_t gva, uint64_t size)
+{
+	virt_set_pte_flags(vm, gva, size, PTE_US, 0);
 }
 
 /**
@@ -296,7 +371,8 @@ static uint64_t gdt_entry(const struct kvm_segment *s)
 /**
  * vm_segment() - the flat segments the library's GDT holds
  * @vm: the VM
- * @sel: SEL_CODE64, SEL_DATA, SEL_CODE32 or SEL_TSS
+ * @sel: SEL_CODE64, SEL_DATA, SEL_CODE32, SEL_TSS, or a user segment (SEL_UCODE64,
+ *	SEL_UDATA, SEL_UCODE32: DPL 3)
  * @seg: filled in, ready for KVM_SET_SREGS
  */
 void vm_segment(struct kvm_vm *vm, uint16_t sel, struct kvm_segment *seg)
@@ -317,6 +393,20 @@ void vm_segment(struct kvm_vm *vm, uint16_t sel, struct kvm_segment *seg)
 	case SEL_DATA:
 		seg->type = 3;		/* read/write, accessed */
 		break;
+	case SEL_UCODE64:
+		seg->type = 11;
+		seg->l = 1;
+		seg->db = 0;
+		seg->dpl = 3;
+		break;
+	case SEL_UCODE32:
+		seg->type = 11;
+		seg->dpl = 3;
+		break;
+	case SEL_UDATA:
+		seg->type = 3;
+		seg->dpl = 3;
+		break;
 	case SEL_TSS:
 		seg->base = vm->tss_gpa;
 		seg->limit = 0x67;
@@ -330,34 +420,62 @@ void vm_segment(struct kvm_vm *vm, uint16_t sel, struct kvm_segment *seg)
 
 static void setup_descriptor_tables(struct kvm_vm *vm)
 {
+	static const uint16_t segs[] = {
+		SEL_CODE64, SEL_DATA, SEL_CODE32, SEL_UCODE32, SEL_UDATA, SEL_UCODE64,
+	};
 	uint64_t *gdt, *idt;
 	struct kvm_segment seg;
 
 	vm->gdt_gpa = vm_alloc_pages(vm, 1);
 	vm->tss_gpa = vm_alloc_pages(vm, 1);
 	gdt = gpa2hva(vm, vm->gdt_gpa);
-	vm_segment(vm, SEL_CODE64, &seg);
-	gdt[SEL_CODE64 / 8] = gdt_entry(&seg);
-	vm_segment(vm, SEL_DATA, &seg);
-	gdt[SEL_DATA / 8] = gdt_entry(&seg);
-	vm_segment(vm, SEL_CODE32, &seg);
-	gdt[SEL_CODE32 / 8] = gdt_entry(&seg);
+	for (unsigned int i = 0; i < sizeof(segs) / sizeof(segs[0]); i++) {
+		vm_segment(vm, segs[i], &seg);
+		gdt[segs[i] / 8] = gdt_entry(&seg);
+	}
 	vm_segment(vm, SEL_TSS, &seg);
 	gdt[SEL_TSS / 8] = gdt_entry(&seg);
 	gdt[SEL_TSS / 8 + 1] = vm->tss_gpa >> 32;	/* upper half of a 16-byte descriptor */
+	/*
+	 * No I/O permission bitmap: its offset, the word at TSS + 0x66, is past
+	 * the limit, so IN and OUT above IOPL fault (SDM vol. 1, "I/O
+	 * Permission Bit Map").
+	 */
+	*(uint16_t *)((char *)gpa2hva(vm, vm->tss_gpa) + 0x66) = 0x68;
 
 	if (vm->mode != VM_MODE_LONG64)
 		return;
-	/* 64-bit interrupt gates (SDM vol. 3 6.14.1) to the stubs in guest_entry.S. */
+	/*
+	 * 64-bit interrupt gates (SDM vol. 3 6.14.1) to the stubs in guest_entry.S;
+	 * only GUEST_USER_RETURN_VECTOR's has DPL 3, for INT from ring 3.
+	 */
 	vm->idt_gpa = vm_alloc_pages(vm, 1);
 	idt = gpa2hva(vm, vm->idt_gpa);
 	for (int v = 0; v < 256; v++) {
 		uint64_t handler = (uint64_t)guest_idt_stubs + 16 * v;
+		uint64_t type = v == GUEST_USER_RETURN_VECTOR ? 0xee : 0x8e;
 
 		idt[2 * v] = (handler & 0xffff) | ((uint64_t)SEL_CODE64 << 16) |
-			     (0x8eULL << 40) | ((handler >> 16 & 0xffff) << 48);
+			     (type << 40) | ((handler >> 16 & 0xffff) << 48);
 		idt[2 * v + 1] = handler >> 32;
 	}
+}
+
+/*
+ * Ring 3: the user stack and the trampoline user code starts from and
+ * returns through get the U bit, and the return vector its handler.
+ */
+static void setup_user_mode(struct kvm_vm *vm)
+{
+	const uint8_t *tramp = (const uint8_t *)guest_user_trampoline;
+
+	/* call *%rax; int $GUEST_USER_RETURN_VECTOR */
+	TEST_ASSERT(tramp[2] == 0xcd && tramp[3] == GUEST_USER_RETURN_VECTOR,
+		    "guest_user_trampoline does not raise GUEST_USER_RETURN_VECTOR");
+	virt_set_user(vm, (uint64_t)guest_user_trampoline,
+		      guest_user_trampoline_end - guest_user_trampoline);
+	virt_set_user(vm, (uint64_t)guest_user_stack, sizeof(guest_user_stack));
+	vm_install_exception_handler(vm, GUEST_USER_RETURN_VECTOR, guest_user_return_handler);
 }
 
 static void setup_long_mode(struct kvm_vm *vm)
@@ -406,6 +524,8 @@ struct kvm_vm *vm_create_with_mem(enum vm_mode mode, uint64_t mem_size)
 	if (mode == VM_MODE_LONG64)
 		setup_long_mode(vm);
 	setup_descriptor_tables(vm);
+	if (mode == VM_MODE_LONG64)
+		setup_user_mode(vm);
 	return vm;
 }
 

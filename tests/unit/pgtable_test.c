@@ -98,3 +98,34 @@ TEST(out_of_table_memory)
 		r = pgtable_map(&pt, i << 39, 0x1000, PG_SIZE_4K, 0);
 	TEST_ASSERT_EQ(r, -ENOMEM);
 }
+
+TEST(entries_of_a_walk)
+{
+	struct guest_pgtable pt = new_table();
+	const uint64_t gva = 0x555555554000ULL;
+	uint64_t *pml4e, *pte;
+	int level;
+
+	TEST_ASSERT_EQ(pgtable_map(&pt, gva, 0x7000, PG_SIZE_4K, PTE_RW | PTE_US), 0);
+	TEST_ASSERT_EQ(pgtable_map(&pt, 0x200000, 0x600000, PG_SIZE_2M, PTE_RW), 0);
+	/* Every level of a 4 KiB page; the tables above allow everything. */
+	pml4e = pgtable_entry(&pt, gva, 4);
+	TEST_ASSERT(pml4e, "no PML4 entry");
+	TEST_ASSERT_EQ(*pml4e & ~PTE_ADDR_MASK, PTE_P | PTE_RW | PTE_US);
+	TEST_ASSERT(pgtable_entry(&pt, gva, 3) && pgtable_entry(&pt, gva, 2), "no PDPTE or PDE");
+	pte = pgtable_entry(&pt, gva, 1);
+	TEST_ASSERT_EQ(*pte, 0x7000 | PTE_P | PTE_RW | PTE_US);
+	TEST_ASSERT(pgtable_leaf(&pt, gva + 0xfff, &level) == pte, "leaf of the 4 KiB page");
+	TEST_ASSERT_EQ(level, 1);
+	/* A 2 MiB page ends the walk at level 2. */
+	TEST_ASSERT(pgtable_entry(&pt, 0x2abcde, 1) == NULL, "a PTE under a 2 MiB page");
+	TEST_ASSERT(pgtable_leaf(&pt, 0x2abcde, &level) == pgtable_entry(&pt, 0x2abcde, 2),
+		    "leaf of the 2 MiB page");
+	TEST_ASSERT_EQ(level, 2);
+	/* A not-present entry is returned at its level, but is no leaf. */
+	*pte &= ~PTE_P;
+	TEST_ASSERT(pgtable_entry(&pt, gva, 1) == pte, "the not-present PTE");
+	TEST_ASSERT(pgtable_leaf(&pt, gva, &level) == NULL, "a leaf that is not present");
+	TEST_ASSERT(pgtable_entry(&pt, 0x800000000000ULL, 4) == NULL, "non-canonical");
+	TEST_ASSERT(pgtable_entry(&pt, gva, 5) == NULL, "level 5");
+}
