@@ -108,6 +108,8 @@ static void stdin_ready(void *opaque, bool error)
 static void *iothread(void *arg)
 {
 	(void)arg;
+	/* Nothing the guest or the terminal sends is read before the process is confined. */
+	vmm_wait_for_start("io");
 	for (;;) {
 		struct epoll_event ev[16];
 		int n = epoll_wait(epoll(), ev, 16, -1);

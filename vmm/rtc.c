@@ -82,5 +82,14 @@ static void rtc_io(void *opaque, uint64_t off, bool write, void *data, unsigned 
  */
 void rtc_init(void)
 {
+	time_t now = time(NULL);
+	struct tm tm;
+
+	/*
+	 * glibc's gmtime_r() loads the time zone (it opens /etc/localtime) on
+	 * its first call: make that call now, before the seccomp filter
+	 * forbids opening files.
+	 */
+	gmtime_r(&now, &tm);
 	bus_add_pio(RTC_INDEX, 2, rtc_io, NULL);
 }

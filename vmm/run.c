@@ -8,12 +8,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +30,18 @@ pthread_mutex_t dev_lock = PTHREAD_MUTEX_INITIALIZER;
 static int exit_pipe[2] = { -1, -1 };
 static int exit_status;
 static int exiting;
+
+/*
+ * The threads wait for the seccomp filter before they touch the guest, and
+ * the filter waits for the threads: a thread's start in the C library
+ * (rseq, the robust futex list) must be over before it is confined.
+ */
+static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t start_cond = PTHREAD_COND_INITIALIZER;
+static int arrived;
+static bool started;
+/* MINIKVM_SECCOMP_TEST: the thread ("main", "vcpu" or "io") that breaks the filter. */
+static const char *seccomp_test;
 
 void vmm_die(const char *fmt, ...)
 {
@@ -126,6 +141,41 @@ static void need_cap(int kvm, long cap, const char *name)
 		vmm_die("/dev/kvm lacks the capability KVM_CAP_%s", name);
 }
 
+/* Whether the group database lists this process's user in @g. */
+static bool listed_in(const struct group *g)
+{
+	struct passwd *pw = getpwuid(getuid());
+
+	for (char **m = g->gr_mem; pw && *m; m++)
+		if (!strcmp(*m, pw->pw_name))
+			return true;
+	return false;
+}
+
+/* Say who may open /dev/kvm: its group, if it gives that group read and write. */
+static void __attribute__((noreturn)) no_kvm_permission(void)
+{
+	struct stat st;
+	struct group *g;
+
+	if (stat("/dev/kvm", &st))
+		vmm_die("no permission to open /dev/kvm (be root or in group kvm)");
+	if ((st.st_mode & (S_IRGRP | S_IWGRP)) != (S_IRGRP | S_IWGRP))
+		vmm_die("no permission to open /dev/kvm: its mode %04o lets only its owner in; "
+			"most systems give it to group kvm (chgrp kvm /dev/kvm; chmod 660 /dev/kvm)",
+			st.st_mode & 07777);
+	g = getgrgid(st.st_gid);
+	if (g && listed_in(g))
+		vmm_die("no permission to open /dev/kvm: this user was added to group %s, but "
+			"this session does not have it yet (log in again, or newgrp %s)",
+			g->gr_name, g->gr_name);
+	if (g)
+		vmm_die("no permission to open /dev/kvm (be root or in group %s, which owns it)",
+			g->gr_name);
+	vmm_die("no permission to open /dev/kvm (be root or in group %u, which owns it)",
+		(unsigned int)st.st_gid);
+}
+
 static int open_kvm(void)
 {
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -133,7 +183,10 @@ static int open_kvm(void)
 	if (fd < 0 && errno == ENOENT)
 		vmm_die("no /dev/kvm: load kvm_amd, kvm_intel or minikvm");
 	if (fd < 0 && errno == EACCES)
-		vmm_die("no permission to open /dev/kvm (be root or in group kvm)");
+		no_kvm_permission();
+	if (fd < 0 && errno == EPERM)
+		vmm_die("cannot open /dev/kvm: %s (not its file mode: a container's device rules "
+			"or a security module refuse it)", strerror(errno));
 	if (fd < 0)
 		vmm_die("cannot open /dev/kvm: %s", strerror(errno));
 	if (ioctl(fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
@@ -163,6 +216,7 @@ static void usage(FILE *f)
 		"                       where the terminal's input goes: ttyS0 (default) or hvc0\n"
 		"  --rng                a virtio-rng entropy source (on by default; --no-rng)\n"
 		"  --nested             show the guest SVM/VMX when /dev/kvm offers them\n"
+		"  --no-seccomp         run without the system call filter (for debugging)\n"
 		"\nCtrl-A x quits. A guest power-off or reboot ends the run with status 0.\n",
 		MAX_VCPUS);
 }
@@ -188,6 +242,8 @@ static uint8_t *map_guest_ram(uint64_t size)
 	munmap(p + lead + size, HUGE_PAGE_SIZE - lead);
 	/* Hosts with THP in "madvise" mode need asking; an error only costs speed. */
 	madvise(p + lead, size, MADV_HUGEPAGE);
+	/* A core dump (the seccomp filter's SIGSYS, say) leaves the guest's memory out. */
+	madvise(p + lead, size, MADV_DONTDUMP);
 	return p + lead;
 }
 
@@ -239,6 +295,56 @@ static void create_vm(struct vmm *v)
 		vmm_die("KVM_CREATE_PIT2: %s", strerror(errno));
 	map_ram(v);
 	irq_init(v);
+}
+
+/* MINIKVM_SECCOMP_TEST=@who: make a call the filter forbids, to show it kills. */
+static void seccomp_test_call(const char *who)
+{
+	int fd;
+
+	if (!seccomp_test || strcmp(seccomp_test, who))
+		return;
+	fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fprintf(stderr, "minikvm: MINIKVM_SECCOMP_TEST: the %s thread opened / (%s)\n", who,
+		fd >= 0 ? "there is no filter" : strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+/**
+ * vmm_wait_for_start() - hold a new thread until the process is confined
+ * @who: "vcpu" or "io", the thread MINIKVM_SECCOMP_TEST may name
+ */
+void vmm_wait_for_start(const char *who)
+{
+	pthread_mutex_lock(&start_lock);
+	arrived++;
+	pthread_cond_broadcast(&start_cond);
+	while (!started)
+		pthread_cond_wait(&start_cond, &start_lock);
+	pthread_mutex_unlock(&start_lock);
+	seccomp_test_call(who);
+}
+
+/*
+ * Everything the run needs exists now: the files, the memory, the
+ * descriptors and the @nthreads threads. Once they all wait in
+ * vmm_wait_for_start(), install the filter on all of them, then let them go.
+ */
+static void start(int nthreads, bool filter)
+{
+	pthread_mutex_lock(&start_lock);
+	while (arrived < nthreads)
+		pthread_cond_wait(&start_cond, &start_lock);
+	pthread_mutex_unlock(&start_lock);
+	if (filter && seccomp_confine())
+		vmm_die("cannot install the seccomp filter: %s (--no-seccomp runs without it)",
+			strerror(errno));
+	seccomp_test_call("main");
+	pthread_mutex_lock(&start_lock);
+	started = true;
+	pthread_cond_broadcast(&start_cond);
+	pthread_mutex_unlock(&start_lock);
 }
 
 /* Wait for the end, then stop the vCPUs before anything is torn down. */
@@ -293,13 +399,14 @@ int cmd_run(int argc, char **argv)
 		{ "rng", no_argument, NULL, 'r' },
 		{ "no-rng", no_argument, NULL, 'R' },
 		{ "nested", no_argument, NULL, 'N' },
+		{ "no-seccomp", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct boot_config cfg = { .cmdline = "console=ttyS0" };
 	const char *disks[8], *nets[4];
 	int ndisks = 0, nnets = 0, c;
-	bool virtio_console = false, rng = true;
+	bool virtio_console = false, rng = true, filter = true;
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct vmm *v = &vm;
 	uint64_t entry;
@@ -340,6 +447,7 @@ int cmd_run(int argc, char **argv)
 		case 'r': rng = true; break;
 		case 'R': rng = false; break;
 		case 'N': v->nested = true; break;
+		case 'S': filter = false; break;
 		case 'h': usage(stdout); return 0;
 		case ':': vmm_die("option '%s' needs a value", argv[optind - 1]);
 		default: vmm_die("unknown option '%s' (see minikvm run --help)", argv[optind - 1]);
@@ -356,6 +464,10 @@ int cmd_run(int argc, char **argv)
 		vmm_die("cannot read initrd '%s': %s", cfg.initrd, strerror(errno));
 	if (v->ram_size < (128ULL << 20))
 		vmm_die("--mem must be at least 128M");
+	seccomp_test = getenv("MINIKVM_SECCOMP_TEST");
+	if (seccomp_test && strcmp(seccomp_test, "main") && strcmp(seccomp_test, "vcpu") &&
+	    strcmp(seccomp_test, "io"))
+		vmm_die("MINIKVM_SECCOMP_TEST must be main, vcpu or io, not '%s'", seccomp_test);
 	boot_read_kernel(&cfg);
 
 	if (pipe2(exit_pipe, O_CLOEXEC))
@@ -389,5 +501,6 @@ int cmd_run(int argc, char **argv)
 	term_init();
 	iothread_start();
 	vcpu_start_all(v);
+	start(v->ncpus + 1, filter);	/* the vCPUs and the I/O thread */
 	return wait_for_exit(v);
 }

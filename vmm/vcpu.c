@@ -16,8 +16,6 @@
 
 #include "vmm.h"
 
-#define SIG_KICK SIGUSR1
-
 static int order_base_2(int n)
 {
 	int b = 0;
@@ -316,6 +314,8 @@ static void *vcpu_thread(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, SIG_KICK);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	/* No guest code runs before the process is confined. */
+	vmm_wait_for_start("vcpu");
 	while (!vmm_exiting()) {
 		if (ioctl(c->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {

@@ -138,18 +138,47 @@ static void tap_ready(void *opaque, bool error)
 
 static const struct virtio_ops net_ops = { .notify = net_notify };
 
+/*
+ * TUNSETIFF refused: say why. Making a tap needs CAP_NET_ADMIN; attaching
+ * to an existing one needs it only when the tap was made for another user
+ * or group (ip tuntap's "user" and "group").
+ */
+static void __attribute__((noreturn)) tap_refused(const char *name, int err)
+{
+	unsigned int uid = getuid();
+
+	if (err == EPERM && !if_nametoindex(name))
+		vmm_die("there is no tap device '%s', and making one needs CAP_NET_ADMIN: as root, "
+			"'ip tuntap add %s mode tap user %u' makes one this user may attach to",
+			name, name, uid);
+	if (err == EPERM)
+		vmm_die("cannot attach to tap device '%s': it was made for another user or group, "
+			"and this process lacks CAP_NET_ADMIN (as root, 'ip tuntap add NAME mode tap "
+			"user %u' makes a tap for this user)", name, uid);
+	if (err == EBUSY)
+		vmm_die("tap device '%s' is in use by another process", name);
+	if (err == EINVAL)
+		vmm_die("cannot attach to '%s': it is not a tap device, or a multiqueue one", name);
+	vmm_die("cannot attach to tap device '%s': %s", name, strerror(err));
+}
+
 static int open_tap(const char *name)
 {
 	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
 	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC), hdr = 12;
 
+	if (fd < 0 && errno == ENOENT)
+		vmm_die("no /dev/net/tun for --net tap:%s (modprobe tun)", name);
+	if (fd < 0 && errno == EACCES)
+		vmm_die("no permission to open /dev/net/tun for --net tap:%s (most systems make it "
+			"mode 0666)", name);
 	if (fd < 0)
 		vmm_die("cannot open /dev/net/tun: %s", strerror(errno));
 	if (strlen(name) >= IFNAMSIZ)
 		vmm_die("tap name '%s' is too long", name);
 	strcpy(ifr.ifr_name, name);
 	if (ioctl(fd, TUNSETIFF, &ifr))
-		vmm_die("cannot attach to tap device '%s': %s", name, strerror(errno));
+		tap_refused(name, errno);
 	if (ioctl(fd, TUNSETVNETHDRSZ, &hdr))
 		vmm_die("tap device '%s': TUNSETVNETHDRSZ: %s", name, strerror(errno));
 	return fd;

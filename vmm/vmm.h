@@ -6,12 +6,17 @@
 #define MINIKVM_VMM_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #define MAX_VCPUS	64
+
+/* The signal that kicks a vCPU thread out of KVM_RUN (vcpu_kick()). */
+#define SIG_KICK	SIGUSR1
 
 struct kvm_run;
 
@@ -139,5 +144,12 @@ void pci_init(void);
 
 /* run.c */
 int cmd_run(int argc, char **argv);
+void vmm_wait_for_start(const char *who);
+
+/* seccomp.c: the run-time system call filter */
+#define SECCOMP_MAX_INSNS 128
+struct sock_filter;
+unsigned int seccomp_build_filter(struct sock_filter *prog, unsigned int max, pid_t pid);
+int seccomp_confine(void);
 
 #endif
