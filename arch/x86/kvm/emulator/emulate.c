@@ -318,6 +318,7 @@ static void string_step(struct mkvm_vcpu *vcpu, const struct mkvm_insn *insn, in
  * them meanwhile: the guest's page tables allowed the faulting access, a
  * read or a write, not whatever is there now.  A memory operand is needed,
  * of the same direction (read-modify-write instructions fault either way).
+ * Kinds the MMIO emulator does not handle pass, to fail as such.
  */
 static bool is_faulting_access(const struct mkvm_insn *insn, bool write)
 {
@@ -334,9 +335,15 @@ static bool is_faulting_access(const struct mkvm_insn *insn, bool write)
 	case INSN_XCHG:
 		writes = reads = true;
 		break;
-	default:
+	case INSN_MOV_FROM_RM:
+	case INSN_MOVZX:
+	case INSN_MOVSX:
+	case INSN_ALU_FROM_RM:
+	case INSN_TEST:
 		writes = false, reads = true;
 		break;
+	default:
+		return true;
 	}
 	if (!insn->mem && insn->kind != INSN_STOS)
 		return false;
