@@ -301,7 +301,7 @@ int mkvm_vcpu_run(struct mkvm_vcpu *vcpu);
 
 /* arch/x86/kvm/emulator/emulate.c */
 int mkvm_exit_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in, unsigned long next_rip);
-int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa, bool write);
+int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa, bool write, bool table);
 int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in);
 int mkvm_emulate_complete(struct mkvm_vcpu *vcpu);
 unsigned int mkvm_fetch_insn(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u8 *bytes,
@@ -410,6 +410,7 @@ int mkvm_exit_ud(struct mkvm_vcpu *vcpu);
 int mkvm_exit_cpuid(struct mkvm_vcpu *vcpu);
 int mkvm_exit_xsetbv(struct mkvm_vcpu *vcpu);
 int mkvm_exit_halt(struct mkvm_vcpu *vcpu);
+int mkvm_complete_halt(struct mkvm_vcpu *vcpu, unsigned long next_rip);
 int mkvm_exit_invd(struct mkvm_vcpu *vcpu);
 int mkvm_exit_wbinvd(struct mkvm_vcpu *vcpu);
 int mkvm_exit_rdpmc(struct mkvm_vcpu *vcpu);

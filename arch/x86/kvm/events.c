@@ -57,7 +57,7 @@ void mkvm_vmm_soft_exception(struct mkvm_vcpu *vcpu)
 		return;
 	mkvm_x86->get_sregs(vcpu, &s);
 	down_read(&vcpu->vm->slots_sem);
-	if (mkvm_insn_at_rip(vcpu, &s, &insn) && insn.kind == want) {
+	if (mkvm_insn_at_rip(vcpu, &s, &insn) && insn.kind == want && !insn.lock) {
 		vcpu->arch.rip += insn.len;
 		if (!(s.efer & EFER_LMA) || !s.cs.l)
 			vcpu->arch.rip &= 0xffffffff;

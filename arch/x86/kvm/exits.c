@@ -109,13 +109,25 @@ int mkvm_exit_xsetbv(struct mkvm_vcpu *vcpu)
  * mkvm_exit_halt() - HLT: wait in the kernel, or exit with KVM_EXIT_HLT
  * @vcpu: the vCPU
  *
- * Return: 1 with an in-kernel local APIC, which wakes the vCPU; 0 without,
- * when only userspace can.
+ * Return: as mkvm_complete_halt().
  */
 int mkvm_exit_halt(struct mkvm_vcpu *vcpu)
 {
+	return mkvm_complete_halt(vcpu, mkvm_x86->next_rip(vcpu, 1));
+}
+
+/**
+ * mkvm_complete_halt() - the guest halts, RIP past the HLT
+ * @vcpu: the vCPU
+ * @next_rip: the instruction after the HLT
+ *
+ * Return: 1 with an in-kernel local APIC, which wakes the vCPU; 0 without,
+ * when only userspace can.
+ */
+int mkvm_complete_halt(struct mkvm_vcpu *vcpu, unsigned long next_rip)
+{
 	vcpu->stat.halt_exits++;
-	skip_insn(vcpu, 1);
+	mkvm_rip_past_insn(vcpu, next_rip);
 	if (vcpu->arch.lapic) {
 		mkvm_vcpu_halt(vcpu);
 		return 1;

@@ -202,7 +202,7 @@ unsigned int mkvm_fetch_insn(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, 
 }
 
 /**
- * mkvm_insn_at_rip() - decode the instruction at RIP, with no side effect
+ * mkvm_insn_at_rip() - decode the instruction at RIP, changing no vCPU state
  * @vcpu: the vCPU, with slots_sem held
  * @s: its special registers
  * @insn: the instruction
@@ -317,8 +317,9 @@ static void string_step(struct mkvm_vcpu *vcpu, const struct mkvm_insn *insn, in
  * bytes are read again after the exit, and another vCPU may have changed
  * them meanwhile: the guest's page tables allowed the faulting access, a
  * read or a write, not whatever is there now.  A memory operand is needed,
- * of the same direction (read-modify-write instructions fault either way).
- * Kinds the MMIO emulator does not handle pass, to fail as such.
+ * of the same direction (read-modify-write instructions fault either way);
+ * check_operand() then checks its address.  Kinds the MMIO emulator does
+ * not handle pass, to fail as such.
  */
 static bool is_faulting_access(const struct mkvm_insn *insn, bool write)
 {
@@ -350,16 +351,74 @@ static bool is_faulting_access(const struct mkvm_insn *insn, bool write)
 	return write ? writes : reads;
 }
 
+/* The linear address of the memory operand (SDM vol. 1 3.7.5); ES:RDI for STOS. */
+static u64 operand_la(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s,
+		      const struct mkvm_insn *insn, unsigned long next_rip)
+{
+	const unsigned long *r = vcpu->arch.regs;
+	unsigned int seg = insn->seg == SEG_NONE ? SEG_DS : insn->seg;
+	u64 off = insn->disp, la;
+
+	if (insn->kind == INSN_STOS) {
+		off = r[REG_RDI];
+		seg = SEG_ES;
+	}
+	if (insn->base >= 0 && insn->kind != INSN_STOS)
+		off += r[insn->base];
+	if (insn->index >= 0 && insn->kind != INSN_STOS)
+		off += r[insn->index] * insn->scale;
+	if (insn->rip_relative)
+		off += next_rip;
+	la = seg_base(s, seg) + (off & size_mask(insn->addr_bytes));
+	return cpu_mode(s) == 64 ? la : (u32)la;
+}
+
+/*
+ * Does the decoded operand really reach @gpa?  As KVM does, a page offset
+ * that matches the fault's is taken as yes.  Otherwise the operand is
+ * walked through the guest's page tables, which also covers a fault in the
+ * guest's own table walk (@table: the tables are not in guest memory): a
+ * fault there is the guest's, as on KVM; another address, or an access
+ * into the next page, is not emulated.
+ *
+ * Return: 0 to emulate; 1 with a fault queued; <0 to fail the emulation.
+ */
+static int check_operand(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s,
+			 const struct mkvm_insn *insn, unsigned long next_rip, u64 gpa,
+			 bool write, bool table)
+{
+	unsigned int size = insn->kind == INSN_MOVZX || insn->kind == INSN_MOVSX ?
+			    insn->src_bytes : insn->op_bytes;
+	u64 la = operand_la(vcpu, s, insn, next_rip);
+	struct mkvm_fault fault;
+	struct mkvm_walk w;
+	int err;
+
+	if ((la & ~PAGE_MASK) + size > PAGE_SIZE)
+		return -EINVAL;		/* KVM splits it in two */
+	if (!table && (la & ~PAGE_MASK) == (gpa & ~PAGE_MASK))
+		return 0;
+	err = vcpu->arch.mmu.gva_to_gpa(vcpu, s, la, write ? MKVM_ACC_WRITE : 0, &w, &fault);
+	if (err == -EFAULT) {
+		mkvm_inject_fault(vcpu, &fault);
+		return 1;
+	}
+	if (err == -EAGAIN)
+		return 1;
+	return !err && w.gpa == gpa ? 0 : -EINVAL;
+}
+
 /**
  * mkvm_emulate_mmio() - emulate the instruction that touched MMIO
  * @vcpu: the vCPU, with slots_sem held
  * @gpa: the guest physical address it touched
  * @write: the fault was a write
+ * @table: the fault was in the guest's own page-table walk
  *
  * Return: 0 to exit to userspace (KVM_EXIT_MMIO, or an emulation failure
  * as KVM_EXIT_INTERNAL_ERROR), 1 to enter the guest again.
  */
-int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
+int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa, bool write, bool table)
 {
 	struct mkvm_emul *e = &vcpu->arch.emul;
 	struct mkvm_insn *insn = &e->insn;
@@ -369,17 +428,16 @@ int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
 
 	if (!mkvm_fetch_decode(vcpu, &s, insn, &r))
 		return r;
-	/* Not the instruction that faulted: let the guest run what is there now. */
-	if (!is_faulting_access(insn, write))
-		return 1;
-	/* An access that runs on into the next page would need splitting, as KVM does. */
-	if ((gpa & ~PAGE_MASK) + (insn->kind == INSN_MOVZX || insn->kind == INSN_MOVSX ?
-				  insn->src_bytes : insn->op_bytes) > PAGE_SIZE)
-		return mkvm_emulation_failed(vcpu, NULL, 0);
-	vcpu->stat.insn_emulation++;
 	e->next_rip = vcpu->arch.rip + insn->len;
 	if (cpu_mode(&s) != 64)
 		e->next_rip &= 0xffffffff;
+	/* Not the access that faulted (the bytes changed): not emulated. */
+	if (!is_faulting_access(insn, write))
+		return mkvm_emulation_failed(vcpu, NULL, 0);
+	r = check_operand(vcpu, &s, insn, e->next_rip, gpa, write, table);
+	if (r)
+		return r > 0 ? r : mkvm_emulation_failed(vcpu, NULL, 0);
+	vcpu->stat.insn_emulation++;
 
 	switch (insn->kind) {
 	case INSN_MOV_TO_RM:

@@ -36,7 +36,7 @@ void mkvm_make_request(struct mkvm_vcpu *vcpu, enum mkvm_request req)
 
 /**
  * mkvm_make_all_request() - the same request to every vCPU of a VM
- * @vm: the VM
+ * @vm: the VM, with slots_sem held for writing, so no vCPU is in the guest
  * @req: what
  */
 void mkvm_make_all_request(struct mkvm_vm *vm, enum mkvm_request req)
@@ -44,6 +44,8 @@ void mkvm_make_all_request(struct mkvm_vm *vm, enum mkvm_request req)
 	struct mkvm_vcpu *vcpu;
 	unsigned long i;
 
+	/* Only vCPUs with a local APIC can be kicked: the others must be outside. */
+	lockdep_assert_held_write(&vm->slots_sem);
 	xa_for_each(&vm->vcpus, i, vcpu)
 		mkvm_make_request(vcpu, req);
 }

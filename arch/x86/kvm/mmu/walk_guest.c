@@ -162,6 +162,9 @@ int mkvm_translate_ioctl(struct mkvm_vcpu *vcpu, void __user *argp)
 	down_read(&vcpu->vm->slots_sem);
 	r = walk(vcpu, &p, paging, tr.linear_address, 0, &w, &fault);
 	up_read(&vcpu->vm->slots_sem);
+	/* Without paging KVM gives the address back whole (the emulator wraps it at 4 GiB). */
+	if (!paging)
+		w.gpa = tr.linear_address;
 	tr.physical_address = r ? ~0ULL : w.gpa;
 	tr.valid = !r;
 	tr.writeable = 1;

@@ -17,8 +17,9 @@
 
 /* IOIO EXITINFO1 (APM 15.10.2): bit 0 IN, 2 string, 3 REP, 4-6 size, 31:16 port. */
 #define IOIO_PORT_SHIFT 16
-/* Nested page fault error code (APM 15.25.6): bit 1 is a write. */
+/* Nested page fault error code (APM 15.25.6): bit 1 is a write, bit 33 a guest table walk. */
 #define NPF_WRITE BIT(1)
+#define NPF_GUEST_TABLE BIT_ULL(33)
 
 /**
  * mkvm_svm_next_rip() - where the intercepted instruction ends (APM 15.7.1 nRIP)
@@ -63,7 +64,7 @@ static int internal_error(struct mkvm_vcpu *vcpu, u32 suberror)
  * that should end the halt would be taken first, and the guest would
  * then halt with nothing left to wake it.
  */
-static bool hlt_in_shadow(struct mkvm_vcpu *vcpu)
+static bool hlt_in_shadow(struct mkvm_vcpu *vcpu, unsigned long *next_rip)
 {
 	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
 	struct mkvm_events *ev = &vcpu->arch.events;
@@ -76,7 +77,14 @@ static bool hlt_in_shadow(struct mkvm_vcpu *vcpu)
 	if (vmcb->save.cpl || ev->exc.queued || ev->nmi_injected || ev->irq.injected)
 		return false;
 	mkvm_x86->get_sregs(vcpu, &s);
-	return mkvm_insn_at_rip(vcpu, &s, &insn) && insn.kind == INSN_HLT;
+	/* With a LOCK prefix it is #UD, the guest's to take. */
+	if (!mkvm_insn_at_rip(vcpu, &s, &insn) || insn.kind != INSN_HLT || insn.lock)
+		return false;
+	/* Past any prefixes; this is no HLT exit, so nRIP does not say. */
+	*next_rip = vcpu->arch.rip + insn.len;
+	if (!(s.efer & EFER_LMA) || !s.cs.l)
+		*next_rip &= 0xffffffff;
+	return true;
 }
 
 /*
@@ -175,7 +183,8 @@ static int handle_npf(struct mkvm_vcpu *vcpu)
 
 	if (r == 1) {	/* no memslot, or a write to a read-only one: MMIO */
 		vcpu->stat.pf_emulate++;
-		return mkvm_emulate_mmio(vcpu, c->exit_info_2, c->exit_info_1 & NPF_WRITE);
+		return mkvm_emulate_mmio(vcpu, c->exit_info_2, c->exit_info_1 & NPF_WRITE,
+					 c->exit_info_1 & NPF_GUEST_TABLE);
 	}
 	if (!r)
 		vcpu->stat.pf_fixed++;
@@ -249,6 +258,7 @@ int mkvm_svm_handle_exit(struct mkvm_vcpu *vcpu)
 	 * 64 bits on hardware (APM 15.5.1) but only in the low 32 under QEMU.
 	 */
 	u32 code = c->exit_code;
+	unsigned long next;
 	int r;
 
 	mkvm_svm_complete_events(vcpu);
@@ -265,7 +275,7 @@ int mkvm_svm_handle_exit(struct mkvm_vcpu *vcpu)
 	if (!exit_handlers[code])
 		return internal_error(vcpu, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON);
 	r = exit_handlers[code](vcpu);
-	if (r > 0 && hlt_in_shadow(vcpu))
-		r = mkvm_exit_halt(vcpu);
+	if (r > 0 && hlt_in_shadow(vcpu, &next))
+		r = mkvm_complete_halt(vcpu, next);
 	return r;
 }
