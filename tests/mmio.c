@@ -213,3 +213,81 @@ TEST(protected_mode_mmio)
 	TEST_ASSERT_EQ(r.rbx, 0x12345678);
 	vm_free(vm);
 }
+
+/*
+ * A guest page-table page at a guest physical address with no memslot: the
+ * walk cannot read the entry, so the guest takes a not-present #PF at the
+ * linear address it used, and userspace sees no MMIO for the table.  The
+ * entry read from the hole is at MMIO_GPA + 0x28 (index 5); the operand's
+ * page offset differs from it on purpose: when the two match, KVM takes
+ * the faulting table address for the operand's (the GPA of the nested page
+ * fault, which it reuses when the page offsets agree) and exits with
+ * KVM_EXIT_MMIO at the table address instead.  A store and a load.
+ */
+#define PT_HOLE_GVA 0x500000000000ULL
+#define PF_VECTOR 14
+#define PF_WRITE 2
+
+/* "mov %esi, (%rdi)" and "mov (%rdi), %eax": the faulting instructions. */
+extern char pt_hole_write[], pt_hole_write_end[], pt_hole_read[], pt_hole_read_end[];
+asm(".pushsection .text\n"
+    "pt_hole_write:\n"
+    "	movl %esi, (%rdi)\n"
+    "pt_hole_write_end:\n"
+    "	ret\n"
+    "pt_hole_read:\n"
+    "	movl (%rdi), %eax\n"
+    "pt_hole_read_end:\n"
+    "	ret\n"
+    ".popsection\n");
+
+static void guest_pt_hole(uint64_t va, uint64_t read)
+{
+	((void (*)(uint64_t, uint32_t))(read ? pt_hole_read : pt_hole_write))(va, 0x12345678);
+	GUEST_SYNC(1);
+}
+
+TEST(page_table_in_hole_pf)
+{
+	/* The PDE (a page table in the hole), then the PDPTE (a page directory there). */
+	static const struct {
+		int level;
+		uint64_t va;
+	} c[] = {
+		{ 2, PT_HOLE_GVA + 0x5123 },
+		{ 3, PT_HOLE_GVA + (5ULL << 21) + 0x123 },
+	};
+
+	for (unsigned int n = 0; n < 2 * sizeof(c) / sizeof(c[0]); n++) {
+		unsigned int i = n / 2, read = n % 2;
+		struct kvm_vm *vm = vm_create(VM_MODE_LONG64);
+		struct kvm_vcpu *vcpu = vm_vcpu_add(vm, 0, (void (*)(void))guest_pt_hole);
+		uint64_t page = vm_alloc_pages(vm, 1);
+		uint8_t *ram = gpa2hva(vm, page);
+		struct ucall uc;
+		uint64_t *e;
+
+		virt_map(vm, c[i].va & ~(PAGE_SIZE - 1), page, PAGE_SIZE);
+		e = virt_pte(vm, c[i].va, c[i].level);
+		*e = (*e & ~PTE_ADDR_MASK) | MMIO_GPA;
+		vm_install_exception_handler(vm, PF_VECTOR, guest_exception_report);
+		vcpu_args_set(vcpu, 2, c[i].va, (uint64_t)read);
+
+		/* KVM_RUN returns with the guest's report, not KVM_EXIT_MMIO. */
+		TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_EXCEPTION);
+		TEST_ASSERT_EQ(uc.args[0], PF_VECTOR);
+		/* Not present, a supervisor write or read. */
+		TEST_ASSERT_EQ(uc.args[1], read ? 0 : PF_WRITE);
+		TEST_ASSERT_EQ(uc.args[2], c[i].va);
+		TEST_ASSERT_EQ(uc.args[3], (uint64_t)(read ? pt_hole_read : pt_hole_write));
+		TEST_ASSERT_EQ(uc.args[4], SEL_CODE64);
+		ucall_ex_regs(vcpu, &uc)->rip =
+			(uint64_t)(read ? pt_hole_read_end : pt_hole_write_end);
+		TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
+		TEST_ASSERT_EQ(uc.args[0], 1);
+		/* The page the leaf was meant to map is untouched. */
+		for (int k = 0; k < 4; k++)
+			TEST_ASSERT_EQ(ram[(c[i].va & (PAGE_SIZE - 1)) + k], 0);
+		vm_free(vm);
+	}
+}

@@ -438,3 +438,93 @@ TEST(translate_walks_guest_page_tables)
 	TEST_ASSERT_EQ(tr.physical_address, 0x12345678);
 	vm_free(flat);
 }
+
+/*
+ * A vCPU at reset has paging off: KVM_TRANSLATE gives the linear address
+ * back as the physical one, all 64 bits of it.
+ */
+TEST(translate_at_reset_is_identity)
+{
+	struct kvm_vm *vm = vm_create(VM_MODE_REAL);
+	int fd = ioctl(vm->fd, KVM_CREATE_VCPU, 0);
+	struct kvm_translation tr = { .linear_address = 0x123456789ULL };
+	struct kvm_sregs s;
+
+	TEST_ASSERT(fd >= 0, "KVM_CREATE_VCPU: %s", strerror(errno));
+	TEST_ASSERT_EQ(ioctl(fd, KVM_GET_SREGS, &s), 0);
+	TEST_ASSERT_EQ(s.cr0 & (1ULL << 31), 0);	/* CR0.PG */
+	TEST_ASSERT_EQ(ioctl(fd, KVM_TRANSLATE, &tr), 0);
+	TEST_ASSERT_EQ(tr.valid, 1);
+	TEST_ASSERT_EQ(tr.physical_address, 0x123456789ULL);
+	TEST_ASSERT_EQ(tr.writeable, 1);
+	TEST_ASSERT_EQ(tr.usermode, 0);
+	close(fd);
+	vm_free(vm);
+}
+
+#define CR4_SMAP (1ULL << 21)
+#define RFLAGS_AC (1ULL << 18)
+
+static struct kvm_translation translate(struct kvm_vcpu *vcpu, uint64_t la)
+{
+	struct kvm_translation tr = { .linear_address = la };
+
+	vcpu_ioctl(vcpu, KVM_TRANSLATE, &tr, "KVM_TRANSLATE");
+	return tr;
+}
+
+/*
+ * KVM_TRANSLATE is a supervisor read at the vCPU's CPL and RFLAGS.AC: with
+ * CR4.SMAP at CPL 0 and AC clear a user page does not translate, a
+ * supervisor page does; with AC set the user page translates again.
+ */
+TEST(translate_honours_smap)
+{
+	struct kvm_vm *vm = vm_create(VM_MODE_LONG64);
+	struct kvm_cpuid_entry2 *e = cpuid_find(vm->cpuid, 7, 0);
+	uint64_t user_gva = 0x7f1234567000ULL, sup_gva = 0x7f1234569000ULL;
+	uint64_t user_gpa, sup_gpa;
+	struct kvm_translation tr;
+	struct kvm_vcpu *vcpu;
+	struct kvm_sregs s;
+	struct kvm_regs r;
+
+	if (!e || !(e->ebx & (1u << 20)))
+		SKIP("no SMAP in KVM_GET_SUPPORTED_CPUID (7.EBX bit 20)");
+	vcpu = vm_vcpu_add_at(vm, 0, 0x1000);
+	user_gpa = vm_alloc_pages(vm, 1);
+	sup_gpa = vm_alloc_pages(vm, 1);
+	virt_map_flags(vm, user_gva, user_gpa, PAGE_SIZE, PTE_RW | PTE_US);
+	virt_map(vm, sup_gva, sup_gpa, PAGE_SIZE);
+
+	vcpu_regs_get(vcpu, &r);
+	TEST_ASSERT_EQ(r.rflags & RFLAGS_AC, 0);
+	vcpu_sregs_get(vcpu, &s);
+	TEST_ASSERT_EQ(s.cs.dpl, 0);
+	TEST_ASSERT_EQ(s.ss.dpl, 0);
+	TEST_ASSERT_EQ(s.cr4 & CR4_SMAP, 0);
+
+	/* Without SMAP both pages translate. */
+	tr = translate(vcpu, user_gva + 0x10);
+	TEST_ASSERT_EQ(tr.valid, 1);
+	TEST_ASSERT_EQ(tr.physical_address, user_gpa + 0x10);
+
+	s.cr4 |= CR4_SMAP;
+	vcpu_sregs_set(vcpu, &s);
+	tr = translate(vcpu, user_gva + 0x10);
+	TEST_ASSERT_EQ(tr.valid, 0);
+	TEST_ASSERT_EQ(tr.physical_address, ~0ULL);
+	tr = translate(vcpu, sup_gva + 0x20);
+	TEST_ASSERT_EQ(tr.valid, 1);
+	TEST_ASSERT_EQ(tr.physical_address, sup_gpa + 0x20);
+	TEST_ASSERT_EQ(tr.writeable, 1);
+	TEST_ASSERT_EQ(tr.usermode, 0);
+
+	/* RFLAGS.AC at CPL 0 lifts SMAP for explicit accesses. */
+	r.rflags |= RFLAGS_AC;
+	vcpu_regs_set(vcpu, &r);
+	tr = translate(vcpu, user_gva + 0x10);
+	TEST_ASSERT_EQ(tr.valid, 1);
+	TEST_ASSERT_EQ(tr.physical_address, user_gpa + 0x10);
+	vm_free(vm);
+}

@@ -319,9 +319,12 @@ static void string_step(struct mkvm_vcpu *vcpu, const struct mkvm_insn *insn, in
  * read or a write, not whatever is there now.  A memory operand is needed,
  * of the same direction (read-modify-write instructions fault either way);
  * check_operand() then checks its address.  Kinds the MMIO emulator does
- * not handle pass, to fail as such.
+ * not handle pass, to fail as such.  A fault in the guest's own table walk
+ * (@table) says nothing of the operand's direction: the walk's access.
+ * *@writes_out says whether the instruction writes its operand.
  */
-static bool is_faulting_access(const struct mkvm_insn *insn, bool write)
+static bool is_faulting_access(const struct mkvm_insn *insn, bool write, bool table,
+			       bool *writes_out)
 {
 	bool writes, reads;
 
@@ -344,11 +347,13 @@ static bool is_faulting_access(const struct mkvm_insn *insn, bool write)
 		writes = false, reads = true;
 		break;
 	default:
+		*writes_out = false;
 		return true;
 	}
+	*writes_out = writes;
 	if (!insn->mem && insn->kind != INSN_STOS)
 		return false;
-	return write ? writes : reads;
+	return table || (write ? writes : reads);
 }
 
 /* The linear address of the memory operand (SDM vol. 1 3.7.5); ES:RDI for STOS. */
@@ -423,6 +428,7 @@ int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa, bool write, bool table)
 	struct mkvm_emul *e = &vcpu->arch.emul;
 	struct mkvm_insn *insn = &e->insn;
 	struct kvm_sregs s;
+	bool writes;
 	u64 val;
 	int r;
 
@@ -432,9 +438,9 @@ int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa, bool write, bool table)
 	if (cpu_mode(&s) != 64)
 		e->next_rip &= 0xffffffff;
 	/* Not the access that faulted (the bytes changed): not emulated. */
-	if (!is_faulting_access(insn, write))
+	if (!is_faulting_access(insn, write, table, &writes))
 		return mkvm_emulation_failed(vcpu, NULL, 0);
-	r = check_operand(vcpu, &s, insn, e->next_rip, gpa, write, table);
+	r = check_operand(vcpu, &s, insn, e->next_rip, gpa, writes, table);
 	if (r)
 		return r > 0 ? r : mkvm_emulation_failed(vcpu, NULL, 0);
 	vcpu->stat.insn_emulation++;
