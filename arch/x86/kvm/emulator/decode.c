@@ -128,19 +128,18 @@ static int decode_prefixes(struct mkvm_insn *insn, struct cursor *c, unsigned in
 		case 0x64: insn->seg = SEG_FS; break;
 		case 0x65: insn->seg = SEG_GS; break;
 		default:
-			/* REX counts only right before the opcode (SDM vol. 2 2.2.1). */
+			/*
+			 * REX counts only right before the opcode (SDM vol. 2
+			 * 2.2.1): one that another prefix follows is ignored.
+			 */
 			if (mode == 64 && (b & 0xf0) == 0x40) {
 				insn->rex = b;
-				if (next(c, &b, 1))
-					return -EFAULT;
-				if ((b & 0xf0) == 0x40 || b == 0x66 || b == 0x67 || b == 0xf2 ||
-				    b == 0xf3 || b == 0xf0)
-					/* REX followed by a prefix: not handled. */
-					return -EINVAL;
+				continue;
 			}
 			insn->opcode = b;
 			return 0;
 		}
+		insn->rex = 0;
 	}
 }
 
@@ -249,6 +248,11 @@ int mkvm_decode(struct mkvm_insn *insn, const u8 *bytes, unsigned int avail, uns
 	if (op->kind == INSN_UNKNOWN || (op->kind == INSN_INTO && mode == 64))
 		return -EINVAL;
 	insn->kind = op->kind;
+	/* F2 repeats these as F3 does; only CMPS and SCAS tell them apart (SDM vol. 2 REP). */
+	if (insn->repne && (insn->kind == INSN_INS || insn->kind == INSN_OUTS ||
+			    insn->kind == INSN_STOS || insn->kind == INSN_LODS ||
+			    insn->kind == INSN_MOVS))
+		insn->rep = true;
 
 	/* Operand and address sizes (SDM vol. 1 3.6, table 3-4). */
 	if (op->flags & F_BYTE)
@@ -256,7 +260,7 @@ int mkvm_decode(struct mkvm_insn *insn, const u8 *bytes, unsigned int avail, uns
 	else if (op->flags & F_SYSREG)
 		insn->op_bytes = mode == 64 ? 8 : 4;
 	else if (mode == 64)
-		insn->op_bytes = insn->rex & 8 && !(op->flags & F_OP32) ? 8 : opsize ? 2 : 4;
+		insn->op_bytes = insn->rex & 8 ? (op->flags & F_OP32 ? 4 : 8) : opsize ? 2 : 4;
 	else
 		insn->op_bytes = (mode == 16) != opsize ? 2 : 4;
 	if (mode == 64)
