@@ -41,8 +41,13 @@
 #define PTE_XD		BIT_ULL(63)
 #define PTE_ADDR_8	GENMASK_ULL(51, 12)
 #define PTE_ADDR_4	GENMASK_ULL(31, 12)
-/* PAE PDPTEs have no rights, no accessed bit and no PS (SDM 4.4.1). */
-#define PDPTE_RSVD	(GENMASK_ULL(8, 5) | GENMASK_ULL(2, 1) | BIT_ULL(63))
+/*
+ * PAE PDPTEs have no rights and no PS (SDM 4.4.1).  Bit 5 is reserved too in
+ * the SDM, but QEMU's emulated AMD CPU sets it as an accessed bit when it
+ * walks them, and a processor that loads PDPTEs with CR3 never looks again:
+ * a guest's own walk never faults on it, so neither does this one.
+ */
+#define PDPTE_RSVD	(GENMASK_ULL(8, 6) | GENMASK_ULL(2, 1) | BIT_ULL(63))
 
 /* EPT entries (SDM vol. 3 28.3.2). */
 #define EPT_R		BIT_ULL(0)
