@@ -729,11 +729,11 @@ int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in)
 	off = r[REG_RDI] & amask;
 	err = linearize(vcpu, &s, SEG_ES, off, size, true, &la, &fault);
 	if (!err)
-		err = mkvm_walk_gva(vcpu, &s, la, MKVM_ACC_WRITE, &w, &fault);
+		err = vcpu->arch.mmu.gva_to_gpa(vcpu, &s, la, MKVM_ACC_WRITE, &w, &fault);
 	/* An element across two pages needs both. */
 	if (!err && ((la ^ (la + size - 1)) & PAGE_MASK))
-		err = mkvm_walk_gva(vcpu, &s, (la + size - 1) & PAGE_MASK, MKVM_ACC_WRITE, &w,
-				    &fault);
+		err = vcpu->arch.mmu.gva_to_gpa(vcpu, &s, (la + size - 1) & PAGE_MASK,
+						MKVM_ACC_WRITE, &w, &fault);
 	if (err)
 		return access_failed(vcpu, err, &fault);
 	n = ins_batch(vcpu, &s, off, la, count, amask);
