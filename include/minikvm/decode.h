@@ -33,6 +33,8 @@ enum mkvm_insn_kind {
 	INSN_HLT,		/* F4 */
 	INSN_INT3,		/* CC */
 	INSN_INTO,		/* CE (not in 64-bit mode) */
+	INSN_LMSW,		/* 0F 01 /6: CR0[3:0] = r/m16, PE never cleared */
+	INSN_CLTS,		/* 0F 06: CR0.TS = 0 */
 };
 
 /* ALU operations in the order of their opcode rows and ModRM.reg of group 1. */

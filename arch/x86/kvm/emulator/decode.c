@@ -3,7 +3,8 @@
  * x86 instruction decoder (SDM vol. 2 chapter 2, APM vol. 3 chapter 1).
  *
  * Decodes the instructions that can touch MMIO or do string I/O, and MOV
- * to and from control and debug registers, in 16-, 32- and 64-bit code:
+ * to and from control and debug registers, LMSW and CLTS, in 16-, 32- and
+ * 64-bit code:
  * prefixes, REX, one- and two-byte opcodes, ModRM, SIB, displacement and
  * immediate.  It is plain C without kernel dependencies so
  * that tests/unit/decode_test.c runs it in userspace.
@@ -36,6 +37,8 @@
 #define F_SYSREG 0x100
 /* At most 32-bit operands: REX.W does not make them 64 (INS, OUTS). */
 #define F_OP32	0x200
+/* A 16-bit operand whatever the prefixes say (LMSW). */
+#define F_OP16	0x400
 
 struct opcode {
 	u8 kind;	/* enum mkvm_insn_kind */
@@ -75,6 +78,8 @@ static const struct opcode one_byte[256] = {
 };
 
 static const struct opcode two_byte[256] = {
+	[0x01] = { INSN_LMSW, F_MODRM | F_GRP | F_OP16 },
+	[0x06] = { INSN_CLTS, 0 },
 	[0x20] = { INSN_MOV_FROM_CR, F_MODRM | F_SYSREG },
 	[0x21] = { INSN_MOV_FROM_DR, F_MODRM | F_SYSREG },
 	[0x22] = { INSN_MOV_TO_CR, F_MODRM | F_SYSREG },
@@ -244,8 +249,12 @@ int mkvm_decode(struct mkvm_insn *insn, const u8 *bytes, unsigned int avail, uns
 		insn->opcode = b;
 		op = &two_byte[b];
 	}
-	/* INTO does not exist in 64-bit mode (SDM vol. 2 INT n/INTO/INT3/INT1). */
-	if (op->kind == INSN_UNKNOWN || (op->kind == INSN_INTO && mode == 64))
+	/*
+	 * INTO does not exist in 64-bit mode, and 63 is MOVSXD only there: ARPL
+	 * elsewhere (SDM vol. 2 INT n/INTO/INT3/INT1, ARPL).
+	 */
+	if (op->kind == INSN_UNKNOWN || (op->kind == INSN_INTO && mode == 64) ||
+	    (insn->map == 1 && insn->opcode == 0x63 && mode != 64))
 		return -EINVAL;
 	insn->kind = op->kind;
 	/* F2 repeats these as F3 does; only CMPS and SCAS tell them apart (SDM vol. 2 REP). */
@@ -257,6 +266,8 @@ int mkvm_decode(struct mkvm_insn *insn, const u8 *bytes, unsigned int avail, uns
 	/* Operand and address sizes (SDM vol. 1 3.6, table 3-4). */
 	if (op->flags & F_BYTE)
 		insn->op_bytes = 1;
+	else if (op->flags & F_OP16)
+		insn->op_bytes = 2;
 	else if (op->flags & F_SYSREG)
 		insn->op_bytes = mode == 64 ? 8 : 4;
 	else if (mode == 64)
@@ -293,6 +304,8 @@ int mkvm_decode(struct mkvm_insn *insn, const u8 *bytes, unsigned int avail, uns
 			return -EINVAL;		/* C6/C7 /1-/7 are not MOV */
 		else if (insn->kind == INSN_TEST && sub > 1)
 			return -EINVAL;		/* F6/F7 /2-/7: NOT, NEG, MUL, DIV... */
+		else if (insn->kind == INSN_LMSW && sub != 6)
+			return -EINVAL;		/* 0F 01 /0-/5, /7: SGDT, SMSW, INVLPG... */
 	} else if (insn->kind == INSN_ALU_TO_RM || insn->kind == INSN_ALU_FROM_RM) {
 		insn->alu = insn->opcode >> 3;
 	}
