@@ -198,6 +198,49 @@ TEST(set_cpuid2_is_what_guest_sees)
 	vm_free(vm);
 }
 
+/*
+ * After KVM_RUN the CPU model is fixed: KVM 6.1 accepts KVM_SET_CPUID2 only
+ * with the table the vCPU has (VMMs set it again when they reuse a vCPU),
+ * where the bits that follow the vCPU's state do not count.
+ */
+TEST(set_cpuid2_after_run_only_the_same)
+{
+	struct kvm_vm *vm = vm_create(VM_MODE_LONG64);
+	struct kvm_vcpu *vcpu = vm_vcpu_add(vm, 0, guest_cpuid_brand);
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + 256 * sizeof(c->entries[0]));
+	struct kvm_cpuid_entry2 *e;
+	struct ucall uc;
+
+	c->nent = 256;
+	vcpu_ioctl(vcpu, KVM_GET_CPUID2, c, "KVM_GET_CPUID2");
+	/* Before the first entry, any table goes. */
+	e = cpuid_find(c, 0x80000002, 0);
+	TEST_ASSERT(e, "leaf 0x80000002 supported");
+	e->eax ^= 0x01010101;
+	vcpu_set_cpuid(vcpu, c);
+	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
+
+	c->nent = 256;
+	vcpu_ioctl(vcpu, KVM_GET_CPUID2, c, "KVM_GET_CPUID2");
+	vcpu_set_cpuid(vcpu, c);
+	/* The APIC bit follows APIC_BASE: a table that differs there is the same. */
+	e = cpuid_find(c, 1, 0);
+	e->edx ^= 1u << 9;
+	vcpu_set_cpuid(vcpu, c);
+	e->edx ^= 1u << 9;
+	e = cpuid_find(c, 0x80000002, 0);
+	e->eax ^= 0x02020202;
+	TEST_ASSERT_ERRNO(ioctl(vcpu->fd, KVM_SET_CPUID2, c), EINVAL);
+	e->eax ^= 0x02020202;
+	c->nent--;
+	TEST_ASSERT_ERRNO(ioctl(vcpu->fd, KVM_SET_CPUID2, c), EINVAL);
+	/* The guest goes on with the table it had. */
+	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
+	TEST_ASSERT_EQ(uc.args[0], 2);
+	free(c);
+	vm_free(vm);
+}
+
 static void guest_cpuid_out_of_range(void)
 {
 	uint32_t v[4];

@@ -170,6 +170,7 @@ struct mkvm_vcpu_arch {
 	struct mkvm_mtrr mtrr;
 	struct mkvm_mce mce;
 	bool shutdown_pending;		/* a triple fault to report at the next KVM_RUN */
+	bool entered;			/* run.c: the guest ran once (its CPUID is fixed) */
 	u64 vapic_addr;			/* vapic.c: KVM_SET_VAPIC_ADDR, 0 when off */
 	bool tpr_access_reporting;	/* vapic.c: KVM_TPR_ACCESS_REPORTING */
 	bool tpr_report_pending;	/* ... a TPR access to report: KVM_EXIT_TPR_ACCESS */

@@ -232,12 +232,47 @@ static u64 guest_xcr0_mask(struct mkvm_vcpu *vcpu)
 	return ((leafd->eax | (u64)leafd->edx << 32) & mkvm_supported_xcr0()) | XFEATURE_MASK_FP;
 }
 
+/*
+ * Is @e, a table for a vCPU that has run, the one it has?  As KVM 6.1
+ * decides: the same entries in the same order, where the bits that follow
+ * the vCPU's state (the APIC bit, OSXSAVE, OSPKE, the XSAVE sizes) do not
+ * count.
+ */
+static bool cpuid_same(struct mkvm_vcpu *vcpu, const struct kvm_cpuid_entry2 *e, u32 nent)
+{
+	if (nent != vcpu->arch.cpuid_nent)
+		return false;
+	for (u32 i = 0; i < nent; i++) {
+		struct kvm_cpuid_entry2 a = e[i], b = vcpu->arch.cpuid[i];
+
+		if (a.function == 1) {
+			a.edx &= ~LEAF1_EDX_APIC;
+			b.edx &= ~LEAF1_EDX_APIC;
+			a.ecx &= ~LEAF1_ECX_OSXSAVE;
+			b.ecx &= ~LEAF1_ECX_OSXSAVE;
+		} else if (a.function == 7 && a.index == 0) {
+			a.ecx &= ~BIT(4);	/* OSPKE */
+			b.ecx &= ~BIT(4);
+		} else if (a.function == 0xd && a.index <= 1) {
+			a.ebx = b.ebx = 0;
+		}
+		if (a.function != b.function || a.index != b.index || a.flags != b.flags ||
+		    a.eax != b.eax || a.ebx != b.ebx || a.ecx != b.ecx || a.edx != b.edx)
+			return false;
+	}
+	return true;
+}
+
 /**
  * mkvm_vcpu_set_cpuid2() - KVM_SET_CPUID2
  * @vcpu: the vCPU
  * @arg: the user's struct kvm_cpuid2
  *
- * Return: 0, -E2BIG for more than 256 entries, -EFAULT, -ENOMEM.
+ * Once the vCPU has run, its CPU model stays: as in KVM, only the table it
+ * has is accepted again (VMMs reuse vCPUs for hotplug and set it again).
+ *
+ * Return: 0, -E2BIG for more than 256 entries, -EFAULT, -ENOMEM; -EINVAL
+ * for a different table after the vCPU ran.
  */
 int mkvm_vcpu_set_cpuid2(struct mkvm_vcpu *vcpu, struct kvm_cpuid2 __user *arg)
 {
@@ -251,6 +286,12 @@ int mkvm_vcpu_set_cpuid2(struct mkvm_vcpu *vcpu, struct kvm_cpuid2 __user *arg)
 	entries = hdr.nent ? memdup_user(arg->entries, hdr.nent * sizeof(*entries)) : NULL;
 	if (IS_ERR(entries))
 		return PTR_ERR(entries);
+	if (vcpu->arch.entered) {
+		bool same = cpuid_same(vcpu, entries, hdr.nent);
+
+		kfree(entries);
+		return same ? 0 : -EINVAL;
+	}
 	kfree(vcpu->arch.cpuid);
 	vcpu->arch.cpuid = entries;
 	vcpu->arch.cpuid_nent = hdr.nent;

@@ -87,6 +87,7 @@ static int run_loop(struct mkvm_vcpu *vcpu)
 		mkvm_spec_before_entry(vcpu);
 		mkvm_mmu_prepare_entry(vcpu);
 		mkvm_x86->run(vcpu);
+		vcpu->arch.entered = true;
 		mkvm_spec_after_exit();
 		vcpu->stat.exits++;
 		mkvm_vcpu_exit_guest(vcpu);
