@@ -25,11 +25,29 @@ enum mkvm_spte_format {
  * @format: their entry format
  * @as: the memslot address space they map (1 in SMM)
  * @tdp: two-dimensional: they map guest-physical addresses
+ * @levels: shadow tables (x86 format): 4 in long mode, 3 (PAE) otherwise
  */
 struct mkvm_mmu_role {
 	u8 format;
 	u8 as;
 	bool tdp;
+	u8 levels;
+};
+
+/**
+ * struct mkvm_shadow - a vCPU's shadow tables (mmu/shadow.c)
+ * @root: the top table: a PML4, or PAE's PDPT
+ * @pae_pd: PAE's four page directories, fixed while the vCPU lives
+ * @levels: 4 or 3
+ * @pages: tables allocated below the fixed ones
+ * @inv_shift: log2 of the largest guest page shadowed, at least 2 MiB
+ */
+struct mkvm_shadow {
+	u64 *root;
+	u64 *pae_pd[4];
+	int levels;
+	unsigned int pages;
+	unsigned int inv_shift;
 };
 
 /**
@@ -37,17 +55,19 @@ struct mkvm_mmu_role {
  * @role: the kind of tables
  * @root_pa: the physical address of the top table, which the vendor loads
  *	(nested CR3, the EPT pointer, or the shadow CR3)
- * @page_fault: map what a fault (nested or shadow) needs: 0 when mapped,
- *	1 when it is MMIO for the emulator, or a negative errno
+ * @page_fault: map what a nested page fault needs: 0 when mapped, 1 when
+ *	it is MMIO for the emulator, or a negative errno
  * @gva_to_gpa: translate the guest's linear address as its access would
  * @invlpg: the guest invalidated one linear address
+ * @shadow: the shadow tables, with npt=0
  */
 struct mkvm_mmu {
 	struct mkvm_mmu_role role;
 	u64 root_pa;
+	struct mkvm_shadow shadow;
 	int (*page_fault)(struct mkvm_vcpu *vcpu, u64 addr, u32 error_code);
-	int (*gva_to_gpa)(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u64 la, u32 access,
-			  struct mkvm_walk *w, struct mkvm_fault *fault);
+	int (*gva_to_gpa)(struct mkvm_vcpu *vcpu, u64 la, u32 access, struct mkvm_walk *w,
+			  struct mkvm_fault *fault);
 	void (*invlpg)(struct mkvm_vcpu *vcpu, u64 gva);
 };
 
@@ -57,9 +77,21 @@ enum mkvm_request {
 	MKVM_REQ_MMU_RELOAD,	/* its root or role changed: SMM came or went */
 };
 
+/* Two-dimensional paging (NPT, EPT) in use; false: the shadow MMU.  Set at load. */
+extern bool mkvm_tdp_enabled;
+
 void mkvm_make_request(struct mkvm_vcpu *vcpu, enum mkvm_request req);
 void mkvm_make_all_request(struct mkvm_vm *vm, enum mkvm_request req);
-void mkvm_mmu_init(struct mkvm_vcpu *vcpu);
+int mkvm_mmu_init(struct mkvm_vcpu *vcpu);
+void mkvm_mmu_destroy(struct mkvm_vcpu *vcpu);
 void mkvm_mmu_prepare_entry(struct mkvm_vcpu *vcpu);
+int mkvm_emulate_invlpg(struct mkvm_vcpu *vcpu, u64 gva, bool known);
+
+/* mmu/shadow.c */
+int mkvm_shadow_create(struct mkvm_vcpu *vcpu);
+void mkvm_shadow_destroy(struct mkvm_vcpu *vcpu);
+u64 mkvm_shadow_reset(struct mkvm_vcpu *vcpu, int levels);
+void mkvm_shadow_invlpg(struct mkvm_vcpu *vcpu, u64 gva);
+int mkvm_shadow_page_fault(struct mkvm_vcpu *vcpu, u64 gva, u32 error_code);
 
 #endif

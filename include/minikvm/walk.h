@@ -95,14 +95,17 @@ struct mkvm_fault {
  * struct mkvm_walk - what a walk found
  * @gpa: the translation
  * @level: the level of the leaf: 1 for a 4 KiB page, 2 for 2 or 4 MiB, 3 for 1 GiB
- * @writable: the entries allow a write (with @user, for KVM_TRANSLATE)
+ * @writable: the access's mode may write: the entries allow it, or CR0.WP
+ *	is clear and the access is the kernel's
+ * @entries_writable: the entries themselves allow a write
  * @user: the entries allow a user-mode access
  * @executable: the entries allow a fetch
+ * @dirty: the leaf's dirty bit is set (by this walk if it was a write)
  */
 struct mkvm_walk {
 	u64 gpa;
 	int level;
-	bool writable, user, executable;
+	bool writable, entries_writable, user, executable, dirty;
 };
 
 int mkvm_walk(const struct mkvm_paging *p, const struct mkvm_walk_env *env, u64 addr,
@@ -113,8 +116,10 @@ int mkvm_walk(const struct mkvm_paging *p, const struct mkvm_walk_env *env, u64 
 
 struct mkvm_vcpu;
 
-int mkvm_walk_gva(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u64 la, u32 access,
-		  struct mkvm_walk *w, struct mkvm_fault *fault);
+int mkvm_walk_gva(struct mkvm_vcpu *vcpu, u64 la, u32 access, struct mkvm_walk *w,
+		  struct mkvm_fault *fault);
+int mkvm_walk_gva_fault(struct mkvm_vcpu *vcpu, u64 la, u32 error_code, struct mkvm_walk *w,
+			struct mkvm_fault *fault);
 int mkvm_translate_ioctl(struct mkvm_vcpu *vcpu, void __user *argp);
 void mkvm_inject_fault(struct mkvm_vcpu *vcpu, const struct mkvm_fault *fault);
 #endif

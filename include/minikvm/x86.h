@@ -150,6 +150,13 @@ struct mkvm_vcpu_arch {
 	unsigned long rip;
 	unsigned long rflags;
 	unsigned long dr[4];		/* DR0-3: not switched by the hardware */
+	/*
+	 * cr.c: CR0, CR3, CR4 and EFER as the guest sees them.  The vendor
+	 * derives the hardware's from them (update_crs) and copies back what
+	 * the guest can change without an exit.
+	 */
+	unsigned long cr0, cr3, cr4;
+	u64 efer;
 	struct kvm_cpuid_entry2 *cpuid;
 	int cpuid_nent;
 	bool amd_guest;			/* guest CPUID vendor is AMD (or Hygon) */
@@ -219,6 +226,11 @@ struct mkvm_x86_ops {
 	void (*set_cr2)(struct mkvm_vcpu *vcpu, unsigned long cr2);
 	/* The current privilege level, 0-3. */
 	int (*get_cpl)(struct mkvm_vcpu *vcpu);
+	/*
+	 * vcpu->arch.cr0, cr3, cr4 or efer changed: load what the hardware
+	 * runs the guest with from the next entry on, and the intercepts.
+	 */
+	void (*update_crs)(struct mkvm_vcpu *vcpu);
 	/*
 	 * Where the intercepted instruction ends: from the hardware where it
 	 * says, else RIP + @len, the length the generic handler knows.
@@ -311,6 +323,12 @@ bool mkvm_insn_at_rip(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, struct 
 bool mkvm_fetch_decode(struct mkvm_vcpu *vcpu, struct kvm_sregs *s, struct mkvm_insn *insn,
 		       int *r);
 int mkvm_emulation_failed(struct mkvm_vcpu *vcpu, const u8 *bytes, unsigned int n);
+bool mkvm_decode_intercepted(struct mkvm_vcpu *vcpu, struct kvm_sregs *s, struct mkvm_insn *insn,
+			     int *gpr, unsigned int *len, int *r);
+int mkvm_read_mem_operand(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s,
+			  const struct mkvm_insn *insn, void *val, unsigned int size);
+u64 mkvm_operand_la(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s,
+		    const struct mkvm_insn *insn);
 
 /* arch/x86/kvm/events.c */
 void mkvm_rip_past_insn(struct mkvm_vcpu *vcpu, unsigned long next_rip);
@@ -327,6 +345,15 @@ void mkvm_inject_events(struct mkvm_vcpu *vcpu);
 bool mkvm_irq_window_exit(struct mkvm_vcpu *vcpu);
 void mkvm_post_run_save(struct mkvm_vcpu *vcpu);
 long mkvm_events_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, void __user *argp);
+
+/* arch/x86/kvm/cr.c */
+int mkvm_set_cr0(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, unsigned long cr0);
+int mkvm_set_cr4(struct mkvm_vcpu *vcpu, unsigned long cr4);
+int mkvm_set_efer(struct mkvm_vcpu *vcpu, u64 efer, bool host);
+int mkvm_set_cr3(struct mkvm_vcpu *vcpu, unsigned long cr3);
+u64 mkvm_cr4_allowed(struct mkvm_vcpu *vcpu);
+bool mkvm_sregs_valid(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s);
+int mkvm_emulate_cr_access(struct mkvm_vcpu *vcpu, int cr, bool write, int gpr, unsigned int len);
 
 /* arch/x86/kvm/irqchip/cr8.c */
 int mkvm_emulate_cr8_write(struct mkvm_vcpu *vcpu, int gpr, unsigned int len);
@@ -365,7 +392,6 @@ void mkvm_get_regs(struct mkvm_vcpu *vcpu, struct kvm_regs *r);
 void mkvm_set_regs(struct mkvm_vcpu *vcpu, const struct kvm_regs *r);
 void mkvm_get_sregs(struct mkvm_vcpu *vcpu, struct kvm_sregs *s);
 int mkvm_set_sregs(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s);
-bool mkvm_sregs_valid(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s);
 void mkvm_get_vcpu_events(struct mkvm_vcpu *vcpu, struct kvm_vcpu_events *e);
 int mkvm_set_vcpu_events(struct mkvm_vcpu *vcpu, const struct kvm_vcpu_events *e);
 int mkvm_sync_regs_from_run(struct mkvm_vcpu *vcpu);
@@ -448,6 +474,7 @@ int mkvm_tdp_init(struct mkvm_vm *vm);
 void mkvm_tdp_destroy(struct mkvm_vm *vm);
 void mkvm_tdp_zap_all(struct mkvm_vm *vm);
 int mkvm_tdp_page_fault(struct mkvm_vcpu *vcpu, u64 gpa, u32 error_code);
+int mkvm_tdp_translate(struct mkvm_vcpu *vcpu, u64 gpa, bool write, u64 *hpa, bool *writable);
 u64 mkvm_tdp_root_pa(struct mkvm_vm *vm, int as);
 
 #endif

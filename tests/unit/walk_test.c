@@ -861,6 +861,13 @@ TEST(x86_outputs)
 	check_ok("all allowed", &p, ADDR, RD, at(&p, HPA, ADDR, 1), 1);
 	TEST_ASSERT(out.writable && out.user && out.executable, "w %d u %d x %d", out.writable,
 		    out.user, out.executable);
+	/* A read leaves the leaf clean; a write makes it dirty, and the next read says so. */
+	TEST_ASSERT(out.entries_writable && !out.dirty, "entries w %d dirty %d",
+		    out.entries_writable, out.dirty);
+	check_ok("all allowed, write", &p, ADDR, WR, at(&p, HPA, ADDR, 1), 1);
+	TEST_ASSERT(out.dirty, "dirty %d", out.dirty);
+	check_ok("all allowed, read after the write", &p, ADDR, RD, at(&p, HPA, ADDR, 1), 1);
+	TEST_ASSERT(out.dirty, "dirty %d", out.dirty);
 
 	put(&c, 2, get(&c, 2) & ~X_RW);
 	p.wp = true;
@@ -874,6 +881,8 @@ TEST(x86_outputs)
 	/* The kernel may write any page without CR0.WP. */
 	check_ok("read-only PDE, kernel, WP=0", &p, ADDR, RD, at(&p, HPA, ADDR, 1), 1);
 	TEST_ASSERT(out.writable, "w %d", out.writable);
+	/* ... though the entries themselves do not allow it (the shadow MMU asks). */
+	TEST_ASSERT(!out.entries_writable, "entries w %d", out.entries_writable);
 
 	put(&c, 4, get(&c, 4) & ~X_US);
 	check_ok("supervisor PML4E", &p, ADDR, RD, at(&p, HPA, ADDR, 1), 1);

@@ -141,16 +141,11 @@ int mkvm_emulate_dr_access(struct mkvm_vcpu *vcpu, int dr, bool write, int gpr, 
 	bool wide;
 	int r;
 
-	if (gpr < 0 || !len) {
-		if (!mkvm_fetch_decode(vcpu, &s, &insn, &r))
-			return r;
-		if (insn.kind != (write ? INSN_MOV_TO_DR : INSN_MOV_FROM_DR) || insn.reg != dr)
-			return mkvm_emulation_failed(vcpu, NULL, 0);
-		gpr = insn.rm;
-		len = insn.len;
-	} else {
-		mkvm_x86->get_sregs(vcpu, &s);
-	}
+	if (!mkvm_decode_intercepted(vcpu, &s, &insn, &gpr, &len, &r))
+		return r;
+	if (insn.kind != INSN_UNKNOWN &&
+	    (insn.kind != (write ? INSN_MOV_TO_DR : INSN_MOV_FROM_DR) || insn.reg != dr))
+		return mkvm_emulation_failed(vcpu, NULL, 0);
 	/* The operand is 64 bits in 64-bit mode, else 32 (SDM vol. 2 MOV-Debug Registers). */
 	wide = (s.efer & EFER_LMA) && s.cs.l;
 	if ((s.cr0 & X86_CR0_PE) && (s.cs.dpl || (vcpu->arch.rflags & X86_EFLAGS_VM))) {

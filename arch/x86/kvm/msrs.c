@@ -74,6 +74,9 @@ static int get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data, bool host)
 	if (r != MKVM_MSR_UNKNOWN)
 		return r;
 	switch (index) {
+	case MSR_EFER:
+		*data = vcpu->arch.efer;
+		return 0;
 	case MSR_IA32_APICBASE:
 		*data = vcpu->arch.apic_base;
 		return 0;
@@ -124,31 +127,6 @@ static bool canonical(struct mkvm_vcpu *vcpu, u64 la)
 	return (u64)((s64)(la << (64 - bits)) >> (64 - bits)) == la;
 }
 
-/*
- * WRMSR of EFER (APM vol. 2 3.1.7, SDM vol. 3 2.2.1).  LMA is the CPU's to
- * set, so it stays as it is, also for userspace (KVM_SET_SREGS sets it), as
- * in KVM.  The guest may set LME, NX and FFXSR only if its CPUID offers
- * them (not SCE, as in KVM), and not change LME while paging is on.
- */
-static int set_efer_checks(struct mkvm_vcpu *vcpu, u64 *data, bool host)
-{
-	struct kvm_cpuid_entry2 *e = mkvm_find_cpuid_entry(vcpu, 0x80000001, 0);
-	u32 edx = e ? e->edx : 0;
-	struct kvm_sregs s;
-
-	mkvm_x86->get_sregs(vcpu, &s);
-	if (!host) {
-		if (((*data & EFER_LME) && !(edx & BIT(29))) ||
-		    ((*data & EFER_NX) && !(edx & BIT(20))) ||
-		    ((*data & EFER_FFXSR) && !(edx & BIT(25))))
-			return MKVM_MSR_INVALID;
-		if ((s.cr0 & X86_CR0_PG) && ((*data ^ s.efer) & EFER_LME))
-			return MKVM_MSR_INVALID;
-	}
-	*data = (*data & ~EFER_LMA) | (s.efer & EFER_LMA);
-	return 0;
-}
-
 static int set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host)
 {
 	int r;
@@ -165,10 +143,7 @@ static int set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host)
 			return MKVM_MSR_INVALID;
 		break;
 	case MSR_EFER:
-		r = set_efer_checks(vcpu, &data, host);
-		if (r)
-			return r;
-		break;
+		return mkvm_set_efer(vcpu, data, host);
 	}
 	r = mkvm_x86->set_msr(vcpu, index, data);
 	if (r != MKVM_MSR_UNKNOWN)

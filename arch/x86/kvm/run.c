@@ -65,6 +65,7 @@ static int run_loop(struct mkvm_vcpu *vcpu)
 			mkvm_smm_inject(vcpu);
 		mkvm_kvmclock_pre_entry(vcpu);
 		mkvm_vapic_sync_to_guest(vcpu);
+		mkvm_mmu_prepare_entry(vcpu);
 		local_irq_disable();
 		if (need_resched() || signal_pending(current) || mkvm_kvmclock_cpu_changed(vcpu) ||
 		    !mkvm_vcpu_enter_guest(vcpu)) {
@@ -85,7 +86,6 @@ static int run_loop(struct mkvm_vcpu *vcpu)
 		mkvm_load_guest_xcr0(vcpu);
 		mkvm_tsc_aux_load(vcpu);
 		mkvm_spec_before_entry(vcpu);
-		mkvm_mmu_prepare_entry(vcpu);
 		mkvm_x86->run(vcpu);
 		vcpu->arch.entered = true;
 		mkvm_spec_after_exit();

@@ -216,8 +216,11 @@ static void smm_entry_state(struct mkvm_vcpu *vcpu, struct kvm_sregs *s, bool lm
 	vcpu->arch.rip = SMM_ENTRY_IP;
 	s->cr0 &= ~(X86_CR0_PE | X86_CR0_EM | X86_CR0_TS | X86_CR0_PG);
 	s->cr4 = 0;
+	/* Without long mode in the CPUID EFER stays, but paging off leaves long mode. */
 	if (lm)
 		s->efer = 0;
+	else
+		s->efer &= ~EFER_LMA;
 	/* The IDT limit is 0 too, as on KVM: an exception before the handler sets one is fatal. */
 	s->idt.base = 0;
 	s->idt.limit = 0;

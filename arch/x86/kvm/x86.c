@@ -244,67 +244,6 @@ void mkvm_set_regs(struct mkvm_vcpu *vcpu, const struct kvm_regs *r)
 	vcpu->arch.rflags = r->rflags | 2;
 }
 
-/*
- * CR4 bits a vCPU may hold: the architectural ones, and each feature's bit
- * when the guest's CPUID has the feature and the host has it too, since the
- * guest writes CR4 without an exit (SDM vol. 3 2.5, APM vol. 2 3.1.3).
- */
-static u64 cr4_allowed(struct mkvm_vcpu *vcpu)
-{
-	struct kvm_cpuid_entry2 *l1 = mkvm_find_cpuid_entry(vcpu, 1, 0);
-	struct kvm_cpuid_entry2 *l7 = mkvm_find_cpuid_entry(vcpu, 7, 0);
-	u64 ok = X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD | X86_CR4_DE | X86_CR4_PSE |
-		 X86_CR4_PAE | X86_CR4_MCE | X86_CR4_PGE | X86_CR4_PCE | X86_CR4_OSFXSR |
-		 X86_CR4_OSXMMEXCPT;
-
-	if (l1 && (l1->ecx & BIT(26)) && boot_cpu_has(X86_FEATURE_XSAVE))
-		ok |= X86_CR4_OSXSAVE;
-	if (l1 && (l1->ecx & BIT(17)) && boot_cpu_has(X86_FEATURE_PCID))
-		ok |= X86_CR4_PCIDE;
-	if (!l7)
-		return ok;
-	if ((l7->ebx & BIT(0)) && boot_cpu_has(X86_FEATURE_FSGSBASE))
-		ok |= X86_CR4_FSGSBASE;
-	if ((l7->ebx & BIT(7)) && boot_cpu_has(X86_FEATURE_SMEP))
-		ok |= X86_CR4_SMEP;
-	if ((l7->ebx & BIT(20)) && boot_cpu_has(X86_FEATURE_SMAP))
-		ok |= X86_CR4_SMAP;
-	if ((l7->ecx & BIT(2)) && boot_cpu_has(X86_FEATURE_UMIP))
-		ok |= X86_CR4_UMIP;
-	return ok;
-}
-
-/**
- * mkvm_sregs_valid() - the checks KVM makes before accepting KVM_SET_SREGS
- * @vcpu: the vCPU, whose CPUID says which CR4 bits exist
- * @s: the registers
- *
- * SDM vol. 3 2.5, APM vol. 2 3.1.  RSM (smm.c) loads through them too.
- *
- * Return: true when the control registers and EFER make a state the CPU can hold.
- */
-bool mkvm_sregs_valid(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s)
-{
-	const u64 efer_ok = EFER_SCE | EFER_LME | EFER_LMA | EFER_NX | EFER_FFXSR;
-
-	if (s->efer & ~efer_ok || s->cr4 & ~cr4_allowed(vcpu) || s->cr0 >> 32)
-		return false;
-	if ((s->cr0 & X86_CR0_PG) && !(s->cr0 & X86_CR0_PE))
-		return false;
-	if ((s->cr0 & X86_CR0_NW) && !(s->cr0 & X86_CR0_CD))
-		return false;
-	if ((s->efer & EFER_LME) && (s->cr0 & X86_CR0_PG)) {
-		if (!(s->cr4 & X86_CR4_PAE) || !(s->efer & EFER_LMA))
-			return false;
-	} else if ((s->efer & EFER_LMA) || s->cs.l) {
-		return false;
-	}
-	/* PCIDE only in long mode (SDM 4.10.1). */
-	if ((s->cr4 & X86_CR4_PCIDE) && !(s->efer & EFER_LMA))
-		return false;
-	return true;
-}
-
 /**
  * mkvm_get_sregs() - KVM_GET_SREGS, and kvm_run's copy with KVM_SYNC_X86_SREGS
  * @vcpu: the vCPU, not running
@@ -520,13 +459,18 @@ int mkvm_arch_vcpu_create(struct mkvm_vcpu *vcpu)
 		return -ENOMEM;
 	vcpu->arch.mp_state = KVM_MP_STATE_RUNNABLE;
 	r = mkvm_x86->vcpu_create(vcpu);
-	if (!r)
-		mkvm_mmu_init(vcpu);
+	if (!r) {
+		r = mkvm_mmu_init(vcpu);
+		if (r)
+			mkvm_x86->vcpu_free(vcpu);
+	}
 	/* vm->lock ordered this after any KVM_CREATE_IRQCHIP. */
 	if (!r && mkvm_irqchip_in_kernel(vcpu->vm)) {
 		r = mkvm_lapic_create(vcpu);
-		if (r)
+		if (r) {
+			mkvm_mmu_destroy(vcpu);
 			mkvm_x86->vcpu_free(vcpu);
+		}
 	}
 	if (r) {
 		fpu_free_guest_fpstate(&vcpu->arch.fpu);
@@ -542,6 +486,7 @@ int mkvm_arch_vcpu_create(struct mkvm_vcpu *vcpu)
 void mkvm_arch_vcpu_destroy(struct mkvm_vcpu *vcpu)
 {
 	mkvm_lapic_free(vcpu);
+	mkvm_mmu_destroy(vcpu);
 	mkvm_x86->vcpu_free(vcpu);
 	fpu_free_guest_fpstate(&vcpu->arch.fpu);
 	kfree(vcpu->arch.cpuid);

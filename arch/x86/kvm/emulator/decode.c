@@ -3,8 +3,8 @@
  * x86 instruction decoder (SDM vol. 2 chapter 2, APM vol. 3 chapter 1).
  *
  * Decodes the instructions that can touch MMIO or do string I/O, and MOV
- * to and from control and debug registers, LMSW and CLTS, in 16-, 32- and
- * 64-bit code:
+ * to and from control and debug registers, LMSW, CLTS and INVLPG, in 16-,
+ * 32- and 64-bit code:
  * prefixes, REX, one- and two-byte opcodes, ModRM, SIB, displacement and
  * immediate.  It is plain C without kernel dependencies so
  * that tests/unit/decode_test.c runs it in userspace.
@@ -304,8 +304,10 @@ int mkvm_decode(struct mkvm_insn *insn, const u8 *bytes, unsigned int avail, uns
 			return -EINVAL;		/* C6/C7 /1-/7 are not MOV */
 		else if (insn->kind == INSN_TEST && sub > 1)
 			return -EINVAL;		/* F6/F7 /2-/7: NOT, NEG, MUL, DIV... */
+		else if (insn->kind == INSN_LMSW && sub == 7 && insn->mem)
+			insn->kind = INSN_INVLPG;	/* group 7 (SDM vol. 2 table A-6) */
 		else if (insn->kind == INSN_LMSW && sub != 6)
-			return -EINVAL;		/* 0F 01 /0-/5, /7: SGDT, SMSW, INVLPG... */
+			return -EINVAL;		/* 0F 01 /0-/5, /7 11B: SGDT, SMSW, SWAPGS... */
 	} else if (insn->kind == INSN_ALU_TO_RM || insn->kind == INSN_ALU_FROM_RM) {
 		insn->alu = insn->opcode >> 3;
 	}

@@ -257,6 +257,36 @@ bool mkvm_fetch_decode(struct mkvm_vcpu *vcpu, struct kvm_sregs *s, struct mkvm_
 	return false;
 }
 
+/**
+ * mkvm_decode_intercepted() - what an intercept did not say about its instruction
+ * @vcpu: the vCPU, with slots_sem held
+ * @s: filled with the vCPU's special registers
+ * @insn: decoded when the instruction had to be read, else kind INSN_UNKNOWN
+ * @gpr: the general register the hardware named (decode assists), or -1
+ * @len: the instruction's length the hardware gave (nRIP), or 0
+ * @r: when it cannot be decoded, what the exit handler returns
+ *
+ * MOV to or from a control or debug register: without decode assists and
+ * nRIP the instruction is read and decoded, and the caller checks that it
+ * is one the exit could come from (another vCPU may have changed it).
+ *
+ * Return: true with @gpr and @len known.
+ */
+bool mkvm_decode_intercepted(struct mkvm_vcpu *vcpu, struct kvm_sregs *s, struct mkvm_insn *insn,
+			     int *gpr, unsigned int *len, int *r)
+{
+	insn->kind = INSN_UNKNOWN;
+	if (*gpr >= 0 && *len) {
+		mkvm_x86->get_sregs(vcpu, s);
+		return true;
+	}
+	if (!mkvm_fetch_decode(vcpu, s, insn, r))
+		return false;
+	*gpr = insn->rm;
+	*len = insn->len;
+	return true;
+}
+
 static int finish_mmio_read(struct mkvm_vcpu *vcpu, u64 data);
 
 static int mmio_exit(struct mkvm_vcpu *vcpu, u64 gpa, unsigned int len, bool write, u64 data)
@@ -356,26 +386,87 @@ static bool is_faulting_access(const struct mkvm_insn *insn, bool write, bool ta
 	return table || (write ? writes : reads);
 }
 
-/* The linear address of the memory operand (SDM vol. 1 3.7.5); ES:RDI for STOS. */
-static u64 operand_la(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s,
-		      const struct mkvm_insn *insn, unsigned long next_rip)
+/* The memory operand's segment and offset (SDM vol. 1 3.7.5); ES:RDI for STOS. */
+static u64 operand_offset(struct mkvm_vcpu *vcpu, const struct mkvm_insn *insn,
+			  unsigned long next_rip, unsigned int *seg)
 {
 	const unsigned long *r = vcpu->arch.regs;
-	unsigned int seg = insn->seg == SEG_NONE ? SEG_DS : insn->seg;
-	u64 off = insn->disp, la;
+	u64 off = insn->disp;
 
+	*seg = insn->seg == SEG_NONE ? SEG_DS : insn->seg;
 	if (insn->kind == INSN_STOS) {
-		off = r[REG_RDI];
-		seg = SEG_ES;
+		*seg = SEG_ES;
+		return r[REG_RDI] & size_mask(insn->addr_bytes);
 	}
-	if (insn->base >= 0 && insn->kind != INSN_STOS)
+	if (insn->base >= 0)
 		off += r[insn->base];
-	if (insn->index >= 0 && insn->kind != INSN_STOS)
+	if (insn->index >= 0)
 		off += r[insn->index] * insn->scale;
 	if (insn->rip_relative)
 		off += next_rip;
-	la = seg_base(s, seg) + (off & size_mask(insn->addr_bytes));
+	return off & size_mask(insn->addr_bytes);
+}
+
+/* The linear address of the memory operand, without the segment checks. */
+static u64 operand_la(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s,
+		      const struct mkvm_insn *insn, unsigned long next_rip)
+{
+	unsigned int seg;
+	u64 la = operand_offset(vcpu, insn, next_rip, &seg);
+
+	la += seg_base(s, seg);
 	return cpu_mode(s) == 64 ? la : (u32)la;
+}
+
+/**
+ * mkvm_operand_la() - the linear address of the instruction's memory operand
+ * @vcpu: the vCPU
+ * @s: its special registers
+ * @insn: the instruction at RIP, with a memory operand
+ *
+ * For instructions that name an address without accessing it (INVLPG):
+ * no segment checks.
+ *
+ * Return: the linear address.
+ */
+u64 mkvm_operand_la(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s,
+		    const struct mkvm_insn *insn)
+{
+	return operand_la(vcpu, s, insn, vcpu->arch.rip + insn->len);
+}
+
+/**
+ * mkvm_read_mem_operand() - read an instruction's memory operand in RAM
+ * @vcpu: the vCPU, with slots_sem held
+ * @s: its special registers
+ * @insn: the instruction at RIP, with a memory operand
+ * @val: filled with the operand
+ * @size: its size in bytes, at most 8
+ *
+ * For the few instructions minikvm completes that read ordinary memory
+ * (LMSW m16): the segment checks, then the guest's page tables at its CPL.
+ *
+ * Return: 0 with @val filled; 1 with the guest's #GP, #SS or #PF queued, or
+ * to run the instruction again after the guest changed its tables
+ * meanwhile; a negative errno when the operand is not in a memslot (the
+ * caller reports an emulation failure).
+ */
+int mkvm_read_mem_operand(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s,
+			  const struct mkvm_insn *insn, void *val, unsigned int size)
+{
+	unsigned int seg;
+	u64 off = operand_offset(vcpu, insn, vcpu->arch.rip + insn->len, &seg), la;
+	struct mkvm_fault fault;
+	int err;
+
+	err = linearize(vcpu, s, seg, off, size, false, &la, &fault);
+	if (!err)
+		err = mkvm_read_guest_virt(vcpu, s, la, val, size, 0, &fault);
+	if (err == -EFAULT)
+		mkvm_inject_fault(vcpu, &fault);
+	if (err == -EFAULT || err == -EAGAIN)
+		return 1;
+	return err;
 }
 
 /*
@@ -403,7 +494,7 @@ static int check_operand(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s,
 		return -EINVAL;		/* KVM splits it in two */
 	if (!table && (la & ~PAGE_MASK) == (gpa & ~PAGE_MASK))
 		return 0;
-	err = vcpu->arch.mmu.gva_to_gpa(vcpu, s, la, write ? MKVM_ACC_WRITE : 0, &w, &fault);
+	err = vcpu->arch.mmu.gva_to_gpa(vcpu, la, write ? MKVM_ACC_WRITE : 0, &w, &fault);
 	if (err == -EFAULT) {
 		mkvm_inject_fault(vcpu, &fault);
 		return 1;
@@ -729,10 +820,10 @@ int mkvm_emulate_string_pio(struct mkvm_vcpu *vcpu, u16 port, u8 size, bool in)
 	off = r[REG_RDI] & amask;
 	err = linearize(vcpu, &s, SEG_ES, off, size, true, &la, &fault);
 	if (!err)
-		err = vcpu->arch.mmu.gva_to_gpa(vcpu, &s, la, MKVM_ACC_WRITE, &w, &fault);
+		err = vcpu->arch.mmu.gva_to_gpa(vcpu, la, MKVM_ACC_WRITE, &w, &fault);
 	/* An element across two pages needs both. */
 	if (!err && ((la ^ (la + size - 1)) & PAGE_MASK))
-		err = vcpu->arch.mmu.gva_to_gpa(vcpu, &s, (la + size - 1) & PAGE_MASK,
+		err = vcpu->arch.mmu.gva_to_gpa(vcpu, (la + size - 1) & PAGE_MASK,
 						MKVM_ACC_WRITE, &w, &fault);
 	if (err)
 		return access_failed(vcpu, err, &fault);

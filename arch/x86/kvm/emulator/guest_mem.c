@@ -112,7 +112,7 @@ static int virt_access(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u64 la
 	if (!len || len > PAGE_SIZE)
 		return -EINVAL;
 	for (i = 0; i < 2; i++) {
-		r = vcpu->arch.mmu.gva_to_gpa(vcpu, s, i ? end & PAGE_MASK : la, access, &w, fault);
+		r = vcpu->arch.mmu.gva_to_gpa(vcpu, i ? end & PAGE_MASK : la, access, &w, fault);
 		if (r)
 			return r;
 		gpa[i] = w.gpa;

@@ -28,18 +28,13 @@ int mkvm_emulate_cr8_write(struct mkvm_vcpu *vcpu, int gpr, unsigned int len)
 	u64 val;
 	int r;
 
-	mkvm_x86->get_sregs(vcpu, &s);
-	if (gpr < 0 || !len) {
-		if (!mkvm_fetch_decode(vcpu, &s, &insn, &r))
-			return r;
+	if (!mkvm_decode_intercepted(vcpu, &s, &insn, &gpr, &len, &r))
+		return r;
+	if (insn.kind != INSN_UNKNOWN) {
 		/* AMD also encodes CR8 as LOCK MOV CR0 (APM vol. 3 MOV CRn). */
 		cr = insn.reg == 0 && insn.lock ? 8 : insn.reg;
 		if (insn.kind != INSN_MOV_TO_CR || cr != 8)
 			return mkvm_emulation_failed(vcpu, NULL, 0);
-		if (gpr < 0)
-			gpr = insn.rm;
-		if (!len)
-			len = insn.len;
 	}
 	/* The source is 64 bits in 64-bit mode, else 32 (SDM vol. 2 MOV-Control Registers). */
 	wide = (s.efer & EFER_LMA) && s.cs.l;

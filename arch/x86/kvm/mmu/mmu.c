@@ -50,16 +50,25 @@ void mkvm_make_all_request(struct mkvm_vm *vm, enum mkvm_request req)
 		mkvm_make_request(vcpu, req);
 }
 
+bool mkvm_tdp_enabled = true;
+
 static bool same_role(const struct mkvm_mmu_role *a, const struct mkvm_mmu_role *b)
 {
-	return a->format == b->format && a->as == b->as && a->tdp == b->tdp;
+	return a->format == b->format && a->as == b->as && a->tdp == b->tdp &&
+	       a->levels == b->levels;
 }
 
 /* The role the vCPU needs now. */
 static struct mkvm_mmu_role current_role(struct mkvm_vcpu *vcpu)
 {
+	if (mkvm_tdp_enabled)
+		return (struct mkvm_mmu_role){
+			.format = mkvm_x86->tdp_format, .as = mkvm_vcpu_as(vcpu), .tdp = true,
+			.levels = 4,
+		};
 	return (struct mkvm_mmu_role){
-		.format = mkvm_x86->tdp_format, .as = mkvm_vcpu_as(vcpu), .tdp = true,
+		.format = MKVM_SPTE_NPT, .as = mkvm_vcpu_as(vcpu),
+		.levels = vcpu->arch.efer & EFER_LMA ? 4 : 3,
 	};
 }
 
@@ -68,44 +77,106 @@ static void load(struct mkvm_vcpu *vcpu)
 	struct mkvm_mmu *mmu = &vcpu->arch.mmu;
 
 	mmu->role = current_role(vcpu);
-	mmu->root_pa = mkvm_tdp_root_pa(vcpu->vm, mmu->role.as);
-	mmu->page_fault = mkvm_tdp_page_fault;
 	mmu->gva_to_gpa = mkvm_walk_gva;
-	mmu->invlpg = NULL;	/* the hardware invalidates the guest's own TLB entries */
+	if (mmu->role.tdp) {
+		mmu->root_pa = mkvm_tdp_root_pa(vcpu->vm, mmu->role.as);
+		mmu->page_fault = mkvm_tdp_page_fault;
+		mmu->invlpg = NULL;	/* the hardware invalidates the guest's own TLB entries */
+	} else {
+		mmu->root_pa = mkvm_shadow_reset(vcpu, mmu->role.levels);
+		mmu->page_fault = NULL;	/* #PF exits go to mkvm_shadow_page_fault() */
+		mmu->invlpg = mkvm_shadow_invlpg;
+	}
 	mkvm_x86->load_mmu_root(vcpu, mmu->root_pa);
 }
 
 /**
- * mkvm_mmu_init() - the context of a new vCPU, on two-dimensional paging
+ * mkvm_mmu_init() - the context of a new vCPU
  * @vcpu: the vCPU, its vendor state created
+ *
+ * Return: 0 or -ENOMEM.
  */
-void mkvm_mmu_init(struct mkvm_vcpu *vcpu)
+int mkvm_mmu_init(struct mkvm_vcpu *vcpu)
 {
+	if (!mkvm_tdp_enabled) {
+		int r = mkvm_shadow_create(vcpu);
+
+		if (r) {
+			mkvm_shadow_destroy(vcpu);
+			return r;
+		}
+	}
 	load(vcpu);
+	return 0;
+}
+
+/**
+ * mkvm_mmu_destroy() - free what the vCPU's context owns
+ * @vcpu: the vCPU, which no CPU runs
+ */
+void mkvm_mmu_destroy(struct mkvm_vcpu *vcpu)
+{
+	mkvm_shadow_destroy(vcpu);
 }
 
 /**
  * mkvm_mmu_prepare_entry() - handle the MMU requests before an entry
- * @vcpu: the vCPU, interrupts off, about to enter
+ * @vcpu: the vCPU, with slots_sem held for read, interrupts still on
  *
- * A new role (SMM came or went) means a new root, whose translations the
- * vendor must not mix with the old one's: that is a flush too.
+ * A new role (SMM came or went, long mode on the shadow MMU) means a new
+ * root, whose translations the vendor must not mix with the old one's: that
+ * is a flush too.  On the shadow MMU a flush also empties the shadow, which
+ * may free many pages: hence before interrupts go off.  No request can come
+ * in between: other threads make them only with slots_sem held for writing.
  */
 void mkvm_mmu_prepare_entry(struct mkvm_vcpu *vcpu)
 {
+	struct mkvm_mmu *mmu = &vcpu->arch.mmu;
 	struct mkvm_mmu_role role = current_role(vcpu);
 	bool flush = false;
 
-	if (!same_role(&role, &vcpu->arch.mmu.role))
+	if (!same_role(&role, &mmu->role))
 		set_bit(MKVM_REQ_MMU_RELOAD, &vcpu->arch.requests);
 	if (likely(!READ_ONCE(vcpu->arch.requests)))
 		return;
 	if (test_and_clear_bit(MKVM_REQ_MMU_RELOAD, &vcpu->arch.requests)) {
+		clear_bit(MKVM_REQ_TLB_FLUSH, &vcpu->arch.requests);
 		load(vcpu);
 		flush = true;
 	}
-	if (test_and_clear_bit(MKVM_REQ_TLB_FLUSH, &vcpu->arch.requests))
+	if (test_and_clear_bit(MKVM_REQ_TLB_FLUSH, &vcpu->arch.requests)) {
+		if (!mmu->role.tdp)
+			mkvm_shadow_reset(vcpu, mmu->role.levels);
 		flush = true;
+	}
 	if (flush)
 		mkvm_x86->flush_tlb(vcpu);
+}
+
+/**
+ * mkvm_emulate_invlpg() - complete an intercepted INVLPG (shadow MMU only)
+ * @vcpu: the vCPU, with slots_sem held
+ * @gva: the linear address, when the hardware gave it
+ * @known: whether it did; otherwise the instruction is decoded
+ *
+ * Return: 1 to enter again, 0 with kvm_run reporting an emulation failure.
+ */
+int mkvm_emulate_invlpg(struct mkvm_vcpu *vcpu, u64 gva, bool known)
+{
+	struct mkvm_insn insn;
+	struct kvm_sregs s;
+	unsigned long next;
+	int r;
+
+	if (!mkvm_fetch_decode(vcpu, &s, &insn, &r))
+		return r;
+	if (insn.kind != INSN_INVLPG)
+		return mkvm_emulation_failed(vcpu, NULL, 0);
+	if (!known)
+		gva = mkvm_operand_la(vcpu, &s, &insn);
+	if (vcpu->arch.mmu.invlpg)
+		vcpu->arch.mmu.invlpg(vcpu, gva);
+	next = vcpu->arch.rip + insn.len;
+	mkvm_rip_past_insn(vcpu, (s.efer & EFER_LMA) && s.cs.l ? next : (u32)next);
+	return 1;
 }

@@ -257,26 +257,16 @@ unpin:
 	return mapped;
 }
 
-/**
- * mkvm_tdp_page_fault() - map the page behind a nested page fault
- * @vcpu: the faulting vCPU, in the VM's process, with slots_sem held for read
- * @gpa: the guest physical address, in the address space of the vCPU's MMU role
- * @error_code: the fault's; bit 1 is a write in both NPT and EPT terms
- *
- * The host page is found through the memslot's userspace mapping and pinned.
- * A writable host mapping is mapped writable at once, so a later write does
- * not fault again, except in a dirty-logging slot, where the first write to
- * each page must be seen.
- *
- * Return: 0 when mapped; 1 when no memslot covers @gpa or this is a write to
- * a read-only slot (both are MMIO for the emulator); -EFAULT when
- * the host has no page there, or only a read-only one and this is a write;
- * -ENOMEM.
+/*
+ * Map the page at @gpa for a read or a write.  The host page is found
+ * through the memslot's userspace mapping and pinned.  A writable host
+ * mapping is mapped writable at once, so a later write does not fault
+ * again, except in a dirty-logging slot, where the first write to each page
+ * must be seen.
  */
-int mkvm_tdp_page_fault(struct mkvm_vcpu *vcpu, u64 gpa, u32 error_code)
+static int tdp_map(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
 {
 	const struct spte_bits *x = bits_of(vcpu);
-	bool write = error_code & BIT(1);
 	struct mkvm_tdp *tdp = &vcpu->vm->arch.tdp;
 	int as = vcpu->arch.mmu.role.as;
 	struct mkvm_tdp_space *sp = &tdp->space[as];
@@ -356,4 +346,69 @@ unpin:
 	mutex_unlock(&tdp->lock);
 	unpin_user_page(page);
 	return r;
+}
+
+/* The leaf that maps @gpa, and its level (1, or 2 for 2 MiB); 0 when none. */
+static u64 tdp_leaf(struct mkvm_tdp_space *sp, u64 gpa, int *level)
+{
+	u64 *table = sp->root, e = 0;
+
+	for (int l = TDP_LEVELS; l >= 1; l--) {
+		e = table[tdp_index(gpa, l)];
+		*level = l;
+		if (!e || l == 1 || (l == 2 && (e & TDP_HUGE)))
+			return e;
+		table = __va(e & TDP_PA_MASK);
+	}
+	return e;
+}
+
+/**
+ * mkvm_tdp_page_fault() - map the page behind a nested page fault
+ * @vcpu: the faulting vCPU, in the VM's process, with slots_sem held for read
+ * @gpa: the guest physical address, in the address space of the vCPU's MMU role
+ * @error_code: the fault's; bit 1 is a write in both NPT and EPT terms
+ *
+ * Return: 0 when mapped; 1 when no memslot covers @gpa or this is a write to
+ * a read-only slot (both are MMIO for the emulator); -EFAULT when
+ * the host has no page there, or only a read-only one and this is a write;
+ * -ENOMEM.
+ */
+int mkvm_tdp_page_fault(struct mkvm_vcpu *vcpu, u64 gpa, u32 error_code)
+{
+	return tdp_map(vcpu, gpa, error_code & BIT(1));
+}
+
+/**
+ * mkvm_tdp_translate() - the host page behind a guest-physical address
+ * @vcpu: the vCPU, in the VM's process, with slots_sem held for read
+ * @gpa: the guest physical address, in the address space of the vCPU's MMU role
+ * @write: for a write: the page is mapped writable and marked dirty
+ * @hpa: the host physical address of @gpa's page
+ * @writable: the page may be written without another call with @write
+ *
+ * The shadow MMU's guest-physical map: the two-dimensional tables, which
+ * the hardware does not use then, hold the pins and the dirty-log state,
+ * and are zapped on the same memslot changes.
+ *
+ * Return: as mkvm_tdp_page_fault().
+ */
+int mkvm_tdp_translate(struct mkvm_vcpu *vcpu, u64 gpa, bool write, u64 *hpa, bool *writable)
+{
+	struct mkvm_tdp *tdp = &vcpu->vm->arch.tdp;
+	u64 e, mask;
+	int level, r = tdp_map(vcpu, gpa, write);
+
+	if (r)
+		return r;
+	mutex_lock(&tdp->lock);
+	e = tdp_leaf(&tdp->space[vcpu->arch.mmu.role.as], gpa, &level);
+	mutex_unlock(&tdp->lock);
+	/* Nothing zaps the tables while slots_sem is held: tdp_map() left the leaf there. */
+	if (WARN_ON_ONCE(!e))
+		return -EFAULT;
+	mask = level == 2 ? PMD_SIZE - 1 : PAGE_SIZE - 1;
+	*hpa = ((e & TDP_PA_MASK & ~mask) | (gpa & mask)) & PAGE_MASK;
+	*writable = e & bits_of(vcpu)->leaf_write;
+	return 0;
 }

@@ -326,6 +326,8 @@ static int walk_once(struct walk *w, struct mkvm_walk *out, struct mkvm_fault *f
 		.gpa = leaf_gpa(w, level, pte), .level = level,
 		.user = w->user, .executable = w->executable,
 		.writable = w->writable || (!f->ept && !w->p->wp && !w->p->user),
+		.entries_writable = w->writable,
+		.dirty = (pte & (f->ept ? EPT_D : PTE_D)) || (w->access & MKVM_ACC_WRITE),
 	};
 	if ((w->access & MKVM_ACC_NO_CHECK) || (f->ept && !w->p->ad))
 		return 0;

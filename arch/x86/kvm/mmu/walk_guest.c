@@ -64,32 +64,36 @@ static const struct mkvm_walk_env guest_env = {
 	.read_pte = read_guest_pte, .cmpxchg_pte = cmpxchg_guest_pte,
 };
 
-/* The vCPU's paging state for its own accesses at its CPL; false without paging. */
-static bool guest_paging(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s,
-			 struct mkvm_paging *p)
+/*
+ * The vCPU's paging state, from its CR0, CR3, CR4 and EFER (cr.c), for an
+ * access of the kernel or of user mode; false without paging.
+ */
+static bool guest_paging(struct mkvm_vcpu *vcpu, bool user, struct mkvm_paging *p)
 {
+	const struct mkvm_vcpu_arch *a = &vcpu->arch;
+
 	*p = (struct mkvm_paging){
 		.maxphyaddr = mkvm_guest_maxphyaddr(vcpu),
-		.nxe = !!(s->efer & EFER_NX),
-		.wp = !!(s->cr0 & X86_CR0_WP),
-		.smep = !!(s->cr4 & X86_CR4_SMEP),
-		.smap = !!(s->cr4 & X86_CR4_SMAP),
-		.ac = !!(vcpu->arch.rflags & X86_EFLAGS_AC),
-		.pse = !!(s->cr4 & X86_CR4_PSE),
-		.user = mkvm_x86->get_cpl(vcpu) == 3,
+		.nxe = !!(a->efer & EFER_NX),
+		.wp = !!(a->cr0 & X86_CR0_WP),
+		.smep = !!(a->cr4 & X86_CR4_SMEP),
+		.smap = !!(a->cr4 & X86_CR4_SMAP),
+		.ac = !!(a->rflags & X86_EFLAGS_AC),
+		.pse = !!(a->cr4 & X86_CR4_PSE),
+		.user = user,
 		.ad = true,
 	};
-	if (!(s->cr0 & X86_CR0_PG))
+	if (!(a->cr0 & X86_CR0_PG))
 		return false;
-	if (s->efer & EFER_LMA) {
-		p->format = (s->cr4 & X86_CR4_LA57) ? MKVM_PT_5L : MKVM_PT_4L;
-		p->root = s->cr3 & GENMASK_ULL(51, 12);
-	} else if (s->cr4 & X86_CR4_PAE) {
+	if (a->efer & EFER_LMA) {
+		p->format = (a->cr4 & X86_CR4_LA57) ? MKVM_PT_5L : MKVM_PT_4L;
+		p->root = a->cr3 & GENMASK_ULL(51, 12);
+	} else if (a->cr4 & X86_CR4_PAE) {
 		p->format = MKVM_PT_PAE;
-		p->root = s->cr3 & 0xffffffe0;	/* the PDPT is 32-byte aligned */
+		p->root = a->cr3 & 0xffffffe0;	/* the PDPT is 32-byte aligned */
 	} else {
 		p->format = MKVM_PT_32;
-		p->root = s->cr3 & 0xfffff000;
+		p->root = a->cr3 & 0xfffff000;
 		p->nxe = false;		/* 32-bit entries have no XD bit */
 	}
 	return true;
@@ -113,7 +117,6 @@ static int walk(struct mkvm_vcpu *vcpu, const struct mkvm_paging *p, bool paging
 /**
  * mkvm_walk_gva() - translate a linear address as the guest's access would
  * @vcpu: the vCPU, with slots_sem held
- * @s: its special registers (CR0, CR3, CR4, EFER)
  * @la: the linear address
  * @access: MKVM_ACC_* bits; the CPL says whether it is a user access
  * @w: the translation
@@ -122,13 +125,34 @@ static int walk(struct mkvm_vcpu *vcpu, const struct mkvm_paging *p, bool paging
  * Return: 0; -EFAULT when the guest must take @fault; -EAGAIN when the
  * guest kept changing the entries: leave the instruction to run again.
  */
-int mkvm_walk_gva(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, u64 la, u32 access,
-		  struct mkvm_walk *w, struct mkvm_fault *fault)
+int mkvm_walk_gva(struct mkvm_vcpu *vcpu, u64 la, u32 access, struct mkvm_walk *w,
+		  struct mkvm_fault *fault)
 {
 	struct mkvm_paging p;
-	bool paging = guest_paging(vcpu, s, &p);
+	bool paging = guest_paging(vcpu, mkvm_x86->get_cpl(vcpu) == 3, &p);
 
 	return walk(vcpu, &p, paging, la, access, w, fault);
+}
+
+/**
+ * mkvm_walk_gva_fault() - walk for the access behind a #PF the hardware raised
+ * @vcpu: the vCPU, with slots_sem held
+ * @la: the faulting linear address (CR2)
+ * @error_code: the #PF's error code, which says whether it was a write, a
+ *	fetch, and made in user mode (implicit kernel accesses at CPL 3 are not)
+ * @w: the translation
+ * @fault: on -EFAULT, the #PF the guest's own tables raise
+ *
+ * Return: as mkvm_walk_gva().
+ */
+int mkvm_walk_gva_fault(struct mkvm_vcpu *vcpu, u64 la, u32 error_code, struct mkvm_walk *w,
+			struct mkvm_fault *fault)
+{
+	struct mkvm_paging p;
+	bool paging = guest_paging(vcpu, error_code & MKVM_PF_USER, &p);
+
+	return walk(vcpu, &p, paging, la, error_code & (MKVM_ACC_WRITE | MKVM_ACC_FETCH), w,
+		    fault);
 }
 
 /**
@@ -148,15 +172,13 @@ int mkvm_translate_ioctl(struct mkvm_vcpu *vcpu, void __user *argp)
 	struct kvm_translation tr;
 	struct mkvm_paging p;
 	struct mkvm_fault fault;
-	struct kvm_sregs s;
 	struct mkvm_walk w;
 	bool paging;
 	int r;
 
 	if (copy_from_user(&tr, argp, sizeof(tr)))
 		return -EFAULT;
-	mkvm_x86->get_sregs(vcpu, &s);
-	paging = guest_paging(vcpu, &s, &p);
+	paging = guest_paging(vcpu, mkvm_x86->get_cpl(vcpu) == 3, &p);
 	p.ac = p.ac && !p.user;
 	p.user = false;
 	down_read(&vcpu->vm->slots_sem);

@@ -20,7 +20,7 @@ void mkvm_svm_inject_exception(struct mkvm_vcpu *vcpu)
 	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
 	struct mkvm_events *ev = &vcpu->arch.events;
 	/* Real mode pushes no error code (SDM vol. 3 20.1.4). */
-	bool err = ev->exc.has_error && (vmcb->save.cr0 & X86_CR0_PE);
+	bool err = ev->exc.has_error && (vcpu->arch.cr0 & X86_CR0_PE);
 
 	vmcb->control.event_inj = ev->exc.vector | SVM_EVTINJ_TYPE_EXEPT | SVM_EVTINJ_VALID |
 				  (err ? SVM_EVTINJ_VALID_ERR : 0);

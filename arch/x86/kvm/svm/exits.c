@@ -109,6 +109,21 @@ static int handle_cr8_write(struct mkvm_vcpu *vcpu)
 	return mkvm_emulate_cr8_write(vcpu, gpr, len);
 }
 
+/* MOV to or from CR0, CR3 or CR4, LMSW, CLTS: intercepted as svm_update_crs() says. */
+static int handle_cr(struct mkvm_vcpu *vcpu)
+{
+	u32 code = to_svm(vcpu)->vmcb->control.exit_code;
+	bool write = code >= SVM_EXIT_WRITE_CR0;
+	unsigned int len;
+	int gpr;
+
+	mov_crdr_info(vcpu, &gpr, &len);
+	if (code == SVM_EXIT_CR0_SEL_WRITE)
+		return mkvm_emulate_cr_access(vcpu, 0, true, gpr, len);
+	return mkvm_emulate_cr_access(vcpu, code - (write ? SVM_EXIT_WRITE_CR0 : SVM_EXIT_READ_CR0),
+				      write, gpr, len);
+}
+
 /* The linear address of the guest's instruction, for KVM_EXIT_DEBUG. */
 static u64 linear_rip(struct mkvm_vcpu *vcpu)
 {
@@ -145,6 +160,21 @@ static int handle_db(struct mkvm_vcpu *vcpu)
 static int handle_bp(struct mkvm_vcpu *vcpu)
 {
 	return mkvm_guest_debug_exit(vcpu, BP_VECTOR, linear_rip(vcpu));
+}
+
+/* Intercepted on the shadow MMU only: EXITINFO1 is the error code, EXITINFO2 the address. */
+static int handle_pf(struct mkvm_vcpu *vcpu)
+{
+	struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
+
+	return mkvm_shadow_page_fault(vcpu, c->exit_info_2, c->exit_info_1);
+}
+
+/* With decode assists EXITINFO1 holds the linear address (APM 15.33.2). */
+static int handle_invlpg(struct mkvm_vcpu *vcpu)
+{
+	return mkvm_emulate_invlpg(vcpu, to_svm(vcpu)->vmcb->control.exit_info_1,
+				   mkvm_svm_decode_assists);
 }
 
 static int handle_ac(struct mkvm_vcpu *vcpu)
@@ -207,6 +237,7 @@ static int handle_dr(struct mkvm_vcpu *vcpu)
 static int (*const exit_handlers[])(struct mkvm_vcpu *vcpu) = {
 	[SVM_EXIT_EXCP_BASE + DB_VECTOR] = handle_db,
 	[SVM_EXIT_EXCP_BASE + BP_VECTOR] = handle_bp,
+	[SVM_EXIT_EXCP_BASE + PF_VECTOR] = handle_pf,
 	[SVM_EXIT_EXCP_BASE + AC_VECTOR] = handle_ac,
 	/* Handed to the host's handler in svm_run(); the guest goes on. */
 	[SVM_EXIT_EXCP_BASE + MC_VECTOR] = mkvm_exit_nothing,
@@ -219,11 +250,19 @@ static int (*const exit_handlers[])(struct mkvm_vcpu *vcpu) = {
 	[SVM_EXIT_SMI] = mkvm_exit_nothing,
 	[SVM_EXIT_FERR_FREEZE] = mkvm_exit_nothing,
 	[SVM_EXIT_VINTR] = mkvm_svm_handle_vintr,
+	[SVM_EXIT_READ_CR0] = handle_cr,
+	[SVM_EXIT_READ_CR3] = handle_cr,
+	[SVM_EXIT_READ_CR4] = handle_cr,
+	[SVM_EXIT_WRITE_CR0] = handle_cr,
+	[SVM_EXIT_WRITE_CR3] = handle_cr,
+	[SVM_EXIT_WRITE_CR4] = handle_cr,
+	[SVM_EXIT_CR0_SEL_WRITE] = handle_cr,
 	[SVM_EXIT_WRITE_CR8] = handle_cr8_write,
 	[SVM_EXIT_CPUID] = mkvm_exit_cpuid,
 	[SVM_EXIT_IRET] = mkvm_svm_handle_iret,
 	[SVM_EXIT_INVD] = mkvm_exit_invd,
 	[SVM_EXIT_HLT] = mkvm_exit_halt,
+	[SVM_EXIT_INVLPG] = handle_invlpg,
 	[SVM_EXIT_INVLPGA] = mkvm_exit_ud,
 	[SVM_EXIT_IOIO] = handle_ioio,
 	[SVM_EXIT_MSR] = handle_msr,

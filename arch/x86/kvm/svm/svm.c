@@ -13,6 +13,7 @@
 #include <asm/msr.h>
 #include <asm/reboot.h>
 #include <asm/svm.h>
+#include <asm/tlbflush.h>
 
 #include "svm.h"
 
@@ -21,7 +22,9 @@ module_param(npt, bool, 0444);
 MODULE_PARM_DESC(npt, "Use nested paging (npt=0 needs the shadow MMU, not written yet)");
 
 bool mkvm_svm_nrips;
-static bool svm_decode_assists;
+bool mkvm_svm_decode_assists;
+/* The host's CR4.MCE, kept in the guest's (svm_update_crs). */
+static unsigned long host_cr4_mce;
 static u32 svm_max_asid;
 static int svm_cpuhp_state;
 static struct mkvm_svm_cpu __percpu *svm_cpus;
@@ -90,13 +93,53 @@ static void svm_get_sregs(struct mkvm_vcpu *vcpu, struct kvm_sregs *s)
 	s->gdt.limit = save->gdtr.limit;
 	s->idt.base = save->idtr.base;
 	s->idt.limit = save->idtr.limit;
-	s->cr0 = save->cr0;
+	s->cr0 = vcpu->arch.cr0;
 	s->cr2 = save->cr2;
-	s->cr3 = save->cr3;
-	s->cr4 = save->cr4;
+	s->cr3 = vcpu->arch.cr3;
+	s->cr4 = vcpu->arch.cr4;
 	s->cr8 = svm_get_cr8(vcpu);
-	/* EFER.SVME is the host's business (VMRUN needs it set); the guest never sees it. */
-	s->efer = save->efer & ~EFER_SVME;
+	s->efer = vcpu->arch.efer;
+}
+
+/* CR0 bits the guest changes without an exit: the selective intercept lets them by (APM 15.9.1). */
+#define CR0_GUEST_OWNED (X86_CR0_TS | X86_CR0_MP)
+
+/*
+ * The registers VMRUN loads, from the guest's (cr.c).
+ *  - CR4.MCE stays the host's, as in KVM: a machine check in the guest must
+ *    exit, not shut the CPU down (APM vol. 2 9.3.3).  Reads of CR4 are
+ *    intercepted so the guest sees its own.
+ *  - EFER.SVME is the host's business: VMRUN needs it set (APM 15.5.1).
+ *  - EFER.LME goes in only with long mode active, so that the VMCB never
+ *    holds LME with LMA clear and CR0.PG set, or LMA with paging off,
+ *    whatever order userspace, SMM entry or RSM load them in.  The hardware
+ *    does not look at LME while paging is off (APM vol. 2 14.6.1).
+ *  - On the shadow MMU (mmu/shadow.c) paging is always on, in PAE form, on
+ *    the shadow's root, with CR0.WP set and NX on whatever the guest's: PE
+ *    may be clear (paged real mode, APM 15.19).  CR0 and CR3 are then
+ *    intercepted too, so the guest sees its own.
+ */
+static void svm_update_crs(struct mkvm_vcpu *vcpu)
+{
+	struct vmcb_save_area *save = &to_svm(vcpu)->vmcb->save;
+	unsigned long cr0 = vcpu->arch.cr0, cr4 = vcpu->arch.cr4 | host_cr4_mce;
+	u64 efer = vcpu->arch.efer;
+
+	if (!(cr0 & X86_CR0_PG) || !(efer & EFER_LMA))
+		efer &= ~(EFER_LME | EFER_LMA);
+	save->cr3 = vcpu->arch.cr3;
+	if (!npt) {
+		/* Without the guest's paging, the shadow's user pages are all of memory. */
+		if (!(cr0 & X86_CR0_PG))
+			cr4 &= ~(X86_CR4_SMEP | X86_CR4_SMAP | X86_CR4_PKE);
+		cr0 |= X86_CR0_PG | X86_CR0_WP;
+		cr4 = (cr4 | X86_CR4_PAE) & ~(X86_CR4_PGE | X86_CR4_PSE);
+		efer |= EFER_NX;
+		save->cr3 = vcpu->arch.mmu.root_pa;
+	}
+	save->efer = efer | EFER_SVME;
+	save->cr0 = cr0;
+	save->cr4 = cr4;
 }
 
 static void svm_set_sregs(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s)
@@ -118,14 +161,15 @@ static void svm_set_sregs(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s)
 	save->gdtr.limit = s->gdt.limit;
 	save->idtr.base = s->idt.base;
 	save->idtr.limit = s->idt.limit;
-	save->cr0 = s->cr0;
 	save->cr2 = s->cr2;
-	save->cr3 = s->cr3;
-	save->cr4 = s->cr4;
-	save->efer = s->efer | EFER_SVME;
+	vcpu->arch.cr0 = s->cr0;
+	vcpu->arch.cr3 = s->cr3;
+	vcpu->arch.cr4 = s->cr4;
+	vcpu->arch.efer = s->efer;
+	svm_update_crs(vcpu);
 	svm_set_cr8(vcpu, s->cr8);
 	/* New paging state: translations cached under the old one must not be used. */
-	to_svm(vcpu)->asid_generation = 0;
+	mkvm_make_request(vcpu, MKVM_REQ_TLB_FLUSH);
 }
 
 static void svm_get_dr67(struct mkvm_vcpu *vcpu, u64 *dr6, u64 *dr7)
@@ -169,7 +213,6 @@ static int svm_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
 	bool intel = !vcpu->arch.amd_guest;
 
 	switch (index) {
-	case MSR_EFER:		*data = save->efer & ~EFER_SVME; break;
 	case MSR_STAR:		*data = save->star; break;
 	case MSR_LSTAR:		*data = save->lstar; break;
 	case MSR_CSTAR:		*data = save->cstar; break;
@@ -195,15 +238,8 @@ static int svm_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data)
 {
 	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
 	struct vmcb_save_area *save = &svm->vmcb->save;
-	const u64 efer_ok = EFER_SCE | EFER_LME | EFER_LMA | EFER_NX | EFER_FFXSR;
 
 	switch (index) {
-	case MSR_EFER:
-		if (data & ~efer_ok)
-			return 1;
-		save->efer = data | EFER_SVME;
-		svm->asid_generation = 0;	/* LME/NX change what translations mean */
-		break;
 	case MSR_STAR:		save->star = data; break;
 	case MSR_LSTAR:		save->lstar = data; break;
 	case MSR_CSTAR:		save->cstar = data; break;
@@ -252,7 +288,7 @@ static unsigned int svm_get_insn_bytes(struct mkvm_vcpu *vcpu, u8 *buf)
 	struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
 	unsigned int n;
 
-	if (!svm_decode_assists || c->exit_code != SVM_EXIT_NPF)
+	if (!mkvm_svm_decode_assists || c->exit_code != SVM_EXIT_NPF)
 		return 0;
 	n = min_t(unsigned int, c->insn_len, sizeof(c->insn_bytes));
 	memcpy(buf, c->insn_bytes, n);
@@ -317,6 +353,8 @@ void mkvm_svm_init_vmcb(struct mkvm_vcpu *vcpu)
 		INTERCEPT_VMSAVE, INTERCEPT_STGI, INTERCEPT_CLGI, INTERCEPT_SKINIT,
 		INTERCEPT_MONITOR, INTERCEPT_MWAIT, INTERCEPT_XSETBV, INTERCEPT_RDPRU,
 		INTERCEPT_RDPMC, INTERCEPT_WBINVD, INTERCEPT_RSM,
+		/* CR0 and CR4 writes that matter, and CR4 reads (svm_update_crs). */
+		INTERCEPT_SELECTIVE_CR0, INTERCEPT_CR4_READ, INTERCEPT_CR4_WRITE,
 	};
 
 	memset(vmcb, 0, PAGE_SIZE);
@@ -335,9 +373,20 @@ void mkvm_svm_init_vmcb(struct mkvm_vcpu *vcpu)
 	c->msrpm_base_pa = __pa(msrpm);
 	/* Physical interrupts exit to the host whatever the guest's RFLAGS.IF (APM 15.21.1). */
 	c->int_ctl = V_INTR_MASKING_MASK;
-	c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
+	if (npt) {
+		c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
+	} else {
+		/* The shadow MMU's: paging state, INVLPG and the guest's own #PF. */
+		mkvm_svm_set_intercept(vmcb, INTERCEPT_CR0_READ);
+		mkvm_svm_set_intercept(vmcb, INTERCEPT_CR0_WRITE);
+		mkvm_svm_set_intercept(vmcb, INTERCEPT_CR3_READ);
+		mkvm_svm_set_intercept(vmcb, INTERCEPT_CR3_WRITE);
+		mkvm_svm_set_intercept(vmcb, INTERCEPT_INVLPG);
+		mkvm_svm_set_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + PF_VECTOR);
+	}
 	/* The MMU context's tables outlive a reset of the VMCB (0 before the first load). */
-	c->nested_cr3 = vcpu->arch.mmu.root_pa;
+	if (npt)
+		c->nested_cr3 = vcpu->arch.mmu.root_pa;
 	/* The TSC is not reset with the VMCB: it goes on (tsc.c). */
 	c->tsc_offset = vcpu->arch.time.tsc_offset;
 
@@ -349,8 +398,10 @@ void mkvm_svm_init_vmcb(struct mkvm_vcpu *vcpu)
 	s->gdtr.limit = s->idtr.limit = 0xffff;
 	s->ldtr = (struct vmcb_seg){ .limit = 0xffff, .attrib = 0x82 };
 	s->tr = (struct vmcb_seg){ .limit = 0xffff, .attrib = 0x8b };
-	s->cr0 = X86_CR0_CD | X86_CR0_NW | X86_CR0_ET;
-	s->efer = EFER_SVME;
+	vcpu->arch.cr0 = X86_CR0_CD | X86_CR0_NW | X86_CR0_ET;
+	vcpu->arch.cr3 = vcpu->arch.cr4 = vcpu->arch.efer = 0;
+	svm_update_crs(vcpu);
+	mkvm_make_request(vcpu, MKVM_REQ_TLB_FLUSH);
 	s->dr6 = MKVM_DR6_ACTIVE_LOW;
 	s->dr7 = MKVM_DR7_RESET;
 	s->g_pat = 0x0007040600070406ULL;
@@ -423,10 +474,13 @@ static void svm_pick_asid(struct mkvm_vcpu *vcpu, struct mkvm_svm_cpu *sd, int c
 	svm->last_cpu = cpu;
 }
 
-/* The MMU context's root: the nested page tables (APM 15.25.4). */
+/* The MMU context's root: the nested page tables (APM 15.25.4), or the shadow's CR3. */
 static void svm_load_mmu_root(struct mkvm_vcpu *vcpu, u64 root_pa)
 {
-	to_svm(vcpu)->vmcb->control.nested_cr3 = root_pa;
+	if (npt)
+		to_svm(vcpu)->vmcb->control.nested_cr3 = root_pa;
+	else
+		svm_update_crs(vcpu);
 }
 
 /* A fresh ASID at the next entry has no translations (APM 15.16.1). */
@@ -500,6 +554,10 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 	vcpu->arch.regs[REG_RSP] = vmcb->save.rsp;
 	vcpu->arch.rip = vmcb->save.rip;
 	vcpu->arch.rflags = mkvm_svm_exit_rflags(vcpu);
+	/* What the guest may change without an exit (a task switch sets TS too). */
+	vcpu->arch.cr0 = (vcpu->arch.cr0 & ~CR0_GUEST_OWNED) | (vmcb->save.cr0 & CR0_GUEST_OWNED);
+	if (npt)
+		vcpu->arch.cr3 = vmcb->save.cr3;
 }
 
 static int svm_cpu_online(unsigned int cpu)
@@ -587,14 +645,10 @@ static int svm_hardware_setup(void)
 	cpuid(SVM_CPUID_FUNC, &eax, &ebx, &ecx, &edx);
 	if (!(edx & BIT(0)))
 		npt = false;
-	if (!npt) {
-		/* The shadow MMU for CPUs (or a choice) without NPT is not written yet. */
-		pr_err("minikvm: running without nested paging needs the shadow MMU, "
-		       "which is not written yet\n");
-		return -EOPNOTSUPP;
-	}
+	mkvm_tdp_enabled = npt;
 	mkvm_svm_nrips = edx & BIT(3);
-	svm_decode_assists = edx & BIT(7);
+	mkvm_svm_decode_assists = edx & BIT(7);
+	host_cr4_mce = cr4_read_shadow() & X86_CR4_MCE;
 	svm_max_asid = ebx - 1;
 	if (!svm_max_asid)
 		return -EOPNOTSUPP;
@@ -629,8 +683,9 @@ static int svm_hardware_setup(void)
 		goto free_maps;
 	}
 	svm_cpuhp_state = r;
-	pr_info("minikvm: SVM with NPT, %u ASIDs, nrips %s, decode assists %s\n", svm_max_asid,
-		mkvm_svm_nrips ? "yes" : "no", svm_decode_assists ? "yes" : "no");
+	pr_info("minikvm: SVM with %s, %u ASIDs, nrips %s, decode assists %s\n",
+		npt ? "NPT" : "the shadow MMU", svm_max_asid, mkvm_svm_nrips ? "yes" : "no",
+		mkvm_svm_decode_assists ? "yes" : "no");
 	return 0;
 
 free_maps:
@@ -667,6 +722,7 @@ const struct mkvm_x86_ops mkvm_svm_ops = {
 	.set_dr67 = svm_set_dr67,
 	.set_cr2 = svm_set_cr2,
 	.get_cpl = svm_get_cpl,
+	.update_crs = svm_update_crs,
 	.next_rip = mkvm_svm_next_rip,
 	.get_cr8 = svm_get_cr8,
 	.set_cr8 = svm_set_cr8,

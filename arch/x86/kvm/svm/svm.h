@@ -53,6 +53,7 @@ static __always_inline void stgi(void)
 }
 
 extern bool mkvm_svm_nrips;
+extern bool mkvm_svm_decode_assists;	/* CPUID 8000_000A EDX[7] */
 
 void mkvm_svm_init_vmcb(struct mkvm_vcpu *vcpu);
 int mkvm_svm_handle_exit(struct mkvm_vcpu *vcpu);

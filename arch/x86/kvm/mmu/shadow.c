@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The shadow MMU (npt=0): the guest runs on tables minikvm builds from its
+ * own, one translation at a time.  Each vCPU's shadow is a software TLB:
+ *
+ *  - A #PF exit walks the guest's tables (walk.c) as the faulting access
+ *    would, setting their accessed and dirty bits.  A fault there is the
+ *    guest's; otherwise the page is mapped, 4 KiB at a time, with the rights
+ *    the walk gave, and writable only once the guest's dirty bit is set, so
+ *    that the first write comes back to set it (SDM vol. 3 4.8).
+ *  - It forgets translations when the processor's TLB would: INVLPG, MOV
+ *    to CR3, paging-mode changes in CR0, CR4 and EFER (cr.c), and when the
+ *    host side changes (memslots, dirty logging: the MMU requests).  A guest
+ *    that changes its tables without invalidating gets what a processor may
+ *    give it, the old translation, so guest tables need no write protection.
+ *
+ * The hardware runs with paging always on (paged real mode, APM 15.19) in
+ * PAE form, 4 levels in long mode and 3 otherwise: 32-bit linear addresses
+ * fit the four page directories of a PAE table, which stay fixed while the
+ * vCPU lives, so the PDPTEs never change under the processor.  Guest pages
+ * are found through the two-dimensional tables (tdp.c), which hold the pins
+ * and the dirty-log state; the hardware does not use them in this mode.
+ */
+#include <linux/mm.h>
+#include <asm/io.h>
+
+#include <minikvm/core.h>
+#include <minikvm/mmu.h>
+#include <minikvm/walk.h>
+
+#define SPTE_P		_PAGE_PRESENT
+#define SPTE_TABLE	(_PAGE_PRESENT | _PAGE_RW | _PAGE_USER)
+#define SPTE_ADDR	0x000ffffffffff000ULL
+/* A hostile guest could map one page at every linear address: cap each vCPU's tables. */
+#define SHADOW_MAX_PAGES 2048
+
+static unsigned int index_at(u64 gva, int level)
+{
+	return (gva >> (PAGE_SHIFT + 9 * (level - 1))) & 511;
+}
+
+/* Free the tables below the entries of @table, a table of @level, and clear them. */
+static void free_below(struct mkvm_shadow *sh, u64 *table, int level)
+{
+	for (int i = 0; i < 512; i++) {
+		u64 *child;
+
+		if (!(table[i] & SPTE_P) || level == 1) {
+			table[i] = 0;
+			continue;
+		}
+		child = __va(table[i] & SPTE_ADDR);
+		free_below(sh, child, level - 1);
+		free_page((unsigned long)child);
+		sh->pages--;
+		table[i] = 0;
+	}
+}
+
+static void zap(struct mkvm_shadow *sh)
+{
+	if (sh->levels == 4) {
+		free_below(sh, sh->root, 4);
+		return;
+	}
+	for (int i = 0; i < 4; i++)
+		free_below(sh, sh->pae_pd[i], 2);
+}
+
+/**
+ * mkvm_shadow_create() - the fixed tables of a vCPU's shadow
+ * @vcpu: the vCPU
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int mkvm_shadow_create(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_shadow *sh = &vcpu->arch.mmu.shadow;
+
+	/* Outside long mode CR3 has 32 bits (SDM vol. 3 4.4.1). */
+	sh->root = (u64 *)get_zeroed_page(GFP_KERNEL_ACCOUNT | GFP_DMA32);
+	if (!sh->root)
+		return -ENOMEM;
+	for (int i = 0; i < 4; i++) {
+		sh->pae_pd[i] = (u64 *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
+		if (!sh->pae_pd[i])
+			return -ENOMEM;
+	}
+	sh->levels = 4;
+	return 0;
+}
+
+/**
+ * mkvm_shadow_destroy() - free a vCPU's shadow
+ * @vcpu: the vCPU, which no CPU runs
+ */
+void mkvm_shadow_destroy(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_shadow *sh = &vcpu->arch.mmu.shadow;
+
+	if (!sh->root)
+		return;
+	zap(sh);
+	for (int i = 0; i < 4; i++)
+		free_page((unsigned long)sh->pae_pd[i]);
+	free_page((unsigned long)sh->root);
+	sh->root = NULL;
+}
+
+/**
+ * mkvm_shadow_reset() - forget every translation, for tables of @levels
+ * @vcpu: the vCPU, not in the guest
+ * @levels: 4 for long mode, 3 (PAE) otherwise
+ *
+ * The caller flushes the processor's TLB before the next entry.
+ *
+ * Return: the root's physical address, the hardware's CR3.
+ */
+u64 mkvm_shadow_reset(struct mkvm_vcpu *vcpu, int levels)
+{
+	struct mkvm_shadow *sh = &vcpu->arch.mmu.shadow;
+
+	zap(sh);
+	sh->levels = levels;
+	sh->inv_shift = PMD_SHIFT;
+	memset(sh->root, 0, PAGE_SIZE);
+	/* PAE's PDPTEs have only P and the address (SDM vol. 3 4.4.1). */
+	if (levels == 3)
+		for (int i = 0; i < 4; i++)
+			sh->root[i] = __pa(sh->pae_pd[i]) | SPTE_P;
+	return __pa(sh->root);
+}
+
+/* The page directory for @gva, allocating the levels above it in long mode. */
+static u64 *pd_of(struct mkvm_shadow *sh, u64 gva, bool alloc)
+{
+	u64 *table = sh->root;
+
+	if (sh->levels == 3)
+		return sh->pae_pd[(gva >> 30) & 3];
+	for (int level = 4; level > 2; level--) {
+		u64 *e = &table[index_at(gva, level)];
+
+		if (!(*e & SPTE_P)) {
+			u64 *child;
+
+			if (!alloc)
+				return NULL;
+			child = (u64 *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
+			if (!child)
+				return NULL;
+			sh->pages++;
+			*e = __pa(child) | SPTE_TABLE;
+		}
+		table = __va(*e & SPTE_ADDR);
+	}
+	return table;
+}
+
+/* The level-1 entry for @gva, allocating the tables on the way; NULL on -ENOMEM. */
+static u64 *leaf_of(struct mkvm_shadow *sh, u64 gva)
+{
+	u64 *pd = pd_of(sh, gva, true), *e;
+	u64 *pt;
+
+	if (!pd)
+		return NULL;
+	e = &pd[index_at(gva, 2)];
+	if (!(*e & SPTE_P)) {
+		pt = (u64 *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
+		if (!pt)
+			return NULL;
+		sh->pages++;
+		*e = __pa(pt) | SPTE_TABLE;
+	}
+	pt = __va(*e & SPTE_ADDR);
+	return &pt[index_at(gva, 1)];
+}
+
+/* Forget the translations of the 2 MiB around @gva: free its page table. */
+static void zap_2m(struct mkvm_shadow *sh, u64 gva)
+{
+	u64 *pd = pd_of(sh, gva, false), *e;
+
+	if (!pd)
+		return;
+	e = &pd[index_at(gva, 2)];
+	if (!(*e & SPTE_P))
+		return;
+	free_page((unsigned long)__va(*e & SPTE_ADDR));
+	sh->pages--;
+	*e = 0;
+}
+
+/**
+ * mkvm_shadow_invlpg() - the guest's INVLPG
+ * @vcpu: the vCPU
+ * @gva: the linear address
+ *
+ * The guest page that holds @gva may be larger than what a shadow page
+ * table covers: every translation of the largest guest page shadowed so
+ * far, around @gva, goes.
+ */
+void mkvm_shadow_invlpg(struct mkvm_vcpu *vcpu, u64 gva)
+{
+	struct mkvm_shadow *sh = &vcpu->arch.mmu.shadow;
+	u64 size = 1ULL << sh->inv_shift, start = gva & ~(size - 1);
+
+	if (sh->levels == 3)
+		start = (u32)start;
+	if (sh->levels == 4 && sh->inv_shift == PUD_SHIFT) {
+		u64 *pml4e = &sh->root[index_at(gva, 4)], *pdpte;
+
+		if (*pml4e & SPTE_P) {
+			pdpte = &((u64 *)__va(*pml4e & SPTE_ADDR))[index_at(gva, 3)];
+			if (*pdpte & SPTE_P) {
+				free_below(sh, __va(*pdpte & SPTE_ADDR), 2);
+				free_page((unsigned long)__va(*pdpte & SPTE_ADDR));
+				sh->pages--;
+				*pdpte = 0;
+			}
+		}
+	} else {
+		for (u64 a = start; a < start + size; a += PMD_SIZE)
+			zap_2m(sh, a);
+	}
+	/* The processor may hold translations, and table entries, of what was freed. */
+	mkvm_x86->flush_tlb(vcpu);
+}
+
+/*
+ * The guest page the walk found may be larger than 2 MiB (4 MiB in 32-bit
+ * paging, 1 GiB in long mode): INVLPG must then forget more.
+ */
+static void note_page_size(struct mkvm_vcpu *vcpu, struct mkvm_shadow *sh, int level)
+{
+	bool pse32 = !(vcpu->arch.cr4 & X86_CR4_PAE);
+	unsigned int shift = level == 3 ? PUD_SHIFT : level == 2 && pse32 ? 22 : PMD_SHIFT;
+
+	if (shift > sh->inv_shift)
+		sh->inv_shift = shift;
+}
+
+/**
+ * mkvm_shadow_page_fault() - a #PF exit on the shadow MMU
+ * @vcpu: the vCPU, with slots_sem held for read
+ * @gva: the faulting linear address
+ * @error_code: the hardware's #PF error code
+ *
+ * Return: 1 to enter the guest again (mapped, or the guest's own #PF
+ * queued); 0 to exit to userspace for MMIO; a negative errno.
+ */
+int mkvm_shadow_page_fault(struct mkvm_vcpu *vcpu, u64 gva, u32 error_code)
+{
+	struct mkvm_shadow *sh = &vcpu->arch.mmu.shadow;
+	bool write = error_code & MKVM_PF_WRITE, host_writable, user;
+	struct mkvm_fault fault;
+	struct mkvm_walk w;
+	u64 hpa, spte, *e;
+	int r;
+
+	if (sh->levels == 3)
+		gva = (u32)gva;
+	r = mkvm_walk_gva_fault(vcpu, gva, error_code, &w, &fault);
+	if (r == -EFAULT) {
+		mkvm_inject_fault(vcpu, &fault);
+		return 1;
+	}
+	if (r)
+		return 1;		/* the guest kept changing its tables: again */
+	r = mkvm_tdp_translate(vcpu, w.gpa, write, &hpa, &host_writable);
+	if (r == 1) {
+		vcpu->stat.pf_emulate++;
+		return mkvm_emulate_mmio(vcpu, w.gpa, write, false);
+	}
+	if (r)
+		return r;
+
+	if (sh->pages >= SHADOW_MAX_PAGES) {
+		mkvm_shadow_reset(vcpu, sh->levels);
+		mkvm_x86->flush_tlb(vcpu);
+	}
+	e = leaf_of(sh, gva);
+	if (!e)
+		return -ENOMEM;
+	user = w.user;
+	spte = hpa | SPTE_P | _PAGE_ACCESSED | _PAGE_DIRTY;
+	if (write) {
+		spte |= _PAGE_RW;
+		/*
+		 * A kernel write that only CR0.WP = 0 allows: the hardware runs
+		 * with WP set, so the page is mapped writable for the kernel
+		 * alone, and a user access faults and maps it again.  Under
+		 * SMEP the kernel may not fetch from the guest's user page.
+		 */
+		if (!w.entries_writable) {
+			if (user && (vcpu->arch.cr4 & X86_CR4_SMEP))
+				w.executable = false;
+			user = false;
+		}
+	} else if (w.entries_writable && w.dirty && host_writable) {
+		spte |= _PAGE_RW;
+	}
+	if (user)
+		spte |= _PAGE_USER;
+	if (!w.executable)
+		spte |= _PAGE_NX;
+	/* A translation the processor may have cached changes. */
+	if (*e & SPTE_P)
+		mkvm_x86->flush_tlb(vcpu);
+	*e = spte;
+	note_page_size(vcpu, sh, w.level);
+	vcpu->stat.pf_fixed++;
+	return 1;
+}
