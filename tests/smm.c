@@ -48,6 +48,8 @@
 #define CR0_TS			(1ULL << 3)
 #define CR0_EM			(1ULL << 2)
 #define CR0_PG			(1ULL << 31)
+#define EFER_LME		(1ULL << 8)
+#define EFER_LMA		(1ULL << 10)
 #define ICR_SMI			0x200
 
 #define MARKER_SMRAM		0x5a5aa5a5u
@@ -917,6 +919,54 @@ TEST(smi_32bit_map_without_long_mode)
 	expect_state_back(vcpu, &r0, &s0,
 			  GUEST_CODE16_GPA + (smm_guest32_resume - smm_guest32) + 1, 16);
 	expect_smi_state(vcpu, 0, 0);
+	vm_free(vm);
+}
+
+/*
+ * A vCPU whose CPUID has no long mode, put in long mode by KVM_SET_SREGS
+ * (which KVM does not check against the CPUID): the SMI saves the 32-bit
+ * map, and CR0.PG cleared at SMM entry leaves long mode, so EFER.LMA is
+ * clear in SMM while EFER.LME stays (KVM clears EFER at entry only for a
+ * CPUID with long mode).
+ */
+TEST(smi_long_mode_without_cpuid_lm)
+{
+	struct kvm_vm *vm = vm_create(VM_MODE_LONG64);
+	struct kvm_cpuid_entry2 *e = cpuid_find(vm->cpuid, 0x80000001, 0);
+	uint8_t *smram = smm_setup(vm, 0);
+	uint64_t b = SMBASE_RESET;
+	struct kvm_vcpu *vcpu;
+	struct kvm_sregs s0, s;
+	struct kvm_regs r0;
+
+	TEST_ASSERT(e, "no CPUID 0x80000001");
+	e->edx &= ~(1u << 29);		/* no long mode */
+	vcpu = vm_vcpu_add_at(vm, 0, (uint64_t)smm_guest_loop);
+	load_handler(smram, b, smm_hlt, smm_hlt_end);
+
+	expect_hlt(vcpu, false);
+	vcpu_regs_get(vcpu, &r0);
+	vcpu_sregs_get(vcpu, &s0);
+	TEST_ASSERT_EQ(s0.efer, EFER_LME | EFER_LMA);
+	TEST_ASSERT_EQ(s0.cs.l, 1);
+	vcpu_ioctl(vcpu, KVM_SMI, NULL, "KVM_SMI");
+	expect_hlt(vcpu, true);
+	expect_smm_entry_state(vcpu, b, s0.cr0, true);
+	vcpu_sregs_get(vcpu, &s);
+	TEST_ASSERT_EQ(s.cr0 & CR0_PG, 0);
+	TEST_ASSERT_EQ(s.efer, EFER_LME);
+	expect_smi_state(vcpu, 1, 0);
+	/* The 32-bit map, with the state of the 64-bit guest cut to 32 bits. */
+	TEST_ASSERT_EQ(MAP32(smram, b, 0x7efc), SMM_REV_32);
+	TEST_ASSERT_EQ(MAP32(smram, b, 0x7ef8), b);
+	TEST_ASSERT_EQ(MAP32(smram, b, 0x7ffc), s0.cr0);
+	TEST_ASSERT_EQ(MAP32(smram, b, 0x7ff8), (uint32_t)s0.cr3);
+	TEST_ASSERT_EQ(MAP32(smram, b, 0x7ff0), (uint32_t)r0.rip);
+	TEST_ASSERT_EQ(MAP32(smram, b, 0x7f14), s0.cr4);
+	/* The handler goes on in SMM. */
+	expect_out(vcpu, PORT_SMM2, true);
+	vcpu_sregs_get(vcpu, &s);
+	TEST_ASSERT_EQ(s.efer, EFER_LME);
 	vm_free(vm);
 }
 
