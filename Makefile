@@ -15,8 +15,9 @@
 KDIR ?= $(shell d=/lib/modules/$$(uname -r)/build; if [ -d $$d ]; then echo $$d; \
 	else ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1; fi)
 
-# Which hypervisors the selftests run against: minikvm, kvm (the reference), or both.
-MODULE ?= minikvm kvm
+# Which hypervisors the selftests run against: minikvm, minikvm-shadow (npt=0), kvm (the
+# reference), or any of them.
+MODULE ?= minikvm minikvm-shadow kvm
 # Extra options for tools/testvm, e.g. TESTVM_OPTS="--cpus 4".
 TESTVM_OPTS ?=
 # Selftest binaries to run (default: all); e.g. TESTS="system memslots".
@@ -131,6 +132,78 @@ demo:
 # Side-by-side benchmark of minikvm and the reference KVM (not part of check).
 bench: all
 	@BENCH_PROGRAMS="$(BENCH_BINS)" tools/bench
+
+# Fuzzing (not part of check): libFuzzer with ASan and UBSan on the decoder
+# and the ALU (tests/fuzz), FUZZ_TIME seconds each, then tests/fuzz_ioctl
+# (FUZZ_SECONDS per case) and tests/fuzz_guest (FUZZ_SECONDS for its emulator
+# cases, FUZZ_SEEDS random-byte guests) inside the test machine on
+# FUZZ_MODULE.  FUZZ_SEED=N replays a case's seed.  tests/unit/fuzz_targets_test
+# runs the libFuzzer targets on fixed inputs in check.
+FUZZ_CC ?= clang
+FUZZ_TIME ?= 300
+FUZZ_SECONDS ?= 300
+FUZZ_SEEDS ?= 1000
+FUZZ_MODULE ?= minikvm
+FUZZ_SEED ?=
+FUZZ_TARGETS := decode alu
+FUZZ_BINS := $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
+FUZZ_TARGET_SRCS := $(addprefix tests/fuzz/,$(addsuffix .c,$(FUZZ_TARGETS)))
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -DFUZZ_LIBFUZZER \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iinclude
+# libFuzzer options per target: the longest input worth trying.
+FUZZ_OPTS_decode := -max_len=24 -dict=tests/fuzz/decode.dict
+FUZZ_OPTS_alu := -max_len=25
+# fuzz_ioctl's 3 cases take FUZZ_SECONDS each, fuzz_guest's emulator cases FUZZ_SECONDS
+# together and its random bytes up to 600 s; then setup, checks and the boot.
+FUZZ_VM_TIMEOUT = $(shell echo $$((4 * $(FUZZ_SECONDS) + 1500)))
+
+.PHONY: fuzz fuzz-build fuzz-lib fuzz-vm
+
+fuzz: fuzz-lib fuzz-vm
+
+fuzz-build: $(FUZZ_BINS)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(SHARED_SRCS) $(wildcard include/minikvm/*.h)
+	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "make fuzz: '$(FUZZ_CC)' not found;" \
+		"it needs clang with libFuzzer and the sanitizers (Debian: apt-get install" \
+		"clang libclang-rt-14-dev), or FUZZ_CC=<a clang>" >&2; exit 1; }
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(SHARED_SRCS) || { echo "make fuzz: $(FUZZ_CC)" \
+		"cannot build a libFuzzer program; is libclang-rt-14-dev (libFuzzer and the" \
+		"sanitizer runtimes) installed?" >&2; exit 1; }
+
+# The corpus grows in build/fuzz/corpus/TARGET from run to run; an input that
+# breaks a property is saved as build/fuzz/crashes/TARGET-crash-*: replay it
+# with build/fuzz/TARGET FILE.
+fuzz-lib: $(FUZZ_BINS)
+	@failed=0; for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(BUILD)/fuzz/corpus/$$t $(BUILD)/fuzz/crashes || exit 1; \
+		echo "# libFuzzer: $$t for $(FUZZ_TIME) s"; \
+		opts=; \
+		case $$t in \
+		decode) opts="$(FUZZ_OPTS_decode)" ;; \
+		alu) opts="$(FUZZ_OPTS_alu)" ;; \
+		esac; \
+		if $(BUILD)/fuzz/$$t -max_total_time=$(FUZZ_TIME) -print_final_stats=1 $$opts \
+			-artifact_prefix=$(BUILD)/fuzz/crashes/$$t- $(BUILD)/fuzz/corpus/$$t; then \
+			echo "ok - libFuzzer $$t"; \
+		else \
+			echo "not ok - libFuzzer $$t: the input is saved above"; failed=1; \
+		fi; \
+	done; exit $$failed
+
+fuzz-vm: all
+	@tools/testvm --module $(FUZZ_MODULE) --timeout $(FUZZ_VM_TIMEOUT) $(TESTVM_OPTS) -- \
+		env FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SEEDS=$(FUZZ_SEEDS) \
+		$(if $(FUZZ_SEED),FUZZ_SEED=$(FUZZ_SEED)) \
+		tools/run-tests --label fuzz-$(FUZZ_MODULE) --timeout $(FUZZ_VM_TIMEOUT) \
+		$(BUILD)/tests/fuzz_ioctl $(BUILD)/tests/fuzz_guest
+
+# The unit test runs the fuzz targets on fixed inputs, without libFuzzer.
+$(BUILD)/unit/fuzz_targets_test: tests/unit/fuzz_targets_test.c $(FUZZ_TARGET_SRCS) \
+		tests/fuzz/fuzz.h $(TEST_LIB_OBJS) $(SHARED_OBJS) $(TEST_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -Iinclude -o $@ $< $(FUZZ_TARGET_SRCS) $(TEST_LIB_OBJS) $(SHARED_OBJS)
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null
