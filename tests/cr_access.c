@@ -511,6 +511,44 @@ TEST(lmsw_64bit_register_and_memory)
 }
 
 /*
+ * SMSW (SDM vol. 2 SMSW): CR0's low 16 bits to memory; to a register as
+ * much of CR0 as the operand size holds, a 16-bit one keeping its upper
+ * bits.  With npt=0 the hypervisor intercepts CR0 reads, SMSW among them
+ * (APM 15.9), and completes it; with npt=1 the CPU runs it.
+ */
+static void guest_smsw(void)
+{
+	uint64_t r16 = 0x1122334455667788ULL, r32 = ~0ULL, r64 = 0;
+	volatile uint16_t m = 0xabcd;
+
+	asm volatile("smsw %w0" : "+r"(r16));
+	asm volatile("smsw %k0" : "+r"(r32));
+	asm volatile("smsw %q0" : "+r"(r64));
+	asm volatile("smsw %0" : "=m"(m) : : "memory");
+	GUEST_SYNC_ARGS(read_cr0(), r16, r32, r64);
+	GUEST_SYNC_ARGS(m, 0, 0, 0);
+}
+
+TEST(smsw_register_and_memory)
+{
+	struct kvm_vm *vm = vm_create(VM_MODE_LONG64);
+	struct kvm_vcpu *vcpu = vm_vcpu_add(vm, 0, guest_smsw);
+	struct ucall uc;
+	uint64_t cr0;
+
+	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
+	cr0 = uc.args[0];
+	TEST_ASSERT_EQ(cr0 & 0xffffffff, 0x80050033);
+	TEST_ASSERT_EQ(uc.args[1], 0x1122334455660000ULL | (cr0 & 0xffff));
+	TEST_ASSERT_EQ(uc.args[2], (uint32_t)cr0);
+	TEST_ASSERT_EQ(uc.args[3], cr0);
+	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
+	TEST_ASSERT_EQ(uc.args[0], cr0 & 0xffff);
+	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_DONE);
+	vm_free(vm);
+}
+
+/*
  * Real mode (CR0 0x60000010 after reset: CD, NW, ET): LMSW sets PE, and a
  * later LMSW without PE (in 16-bit protected mode now) leaves it set.  EBX,
  * ECX, EDX: CR0 before, after the first LMSW, after the second.

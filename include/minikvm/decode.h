@@ -36,6 +36,7 @@ enum mkvm_insn_kind {
 	INSN_LMSW,		/* 0F 01 /6: CR0[3:0] = r/m16, PE never cleared */
 	INSN_CLTS,		/* 0F 06: CR0.TS = 0 */
 	INSN_INVLPG,		/* 0F 01 /7, memory only: drop the TLB entry for m */
+	INSN_SMSW,		/* 0F 01 /4: r/m = CR0 (m16, or a register of operand size) */
 };
 
 /* ALU operations in the order of their opcode rows and ModRM.reg of group 1. */

@@ -325,8 +325,8 @@ bool mkvm_fetch_decode(struct mkvm_vcpu *vcpu, struct kvm_sregs *s, struct mkvm_
 int mkvm_emulation_failed(struct mkvm_vcpu *vcpu, const u8 *bytes, unsigned int n);
 bool mkvm_decode_intercepted(struct mkvm_vcpu *vcpu, struct kvm_sregs *s, struct mkvm_insn *insn,
 			     int *gpr, unsigned int *len, int *r);
-int mkvm_read_mem_operand(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s,
-			  const struct mkvm_insn *insn, void *val, unsigned int size);
+int mkvm_access_mem_operand(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s,
+			    const struct mkvm_insn *insn, void *val, unsigned int size, bool write);
 u64 mkvm_operand_la(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s,
 		    const struct mkvm_insn *insn);
 

@@ -222,11 +222,37 @@ static bool insn_matches(const struct mkvm_insn *insn, int cr, bool write)
 {
 	if (insn->lock)		/* LOCK MOV CR0 is CR8 on AMD (APM vol. 3 MOV CRn) */
 		return false;
+	/* The CR0 read intercept covers SMSW too (APM 15.9). */
 	if (!write)
-		return insn->kind == INSN_MOV_FROM_CR && insn->reg == cr;
+		return (insn->kind == INSN_MOV_FROM_CR && insn->reg == cr) ||
+		       (cr == 0 && insn->kind == INSN_SMSW);
 	if (insn->kind == INSN_MOV_TO_CR)
 		return insn->reg == cr;
 	return cr == 0 && (insn->kind == INSN_LMSW || insn->kind == INSN_CLTS);
+}
+
+/*
+ * SMSW: CR0's low 16 bits to memory; to a register, as much of CR0 as the
+ * operand size holds, a 16-bit one keeping its upper bits (SDM vol. 2 SMSW).
+ */
+static int smsw(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, const struct mkvm_insn *insn,
+		bool wide)
+{
+	unsigned long *reg = &vcpu->arch.regs[insn->rm], next = vcpu->arch.rip + insn->len;
+	u16 msw = vcpu->arch.cr0;
+	int r;
+
+	if (insn->mem) {
+		r = mkvm_access_mem_operand(vcpu, s, insn, &msw, sizeof(msw), true);
+		if (r)
+			return r > 0 ? r : mkvm_emulation_failed(vcpu, NULL, 0);
+	} else if (insn->op_bytes == 2) {
+		*reg = (*reg & ~0xffffUL) | msw;
+	} else {
+		*reg = insn->op_bytes == 8 ? vcpu->arch.cr0 : (u32)vcpu->arch.cr0;
+	}
+	mkvm_rip_past_insn(vcpu, wide ? next : (u32)next);
+	return 1;
 }
 
 /**
@@ -263,6 +289,8 @@ int mkvm_emulate_cr_access(struct mkvm_vcpu *vcpu, int cr, bool write, int gpr, 
 		return mkvm_emulation_failed(vcpu, NULL, 0);
 	/* MOV CR's operand is 64 bits in 64-bit mode, else 32. */
 	wide = (s.efer & EFER_LMA) && s.cs.l;
+	if (insn.kind == INSN_SMSW)
+		return smsw(vcpu, &s, &insn, wide);
 	if (!write) {
 		val = cr == 0 ? vcpu->arch.cr0 : cr == 3 ? vcpu->arch.cr3 : vcpu->arch.cr4;
 		regs[gpr] = wide ? val : (u32)val;
@@ -272,7 +300,7 @@ int mkvm_emulate_cr_access(struct mkvm_vcpu *vcpu, int cr, bool write, int gpr, 
 	case INSN_LMSW:
 		/* CR0[3:0] from the operand, except that PE stays set (SDM vol. 2 LMSW). */
 		if (insn.mem) {
-			r = mkvm_read_mem_operand(vcpu, &s, &insn, &msw, sizeof(msw));
+			r = mkvm_access_mem_operand(vcpu, &s, &insn, &msw, sizeof(msw), false);
 			if (r)
 				return r > 0 ? r : mkvm_emulation_failed(vcpu, NULL, 0);
 		} else {

@@ -3,8 +3,8 @@
  * x86 instruction decoder (SDM vol. 2 chapter 2, APM vol. 3 chapter 1).
  *
  * Decodes the instructions that can touch MMIO or do string I/O, and MOV
- * to and from control and debug registers, LMSW, CLTS and INVLPG, in 16-,
- * 32- and 64-bit code:
+ * to and from control and debug registers, LMSW, SMSW, CLTS and INVLPG, in
+ * 16-, 32- and 64-bit code:
  * prefixes, REX, one- and two-byte opcodes, ModRM, SIB, displacement and
  * immediate.  It is plain C without kernel dependencies so
  * that tests/unit/decode_test.c runs it in userspace.
@@ -216,6 +216,22 @@ static int decode_modrm(struct mkvm_insn *insn, struct cursor *c, unsigned int m
 	return 0;
 }
 
+/*
+ * SMSW stores 16 bits to memory, a register of the operand size (SDM vol. 2
+ * SMSW): group 7's 16-bit default does not hold for it.
+ */
+static void decode_smsw(struct mkvm_insn *insn, unsigned int mode, bool opsize)
+{
+	insn->kind = INSN_SMSW;
+	if (insn->mem)
+		return;
+	if (mode == 64)
+		insn->op_bytes = insn->rex & 8 ? 8 : opsize ? 2 : 4;
+	else
+		insn->op_bytes = (mode == 16) != opsize ? 2 : 4;
+	insn->src_bytes = insn->op_bytes;
+}
+
 /**
  * mkvm_decode() - decode one instruction
  * @insn: filled in
@@ -306,8 +322,10 @@ int mkvm_decode(struct mkvm_insn *insn, const u8 *bytes, unsigned int avail, uns
 			return -EINVAL;		/* F6/F7 /2-/7: NOT, NEG, MUL, DIV... */
 		else if (insn->kind == INSN_LMSW && sub == 7 && insn->mem)
 			insn->kind = INSN_INVLPG;	/* group 7 (SDM vol. 2 table A-6) */
+		else if (insn->kind == INSN_LMSW && sub == 4)
+			decode_smsw(insn, mode, opsize);
 		else if (insn->kind == INSN_LMSW && sub != 6)
-			return -EINVAL;		/* 0F 01 /0-/5, /7 11B: SGDT, SMSW, SWAPGS... */
+			return -EINVAL;		/* 0F 01 /0-/3, /5, /7 11B: SGDT, SWAPGS... */
 	} else if (insn->kind == INSN_ALU_TO_RM || insn->kind == INSN_ALU_FROM_RM) {
 		insn->alu = insn->opcode >> 3;
 	}

@@ -436,32 +436,35 @@ u64 mkvm_operand_la(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s,
 }
 
 /**
- * mkvm_read_mem_operand() - read an instruction's memory operand in RAM
+ * mkvm_access_mem_operand() - read or write an instruction's memory operand in RAM
  * @vcpu: the vCPU, with slots_sem held
  * @s: its special registers
  * @insn: the instruction at RIP, with a memory operand
- * @val: filled with the operand
+ * @val: filled with the operand, or what to write
  * @size: its size in bytes, at most 8
+ * @write: a write
  *
- * For the few instructions minikvm completes that read ordinary memory
- * (LMSW m16): the segment checks, then the guest's page tables at its CPL.
+ * For the few instructions minikvm completes that touch ordinary memory
+ * (LMSW m16, SMSW m16): the segment checks, then the guest's page tables at
+ * its CPL.
  *
- * Return: 0 with @val filled; 1 with the guest's #GP, #SS or #PF queued, or
- * to run the instruction again after the guest changed its tables
- * meanwhile; a negative errno when the operand is not in a memslot (the
- * caller reports an emulation failure).
+ * Return: 0 when done; 1 with the guest's #GP, #SS or #PF queued, or to
+ * run the instruction again after the guest changed its tables meanwhile;
+ * a negative errno when the operand is not in a memslot (the caller
+ * reports an emulation failure).
  */
-int mkvm_read_mem_operand(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s,
-			  const struct mkvm_insn *insn, void *val, unsigned int size)
+int mkvm_access_mem_operand(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s,
+			    const struct mkvm_insn *insn, void *val, unsigned int size, bool write)
 {
 	unsigned int seg;
 	u64 off = operand_offset(vcpu, insn, vcpu->arch.rip + insn->len, &seg), la;
 	struct mkvm_fault fault;
 	int err;
 
-	err = linearize(vcpu, s, seg, off, size, false, &la, &fault);
+	err = linearize(vcpu, s, seg, off, size, write, &la, &fault);
 	if (!err)
-		err = mkvm_read_guest_virt(vcpu, s, la, val, size, 0, &fault);
+		err = write ? mkvm_write_guest_virt(vcpu, s, la, val, size, &fault) :
+			      mkvm_read_guest_virt(vcpu, s, la, val, size, 0, &fault);
 	if (err == -EFAULT)
 		mkvm_inject_fault(vcpu, &fault);
 	if (err == -EFAULT || err == -EAGAIN)
