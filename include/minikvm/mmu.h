@@ -75,6 +75,7 @@ struct mkvm_mmu {
 enum mkvm_request {
 	MKVM_REQ_TLB_FLUSH,	/* translations it may hold are stale */
 	MKVM_REQ_MMU_RELOAD,	/* its root or role changed: SMM came or went */
+	MKVM_REQ_TLB_FLUSH_NONGLOBAL,	/* the guest loaded CR3: all but global pages */
 };
 
 /* Two-dimensional paging (NPT, EPT) in use; false: the shadow MMU.  Set at load. */
@@ -91,6 +92,7 @@ int mkvm_emulate_invlpg(struct mkvm_vcpu *vcpu, u64 gva, bool known);
 int mkvm_shadow_create(struct mkvm_vcpu *vcpu);
 void mkvm_shadow_destroy(struct mkvm_vcpu *vcpu);
 u64 mkvm_shadow_reset(struct mkvm_vcpu *vcpu, int levels);
+void mkvm_shadow_zap_nonglobal(struct mkvm_vcpu *vcpu);
 void mkvm_shadow_invlpg(struct mkvm_vcpu *vcpu, u64 gva);
 int mkvm_shadow_page_fault(struct mkvm_vcpu *vcpu, u64 gva, u32 error_code);
 

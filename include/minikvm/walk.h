@@ -101,11 +101,12 @@ struct mkvm_fault {
  * @user: the entries allow a user-mode access
  * @executable: the entries allow a fetch
  * @dirty: the leaf's dirty bit is set (by this walk if it was a write)
+ * @global: the leaf's G bit (x86 formats; it counts only with CR4.PGE)
  */
 struct mkvm_walk {
 	u64 gpa;
 	int level;
-	bool writable, entries_writable, user, executable, dirty;
+	bool writable, entries_writable, user, executable, dirty, global;
 };
 
 int mkvm_walk(const struct mkvm_paging *p, const struct mkvm_walk_env *env, u64 addr,

@@ -161,9 +161,9 @@ int mkvm_set_cr4(struct mkvm_vcpu *vcpu, unsigned long cr4)
  * @vcpu: the vCPU
  * @cr3: the new value
  *
- * Every MOV to CR3 drops the shadow's translations, also with PCIDs and
- * bit 63 set: flushing more than the guest asked is always allowed, and
- * bit 63 itself is not kept (SDM vol. 3 4.10.4.1).
+ * Every MOV to CR3 drops the shadow's translations but those of global
+ * pages, also with PCIDs and bit 63 set: flushing more than the guest asked
+ * is always allowed, and bit 63 itself is not kept (SDM vol. 3 4.10.4.1).
  *
  * Return: 0, or 1 when the write is #GP(0) and nothing changed.
  */
@@ -176,7 +176,8 @@ int mkvm_set_cr3(struct mkvm_vcpu *vcpu, unsigned long cr3)
 		return 1;
 	vcpu->arch.cr3 = cr3;
 	mkvm_x86->update_crs(vcpu);
-	mkvm_make_request(vcpu, MKVM_REQ_TLB_FLUSH);
+	/* Global pages survive it (SDM vol. 3 4.10.4.1). */
+	mkvm_make_request(vcpu, MKVM_REQ_TLB_FLUSH_NONGLOBAL);
 	return 0;
 }
 
@@ -242,6 +243,11 @@ static int smsw(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, const struct 
 	u16 msw = vcpu->arch.cr0;
 	int r;
 
+	/* UMIP keeps SMSW from CPL > 0 (SDM vol. 2 SMSW). */
+	if ((vcpu->arch.cr4 & X86_CR4_UMIP) && mkvm_x86->get_cpl(vcpu)) {
+		mkvm_queue_exception(vcpu, X86_TRAP_GP, true, 0);
+		return 1;
+	}
 	if (insn->mem) {
 		r = mkvm_access_mem_operand(vcpu, s, insn, &msw, sizeof(msw), true);
 		if (r)

@@ -141,12 +141,19 @@ void mkvm_mmu_prepare_entry(struct mkvm_vcpu *vcpu)
 		return;
 	if (test_and_clear_bit(MKVM_REQ_MMU_RELOAD, &vcpu->arch.requests)) {
 		clear_bit(MKVM_REQ_TLB_FLUSH, &vcpu->arch.requests);
+		clear_bit(MKVM_REQ_TLB_FLUSH_NONGLOBAL, &vcpu->arch.requests);
 		load(vcpu);
 		flush = true;
 	}
 	if (test_and_clear_bit(MKVM_REQ_TLB_FLUSH, &vcpu->arch.requests)) {
+		clear_bit(MKVM_REQ_TLB_FLUSH_NONGLOBAL, &vcpu->arch.requests);
 		if (!mmu->role.tdp)
 			mkvm_shadow_reset(vcpu, mmu->role.levels);
+		flush = true;
+	}
+	if (test_and_clear_bit(MKVM_REQ_TLB_FLUSH_NONGLOBAL, &vcpu->arch.requests)) {
+		if (!mmu->role.tdp)
+			mkvm_shadow_zap_nonglobal(vcpu);
 		flush = true;
 	}
 	if (flush)

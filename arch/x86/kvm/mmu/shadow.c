@@ -9,8 +9,9 @@
  *    the walk gave, and writable only once the guest's dirty bit is set, so
  *    that the first write comes back to set it (SDM vol. 3 4.8).
  *  - It forgets translations when the processor's TLB would: INVLPG, MOV
- *    to CR3, paging-mode changes in CR0, CR4 and EFER (cr.c), and when the
- *    host side changes (memslots, dirty logging: the MMU requests).  A guest
+ *    to CR3 (all but global pages), paging-mode changes in CR0, CR4 and
+ *    EFER (cr.c), and when the host side changes (memslots, dirty logging:
+ *    the MMU requests).  A guest
  *    that changes its tables without invalidating gets what a processor may
  *    give it, the old translation, so guest tables need no write protection.
  *
@@ -31,6 +32,8 @@
 #define SPTE_P		_PAGE_PRESENT
 #define SPTE_TABLE	(_PAGE_PRESENT | _PAGE_RW | _PAGE_USER)
 #define SPTE_ADDR	0x000ffffffffff000ULL
+/* An available bit (SDM vol. 3 4.5): the translation is of a global page. */
+#define SPTE_GLOBAL	BIT_ULL(9)
 /* A hostile guest could map one page at every linear address: cap each vCPU's tables. */
 #define SHADOW_MAX_PAGES 2048
 
@@ -67,6 +70,57 @@ static void zap(struct mkvm_shadow *sh)
 		free_below(sh, sh->pae_pd[i], 2);
 }
 
+/*
+ * Clear the leaves below @table, a table of @level, that are not global,
+ * freeing the tables left empty.  Return: whether @table is now empty.
+ */
+static bool zap_nonglobal(struct mkvm_shadow *sh, u64 *table, int level)
+{
+	bool empty = true;
+
+	for (int i = 0; i < 512; i++) {
+		u64 *child;
+
+		if (!(table[i] & SPTE_P))
+			continue;
+		if (level == 1) {
+			if (table[i] & SPTE_GLOBAL)
+				empty = false;
+			else
+				table[i] = 0;
+			continue;
+		}
+		child = __va(table[i] & SPTE_ADDR);
+		if (!zap_nonglobal(sh, child, level - 1)) {
+			empty = false;
+			continue;
+		}
+		free_page((unsigned long)child);
+		sh->pages--;
+		table[i] = 0;
+	}
+	return empty;
+}
+
+/**
+ * mkvm_shadow_zap_nonglobal() - forget all translations but those of global pages
+ * @vcpu: the vCPU, not in the guest
+ *
+ * What a MOV to CR3 does to a TLB.  The caller flushes the processor's TLB
+ * before the next entry.
+ */
+void mkvm_shadow_zap_nonglobal(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_shadow *sh = &vcpu->arch.mmu.shadow;
+
+	if (sh->levels == 4) {
+		zap_nonglobal(sh, sh->root, 4);
+		return;
+	}
+	for (int i = 0; i < 4; i++)
+		zap_nonglobal(sh, sh->pae_pd[i], 2);
+}
+
 /**
  * mkvm_shadow_create() - the fixed tables of a vCPU's shadow
  * @vcpu: the vCPU
@@ -81,12 +135,12 @@ int mkvm_shadow_create(struct mkvm_vcpu *vcpu)
 	sh->root = (u64 *)get_zeroed_page(GFP_KERNEL_ACCOUNT | GFP_DMA32);
 	if (!sh->root)
 		return -ENOMEM;
+	sh->levels = 4;		/* so that a failure below frees only the root */
 	for (int i = 0; i < 4; i++) {
 		sh->pae_pd[i] = (u64 *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
 		if (!sh->pae_pd[i])
 			return -ENOMEM;
 	}
-	sh->levels = 4;
 	return 0;
 }
 
@@ -102,7 +156,7 @@ void mkvm_shadow_destroy(struct mkvm_vcpu *vcpu)
 		return;
 	zap(sh);
 	for (int i = 0; i < 4; i++)
-		free_page((unsigned long)sh->pae_pd[i]);
+		free_page((unsigned long)sh->pae_pd[i]);	/* 0 when never allocated */
 	free_page((unsigned long)sh->root);
 	sh->root = NULL;
 }
@@ -221,7 +275,8 @@ void mkvm_shadow_invlpg(struct mkvm_vcpu *vcpu, u64 gva)
 			}
 		}
 	} else {
-		for (u64 a = start; a < start + size; a += PMD_SIZE)
+		/* By count: the top 2 MiB of the address space would wrap. */
+		for (u64 n = size >> PMD_SHIFT, a = start; n--; a += PMD_SIZE)
 			zap_2m(sh, a);
 	}
 	/* The processor may hold translations, and table entries, of what was freed. */
@@ -305,6 +360,8 @@ int mkvm_shadow_page_fault(struct mkvm_vcpu *vcpu, u64 gva, u32 error_code)
 		spte |= _PAGE_USER;
 	if (!w.executable)
 		spte |= _PAGE_NX;
+	if (w.global && (vcpu->arch.cr4 & X86_CR4_PGE))
+		spte |= SPTE_GLOBAL;
 	/* A translation the processor may have cached changes. */
 	if (*e & SPTE_P)
 		mkvm_x86->flush_tlb(vcpu);

@@ -38,6 +38,7 @@
 #define PTE_A		BIT_ULL(5)
 #define PTE_D		BIT_ULL(6)
 #define PTE_PS		BIT_ULL(7)
+#define PTE_G		BIT_ULL(8)
 #define PTE_XD		BIT_ULL(63)
 #define PTE_ADDR_8	GENMASK_ULL(51, 12)
 #define PTE_ADDR_4	GENMASK_ULL(31, 12)
@@ -328,6 +329,7 @@ static int walk_once(struct walk *w, struct mkvm_walk *out, struct mkvm_fault *f
 		.writable = w->writable || (!f->ept && !w->p->wp && !w->p->user),
 		.entries_writable = w->writable,
 		.dirty = (pte & (f->ept ? EPT_D : PTE_D)) || (w->access & MKVM_ACC_WRITE),
+		.global = !f->ept && (pte & PTE_G),
 	};
 	if ((w->access & MKVM_ACC_NO_CHECK) || (f->ept && !w->p->ad))
 		return 0;

@@ -107,6 +107,7 @@ static int walk(struct mkvm_vcpu *vcpu, const struct mkvm_paging *p, bool paging
 	/* Without paging the linear address is the physical one, 32 bits wide. */
 	if (!paging) {
 		*w = (struct mkvm_walk){ .gpa = (u32)la, .level = 1, .writable = true,
+					 .entries_writable = true, .dirty = true,
 					 .user = true, .executable = true };
 		return 0;
 	}
@@ -151,6 +152,9 @@ int mkvm_walk_gva_fault(struct mkvm_vcpu *vcpu, u64 la, u32 error_code, struct m
 	struct mkvm_paging p;
 	bool paging = guest_paging(vcpu, error_code & MKVM_PF_USER, &p);
 
+	/* A kernel access at CPL 3 is implicit (a descriptor table): SMAP ignores AC (SDM 4.6.1). */
+	if (!p.user && mkvm_x86->get_cpl(vcpu) == 3)
+		p.ac = false;
 	return walk(vcpu, &p, paging, la, error_code & (MKVM_ACC_WRITE | MKVM_ACC_FETCH), w,
 		    fault);
 }

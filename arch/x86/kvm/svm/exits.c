@@ -177,6 +177,12 @@ static int handle_invlpg(struct mkvm_vcpu *vcpu)
 				   mkvm_svm_decode_assists);
 }
 
+/* A hardware task switch: an emulation failure, as for any instruction minikvm cannot complete. */
+static int handle_task_switch(struct mkvm_vcpu *vcpu)
+{
+	return mkvm_emulation_failed(vcpu, NULL, 0);
+}
+
 static int handle_ac(struct mkvm_vcpu *vcpu)
 {
 	mkvm_queue_exception(vcpu, AC_VECTOR, true, 0);
@@ -263,6 +269,9 @@ static int (*const exit_handlers[])(struct mkvm_vcpu *vcpu) = {
 	[SVM_EXIT_INVD] = mkvm_exit_invd,
 	[SVM_EXIT_HLT] = mkvm_exit_halt,
 	[SVM_EXIT_INVLPG] = handle_invlpg,
+	/* Intercepted on the shadow MMU only (svm.c): not emulated yet. */
+	[SVM_EXIT_TASK_SWITCH] = handle_task_switch,
+	[SVM_EXIT_INVPCID] = mkvm_exit_ud,
 	[SVM_EXIT_INVLPGA] = mkvm_exit_ud,
 	[SVM_EXIT_IOIO] = handle_ioio,
 	[SVM_EXIT_MSR] = handle_msr,

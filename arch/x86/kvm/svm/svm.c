@@ -125,8 +125,11 @@ static void svm_update_crs(struct mkvm_vcpu *vcpu)
 	unsigned long cr0 = vcpu->arch.cr0, cr4 = vcpu->arch.cr4 | host_cr4_mce;
 	u64 efer = vcpu->arch.efer;
 
+	/* LMA and LME together or neither: a CPU may recompute LMA from LME at VMRUN. */
 	if (!(cr0 & X86_CR0_PG) || !(efer & EFER_LMA))
 		efer &= ~(EFER_LME | EFER_LMA);
+	else
+		efer |= EFER_LME;
 	save->cr3 = vcpu->arch.cr3;
 	if (!npt) {
 		/* Without the guest's paging, the shadow's user pages are all of memory. */
@@ -383,6 +386,14 @@ void mkvm_svm_init_vmcb(struct mkvm_vcpu *vcpu)
 		mkvm_svm_set_intercept(vmcb, INTERCEPT_CR3_WRITE);
 		mkvm_svm_set_intercept(vmcb, INTERCEPT_INVLPG);
 		mkvm_svm_set_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + PF_VECTOR);
+		/*
+		 * A hardware task switch would load the guest's CR3, a
+		 * guest-physical address, as the real one (APM 15.14.1); and
+		 * INVPCID, which minikvm does not offer, would leave the shadow
+		 * as it is.  Neither may run in the guest.
+		 */
+		mkvm_svm_set_intercept(vmcb, INTERCEPT_TASK_SWITCH);
+		mkvm_svm_set_intercept(vmcb, INTERCEPT_INVPCID);
 	}
 	/* The MMU context's tables outlive a reset of the VMCB (0 before the first load). */
 	if (npt)
@@ -514,6 +525,9 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 
 	svm_pick_asid(vcpu, sd, cpu);
 	vmcb->control.asid = svm->asid;
+	/* Whatever the last exit left there, the shadow MMU runs on its own root. */
+	if (!npt)
+		vmcb->save.cr3 = vcpu->arch.mmu.root_pa;
 	vmcb->control.clean = 0;	/* no VMCB state is cached across entries */
 	vmcb->save.rax = vcpu->arch.regs[REG_RAX];
 	vmcb->save.rsp = vcpu->arch.regs[REG_RSP];
