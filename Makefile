@@ -16,8 +16,8 @@ KDIR ?= $(shell d=/lib/modules/$$(uname -r)/build; if [ -d $$d ]; then echo $$d;
 	else ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1; fi)
 
 # Which hypervisors the selftests run against: minikvm, minikvm-shadow (npt=0), kvm (the
-# reference), or any of them.
-MODULE ?= minikvm minikvm-shadow kvm
+# reference), kvm-shadow (KVM with npt=0, the MMU tests), or any of them.
+MODULE ?= minikvm minikvm-shadow kvm kvm-shadow
 # Extra options for tools/testvm, e.g. TESTVM_OPTS="--cpus 4".
 TESTVM_OPTS ?=
 # Selftest binaries to run (default: all); e.g. TESTS="system memslots".
