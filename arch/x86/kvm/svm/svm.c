@@ -19,7 +19,7 @@
 
 static bool npt = true;
 module_param(npt, bool, 0444);
-MODULE_PARM_DESC(npt, "Use nested paging (npt=0 needs the shadow MMU, not written yet)");
+MODULE_PARM_DESC(npt, "Use nested paging (NPT) if the CPU has it; 0: the shadow MMU");
 
 bool mkvm_svm_nrips;
 bool mkvm_svm_decode_assists;
