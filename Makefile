@@ -133,7 +133,7 @@ demo:
 bench: all
 	@BENCH_PROGRAMS="$(BENCH_BINS)" tools/bench
 
-# Fuzzing (not part of check): libFuzzer with ASan and UBSan on the decoder
+# Fuzzing (check runs fuzz-lib for 20 s): libFuzzer with ASan and UBSan on the decoder
 # and the ALU (tests/fuzz), FUZZ_TIME seconds each, then tests/fuzz_ioctl
 # (FUZZ_SECONDS per case) and tests/fuzz_guest (FUZZ_SECONDS for its emulator
 # cases, FUZZ_SEEDS random-byte guests) inside the test machine on
