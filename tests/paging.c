@@ -480,6 +480,48 @@ TEST(long_mode_4k_remap)
 	vm_free(vm);
 }
 
+/*
+ * One physical page at 3000 linear addresses, each in its own 2 MiB: more
+ * translations (and on the shadow MMU more tables) than a TLB or minikvm's
+ * per-vCPU cap of 2048 shadow tables holds, read twice, then written
+ * through every alias.
+ */
+#define SPARSE_GVA	0x100000000000ULL
+#define SPARSE_N	3000
+#define PMD_BYTES	(2ULL << 20)
+
+static void guest_sparse(uint64_t base)
+{
+	for (int round = 0; round < 2; round++)
+		for (uint64_t i = 0; i < SPARSE_N; i++)
+			GUEST_ASSERT_EQ(rd(base + i * PMD_BYTES + 8 * (i % 512)),
+					MARK(8 * (i % 512)));
+	for (uint64_t i = 0; i < SPARSE_N; i++)
+		wr(base + i * PMD_BYTES + 8 * (i % 512), i);
+}
+
+TEST(many_sparse_mappings)
+{
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu = lm_create(&vm, (void (*)(void))guest_sparse);
+	uint64_t a = page(vm), *pa = gpa2hva(vm, a);
+
+	/* MARK of the offset, not of the address: the same page everywhere. */
+	for (int i = 0; i < 512; i++)
+		pa[i] = MARK(8 * i);
+	for (uint64_t i = 0; i < SPARSE_N; i++)
+		virt_map(vm, SPARSE_GVA + i * PMD_BYTES, a, PAGE_SIZE);
+	vcpu_args_set(vcpu, 1, SPARSE_GVA);
+	expect_done(vcpu);
+	/* The last write to each offset wins: i, i + 512, ... below SPARSE_N. */
+	for (uint64_t off = 0; off < 512; off++) {
+		uint64_t last = off + (SPARSE_N - 1 - off) / 512 * 512;
+
+		TEST_ASSERT_EQ(pa[off], last);
+	}
+	vm_free(vm);
+}
+
 #define LM2M_A		0x2000000ULL	/* 2 MiB-aligned, in slot 0, beyond the library's pages */
 #define LM2M_B		0x2200000ULL
 
