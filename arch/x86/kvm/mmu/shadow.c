@@ -34,6 +34,10 @@
 #define SPTE_ADDR	0x000ffffffffff000ULL
 /* An available bit (SDM vol. 3 4.5): the translation is of a global page. */
 #define SPTE_GLOBAL	BIT_ULL(9)
+/* A level-2 entry that maps 2 MiB itself (SDM vol. 3 4.5). */
+#define SPTE_PS		_PAGE_PSE
+/* Pages of a large guest page mapped ahead on one fault (prefetch_large()). */
+#define PREFETCH	16
 /* A hostile guest could map one page at every linear address: cap each vCPU's tables. */
 #define SHADOW_MAX_PAGES 2048
 
@@ -42,13 +46,19 @@ static unsigned int index_at(u64 gva, int level)
 	return (gva >> (PAGE_SHIFT + 9 * (level - 1))) & 511;
 }
 
+/* Does the entry at @level point to a table (rather than map a page)? */
+static bool is_table(u64 e, int level)
+{
+	return (e & SPTE_P) && level > 1 && !(level == 2 && (e & SPTE_PS));
+}
+
 /* Free the tables below the entries of @table, a table of @level, and clear them. */
 static void free_below(struct mkvm_shadow *sh, u64 *table, int level)
 {
 	for (int i = 0; i < 512; i++) {
 		u64 *child;
 
-		if (!(table[i] & SPTE_P) || level == 1) {
+		if (!is_table(table[i], level)) {
 			table[i] = 0;
 			continue;
 		}
@@ -83,7 +93,7 @@ static bool zap_nonglobal(struct mkvm_shadow *sh, u64 *table, int level)
 
 		if (!(table[i] & SPTE_P))
 			continue;
-		if (level == 1) {
+		if (!is_table(table[i], level)) {
 			if (table[i] & SPTE_GLOBAL)
 				empty = false;
 			else
@@ -211,8 +221,13 @@ static u64 *pd_of(struct mkvm_shadow *sh, u64 gva, bool alloc)
 	return table;
 }
 
-/* The level-1 entry for @gva, allocating the tables on the way; NULL on -ENOMEM. */
-static u64 *leaf_of(struct mkvm_shadow *sh, u64 gva)
+/*
+ * The entry for @gva at @level (1, or 2 for a 2 MiB leaf), allocating the
+ * tables on the way, or dropping what is in the way: a 2 MiB leaf where a
+ * page table must go, or a page table where a 2 MiB leaf goes (@flush is
+ * then set: the processor may hold what was dropped).  NULL on -ENOMEM.
+ */
+static u64 *leaf_of(struct mkvm_shadow *sh, u64 gva, int level, bool *flush)
 {
 	u64 *pd = pd_of(sh, gva, true), *e;
 	u64 *pt;
@@ -220,6 +235,19 @@ static u64 *leaf_of(struct mkvm_shadow *sh, u64 gva)
 	if (!pd)
 		return NULL;
 	e = &pd[index_at(gva, 2)];
+	if (level == 2) {
+		if (is_table(*e, 2)) {
+			free_page((unsigned long)__va(*e & SPTE_ADDR));
+			sh->pages--;
+			*e = 0;
+			*flush = true;
+		}
+		return e;
+	}
+	if ((*e & SPTE_P) && !is_table(*e, 2)) {
+		*e = 0;
+		*flush = true;
+	}
 	if (!(*e & SPTE_P)) {
 		pt = (u64 *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
 		if (!pt)
@@ -239,10 +267,10 @@ static void zap_2m(struct mkvm_shadow *sh, u64 gva)
 	if (!pd)
 		return;
 	e = &pd[index_at(gva, 2)];
-	if (!(*e & SPTE_P))
-		return;
-	free_page((unsigned long)__va(*e & SPTE_ADDR));
-	sh->pages--;
+	if (is_table(*e, 2)) {
+		free_page((unsigned long)__va(*e & SPTE_ADDR));
+		sh->pages--;
+	}
 	*e = 0;
 }
 
@@ -296,6 +324,48 @@ static void note_page_size(struct mkvm_vcpu *vcpu, struct mkvm_shadow *sh, int l
 		sh->inv_shift = shift;
 }
 
+/*
+ * The rights of a translation the walk @w found, as the guest's entries give
+ * them: kernel or user, executable or not, writable once dirty.
+ */
+static u64 spte_rights(struct mkvm_vcpu *vcpu, const struct mkvm_walk *w, bool host_writable)
+{
+	u64 spte = SPTE_P | _PAGE_ACCESSED | _PAGE_DIRTY;
+
+	if (w->entries_writable && w->dirty && host_writable)
+		spte |= _PAGE_RW;
+	if (w->user)
+		spte |= _PAGE_USER;
+	if (!w->executable)
+		spte |= _PAGE_NX;
+	if (w->global && (vcpu->arch.cr4 & X86_CR4_PGE))
+		spte |= SPTE_GLOBAL;
+	return spte;
+}
+
+/*
+ * The next small pages of a guest page larger than 4 KiB, which the same
+ * guest entry maps with the same rights, in the same shadow page table: a
+ * guest touching its large page in order then exits once per PREFETCH
+ * pages, not for each.  What is MMIO, or that the host cannot give, ends it.
+ */
+static void prefetch_large(struct mkvm_vcpu *vcpu, u64 *e, u64 gva, const struct mkvm_walk *w)
+{
+	unsigned int first = index_at(gva, 1);
+	bool host_writable, host_huge;
+	u64 hpa;
+
+	for (unsigned int n = 1; n < PREFETCH && first + n < 512; n++) {
+		u64 gpa = (w->gpa & PAGE_MASK) + n * PAGE_SIZE;
+
+		if (e[n] & SPTE_P)
+			continue;
+		if (mkvm_tdp_translate(vcpu, gpa, false, &hpa, &host_writable, &host_huge))
+			return;
+		e[n] = hpa | spte_rights(vcpu, w, host_writable);
+	}
+}
+
 /**
  * mkvm_shadow_page_fault() - a #PF exit on the shadow MMU
  * @vcpu: the vCPU, with slots_sem held for read
@@ -308,11 +378,11 @@ static void note_page_size(struct mkvm_vcpu *vcpu, struct mkvm_shadow *sh, int l
 int mkvm_shadow_page_fault(struct mkvm_vcpu *vcpu, u64 gva, u32 error_code)
 {
 	struct mkvm_shadow *sh = &vcpu->arch.mmu.shadow;
-	bool write = error_code & MKVM_PF_WRITE, host_writable, user;
+	bool write = error_code & MKVM_PF_WRITE, host_writable, host_huge, flush = false;
 	struct mkvm_fault fault;
 	struct mkvm_walk w;
 	u64 hpa, spte, *e;
-	int r;
+	int r, level;
 
 	if (sh->levels == 3)
 		gva = (u32)gva;
@@ -323,7 +393,7 @@ int mkvm_shadow_page_fault(struct mkvm_vcpu *vcpu, u64 gva, u32 error_code)
 	}
 	if (r)
 		return 1;		/* the guest kept changing its tables: again */
-	r = mkvm_tdp_translate(vcpu, w.gpa, write, &hpa, &host_writable);
+	r = mkvm_tdp_translate(vcpu, w.gpa, write, &hpa, &host_writable, &host_huge);
 	if (r == 1) {
 		vcpu->stat.pf_emulate++;
 		return mkvm_emulate_mmio(vcpu, w.gpa, write, false);
@@ -335,37 +405,35 @@ int mkvm_shadow_page_fault(struct mkvm_vcpu *vcpu, u64 gva, u32 error_code)
 		mkvm_shadow_reset(vcpu, sh->levels);
 		mkvm_x86->flush_tlb(vcpu);
 	}
-	e = leaf_of(sh, gva);
+	/*
+	 * A guest page of 2 MiB or more that the host backs with one huge page
+	 * gets a 2 MiB entry, as a processor's TLB may hold: the 2 MiB around
+	 * @gva then map the 2 MiB around the guest-physical address.
+	 */
+	level = w.level >= 2 && host_huge ? 2 : 1;
+	if (level == 2)
+		hpa &= PMD_MASK;
+	e = leaf_of(sh, gva, level, &flush);
 	if (!e)
 		return -ENOMEM;
-	user = w.user;
-	spte = hpa | SPTE_P | _PAGE_ACCESSED | _PAGE_DIRTY;
-	if (write) {
-		spte |= _PAGE_RW;
-		/*
-		 * A kernel write that only CR0.WP = 0 allows: the hardware runs
-		 * with WP set, so the page is mapped writable for the kernel
-		 * alone, and a user access faults and maps it again.  Under
-		 * SMEP the kernel may not fetch from the guest's user page.
-		 */
-		if (!w.entries_writable) {
-			if (user && (vcpu->arch.cr4 & X86_CR4_SMEP))
-				w.executable = false;
-			user = false;
-		}
-	} else if (w.entries_writable && w.dirty && host_writable) {
-		spte |= _PAGE_RW;
+	spte = hpa | spte_rights(vcpu, &w, host_writable) | (level == 2 ? SPTE_PS : 0);
+	/*
+	 * A kernel write that only CR0.WP = 0 allows: the hardware runs with
+	 * WP set, so the page is mapped writable for the kernel alone, and a
+	 * user access faults and maps it again.  Under SMEP the kernel may not
+	 * fetch from the guest's user page.
+	 */
+	if (write && !w.entries_writable) {
+		if ((spte & _PAGE_USER) && (vcpu->arch.cr4 & X86_CR4_SMEP))
+			spte |= _PAGE_NX;
+		spte = (spte & ~_PAGE_USER) | _PAGE_RW;
 	}
-	if (user)
-		spte |= _PAGE_USER;
-	if (!w.executable)
-		spte |= _PAGE_NX;
-	if (w.global && (vcpu->arch.cr4 & X86_CR4_PGE))
-		spte |= SPTE_GLOBAL;
 	/* A translation the processor may have cached changes. */
-	if (*e & SPTE_P)
+	if (flush || (*e & SPTE_P))
 		mkvm_x86->flush_tlb(vcpu);
 	*e = spte;
+	if (level == 1 && w.level >= 2 && !(write && !w.entries_writable))
+		prefetch_large(vcpu, e, gva, &w);
 	note_page_size(vcpu, sh, w.level);
 	vcpu->stat.pf_fixed++;
 	return 1;

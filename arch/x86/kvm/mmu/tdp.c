@@ -386,6 +386,8 @@ int mkvm_tdp_page_fault(struct mkvm_vcpu *vcpu, u64 gpa, u32 error_code)
  * @write: for a write: the page is mapped writable and marked dirty
  * @hpa: the host physical address of @gpa's page
  * @writable: the page may be written without another call with @write
+ * @huge: one 2 MiB entry maps the aligned 2 MiB around @gpa (a host huge
+ *	page: never in a slot that logs dirty pages)
  *
  * The shadow MMU's guest-physical map: the two-dimensional tables, which
  * the hardware does not use then, hold the pins and the dirty-log state,
@@ -393,7 +395,8 @@ int mkvm_tdp_page_fault(struct mkvm_vcpu *vcpu, u64 gpa, u32 error_code)
  *
  * Return: as mkvm_tdp_page_fault().
  */
-int mkvm_tdp_translate(struct mkvm_vcpu *vcpu, u64 gpa, bool write, u64 *hpa, bool *writable)
+int mkvm_tdp_translate(struct mkvm_vcpu *vcpu, u64 gpa, bool write, u64 *hpa, bool *writable,
+		       bool *huge)
 {
 	struct mkvm_tdp *tdp = &vcpu->vm->arch.tdp;
 	u64 e, mask;
@@ -410,5 +413,6 @@ int mkvm_tdp_translate(struct mkvm_vcpu *vcpu, u64 gpa, bool write, u64 *hpa, bo
 	mask = level == 2 ? PMD_SIZE - 1 : PAGE_SIZE - 1;
 	*hpa = ((e & TDP_PA_MASK & ~mask) | (gpa & mask)) & PAGE_MASK;
 	*writable = e & bits_of(vcpu)->leaf_write;
+	*huge = level == 2;
 	return 0;
 }
