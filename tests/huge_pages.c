@@ -47,53 +47,21 @@ static void guest_write_some(uint64_t list, uint64_t n)
 	}
 }
 
-/* 2 MiB-aligned anonymous memory that asks for huge pages. */
-static uint64_t *map_aligned(void)
-{
-	uint8_t *p = mmap(NULL, SLOT_SIZE + HUGE, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-
-	TEST_ASSERT(p != MAP_FAILED, "mmap: %s", strerror(errno));
-	p += -(uintptr_t)p & (HUGE - 1);
-	madvise(p, SLOT_SIZE, MADV_HUGEPAGE);
-	return (uint64_t *)p;
-}
-
-/* Kilobytes of the mapping at @addr that huge pages back, from smaps. */
-static long huge_kb(const void *addr)
-{
-	FILE *f = fopen("/proc/self/smaps", "r");
-	char line[256];
-	bool in = false;
-	long kb = -1;
-	unsigned long lo, hi;
-
-	TEST_ASSERT(f, "/proc/self/smaps: %s", strerror(errno));
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
-			in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
-		else if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
-			break;
-	}
-	fclose(f);
-	return kb;
-}
-
 TEST(guest_sees_each_small_page)
 {
 	struct kvm_vm *vm = vm_create(VM_MODE_LONG64);
 	struct kvm_vcpu *vcpu = vm_vcpu_add(vm, 0, (void (*)(void))guest_walk);
-	uint64_t *mem = map_aligned();
+	uint64_t *mem;
 	uint64_t *list, list_gpa, bitmap[SLOT_PAGES / 64];
 	static const uint64_t written[] = { 1, 512, 513, SLOT_PAGES - 1 };
 	struct kvm_dirty_log log = { .slot = SLOT, .dirty_bitmap = bitmap };
 	struct ucall uc;
 
+	mem = vm_add_memslot_huge(vm, SLOT, 0, SLOT_GPA, SLOT_SIZE);
 	for (uint64_t i = 0; i < SLOT_PAGES; i++)
 		mem[i * PAGE_SIZE / 8] = SLOT_GPA + i * PAGE_SIZE;
-	if (huge_kb(mem) <= 0)
+	if (host_huge_kb(mem) <= 0)
 		SKIP("the host backed none of the slot with huge pages");
-	TEST_ASSERT_EQ(__vm_set_memslot(vm, SLOT, 0, SLOT_GPA, SLOT_SIZE, mem), 0);
 
 	vcpu_args_set(vcpu, 1, SLOT_GPA);
 	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);

@@ -581,6 +581,38 @@ TEST(long_mode_2m_pages)
 	vm_free(vm);
 }
 
+/*
+ * The same on memory the host backs with huge pages: a hypervisor may then
+ * map the guest's 2 MiB pages with 2 MiB entries of its own (the shadow
+ * MMU does), and must still follow each change of the guest's.
+ */
+#define HUGE_SLOT	1
+#define HUGE_GPA	0x40000000ULL
+
+TEST(long_mode_2m_pages_on_host_huge_pages)
+{
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu = lm_create(&vm, (void (*)(void))guest_2m);
+	uint64_t pde = entry_gpa(vm, vm->pt.root, WIN, 2);
+	uint64_t pt = page(vm), c = marked_page(vm), a = HUGE_GPA, b = HUGE_GPA + PG_SIZE_2M;
+	uint64_t *mem = vm_add_memslot_huge(vm, HUGE_SLOT, 0, HUGE_GPA, 2 * PG_SIZE_2M);
+	uint64_t *pa = mem, *pb = mem + PG_SIZE_2M / 8;
+
+	if (host_huge_kb(mem) <= 0)
+		SKIP("the host backed none of the slot with huge pages");
+	for (uint64_t off = 0; off < 2 * PG_SIZE_2M; off += 8)
+		mem[off / 8] = MARK(HUGE_GPA + off);
+	*hpte(vm, pt + 8 * 0x123) = c | PTE_PRW;
+	vcpu_args_set(vcpu, 5, pde, a, b, pt, c);
+	expect_done(vcpu);
+	TEST_ASSERT_EQ(pa[0x100000 / 8], 0x2001);
+	TEST_ASSERT_EQ(pa[0x100008 / 8], MARK(a + 0x100008));
+	TEST_ASSERT_EQ(pb[0x100008 / 8], 0x2002);
+	TEST_ASSERT_EQ(pb[0x100000 / 8], MARK(b + 0x100000));
+	TEST_ASSERT_EQ(*hpte(vm, pde), 0);
+	vm_free(vm);
+}
+
 #define LM1G_HIGH	(4ULL << 30)		/* the second 1 GiB page: a slot at 4 GiB */
 #define LM1G_OFF_A	0x3000000ULL		/* offsets in the page backed by RAM */
 #define LM1G_OFF_B	0x3ff0ff8ULL

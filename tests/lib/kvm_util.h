@@ -111,6 +111,9 @@ void *vm_add_memslot(struct kvm_vm *vm, uint32_t slot, uint32_t flags, uint64_t 
 void vm_move_memslot(struct kvm_vm *vm, uint32_t slot, uint64_t new_gpa);
 void vm_delete_memslot(struct kvm_vm *vm, uint32_t slot);
 uint64_t vm_alloc_pages(struct kvm_vm *vm, uint64_t npages);
+void *vm_add_memslot_huge(struct kvm_vm *vm, uint32_t slot, uint32_t flags, uint64_t gpa,
+			  uint64_t size);
+long host_huge_kb(const void *addr);
 void *gpa2hva(struct kvm_vm *vm, uint64_t gpa);
 uint64_t gva2gpa(struct kvm_vm *vm, uint64_t gva);
 void *gva2hva(struct kvm_vm *vm, uint64_t gva);

@@ -3,6 +3,7 @@
  * VMs, memslots, guest memory and the guest's descriptor and page tables.
  */
 #include <fcntl.h>
+#include <stdio.h>
 #include <link.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -121,6 +122,64 @@ void *vm_add_memslot(struct kvm_vm *vm, uint32_t slot, uint32_t flags, uint64_t 
 		    slot, gpa, size, strerror(errno));
 	vm->slots[vm->nr_slots++] = (struct lib_slot){ slot, flags, gpa, size, hva };
 	return hva;
+}
+
+/**
+ * vm_add_memslot_huge() - a new slot in 2 MiB-aligned memory that asks for huge pages
+ * @vm: the VM
+ * @slot: slot id
+ * @flags: KVM_MEM_* flags
+ * @gpa: guest physical address, 2 MiB-aligned
+ * @size: size in bytes, a multiple of 2 MiB
+ *
+ * The memory is touched, so that the host backs what it can with
+ * transparent huge pages now; host_huge_kb() says how much it did.
+ *
+ * Return: the host address of the slot's memory.
+ */
+void *vm_add_memslot_huge(struct kvm_vm *vm, uint32_t slot, uint32_t flags, uint64_t gpa,
+			  uint64_t size)
+{
+	uint8_t *p;
+
+	TEST_ASSERT(vm->nr_slots < MAX_LIB_SLOTS, "too many library slots");
+	p = mmap(NULL, size + PG_SIZE_2M, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	TEST_ASSERT(p != MAP_FAILED, "mmap %" PRIu64 " bytes: %s", size, strerror(errno));
+	/* The slack below the aligned start stays mapped until the process ends. */
+	p += -(uintptr_t)p & (PG_SIZE_2M - 1);
+	madvise(p, size, MADV_HUGEPAGE);
+	memset(p, 0, size);
+	TEST_ASSERT(__vm_set_memslot(vm, slot, flags, gpa, size, p) == 0,
+		    "KVM_SET_USER_MEMORY_REGION slot %u gpa %#" PRIx64 " size %#" PRIx64 ": %s",
+		    slot, gpa, size, strerror(errno));
+	vm->slots[vm->nr_slots++] = (struct lib_slot){ slot, flags, gpa, size, p };
+	return p;
+}
+
+/**
+ * host_huge_kb() - how much of a mapping the host backs with huge pages
+ * @addr: an address in the mapping
+ *
+ * Return: its AnonHugePages from /proc/self/smaps, in KiB; -1 if not found.
+ */
+long host_huge_kb(const void *addr)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[256];
+	bool in = false;
+	long kb = -1;
+	unsigned long lo, hi;
+
+	TEST_ASSERT(f, "/proc/self/smaps: %s", strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
+			in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+		else if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
 }
 
 /**
