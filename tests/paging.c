@@ -1624,7 +1624,8 @@ static void i32_create(struct i32 *p)
 
 	memset(p, 0, sizeof(*p));
 	p->vm = vm_create(VM_MODE_PROT32);
-	TEST_ASSERT((uint64_t)(i32_end - i32_start) <= I32_IDT - GUEST_CODE16_GPA, "interpreter too long");
+	TEST_ASSERT((uint64_t)(i32_end - i32_start) <= I32_IDT - GUEST_CODE16_GPA,
+		    "interpreter too long");
 	vm_load_blob(p->vm, GUEST_CODE16_GPA, i32_start, i32_end);
 	idt = gpa2hva(p->vm, I32_IDT);
 	stubs = gpa2hva(p->vm, I32_STUBS);
