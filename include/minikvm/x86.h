@@ -474,8 +474,10 @@ int mkvm_tdp_init(struct mkvm_vm *vm);
 void mkvm_tdp_destroy(struct mkvm_vm *vm);
 void mkvm_tdp_zap_all(struct mkvm_vm *vm);
 int mkvm_tdp_page_fault(struct mkvm_vcpu *vcpu, u64 gpa, u32 error_code);
-int mkvm_tdp_translate(struct mkvm_vcpu *vcpu, u64 gpa, bool write, u64 *hpa, bool *writable,
-		       bool *huge);
+#define MKVM_TDP_WRITE		BIT(0)
+#define MKVM_TDP_PRESENT_ONLY	BIT(1)
+int mkvm_tdp_translate(struct mkvm_vcpu *vcpu, u64 gpa, unsigned int flags, u64 *hpa,
+		       bool *writable, bool *huge);
 u64 mkvm_tdp_root_pa(struct mkvm_vm *vm, int as);
 
 #endif

@@ -347,7 +347,9 @@ static u64 spte_rights(struct mkvm_vcpu *vcpu, const struct mkvm_walk *w, bool h
  * The next small pages of a guest page larger than 4 KiB, which the same
  * guest entry maps with the same rights, in the same shadow page table: a
  * guest touching its large page in order then exits once per PREFETCH
- * pages, not for each.  What is MMIO, or that the host cannot give, ends it.
+ * pages, not for each.  Only pages the host already has are taken (no
+ * memory is allocated or brought back for them); what is MMIO or missing
+ * ends it.
  */
 static void prefetch_large(struct mkvm_vcpu *vcpu, u64 *e, u64 gva, const struct mkvm_walk *w)
 {
@@ -360,7 +362,8 @@ static void prefetch_large(struct mkvm_vcpu *vcpu, u64 *e, u64 gva, const struct
 
 		if (e[n] & SPTE_P)
 			continue;
-		if (mkvm_tdp_translate(vcpu, gpa, false, &hpa, &host_writable, &host_huge))
+		if (mkvm_tdp_translate(vcpu, gpa, MKVM_TDP_PRESENT_ONLY, &hpa, &host_writable,
+				       &host_huge))
 			return;
 		e[n] = hpa | spte_rights(vcpu, w, host_writable);
 	}
@@ -393,7 +396,8 @@ int mkvm_shadow_page_fault(struct mkvm_vcpu *vcpu, u64 gva, u32 error_code)
 	}
 	if (r)
 		return 1;		/* the guest kept changing its tables: again */
-	r = mkvm_tdp_translate(vcpu, w.gpa, write, &hpa, &host_writable, &host_huge);
+	r = mkvm_tdp_translate(vcpu, w.gpa, write ? MKVM_TDP_WRITE : 0, &hpa, &host_writable,
+			       &host_huge);
 	if (r == 1) {
 		vcpu->stat.pf_emulate++;
 		return mkvm_emulate_mmio(vcpu, w.gpa, write, false);
@@ -414,8 +418,11 @@ int mkvm_shadow_page_fault(struct mkvm_vcpu *vcpu, u64 gva, u32 error_code)
 	if (level == 2)
 		hpa &= PMD_MASK;
 	e = leaf_of(sh, gva, level, &flush);
-	if (!e)
+	if (!e) {
+		if (flush)
+			mkvm_x86->flush_tlb(vcpu);
 		return -ENOMEM;
+	}
 	spte = hpa | spte_rights(vcpu, &w, host_writable) | (level == 2 ? SPTE_PS : 0);
 	/*
 	 * A kernel write that only CR0.WP = 0 allows: the hardware runs with

@@ -264,7 +264,7 @@ unpin:
  * again, except in a dirty-logging slot, where the first write to each page
  * must be seen.
  */
-static int tdp_map(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
+static int tdp_map(struct mkvm_vcpu *vcpu, u64 gpa, bool write, bool present_only)
 {
 	const struct spte_bits *x = bits_of(vcpu);
 	struct mkvm_tdp *tdp = &vcpu->vm->arch.tdp;
@@ -286,11 +286,25 @@ static int tdp_map(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
 	/* As KVM does: the guest must not steer even speculative loads outside its slots. */
 	hva = slot->userspace_addr + (array_index_nospec(gfn - slot->base_gfn, slot->npages) <<
 				      PAGE_SHIFT);
-	/* Long-term: the page stays pinned while mapped, so it must not be movable. */
-	if (!(slot->flags & KVM_MEM_READONLY))
-		host_writable = pin_user_pages_fast(hva, 1, FOLL_WRITE | FOLL_LONGTERM, &page) == 1;
-	if (!host_writable) {
-		if (write || pin_user_pages_fast(hva, 1, FOLL_LONGTERM, &page) != 1)
+	/*
+	 * Long-term: the page stays pinned while mapped, so it must not be
+	 * movable.  A page the guest did not ask for (@present_only) is taken
+	 * only if the host has it already, writable where the slot is: never
+	 * faulted in, so a page the VMM gave back stays given back.
+	 */
+	if (present_only) {
+		unsigned int flags = FOLL_LONGTERM |
+				     (slot->flags & KVM_MEM_READONLY ? 0 : FOLL_WRITE);
+
+		if (pin_user_pages_fast_only(hva, 1, flags, &page) != 1)
+			return -EAGAIN;
+		host_writable = !(slot->flags & KVM_MEM_READONLY);
+	} else {
+		if (!(slot->flags & KVM_MEM_READONLY))
+			host_writable = pin_user_pages_fast(hva, 1, FOLL_WRITE | FOLL_LONGTERM,
+							    &page) == 1;
+		if (!host_writable &&
+		    (write || pin_user_pages_fast(hva, 1, FOLL_LONGTERM, &page) != 1))
 			return -EFAULT;
 	}
 
@@ -303,7 +317,7 @@ static int tdp_map(struct mkvm_vcpu *vcpu, u64 gpa, bool write)
 	}
 
 	/* A logging slot needs each 4 KiB page's first write to fault. */
-	if (!slot->dirty_bitmap && (bits & x->leaf_write) &&
+	if (!present_only && !slot->dirty_bitmap && (bits & x->leaf_write) &&
 	    map_huge(vcpu, slot, gfn, hva, page, bits)) {
 		unpin_user_page(page);
 		return 0;
@@ -376,14 +390,16 @@ static u64 tdp_leaf(struct mkvm_tdp_space *sp, u64 gpa, int *level)
  */
 int mkvm_tdp_page_fault(struct mkvm_vcpu *vcpu, u64 gpa, u32 error_code)
 {
-	return tdp_map(vcpu, gpa, error_code & BIT(1));
+	return tdp_map(vcpu, gpa, error_code & BIT(1), false);
 }
 
 /**
  * mkvm_tdp_translate() - the host page behind a guest-physical address
  * @vcpu: the vCPU, in the VM's process, with slots_sem held for read
  * @gpa: the guest physical address, in the address space of the vCPU's MMU role
- * @write: for a write: the page is mapped writable and marked dirty
+ * @flags: MKVM_TDP_WRITE for a write: the page is mapped writable and
+ *	marked dirty; MKVM_TDP_PRESENT_ONLY for a page the guest did not ask
+ *	for yet: only if the host has it already (-EAGAIN otherwise)
  * @hpa: the host physical address of @gpa's page
  * @writable: the page may be written without another call with @write
  * @huge: one 2 MiB entry maps the aligned 2 MiB around @gpa (a host huge
@@ -395,12 +411,12 @@ int mkvm_tdp_page_fault(struct mkvm_vcpu *vcpu, u64 gpa, u32 error_code)
  *
  * Return: as mkvm_tdp_page_fault().
  */
-int mkvm_tdp_translate(struct mkvm_vcpu *vcpu, u64 gpa, bool write, u64 *hpa, bool *writable,
-		       bool *huge)
+int mkvm_tdp_translate(struct mkvm_vcpu *vcpu, u64 gpa, unsigned int flags, u64 *hpa,
+		       bool *writable, bool *huge)
 {
 	struct mkvm_tdp *tdp = &vcpu->vm->arch.tdp;
 	u64 e, mask;
-	int level, r = tdp_map(vcpu, gpa, write);
+	int level, r = tdp_map(vcpu, gpa, flags & MKVM_TDP_WRITE, flags & MKVM_TDP_PRESENT_ONLY);
 
 	if (r)
 		return r;
