@@ -12,7 +12,8 @@
  * during the run too, to name the operations in flight at a WARNING.
  *
  * Environment:
- *   FUZZ_SEED=N     the seed (printed at the start of every case)
+ *   FUZZ_SEED=N     the seed (printed at the start of every case); without it
+ *                   a random one, but a fixed one for the default budget
  *   FUZZ_SECONDS=N  the budget of each case (default: a few seconds)
  *   FUZZ_TRACE=1    print every ioctl before it is made (slow); 2: also the code
  *                   and registers every vCPU starts from
@@ -146,14 +147,22 @@ static void read_config(void)
 {
 	const char *s = getenv("FUZZ_SEED"), *t = getenv("FUZZ_SECONDS");
 
+	cfg.seconds = t && *t ? strtoul(t, NULL, 0) : 0;
 	if (s && *s) {
 		cfg.seed = strtoull(s, NULL, 0);
+	} else if (!cfg.seconds) {
+		/*
+		 * The short run in make check: a fixed seed, so that a run of
+		 * the suite does not depend on luck.  New random inputs also
+		 * find ways to hang the test machine's emulated CPU under the
+		 * reference KVM (testing.rst); make fuzz explores.
+		 */
+		cfg.seed = 0x6d6b766d;
 	} else {
 		uint64_t x = now_ns() ^ ((uint64_t)getpid() << 32);
 
 		cfg.seed = splitmix(&x) & 0xffffffffffffULL;
 	}
-	cfg.seconds = t && *t ? strtoul(t, NULL, 0) : 0;
 	cfg.trace = getenv("FUZZ_TRACE") ? atoi(getenv("FUZZ_TRACE")) : 0;
 	cfg.verbose = getenv("FUZZ_VERBOSE") && atoi(getenv("FUZZ_VERBOSE"));
 	cfg.skip = getenv("FUZZ_SKIP");
