@@ -3,6 +3,7 @@
 # minikvm top-level Makefile.
 #
 #   make               build minikvm.ko, the VMM and the tests
+#   make install       put minikvm.ko in /lib/modules/RELEASE/extra and run depmod
 #   make deps          install the Debian packages the build and test machine need
 #   make demo          boot Linux with the minikvm VMM inside the test machine
 #   make check         unit tests, then the selftests inside the test machine
@@ -46,18 +47,26 @@ TEST_HDRS := $(wildcard tests/lib/*.h)
 VMM_SRCS := $(wildcard vmm/*.c)
 VMM_HDRS := $(wildcard vmm/*.h)
 
-.PHONY: all module user tests unit deps check check-unit check-selftests check-testvm bench \
-	demo clean help
+.PHONY: all module install user tests unit deps check check-unit check-selftests check-testvm \
+	bench demo clean help
 
 all: module user tools/testvm-fault/testvm_fault.ko
 
 help:
-	@sed -n '3,12p' Makefile
+	@sed -n '3,13p' Makefile
 
 module:
 	@test -n "$(KDIR)" -a -d "$(KDIR)" || \
 		{ echo "no kernel headers found: run 'make deps' or set KDIR" >&2; exit 1; }
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+# The release the module was built for, from its vermagic; DESTDIR for a staging root.
+install: module
+	@rel=$$(modinfo -F vermagic minikvm.ko | cut -d' ' -f1) && \
+	install -D -m 644 minikvm.ko $(DESTDIR)/lib/modules/$$rel/extra/minikvm.ko && \
+	depmod $(if $(DESTDIR),-b $(DESTDIR)) $$rel && \
+	echo "installed $(DESTDIR)/lib/modules/$$rel/extra/minikvm.ko" && \
+	echo "load it with: modprobe minikvm nested=1"
 
 user: vmm/minikvm tests unit $(BENCH_BINS)
 

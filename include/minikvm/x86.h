@@ -258,8 +258,10 @@ struct mkvm_x86_ops {
 	 * it itself once RFLAGS.IF, the interrupt shadow and the TPR let it.
 	 * The vector stays in IRR; after the exit the vendor calls
 	 * mkvm_lapic_irq_taken() if the guest took it.  False: not now.
+	 * A vector of -1 is the 8259's, which only a nested guest's
+	 * hypervisor can be offered (as a #VMEXIT).
 	 */
-	bool (*offer_irq)(struct mkvm_vcpu *vcpu, u8 vector);
+	bool (*offer_irq)(struct mkvm_vcpu *vcpu, int vector);
 	/* KVM_X86_SHADOW_INT_* bits; the hardware may only know "some shadow". */
 	u8 (*get_interrupt_shadow)(struct mkvm_vcpu *vcpu);
 	void (*set_interrupt_shadow)(struct mkvm_vcpu *vcpu, u8 shadow);
@@ -286,7 +288,18 @@ struct mkvm_x86_ops {
 	void (*load_mmu_root)(struct mkvm_vcpu *vcpu, u64 root_pa);
 	/* Forget every translation the vCPU's TLB may hold, before the next entry. */
 	void (*flush_tlb)(struct mkvm_vcpu *vcpu);
+	/*
+	 * Optional, nested virtualization: before each entry, outside any
+	 * lock, make the #VMEXIT (or VM exit) to the guest's own hypervisor
+	 * that a pending event calls for while its guest runs.
+	 */
+	void (*nested_check_events)(struct mkvm_vcpu *vcpu);
 };
+
+/* The nested module parameter (virt/kvm/kvm_main.c), cleared by a vendor that cannot nest. */
+extern bool mkvm_nested;
+/* CPUID 8000_000A EDX: the SVM features offered to a guest hypervisor (svm/nested.c). */
+extern u32 mkvm_nested_svm_features;
 
 extern const struct mkvm_x86_ops *mkvm_x86;
 extern const struct mkvm_x86_ops mkvm_svm_ops;

@@ -10,9 +10,10 @@
 #include <minikvm/core.h>
 #include <minikvm/irq.h>
 
-static bool nested;
-module_param(nested, bool, 0444);
-MODULE_PARM_DESC(nested, "Expose SVM/VMX to guests (accepted; nested SVM is not implemented yet)");
+/* Read by the vendor at load; it clears it when it cannot nest (svm/nested.c). */
+bool mkvm_nested;
+module_param_named(nested, mkvm_nested, bool, 0444);
+MODULE_PARM_DESC(nested, "Let guests use SVM to run their own guests (Documentation/nested.rst)");
 
 static long dev_ioctl(struct file *filp, unsigned int ioctl, unsigned long arg)
 {

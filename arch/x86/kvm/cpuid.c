@@ -18,8 +18,9 @@
  * x2APIC are offered as KVM offers them, for VMMs that create the in-kernel
  * irqchip; TSC-deadline is not, as in KVM: it is KVM_CAP_TSC_DEADLINE_TIMER.
  * MTRR, MCE and MCA have their MSRs in mtrr.c and mce.c, RDTSCP and RDPID
- * their TSC_AUX in tsc_aux.c.  Missing on purpose for now: MONITOR, VMX/SVM
- * (nested), PCID, XSAVES (IA32_XSS), AVX-512 and protection keys, and the
+ * their TSC_AUX in tsc_aux.c.  SVM, with its leaf 0x8000000A, only with the
+ * nested parameter (svm/nested.c).  Missing on purpose for now: MONITOR,
+ * VMX, PCID, XSAVES (IA32_XSS), AVX-512 and protection keys, and the
  * debug-store and performance-monitoring bits.  XSAVE, AVX and what needs
  * AVX (FMA, F16C, AVX2) are offered when the host has them: fpu.c switches
  * XCR0 and saves their state.  OSXSAVE follows the guest's CR4.
@@ -53,6 +54,11 @@
 #define LEAF7_ECX_RDPID BIT(22)
 /* LAHF/SAHF in 64-bit mode, ABM, SSE4A, MISALIGNSSE, 3DNOWPREFETCH. */
 #define EXT1_ECX (BIT(0) | BIT(5) | BIT(6) | BIT(7) | BIT(8))
+#define EXT1_ECX_SVM BIT(2)
+/* Leaf 0x8000000A: SVM revision 1, and the ASIDs a guest hypervisor may use (APM vol. 3 E.4.9). */
+#define SVM_LEAF 0x8000000a
+#define NESTED_SVM_REVISION 1
+#define NESTED_SVM_ASIDS 16
 
 static struct kvm_cpuid_entry2 supported[24];
 static int nr_supported;
@@ -127,9 +133,9 @@ void mkvm_cpuid_init(void)
 			e->flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
 	}
 	add_leaf(0x80000000, ~0u, ~0u, ~0u, ~0u);
-	supported[nr_supported - 1].eax = min(max_ext, 0x80000008u);
+	supported[nr_supported - 1].eax = min(max_ext, mkvm_nested ? SVM_LEAF : 0x80000008u);
 	/* RDTSCP and RDPID only where tsc_aux.c switches TSC_AUX for them. */
-	add_leaf(0x80000001, ~0u, ~0u, EXT1_ECX,
+	add_leaf(0x80000001, ~0u, ~0u, EXT1_ECX | (mkvm_nested ? EXT1_ECX_SVM : 0),
 		 EXT1_EDX | (boot_cpu_has(X86_FEATURE_RDTSCP) ? EXT1_EDX_RDTSCP : 0));
 	for (u32 fn = 0x80000002; fn <= min(max_ext, 0x80000006u); fn++)
 		add_leaf(fn, ~0u, ~0u, ~0u, ~0u);	/* brand string, cache geometry */
@@ -140,6 +146,13 @@ void mkvm_cpuid_init(void)
 		e = &supported[nr_supported - 1];
 		if ((e->eax & 0xff) > 48)
 			e->eax = (e->eax & ~0xffu) | 48;
+	}
+	if (mkvm_nested && max_ext >= SVM_LEAF) {
+		/* What a guest hypervisor gets from the SVM minikvm emulates for it. */
+		e = &supported[nr_supported++];
+		*e = (struct kvm_cpuid_entry2){ .function = SVM_LEAF, .eax = NESTED_SVM_REVISION,
+						.ebx = NESTED_SVM_ASIDS,
+						.edx = mkvm_nested_svm_features };
 	}
 	/* KVM's paravirtual leaves, 0x40000000 and 0x40000001 (kvmclock.c). */
 	nr_supported += mkvm_kvmclock_cpuid(&supported[nr_supported]);

@@ -17,8 +17,13 @@
 /* The CR0 bits that exist; MOV to CR0 ignores writes to the others below 32 (SDM vol. 3 2.5). */
 #define CR0_DEFINED (X86_CR0_PE | X86_CR0_MP | X86_CR0_EM | X86_CR0_TS | X86_CR0_ET | \
 		     X86_CR0_NE | X86_CR0_WP | X86_CR0_AM | X86_CR0_NW | X86_CR0_CD | X86_CR0_PG)
-/* The EFER bits a guest may have (minikvm offers no SVM to it yet). */
+/* The EFER bits a guest may have; SVME only with the nested parameter (efer_defined()). */
 #define EFER_DEFINED (EFER_SCE | EFER_LME | EFER_LMA | EFER_NX | EFER_FFXSR)
+
+static u64 efer_defined(void)
+{
+	return EFER_DEFINED | (mkvm_nested ? EFER_SVME : 0);
+}
 /* Changing these changes what a linear address translates to: the TLB is stale. */
 #define CR0_PAGING (X86_CR0_PG | X86_CR0_WP | X86_CR0_PE)
 #define CR4_PAGING (X86_CR4_PSE | X86_CR4_PAE | X86_CR4_PGE | X86_CR4_PCIDE | X86_CR4_SMEP | \
@@ -69,7 +74,7 @@ u64 mkvm_cr4_allowed(struct mkvm_vcpu *vcpu)
  */
 bool mkvm_sregs_valid(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s)
 {
-	if (s->efer & ~EFER_DEFINED || s->cr4 & ~mkvm_cr4_allowed(vcpu) || s->cr0 >> 32)
+	if (s->efer & ~efer_defined() || s->cr4 & ~mkvm_cr4_allowed(vcpu) || s->cr0 >> 32)
 		return false;
 	if ((s->cr0 & X86_CR0_PG) && !(s->cr0 & X86_CR0_PE))
 		return false;
@@ -189,7 +194,7 @@ int mkvm_set_cr3(struct mkvm_vcpu *vcpu, unsigned long cr3)
  *
  * LMA is the CPU's to set (APM vol. 2 3.1.7, SDM vol. 3 2.2.1), so it keeps
  * its value, also for userspace (KVM_SET_SREGS sets it), as in KVM.  The
- * guest may set LME, NX and FFXSR only if its CPUID offers them (not SCE,
+ * guest may set SVME, LME, NX and FFXSR only if its CPUID offers them (not SCE,
  * as in KVM), and not change LME while paging is on.
  *
  * Return: 0, or MKVM_MSR_INVALID (#GP for the guest, an error for userspace).
@@ -197,13 +202,14 @@ int mkvm_set_cr3(struct mkvm_vcpu *vcpu, unsigned long cr3)
 int mkvm_set_efer(struct mkvm_vcpu *vcpu, u64 efer, bool host)
 {
 	struct kvm_cpuid_entry2 *e = mkvm_find_cpuid_entry(vcpu, 0x80000001, 0);
-	u32 edx = e ? e->edx : 0;
+	u32 edx = e ? e->edx : 0, ecx = e ? e->ecx : 0;
 	u64 old = vcpu->arch.efer;
 
-	if (efer & ~EFER_DEFINED)
+	if (efer & ~efer_defined())
 		return MKVM_MSR_INVALID;
 	if (!host) {
-		if (((efer & EFER_LME) && !(edx & BIT(29))) ||
+		if (((efer & EFER_SVME) && !(ecx & BIT(2))) ||
+		    ((efer & EFER_LME) && !(edx & BIT(29))) ||
 		    ((efer & EFER_NX) && !(edx & BIT(20))) ||
 		    ((efer & EFER_FFXSR) && !(edx & BIT(25))))
 			return MKVM_MSR_INVALID;

@@ -612,7 +612,8 @@ int mkvm_irqchip_inject(struct mkvm_vcpu *vcpu)
 	mkvm_x86->update_cr8_intercept(vcpu, !pending && mkvm_lapic_masked_irq(vcpu) >= 0);
 	if (!pending)
 		return 0;
-	if (v >= 0 && !ev->irq.injected && mkvm_x86->offer_irq && mkvm_x86->offer_irq(vcpu, v))
+	/* An 8259 vector is offered too: a nested guest's hypervisor takes it as a #VMEXIT. */
+	if (!ev->irq.injected && mkvm_x86->offer_irq && mkvm_x86->offer_irq(vcpu, v))
 		return 1;
 	if (busy || mkvm_x86->interrupt_blocked(vcpu)) {
 		mkvm_x86->enable_irq_window(vcpu);

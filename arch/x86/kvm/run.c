@@ -33,6 +33,9 @@ static int run_loop(struct mkvm_vcpu *vcpu)
 			return -EINTR;
 		}
 		cond_resched();
+		/* Events for a guest hypervisor while its guest runs: its #VMEXIT first. */
+		if (mkvm_x86->nested_check_events)
+			mkvm_x86->nested_check_events(vcpu);
 		/*
 		 * A machine check while one was in progress (mce.c), or a triple
 		 * fault restored with KVM_SET_VCPU_EVENTS: reported as KVM reports

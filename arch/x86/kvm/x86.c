@@ -25,13 +25,18 @@ const struct mkvm_x86_ops *mkvm_x86;
  */
 int mkvm_arch_init(void)
 {
+	int r;
+
 	if (boot_cpu_has(X86_FEATURE_SVM))
 		mkvm_x86 = &mkvm_svm_ops;
 	else
 		return -EOPNOTSUPP;
 	mkvm_fpu_init();
-	mkvm_cpuid_init();
-	return mkvm_x86->hardware_setup();
+	r = mkvm_x86->hardware_setup();
+	/* After the vendor: it says what nesting it can offer. */
+	if (!r)
+		mkvm_cpuid_init();
+	return r;
 }
 
 void mkvm_arch_exit(void)

@@ -68,7 +68,14 @@ static bool in_shadow(struct mkvm_vcpu *vcpu)
  */
 bool mkvm_svm_interrupt_blocked(struct mkvm_vcpu *vcpu)
 {
-	return !(vcpu->arch.rflags & X86_EFLAGS_IF) || in_shadow(vcpu);
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+
+	if (!svm->gif)
+		return true;
+	/* L1's interrupt ends L2 as a #VMEXIT (nested.c), which L2's own IF does not stop. */
+	if (mkvm_svm_nested_intercepts(vcpu, INTERCEPT_INTR))
+		return !mkvm_svm_nested_intr_unmasked(vcpu);
+	return !(vcpu->arch.rflags & X86_EFLAGS_IF) || in_shadow(vcpu) || svm->nested.run_pending;
 }
 
 /**
@@ -79,7 +86,18 @@ bool mkvm_svm_interrupt_blocked(struct mkvm_vcpu *vcpu)
  */
 bool mkvm_svm_nmi_blocked(struct mkvm_vcpu *vcpu)
 {
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+
+	/* An NMI L1 intercepts is never L2's: it waits for the #VMEXIT (nested.c). */
+	if (!svm->gif || svm->nested.run_pending || mkvm_svm_nested_intercepts(vcpu, INTERCEPT_NMI))
+		return true;
 	return vcpu->arch.events.nmi_masked || in_shadow(vcpu);
+}
+
+/* Leave L2 at once: the run loop then makes the #VMEXIT the pending event calls for. */
+static void nested_exit_now(struct mkvm_vcpu *vcpu)
+{
+	smp_send_reschedule(smp_processor_id());
 }
 
 /**
@@ -93,6 +111,14 @@ bool mkvm_svm_nmi_blocked(struct mkvm_vcpu *vcpu)
 void mkvm_svm_enable_irq_window(struct mkvm_vcpu *vcpu)
 {
 	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
+
+	/*
+	 * With GIF clear, STGI's exit is the window.  While L2 runs, V_IRQ is
+	 * L1's to give L2, so an L1 that does not intercept INTR gets its
+	 * interrupts at its next exit (Documentation/nested.rst).
+	 */
+	if (!to_svm(vcpu)->gif || to_svm(vcpu)->nested.guest_mode)
+		return;
 
 	vmcb->control.int_vector = 0;
 	vmcb->control.int_ctl = (vmcb->control.int_ctl & ~V_INTR_PRIO_MASK) | V_IRQ_MASK |
@@ -121,12 +147,25 @@ void mkvm_svm_enable_irq_window(struct mkvm_vcpu *vcpu)
  *
  * Return: true when offered.
  */
-bool mkvm_svm_offer_irq(struct mkvm_vcpu *vcpu, u8 vector)
+bool mkvm_svm_offer_irq(struct mkvm_vcpu *vcpu, int vector)
 {
 	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
 	struct vmcb_control_area *c = &svm->vmcb->control;
 
-	if (svm->nmi_singlestep)
+	/* GIF clear: the interrupt waits for STGI, which exits. */
+	if (!svm->gif)
+		return false;
+	/*
+	 * While L2 runs, an interrupt L1 intercepts is a #VMEXIT, not L2's:
+	 * leave L2 for it, right after the first entry if VMRUN was just
+	 * emulated (the #VMEXIT waits for that).
+	 */
+	if (mkvm_svm_nested_intercepts(vcpu, INTERCEPT_INTR)) {
+		if (mkvm_svm_nested_intr_unmasked(vcpu))
+			nested_exit_now(vcpu);
+		return true;
+	}
+	if (vector < 0 || svm->nmi_singlestep || svm->nested.guest_mode)
 		return false;
 	c->int_vector = vector;
 	c->int_ctl = (c->int_ctl & ~V_IRQ_INJECTION_BITS_MASK) | V_IRQ_MASK |
@@ -177,7 +216,8 @@ static bool complete_offered_irq(struct mkvm_vcpu *vcpu, u32 info)
  */
 void mkvm_svm_update_cr8_intercept(struct mkvm_vcpu *vcpu, bool intercept)
 {
-	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
+	/* Where L1's CR8 is written: in L1, or in L2 without V_INTR_MASKING. */
+	struct vmcb *vmcb = mkvm_svm_tpr_vmcb(vcpu);
 
 	if (intercept)
 		mkvm_svm_set_intercept(vmcb, INTERCEPT_CR8_WRITE);
@@ -214,6 +254,14 @@ int mkvm_svm_handle_vintr(struct mkvm_vcpu *vcpu)
 void mkvm_svm_enable_nmi_window(struct mkvm_vcpu *vcpu)
 {
 	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+
+	/* GIF clear: STGI's exit is the window.  An NMI that L1 intercepts ends L2. */
+	if (!svm->gif)
+		return;
+	if (mkvm_svm_nested_intercepts(vcpu, INTERCEPT_NMI)) {
+		nested_exit_now(vcpu);
+		return;
+	}
 
 	if (vcpu->arch.events.nmi_masked && !svm->iret_seen)
 		return;

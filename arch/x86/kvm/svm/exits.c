@@ -272,16 +272,17 @@ static int (*const exit_handlers[])(struct mkvm_vcpu *vcpu) = {
 	/* Intercepted on the shadow MMU only (svm.c): not emulated yet. */
 	[SVM_EXIT_TASK_SWITCH] = handle_task_switch,
 	[SVM_EXIT_INVPCID] = mkvm_exit_ud,
-	[SVM_EXIT_INVLPGA] = mkvm_exit_ud,
+	/* The SVM instructions: L1's, with nested=1 (nested.c); else #UD. */
+	[SVM_EXIT_INVLPGA] = mkvm_svm_handle_invlpga,
 	[SVM_EXIT_IOIO] = handle_ioio,
 	[SVM_EXIT_MSR] = handle_msr,
 	[SVM_EXIT_SHUTDOWN] = mkvm_exit_shutdown,
-	[SVM_EXIT_VMRUN] = mkvm_exit_ud,
+	[SVM_EXIT_VMRUN] = mkvm_svm_handle_vmrun,
 	[SVM_EXIT_VMMCALL] = mkvm_exit_hypercall,
-	[SVM_EXIT_VMLOAD] = mkvm_exit_ud,
-	[SVM_EXIT_VMSAVE] = mkvm_exit_ud,
-	[SVM_EXIT_STGI] = mkvm_exit_ud,
-	[SVM_EXIT_CLGI] = mkvm_exit_ud,
+	[SVM_EXIT_VMLOAD] = mkvm_svm_handle_vmload,
+	[SVM_EXIT_VMSAVE] = mkvm_svm_handle_vmsave,
+	[SVM_EXIT_STGI] = mkvm_svm_handle_stgi,
+	[SVM_EXIT_CLGI] = mkvm_svm_handle_clgi,
 	[SVM_EXIT_SKINIT] = mkvm_exit_ud,
 	[SVM_EXIT_MONITOR] = mkvm_exit_ud,
 	[SVM_EXIT_MWAIT] = mkvm_exit_ud,
@@ -306,10 +307,16 @@ int mkvm_svm_handle_exit(struct mkvm_vcpu *vcpu)
 	 * 64 bits on hardware (APM 15.5.1) but only in the low 32 under QEMU.
 	 */
 	u32 code = c->exit_code;
+	bool l2 = to_svm(vcpu)->nested.guest_mode;
+	/* For L1, if the exit is its: the events complete_events() takes back. */
+	u32 eii = l2 ? mkvm_svm_nested_exit_int_info(vcpu) : c->exit_int_info;
+	u32 eii_err = c->exit_int_info_err;
 	unsigned long next;
 	int r;
 
 	mkvm_svm_complete_events(vcpu);
+	if (l2 && mkvm_svm_nested_reflect(vcpu, eii, eii_err))
+		return 1;
 	if (code == (u32)SVM_EXIT_ERR) {
 		/* VMRUN refused the VMCB's state (APM 15.5.1). */
 		vcpu->run->exit_reason = KVM_EXIT_FAIL_ENTRY;

@@ -65,12 +65,13 @@ static void seg_from_vmcb(struct kvm_segment *s, const struct vmcb_seg *v)
 /* CR8 is the VMCB's V_TPR: guest writes to it are not intercepted (APM 15.21.3). */
 static unsigned long svm_get_cr8(struct mkvm_vcpu *vcpu)
 {
-	return to_svm(vcpu)->vmcb->control.int_ctl & V_TPR_MASK;
+	return mkvm_svm_tpr_vmcb(vcpu)->control.int_ctl & V_TPR_MASK;
 }
 
+/* The local APIC's TPR is L1's, also while L2 runs (mkvm_svm_tpr_vmcb()). */
 static void svm_set_cr8(struct mkvm_vcpu *vcpu, unsigned long cr8)
 {
-	struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
+	struct vmcb_control_area *c = &mkvm_svm_tpr_vmcb(vcpu)->control;
 
 	c->int_ctl = (c->int_ctl & ~V_TPR_MASK) | (cr8 & V_TPR_MASK);
 }
@@ -143,6 +144,9 @@ static void svm_update_crs(struct mkvm_vcpu *vcpu)
 	save->efer = efer | EFER_SVME;
 	save->cr0 = cr0;
 	save->cr4 = cr4;
+	/* L1 that turns SVM off has GIF set again, as on KVM (APM 15.17 leaves it open). */
+	if (!(vcpu->arch.efer & EFER_SVME) && !to_svm(vcpu)->nested.guest_mode)
+		to_svm(vcpu)->gif = true;
 }
 
 static void svm_set_sregs(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s)
@@ -231,8 +235,10 @@ static int svm_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
 		*data = save->sysenter_eip | (intel ? (u64)svm->sysenter_eip_hi << 32 : 0);
 		break;
 	case MSR_IA32_CR_PAT:	*data = save->g_pat; break;
+	/* No LBR virtualization: DEBUGCTL reads 0, as on KVM without it. */
+	case MSR_IA32_DEBUGCTLMSR: *data = 0; break;
 	default:
-		return MKVM_MSR_UNKNOWN;
+		return mkvm_svm_nested_get_msr(vcpu, index, data);
 	}
 	return 0;
 }
@@ -268,16 +274,28 @@ static int svm_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data)
 			return 1;
 		save->g_pat = data;
 		break;
+	case MSR_IA32_DEBUGCTLMSR:
+		/* LBR, BTF and PB0-3 exist (APM vol. 2 13.1.1.6), and are ignored as on KVM. */
+		if (data & ~0x3fULL)
+			return 1;
+		break;
 	default:
-		return MKVM_MSR_UNKNOWN;
+		return mkvm_svm_nested_set_msr(vcpu, index, data);
 	}
 	return 0;
 }
 
-/* TSC_OFFSET (VMCB offset 50h, APM vol. 2 table B-1): guest RDTSC reads host TSC plus this. */
+/*
+ * TSC_OFFSET (VMCB offset 50h, APM vol. 2 table B-1): guest RDTSC reads host
+ * TSC plus this.  @offset is L1's; L2's adds L1's offset for it.
+ */
 static void svm_set_tsc_offset(struct mkvm_vcpu *vcpu, u64 offset)
 {
-	to_svm(vcpu)->vmcb->control.tsc_offset = offset;
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+
+	svm->vmcb01->control.tsc_offset = offset;
+	if (svm->nested.guest_mode)
+		svm->vmcb->control.tsc_offset = offset + svm->nested.vmcb12->control.tsc_offset;
 }
 
 /*
@@ -320,7 +338,8 @@ void mkvm_svm_clr_intercept(struct vmcb *vmcb, int bit)
 
 static void svm_update_guest_debug(struct mkvm_vcpu *vcpu)
 {
-	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
+	/* L1's VMCB: L2's takes its intercepts from it at the next VMRUN. */
+	struct vmcb *vmcb = to_svm(vcpu)->vmcb01;
 	bool hw_bp = vcpu->arch.guest_debug & KVM_GUESTDBG_USE_HW_BP;
 	void (*intercept)(struct vmcb *vmcb, int bit);
 
@@ -421,12 +440,14 @@ void mkvm_svm_init_vmcb(struct mkvm_vcpu *vcpu)
 	svm_update_guest_debug(vcpu);
 }
 
-/* INIT: the VMCB as at power-on, with the guest's TSC left running. */
+/* INIT: the VMCB as at power-on, with the guest's TSC left running; L2 is gone. */
 static void svm_init_event(struct mkvm_vcpu *vcpu)
 {
-	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
+	struct vmcb *vmcb = to_svm(vcpu)->vmcb01;
 	u64 tsc_offset = vmcb->control.tsc_offset;
 
+	mkvm_svm_leave_nested(vcpu);
+	to_svm(vcpu)->gif = true;
 	mkvm_svm_init_vmcb(vcpu);
 	vmcb->control.tsc_offset = tsc_offset;
 	to_svm(vcpu)->asid_generation = 0;
@@ -444,10 +465,17 @@ static int svm_vcpu_create(struct mkvm_vcpu *vcpu)
 		kfree(svm);
 		return -ENOMEM;
 	}
-	svm->vmcb = page_address(page);
-	svm->vmcb_pa = page_to_phys(page);
+	svm->vmcb = svm->vmcb01 = page_address(page);
+	svm->vmcb_pa = svm->vmcb01_pa = page_to_phys(page);
 	svm->last_cpu = -1;
+	svm->gif = true;
 	vcpu->arch.vendor = svm;
+	if (mkvm_svm_nested_alloc(vcpu)) {
+		vcpu->arch.vendor = NULL;
+		__free_page(page);
+		kfree(svm);
+		return -ENOMEM;
+	}
 	mkvm_svm_init_vmcb(vcpu);
 	return 0;
 }
@@ -458,7 +486,8 @@ static void svm_vcpu_free(struct mkvm_vcpu *vcpu)
 
 	if (!svm)
 		return;
-	free_page((unsigned long)svm->vmcb);
+	mkvm_svm_nested_free(vcpu);
+	free_page((unsigned long)svm->vmcb01);
 	kfree(svm);
 }
 
@@ -485,12 +514,18 @@ static void svm_pick_asid(struct mkvm_vcpu *vcpu, struct mkvm_svm_cpu *sd, int c
 	svm->last_cpu = cpu;
 }
 
-/* The MMU context's root: the nested page tables (APM 15.25.4), or the shadow's CR3. */
+/*
+ * The MMU context's root: the nested page tables (APM 15.25.4), or the
+ * shadow's CR3.  L2 runs on L1's nested page tables.
+ */
 static void svm_load_mmu_root(struct mkvm_vcpu *vcpu, u64 root_pa)
 {
-	if (npt)
-		to_svm(vcpu)->vmcb->control.nested_cr3 = root_pa;
-	else
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+
+	if (npt) {
+		svm->vmcb01->control.nested_cr3 = root_pa;
+		svm->vmcb->control.nested_cr3 = root_pa;
+	} else
 		svm_update_crs(vcpu);
 }
 
@@ -550,6 +585,7 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 	raw_local_irq_enable();
 	mkvm_svm_vmrun(svm->vmcb_pa, vcpu->arch.regs, page_to_phys(sd->host_save));
 	raw_local_irq_disable();
+	svm->nested.run_pending = false;
 	/* The host's PKRU before anything of the host's can run (an NMI after STGI). */
 	mkvm_load_host_pkru(vcpu);
 	stgi();
@@ -663,6 +699,7 @@ static int svm_hardware_setup(void)
 	mkvm_svm_nrips = edx & BIT(3);
 	mkvm_svm_decode_assists = edx & BIT(7);
 	host_cr4_mce = cr4_read_shadow() & X86_CR4_MCE;
+	mkvm_svm_nested_setup(npt, mkvm_svm_nrips);
 	svm_max_asid = ebx - 1;
 	if (!svm_max_asid)
 		return -EOPNOTSUPP;
@@ -697,9 +734,9 @@ static int svm_hardware_setup(void)
 		goto free_maps;
 	}
 	svm_cpuhp_state = r;
-	pr_info("minikvm: SVM with %s, %u ASIDs, nrips %s, decode assists %s\n",
+	pr_info("minikvm: SVM with %s, %u ASIDs, nrips %s, decode assists %s, nested %s\n",
 		npt ? "NPT" : "the shadow MMU", svm_max_asid, mkvm_svm_nrips ? "yes" : "no",
-		mkvm_svm_decode_assists ? "yes" : "no");
+		mkvm_svm_decode_assists ? "yes" : "no", mkvm_svm_nested_on ? "on" : "off");
 	return 0;
 
 free_maps:
@@ -759,4 +796,5 @@ const struct mkvm_x86_ops mkvm_svm_ops = {
 	.tdp_format = MKVM_SPTE_NPT,
 	.load_mmu_root = svm_load_mmu_root,
 	.flush_tlb = svm_flush_tlb,
+	.nested_check_events = mkvm_svm_nested_check_events,
 };

@@ -17,9 +17,32 @@ struct mkvm_svm_cpu {
 	u32 next_asid;
 };
 
+/*
+ * Nested SVM (nested.c): the guest's own hypervisor (L1) runs its guest (L2)
+ * on a second VMCB that minikvm builds from L1's (vmcb12) and its own.
+ */
+struct mkvm_svm_nested {
+	struct vmcb *vmcb02;		/* what the hardware runs L2 on */
+	u64 vmcb02_pa;
+	struct vmcb *vmcb12;		/* L1's VMCB as read at VMRUN, written back at #VMEXIT */
+	u64 vmcb12_gpa;
+	u64 hsave_pa;			/* MSR_VM_HSAVE_PA: kept for L1, minikvm saves elsewhere */
+	u64 vm_cr;			/* MSR_VM_CR */
+	bool guest_mode;		/* L2 runs */
+	bool run_pending;		/* VMRUN was emulated; L2 has not been entered yet */
+	/* L1's control registers at VMRUN (its RIP, RSP, RAX and RFLAGS are in vmcb01). */
+	unsigned long l1_cr0, l1_cr3, l1_cr4;
+	u64 l1_efer;
+};
+
 struct mkvm_svm_vcpu {
-	struct vmcb *vmcb;
+	struct vmcb *vmcb;		/* the VMCB the hardware runs: vmcb01, or vmcb02 for L2 */
 	u64 vmcb_pa;
+	struct vmcb *vmcb01;		/* L1's, or the only guest's */
+	u64 vmcb01_pa;
+	/* GIF as the guest sees it (APM 15.17): 0 holds interrupts and NMIs back. */
+	bool gif;
+	struct mkvm_svm_nested nested;
 	u32 asid;
 	u64 asid_generation;
 	int last_cpu;
@@ -75,12 +98,33 @@ void mkvm_svm_inject_irq(struct mkvm_vcpu *vcpu);
 bool mkvm_svm_interrupt_blocked(struct mkvm_vcpu *vcpu);
 bool mkvm_svm_nmi_blocked(struct mkvm_vcpu *vcpu);
 void mkvm_svm_enable_irq_window(struct mkvm_vcpu *vcpu);
-bool mkvm_svm_offer_irq(struct mkvm_vcpu *vcpu, u8 vector);
+bool mkvm_svm_offer_irq(struct mkvm_vcpu *vcpu, int vector);
 void mkvm_svm_enable_nmi_window(struct mkvm_vcpu *vcpu);
 void mkvm_svm_update_cr8_intercept(struct mkvm_vcpu *vcpu, bool intercept);
 u8 mkvm_svm_get_interrupt_shadow(struct mkvm_vcpu *vcpu);
 void mkvm_svm_set_interrupt_shadow(struct mkvm_vcpu *vcpu, u8 shadow);
 void mkvm_svm_update_nmi_mask(struct mkvm_vcpu *vcpu);
+
+/* svm/nested.c */
+extern bool mkvm_svm_nested_on;
+int mkvm_svm_nested_alloc(struct mkvm_vcpu *vcpu);
+void mkvm_svm_nested_free(struct mkvm_vcpu *vcpu);
+void mkvm_svm_leave_nested(struct mkvm_vcpu *vcpu);
+int mkvm_svm_nested_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data);
+int mkvm_svm_nested_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data);
+void mkvm_svm_nested_setup(bool npt, bool nrips);
+bool mkvm_svm_nested_reflect(struct mkvm_vcpu *vcpu, u32 exit_int_info, u32 exit_int_info_err);
+void mkvm_svm_nested_check_events(struct mkvm_vcpu *vcpu);
+u32 mkvm_svm_nested_exit_int_info(struct mkvm_vcpu *vcpu);
+bool mkvm_svm_nested_intercepts(struct mkvm_vcpu *vcpu, int bit);
+bool mkvm_svm_nested_intr_unmasked(struct mkvm_vcpu *vcpu);
+struct vmcb *mkvm_svm_tpr_vmcb(struct mkvm_vcpu *vcpu);
+int mkvm_svm_handle_vmrun(struct mkvm_vcpu *vcpu);
+int mkvm_svm_handle_vmload(struct mkvm_vcpu *vcpu);
+int mkvm_svm_handle_vmsave(struct mkvm_vcpu *vcpu);
+int mkvm_svm_handle_stgi(struct mkvm_vcpu *vcpu);
+int mkvm_svm_handle_clgi(struct mkvm_vcpu *vcpu);
+int mkvm_svm_handle_invlpga(struct mkvm_vcpu *vcpu);
 
 /* svm/vmenter.S */
 void mkvm_svm_vmrun(u64 vmcb_pa, unsigned long *regs, u64 host_save_pa);
