@@ -473,8 +473,8 @@ static int save_l2(struct mkvm_vcpu *vcpu, u64 code, u64 info1, u64 info2, u32 e
 	c12->exit_info_2 = info2;
 	c12->exit_int_info = eii;
 	c12->exit_int_info_err = eii_err;
-	/* EVENTINJ was taken in at VMRUN (APM 15.20): its valid bit reads clear. */
-	c12->event_inj &= ~SVM_EVTINJ_VALID;
+	/* EVENTINJ was taken in at VMRUN (APM 15.20): it reads clear, as on KVM. */
+	c12->event_inj = 0;
 	c12->next_rip = (mkvm_nested_svm_features & SVM_FEATURE_NRIPS) ? v02->control.next_rip : 0;
 
 	r = PUT_FIELDS(vcpu, save.es, save.ds);
