@@ -294,6 +294,9 @@ struct mkvm_x86_ops {
 	 * that a pending event calls for while its guest runs.
 	 */
 	void (*nested_check_events)(struct mkvm_vcpu *vcpu);
+	/* Optional: KVM_CAP_NESTED_STATE's size, and KVM_GET/SET_NESTED_STATE. */
+	int (*nested_state_size)(void);
+	long (*nested_state_ioctl)(struct mkvm_vcpu *vcpu, bool set, void __user *argp);
 };
 
 /* The nested module parameter (virt/kvm/kvm_main.c), cleared by a vendor that cannot nest. */

@@ -26,8 +26,8 @@ static const u32 msrs_to_save[] = {
 	MSR_IA32_MCG_STATUS, MSR_IA32_MCG_CTL,
 	/* smm.c: userspace's only, as in KVM */
 	MSR_IA32_SMBASE,
-	/* tsc_aux.c, last: only on a host that has it */
-	MSR_TSC_AUX,
+	/* The last two only where they exist: svm/nested.c with nesting, tsc_aux.c on its host. */
+	MSR_VM_HSAVE_PA, MSR_TSC_AUX,
 };
 
 /**
@@ -62,9 +62,14 @@ int mkvm_copy_msr_list(struct kvm_msr_list __user *arg, const u32 *list, u32 n)
  */
 int mkvm_dev_get_msr_index_list(struct kvm_msr_list __user *arg)
 {
-	u32 n = ARRAY_SIZE(msrs_to_save) - !mkvm_tsc_aux_supported();
+	u32 list[ARRAY_SIZE(msrs_to_save)], n = ARRAY_SIZE(msrs_to_save) - 2;
 
-	return mkvm_copy_msr_list(arg, msrs_to_save, n);
+	memcpy(list, msrs_to_save, n * sizeof(list[0]));
+	if (mkvm_nested)
+		list[n++] = MSR_VM_HSAVE_PA;
+	if (mkvm_tsc_aux_supported())
+		list[n++] = MSR_TSC_AUX;
+	return mkvm_copy_msr_list(arg, list, n);
 }
 
 static int get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data, bool host)

@@ -91,6 +91,8 @@ long mkvm_arch_check_extension(struct mkvm_vm *vm, long cap)
 		return 1;
 	case KVM_CAP_SET_GUEST_DEBUG2:
 		return mkvm_guest_debug_supported();
+	case KVM_CAP_NESTED_STATE:
+		return mkvm_x86->nested_state_size ? mkvm_x86->nested_state_size() : 0;
 	case KVM_CAP_ADJUST_CLOCK:
 		/* The flags KVM_SET_CLOCK accepts (kvmclock.c). */
 		return KVM_CLOCK_TSC_STABLE | KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC;
@@ -360,6 +362,11 @@ long mkvm_arch_vcpu_ioctl(struct mkvm_vcpu *vcpu, unsigned int ioctl, unsigned l
 		return mkvm_lapic_ioctl(vcpu, ioctl, argp);
 	case KVM_TRANSLATE:
 		return mkvm_translate_ioctl(vcpu, argp);
+	case KVM_GET_NESTED_STATE:
+	case KVM_SET_NESTED_STATE:
+		if (!mkvm_x86->nested_state_ioctl)
+			return -EINVAL;
+		return mkvm_x86->nested_state_ioctl(vcpu, ioctl == KVM_SET_NESTED_STATE, argp);
 	case KVM_SMI:
 		/* Taken at the next entry that can (smm.c). */
 		vcpu->arch.smm.pending = true;

@@ -228,11 +228,14 @@ static bool valid_event_inj(u32 inj)
 	}
 }
 
-/*
- * The consistency checks of VMRUN (APM 15.5.1): with any of them failing,
- * VMRUN ends at once with VMEXIT_INVALID.
+/**
+ * mkvm_svm_vmcb12_valid() - the consistency checks of VMRUN (APM 15.5.1)
+ * @vcpu: the vCPU, whose CPUID says which CR4 bits and addresses exist
+ * @v12: the VMCB
+ *
+ * Return: true when VMRUN may run it; false when it ends with VMEXIT_INVALID.
  */
-static bool vmcb12_valid(struct mkvm_vcpu *vcpu, const struct vmcb *v12)
+bool mkvm_svm_vmcb12_valid(struct mkvm_vcpu *vcpu, const struct vmcb *v12)
 {
 	const struct vmcb_save_area *s = &v12->save;
 	const struct vmcb_control_area *c = &v12->control;
@@ -401,7 +404,7 @@ int mkvm_svm_handle_vmrun(struct mkvm_vcpu *vcpu)
 	svm_insn_done(vcpu);
 	/* Nested paging is not offered to L1: its enable bit means nothing. */
 	v12->control.nested_ctl &= ~SVM_NESTED_CTL_NP_ENABLE;
-	if (!vmcb12_valid(vcpu, v12)) {
+	if (!mkvm_svm_vmcb12_valid(vcpu, v12)) {
 		struct vmcb_control_area *c = &v12->control;
 
 		/* VMEXIT_INVALID is -1 in all 64 bits of EXITCODE (APM 15.6). */
@@ -554,13 +557,79 @@ static void nested_vmexit(struct mkvm_vcpu *vcpu, u64 code, u64 info1, u64 info2
  * mkvm_svm_leave_nested() - forget L2 without a #VMEXIT
  * @vcpu: the vCPU
  *
- * For RESET, INIT and a shutdown that L1 did not intercept: L1's state
- * comes back and vmcb12 is left as it is.
+ * For RESET, INIT, a shutdown that L1 did not intercept, and
+ * KVM_SET_NESTED_STATE: the vCPU keeps the registers it has, now on
+ * vmcb01, and vmcb12 is left as it is.
  */
 void mkvm_svm_leave_nested(struct mkvm_vcpu *vcpu)
 {
-	if (to_svm(vcpu)->nested.guest_mode)
-		leave_l2(vcpu);
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+	struct mkvm_svm_nested *n = &svm->nested;
+	struct vmcb *v01 = svm->vmcb01, *v02 = n->vmcb02;
+
+	if (!n->guest_mode)
+		return;
+	v01->save = v02->save;
+	v01->control.int_state = v02->control.int_state & SVM_INTERRUPT_SHADOW_MASK;
+	if (!(n->vmcb12->control.int_ctl & V_INTR_MASKING_MASK))
+		v01->control.int_ctl = (v01->control.int_ctl & ~V_TPR_MASK) |
+				       (v02->control.int_ctl & V_TPR_MASK);
+	svm->vmcb = v01;
+	svm->vmcb_pa = svm->vmcb01_pa;
+	n->guest_mode = false;
+	n->run_pending = false;
+	mkvm_x86->update_crs(vcpu);
+	mkvm_x86->flush_tlb(vcpu);
+	mkvm_make_request(vcpu, MKVM_REQ_TLB_FLUSH);
+}
+
+/**
+ * mkvm_svm_enter_saved_l2() - guest mode as KVM_SET_NESTED_STATE describes it
+ * @vcpu: the vCPU, not in guest mode, with L2's registers already set
+ * @l1: L1's vmcb12 controls and its state for #VMEXIT, checked
+ * @gpa: vmcb12's address
+ * @run_pending: VMRUN was emulated and L2 not entered yet: EVENTINJ still goes in
+ */
+void mkvm_svm_enter_saved_l2(struct mkvm_vcpu *vcpu, const struct vmcb *l1, u64 gpa,
+			     bool run_pending)
+{
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+	struct mkvm_svm_nested *n = &svm->nested;
+	struct vmcb_save_area *s01 = &svm->vmcb01->save;
+	const struct vmcb_save_area *ls = &l1->save;
+
+	/* The registers userspace set are L2's; L1's are those VMRUN saved (APM 15.5.1). */
+	n->vmcb02->save = *s01;
+	s01->es = ls->es;
+	s01->cs = ls->cs;
+	s01->ss = ls->ss;
+	s01->ds = ls->ds;
+	s01->gdtr = ls->gdtr;
+	s01->idtr = ls->idtr;
+	s01->rip = ls->rip;
+	s01->rsp = ls->rsp;
+	s01->rax = ls->rax;
+	s01->rflags = ls->rflags;
+	n->l1_cr0 = ls->cr0;
+	n->l1_cr3 = ls->cr3;
+	n->l1_cr4 = ls->cr4;
+	n->l1_efer = ls->efer;
+	n->vmcb12->control = l1->control;
+	n->vmcb12->control.nested_ctl &= ~SVM_NESTED_CTL_NP_ENABLE;
+	/* An event injected at the VMRUN is gone once L2 ran. */
+	if (!run_pending)
+		n->vmcb12->control.event_inj = 0;
+	n->vmcb12_gpa = gpa;
+	prepare_vmcb02_control(svm);
+	svm->vmcb = n->vmcb02;
+	svm->vmcb_pa = n->vmcb02_pa;
+	n->guest_mode = true;
+	n->run_pending = run_pending;
+	svm->iret_seen = false;
+	svm->nmi_singlestep = false;
+	mkvm_x86->update_crs(vcpu);
+	mkvm_x86->flush_tlb(vcpu);
+	mkvm_make_request(vcpu, MKVM_REQ_TLB_FLUSH);
 }
 
 /* L1's I/O permission map covers the port and the size of the access (APM 15.10.1). */

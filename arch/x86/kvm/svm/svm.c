@@ -585,7 +585,11 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 	raw_local_irq_enable();
 	mkvm_svm_vmrun(svm->vmcb_pa, vcpu->arch.regs, page_to_phys(sd->host_save));
 	raw_local_irq_disable();
-	svm->nested.run_pending = false;
+	if (unlikely(svm->nested.run_pending)) {
+		svm->nested.run_pending = false;
+		/* vmcb12's EVENTINJ went in with this entry (APM 15.20). */
+		svm->nested.vmcb12->control.event_inj = 0;
+	}
 	/* The host's PKRU before anything of the host's can run (an NMI after STGI). */
 	mkvm_load_host_pkru(vcpu);
 	stgi();
@@ -797,4 +801,6 @@ const struct mkvm_x86_ops mkvm_svm_ops = {
 	.load_mmu_root = svm_load_mmu_root,
 	.flush_tlb = svm_flush_tlb,
 	.nested_check_events = mkvm_svm_nested_check_events,
+	.nested_state_size = mkvm_svm_nested_state_size,
+	.nested_state_ioctl = mkvm_svm_nested_state_ioctl,
 };

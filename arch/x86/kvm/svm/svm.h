@@ -110,6 +110,13 @@ extern bool mkvm_svm_nested_on;
 int mkvm_svm_nested_alloc(struct mkvm_vcpu *vcpu);
 void mkvm_svm_nested_free(struct mkvm_vcpu *vcpu);
 void mkvm_svm_leave_nested(struct mkvm_vcpu *vcpu);
+bool mkvm_svm_vmcb12_valid(struct mkvm_vcpu *vcpu, const struct vmcb *v12);
+void mkvm_svm_enter_saved_l2(struct mkvm_vcpu *vcpu, const struct vmcb *l1, u64 gpa,
+			     bool run_pending);
+
+/* svm/nested_state.c */
+int mkvm_svm_nested_state_size(void);
+long mkvm_svm_nested_state_ioctl(struct mkvm_vcpu *vcpu, bool set, void __user *argp);
 int mkvm_svm_nested_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data);
 int mkvm_svm_nested_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data);
 void mkvm_svm_nested_setup(bool npt, bool nrips);
