@@ -294,6 +294,12 @@ struct mkvm_x86_ops {
 	 * that a pending event calls for while its guest runs.
 	 */
 	void (*nested_check_events)(struct mkvm_vcpu *vcpu);
+	/*
+	 * Optional: an SMI or INIT must wait (SVM's GIF is clear, or L2 runs
+	 * and the guest hypervisor is to see it first).
+	 */
+	bool (*smi_blocked)(struct mkvm_vcpu *vcpu);
+	bool (*init_blocked)(struct mkvm_vcpu *vcpu);
 	/* Optional: KVM_CAP_NESTED_STATE's size, and KVM_GET/SET_NESTED_STATE. */
 	int (*nested_state_size)(void);
 	long (*nested_state_ioctl)(struct mkvm_vcpu *vcpu, bool set, void __user *argp);

@@ -15,7 +15,8 @@
  * mkvm_apic_takeable_events() - the INIT, SIPI and SMI messages the vCPU can take now
  * @vcpu: the vCPU, which has a local APIC
  *
- * In SMM an INIT is latched until RSM (SDM vol. 3 ch. 34, APM vol. 2 10.3.3).
+ * In SMM an INIT is latched until RSM (SDM vol. 3 ch. 34, APM vol. 2 10.3.3),
+ * and the vendor may hold it too (SVM's GIF, APM 15.17).
  *
  * Return: the MKVM_APIC_* bits.
  */
@@ -23,7 +24,9 @@ unsigned long mkvm_apic_takeable_events(struct mkvm_vcpu *vcpu)
 {
 	unsigned long ev = READ_ONCE(vcpu->arch.lapic->pending_events);
 
-	return vcpu->arch.smm.active ? ev & ~BIT(MKVM_APIC_INIT) : ev;
+	if (vcpu->arch.smm.active || (mkvm_x86->init_blocked && mkvm_x86->init_blocked(vcpu)))
+		return ev & ~BIT(MKVM_APIC_INIT);
+	return ev;
 }
 
 /**

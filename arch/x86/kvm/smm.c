@@ -270,7 +270,7 @@ void mkvm_smm_inject(struct mkvm_vcpu *vcpu)
 	struct mkvm_smm *smm = &vcpu->arch.smm;
 
 	if (!smm->pending || smm->active || ev->exc.queued || ev->nmi_injected ||
-	    ev->irq.injected)
+	    ev->irq.injected || (mkvm_x86->smi_blocked && mkvm_x86->smi_blocked(vcpu)))
 		return;
 	smm->pending = false;
 	enter_smm(vcpu);

@@ -330,7 +330,8 @@ int mkvm_svm_handle_exit(struct mkvm_vcpu *vcpu)
 	if (!exit_handlers[code])
 		return internal_error(vcpu, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON);
 	r = exit_handlers[code](vcpu);
-	if (r > 0 && hlt_in_shadow(vcpu, &next))
+	/* Not for an L2 whose HLT L1 intercepts: that exit is L1's. */
+	if (r > 0 && !mkvm_svm_nested_intercepts(vcpu, INTERCEPT_HLT) && hlt_in_shadow(vcpu, &next))
 		r = mkvm_complete_halt(vcpu, next);
 	return r;
 }

@@ -165,6 +165,35 @@ bool mkvm_svm_nested_intr_unmasked(struct mkvm_vcpu *vcpu)
 	       !(svm->vmcb->control.int_state & SVM_INTERRUPT_SHADOW_MASK);
 }
 
+/**
+ * mkvm_svm_smi_blocked() - an SMI waits
+ * @vcpu: the vCPU
+ *
+ * GIF holds SMIs back (APM 15.17).  While L2 runs, an SMI that L1
+ * intercepts is its #VMEXIT first (nested.c), and one it does not waits
+ * until L2 exits to L1: minikvm does not enter SMM from L2.
+ *
+ * Return: true if so.
+ */
+bool mkvm_svm_smi_blocked(struct mkvm_vcpu *vcpu)
+{
+	return !to_svm(vcpu)->gif || to_svm(vcpu)->nested.guest_mode;
+}
+
+/**
+ * mkvm_svm_init_blocked() - an INIT waits
+ * @vcpu: the vCPU
+ *
+ * GIF holds INIT back (APM 15.17), and while L2 runs an INIT that L1
+ * intercepts is its #VMEXIT instead.
+ *
+ * Return: true if so.
+ */
+bool mkvm_svm_init_blocked(struct mkvm_vcpu *vcpu)
+{
+	return !to_svm(vcpu)->gif || mkvm_svm_nested_intercepts(vcpu, INTERCEPT_INIT);
+}
+
 /* What every SVM instruction checks first (APM vol. 3, VMRUN and the others). */
 static bool svm_insn_allowed(struct mkvm_vcpu *vcpu)
 {
@@ -317,6 +346,8 @@ static void prepare_vmcb02_control(struct mkvm_svm_vcpu *svm)
 	c02->int_state = c12->int_state & SVM_INTERRUPT_SHADOW_MASK;
 	c02->event_inj = c12->event_inj;
 	c02->event_inj_err = c12->event_inj_err;
+	/* With NRIPS, an injected INTn, INT3 or INTO returns there (APM 15.20). */
+	c02->next_rip = c12->next_rip;
 	c02->nested_ctl = c01->nested_ctl;
 	c02->nested_cr3 = c01->nested_cr3;
 }
@@ -338,6 +369,9 @@ static void enter_l2(struct mkvm_vcpu *vcpu)
 	n->l1_cr3 = vcpu->arch.cr3;
 	n->l1_cr4 = vcpu->arch.cr4;
 	n->l1_efer = vcpu->arch.efer;
+	/* L2 starts with NMIs unblocked; L1's blocking waits for its #VMEXIT. */
+	n->l1_nmi_masked = vcpu->arch.events.nmi_masked;
+	vcpu->arch.events.nmi_masked = false;
 
 	/* VMRUN loads these from vmcb12; FS, GS, TR, LDTR and the MSRs stay L1's. */
 	*s02 = *s01;
@@ -531,6 +565,8 @@ static void leave_l2(struct mkvm_vcpu *vcpu)
 	vcpu->arch.rflags = v01->save.rflags | X86_EFLAGS_FIXED;
 	/* What was on its way into L2 is in EXITINTINFO now, not L1's to take. */
 	mkvm_events_exited(vcpu);
+	vcpu->arch.events.nmi_masked = n->l1_nmi_masked;
+	mkvm_x86->update_nmi_mask(vcpu);
 	mkvm_x86->update_crs(vcpu);
 	mkvm_x86->flush_tlb(vcpu);
 	mkvm_make_request(vcpu, MKVM_REQ_TLB_FLUSH);
@@ -698,6 +734,31 @@ static bool l1_wants_exit(struct mkvm_vcpu *vcpu, u32 code)
 	}
 }
 
+/*
+ * An INTn, INT3 or INTO that L1 injected into L2, cut short by an exit of
+ * minikvm's own.  mkvm_svm_complete_events() leaves such events to the
+ * instruction at RIP, which is right for L2's own INTn, but L1 moved L2's
+ * RIP past it when it injected them: they go in again as they were, with
+ * their return address (next_rip), on an entry of their own.
+ */
+static void reinject_soft_event(struct mkvm_vcpu *vcpu, u32 eii, u32 err)
+{
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+	u32 type = eii & SVM_EXITINTINFO_TYPE_MASK, what = SVM_EVTINJ_VALID |
+		   SVM_EVTINJ_TYPE_MASK | SVM_EVTINJ_VEC_MASK;
+	u8 vector = eii & SVM_EXITINTINFO_VEC_MASK;
+
+	if (!(eii & SVM_EXITINTINFO_VALID) || (eii & what) != (svm->nested.l1_event & what))
+		return;
+	if (type != SVM_EXITINTINFO_TYPE_SOFT &&
+	    !(type == SVM_EXITINTINFO_TYPE_EXEPT &&
+	      (vector == X86_TRAP_BP || vector == X86_TRAP_OF)))
+		return;
+	svm->vmcb->control.event_inj = eii;
+	svm->vmcb->control.event_inj_err = err;
+	svm->nested.run_pending = true;
+}
+
 /**
  * mkvm_svm_nested_reflect() - give an exit from L2 to L1 if L1 intercepts it
  * @vcpu: the vCPU, just after an exit from L2
@@ -728,6 +789,7 @@ bool mkvm_svm_nested_reflect(struct mkvm_vcpu *vcpu, u32 exit_int_info, u32 exit
 		mkvm_queue_exception(vcpu, X86_TRAP_UD, false, 0);
 		return true;
 	}
+	reinject_soft_event(vcpu, exit_int_info, exit_int_info_err);
 	return false;
 }
 
@@ -814,6 +876,12 @@ static u32 event_exit_code(struct mkvm_vcpu *vcpu, u64 *info1, u64 *info2)
 	}
 	if (n->run_pending)
 		return 0;
+	/* SMI and INIT wait for L1 when it intercepts them (mkvm_svm_smi_blocked()). */
+	if (vcpu->arch.smm.pending && vmcb12_intercepts(n, INTERCEPT_SMI))
+		return SVM_EXIT_SMI;
+	if (vcpu->arch.lapic && mkvm_lapic_init_pending(vcpu) &&
+	    vmcb12_intercepts(n, INTERCEPT_INIT))
+		return SVM_EXIT_INIT;
 	mkvm_lapic_fold_nmis(vcpu);
 	if (ev->nmi_pending && vmcb12_intercepts(n, INTERCEPT_NMI))
 		return SVM_EXIT_NMI;

@@ -144,9 +144,14 @@ static void svm_update_crs(struct mkvm_vcpu *vcpu)
 	save->efer = efer | EFER_SVME;
 	save->cr0 = cr0;
 	save->cr4 = cr4;
-	/* L1 that turns SVM off has GIF set again, as on KVM (APM 15.17 leaves it open). */
-	if (!(vcpu->arch.efer & EFER_SVME) && !to_svm(vcpu)->nested.guest_mode)
+	/*
+	 * SVM turned off ends guest mode (userspace loading a state without it:
+	 * a reset), and sets GIF again, as on KVM (APM 15.17 leaves it open).
+	 */
+	if (!(vcpu->arch.efer & EFER_SVME)) {
+		mkvm_svm_leave_nested(vcpu);
 		to_svm(vcpu)->gif = true;
+	}
 }
 
 static void svm_set_sregs(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s)
@@ -568,6 +573,8 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 	vmcb->save.rsp = vcpu->arch.regs[REG_RSP];
 	vmcb->save.rip = vcpu->arch.rip;
 	vmcb->save.rflags = mkvm_svm_entry_rflags(vcpu);
+	/* The event L1 gave L2 goes in at this entry (nested.c). */
+	svm->nested.l1_event = svm->nested.run_pending ? vmcb->control.event_inj : 0;
 
 	mkvm_save_host_pkru(vcpu);
 	mkvm_load_guest_drs(vcpu);
@@ -801,6 +808,8 @@ const struct mkvm_x86_ops mkvm_svm_ops = {
 	.load_mmu_root = svm_load_mmu_root,
 	.flush_tlb = svm_flush_tlb,
 	.nested_check_events = mkvm_svm_nested_check_events,
+	.smi_blocked = mkvm_svm_smi_blocked,
+	.init_blocked = mkvm_svm_init_blocked,
 	.nested_state_size = mkvm_svm_nested_state_size,
 	.nested_state_ioctl = mkvm_svm_nested_state_ioctl,
 };

@@ -30,9 +30,11 @@ struct mkvm_svm_nested {
 	u64 vm_cr;			/* MSR_VM_CR */
 	bool guest_mode;		/* L2 runs */
 	bool run_pending;		/* VMRUN was emulated; L2 has not been entered yet */
+	u32 l1_event;			/* EVENTINJ of L1's that the last entry made, or 0 */
 	/* L1's control registers at VMRUN (its RIP, RSP, RAX and RFLAGS are in vmcb01). */
 	unsigned long l1_cr0, l1_cr3, l1_cr4;
 	u64 l1_efer;
+	bool l1_nmi_masked;		/* L1's NMI blocking, while nmi_masked is L2's */
 };
 
 struct mkvm_svm_vcpu {
@@ -124,6 +126,8 @@ bool mkvm_svm_nested_reflect(struct mkvm_vcpu *vcpu, u32 exit_int_info, u32 exit
 void mkvm_svm_nested_check_events(struct mkvm_vcpu *vcpu);
 u32 mkvm_svm_nested_exit_int_info(struct mkvm_vcpu *vcpu);
 bool mkvm_svm_nested_intercepts(struct mkvm_vcpu *vcpu, int bit);
+bool mkvm_svm_smi_blocked(struct mkvm_vcpu *vcpu);
+bool mkvm_svm_init_blocked(struct mkvm_vcpu *vcpu);
 bool mkvm_svm_nested_intr_unmasked(struct mkvm_vcpu *vcpu);
 struct vmcb *mkvm_svm_tpr_vmcb(struct mkvm_vcpu *vcpu);
 int mkvm_svm_handle_vmrun(struct mkvm_vcpu *vcpu);
