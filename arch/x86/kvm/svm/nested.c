@@ -295,8 +295,14 @@ bool mkvm_svm_vmcb12_valid(struct mkvm_vcpu *vcpu, const struct vmcb *v12)
 	return valid_event_inj(c->event_inj);
 }
 
-/* The state VMLOAD and VMSAVE move (APM vol. 3 VMLOAD), which VMRUN and #VMEXIT leave. */
-static void copy_vmload_state(struct vmcb_save_area *to, const struct vmcb_save_area *from)
+/**
+ * mkvm_svm_copy_vmload_state() - copy what VMLOAD and VMSAVE move (APM vol. 3 VMLOAD)
+ * @to: the save area written
+ * @from: the save area read
+ *
+ * FS, GS, TR, LDTR and the syscall MSRs, which VMRUN and #VMEXIT leave alone.
+ */
+void mkvm_svm_copy_vmload_state(struct vmcb_save_area *to, const struct vmcb_save_area *from)
 {
 	to->fs = from->fs;
 	to->gs = from->gs;
@@ -538,7 +544,7 @@ static void leave_l2(struct mkvm_vcpu *vcpu)
 	struct vmcb *v01 = svm->vmcb01, *v02 = n->vmcb02;
 
 	/* What L2 left in FS, GS, TR, LDTR, the syscall MSRs and CR2 is L1's now. */
-	copy_vmload_state(&v01->save, &v02->save);
+	mkvm_svm_copy_vmload_state(&v01->save, &v02->save);
 	v01->save.cr2 = v02->save.cr2;
 	if (!(n->vmcb12->control.int_ctl & V_INTR_MASKING_MASK))
 		v01->control.int_ctl = (v01->control.int_ctl & ~V_TPR_MASK) |
@@ -939,7 +945,7 @@ int mkvm_svm_handle_vmload(struct mkvm_vcpu *vcpu)
 		mkvm_queue_exception(vcpu, X86_TRAP_GP, true, 0);
 		return 1;
 	}
-	copy_vmload_state(&svm->vmcb->save, &buf->save);
+	mkvm_svm_copy_vmload_state(&svm->vmcb->save, &buf->save);
 	svm_insn_done(vcpu);
 	return 1;
 }
@@ -965,7 +971,7 @@ int mkvm_svm_handle_vmsave(struct mkvm_vcpu *vcpu)
 	}
 	if (!svm_insn_allowed(vcpu) || !svm_insn_vmcb_gpa(vcpu, &gpa))
 		return 1;
-	copy_vmload_state(&buf->save, &svm->vmcb->save);
+	mkvm_svm_copy_vmload_state(&buf->save, &svm->vmcb->save);
 	svm->nested.vmcb12_gpa = gpa;
 	r = PUT_FIELDS(vcpu, save.fs, save.gs);
 	r = r ?: PUT_FIELDS(vcpu, save.ldtr, save.ldtr);

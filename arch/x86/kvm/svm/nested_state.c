@@ -42,6 +42,8 @@ static void export_vmcb(struct mkvm_vcpu *vcpu, struct vmcb *out)
 	out->control.int_ctl = (out->control.int_ctl & ~vbits) |
 			       (svm->vmcb->control.int_ctl & vbits);
 	out->save = svm->vmcb01->save;
+	/* FS, GS, TR, LDTR and the syscall MSRs are the running ones, L1's at #VMEXIT. */
+	mkvm_svm_copy_vmload_state(&out->save, &svm->vmcb->save);
 	out->save.cr0 = n->l1_cr0;
 	out->save.cr3 = n->l1_cr3;
 	out->save.cr4 = n->l1_cr4;
@@ -114,8 +116,8 @@ static long set_nested_state(struct mkvm_vcpu *vcpu, struct kvm_nested_state __u
 	if ((hdr.flags & KVM_STATE_NESTED_RUN_PENDING) &&
 	    !(hdr.flags & KVM_STATE_NESTED_GUEST_MODE))
 		return -EINVAL;
-	/* Without EFER.SVME only GIF means anything; SMM runs without SVM (APM 10.3.2). */
-	if (!(vcpu->arch.efer & EFER_SVME) && (hdr.flags & ~KVM_STATE_NESTED_GIF_SET))
+	/* Without EFER.SVME the only state is GIF set, as on KVM; SMM runs without SVM. */
+	if (!(vcpu->arch.efer & EFER_SVME) && hdr.flags != KVM_STATE_NESTED_GIF_SET)
 		return -EINVAL;
 	if (vcpu->arch.smm.active && (hdr.flags & KVM_STATE_NESTED_GUEST_MODE))
 		return -EINVAL;

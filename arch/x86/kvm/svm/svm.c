@@ -239,7 +239,8 @@ static int svm_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
 	case MSR_IA32_SYSENTER_EIP:
 		*data = save->sysenter_eip | (intel ? (u64)svm->sysenter_eip_hi << 32 : 0);
 		break;
-	case MSR_IA32_CR_PAT:	*data = save->g_pat; break;
+	/* L1 gives L2 no nested paging: L2's PAT is L1's, kept in vmcb01. */
+	case MSR_IA32_CR_PAT:	*data = svm->vmcb01->save.g_pat; break;
 	/* No LBR virtualization: DEBUGCTL reads 0, as on KVM without it. */
 	case MSR_IA32_DEBUGCTLMSR: *data = 0; break;
 	default:
@@ -277,6 +278,7 @@ static int svm_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data)
 	case MSR_IA32_CR_PAT:
 		if (!pat_valid(data))
 			return 1;
+		svm->vmcb01->save.g_pat = data;
 		save->g_pat = data;
 		break;
 	case MSR_IA32_DEBUGCTLMSR:

@@ -113,6 +113,7 @@ int mkvm_svm_nested_alloc(struct mkvm_vcpu *vcpu);
 void mkvm_svm_nested_free(struct mkvm_vcpu *vcpu);
 void mkvm_svm_leave_nested(struct mkvm_vcpu *vcpu);
 bool mkvm_svm_vmcb12_valid(struct mkvm_vcpu *vcpu, const struct vmcb *v12);
+void mkvm_svm_copy_vmload_state(struct vmcb_save_area *to, const struct vmcb_save_area *from);
 void mkvm_svm_enter_saved_l2(struct mkvm_vcpu *vcpu, const struct vmcb *l1, u64 gpa,
 			     bool run_pending);
 
