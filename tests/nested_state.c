@@ -341,7 +341,8 @@ static void assert_restored(struct kvm_vcpu *vcpu, struct vcpu_state *st)
 		TEST_ASSERT_EQ(got->save.rax, want->save.rax);
 	}
 	vcpu_regs_get(vcpu, &regs);
-	TEST_ASSERT(!memcmp(&regs, &st->regs, sizeof(regs)), "KVM_GET_REGS gives back the registers");
+	TEST_ASSERT(!memcmp(&regs, &st->regs, sizeof(regs)),
+		    "KVM_GET_REGS gives back the registers");
 	vcpu_sregs_get(vcpu, &sregs);
 	TEST_ASSERT_EQ(sregs.cr0, st->sregs.cr0);
 	TEST_ASSERT_EQ(sregs.cr3, st->sregs.cr3);
@@ -660,8 +661,8 @@ static void log_vmcb12(const char *who, union nested_buf *n)
 		 v->control.tlb_control, v->control.clean, v->control.virt_ext);
 	test_log("%s vmcb12 save: cpl %u dr6 %#" PRIx64 " dr7 %#" PRIx64 " cr2 %#" PRIx64
 		 " g_pat %#" PRIx64 " star %#" PRIx64 " lstar %#" PRIx64 " cstar %#" PRIx64
-		 " sfmask %#" PRIx64 " kgsbase %#" PRIx64, who, v->save.cpl, v->save.dr6, v->save.dr7,
-		 v->save.cr2, v->save.g_pat, v->save.star, v->save.lstar, v->save.cstar,
+		 " sfmask %#" PRIx64 " kgsbase %#" PRIx64, who, v->save.cpl, v->save.dr6,
+		 v->save.dr7, v->save.cr2, v->save.g_pat, v->save.star, v->save.lstar, v->save.cstar,
 		 v->save.sfmask, v->save.kernel_gs_base);
 	test_log("%s vmcb12 save: sysenter cs/esp/eip %#" PRIx64 "/%#" PRIx64 "/%#" PRIx64
 		 " fs %#x/%#" PRIx64 " gs %#x/%#" PRIx64 " tr %#x/%#" PRIx64 " ldtr %#x",
