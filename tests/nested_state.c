@@ -663,8 +663,7 @@ static void log_vmcb12(const char *who, union nested_buf *n)
 		 " g_pat %#" PRIx64 " star %#" PRIx64 " lstar %#" PRIx64 " cstar %#" PRIx64
 		 " sfmask %#" PRIx64 " kgsbase %#" PRIx64, who, v->save.cpl, v->save.dr6,
 		 v->save.dr7, v->save.cr2, v->save.g_pat, v->save.star, v->save.lstar,
-		 v->save.cstar,
-		 v->save.sfmask, v->save.kernel_gs_base);
+		 v->save.cstar, v->save.sfmask, v->save.kernel_gs_base);
 	test_log("%s vmcb12 save: sysenter cs/esp/eip %#" PRIx64 "/%#" PRIx64 "/%#" PRIx64
 		 " fs %#x/%#" PRIx64 " gs %#x/%#" PRIx64 " tr %#x/%#" PRIx64 " ldtr %#x",
 		 who, v->save.sysenter_cs, v->save.sysenter_esp, v->save.sysenter_eip,
