@@ -69,6 +69,17 @@ struct mkvm_mmu {
 	int (*gva_to_gpa)(struct mkvm_vcpu *vcpu, u64 la, u32 access, struct mkvm_walk *w,
 			  struct mkvm_fault *fault);
 	void (*invlpg)(struct mkvm_vcpu *vcpu, u64 gva);
+	/*
+	 * While a guest hypervisor's guest runs on nested paging of the guest
+	 * hypervisor's (svm/nested_npt.c): the guest hypervisor's physical
+	 * address of the running guest's @gpa, or -EFAULT with the nested
+	 * page fault in @fault.  NULL otherwise: the guest's physical
+	 * addresses are the VM's.
+	 */
+	int (*nested_gpa)(struct mkvm_vcpu *vcpu, u64 gpa, u32 access, bool table, u64 *out,
+			  struct mkvm_fault *fault);
+	/* ... and the guest hypervisor's exit for such a fault. */
+	void (*nested_fault)(struct mkvm_vcpu *vcpu, const struct mkvm_fault *fault);
 };
 
 /* Requests to a vCPU, handled before its next entry (mkvm_mmu_prepare_entry()). */
@@ -88,12 +99,16 @@ void mkvm_mmu_destroy(struct mkvm_vcpu *vcpu);
 void mkvm_mmu_prepare_entry(struct mkvm_vcpu *vcpu);
 int mkvm_emulate_invlpg(struct mkvm_vcpu *vcpu, u64 gva, bool known);
 
-/* mmu/shadow.c */
+/* mmu/shadow.c; a hostile guest could map a page at every address: cap each set of tables. */
+#define MKVM_SHADOW_MAX_PAGES 2048
 int mkvm_shadow_create(struct mkvm_vcpu *vcpu);
 void mkvm_shadow_destroy(struct mkvm_vcpu *vcpu);
 u64 mkvm_shadow_reset(struct mkvm_vcpu *vcpu, int levels);
 void mkvm_shadow_zap_nonglobal(struct mkvm_vcpu *vcpu);
 void mkvm_shadow_invlpg(struct mkvm_vcpu *vcpu, u64 gva);
 int mkvm_shadow_page_fault(struct mkvm_vcpu *vcpu, u64 gva, u32 error_code);
+u64 mkvm_shadow_tables_reset(struct mkvm_shadow *sh);
+void mkvm_shadow_tables_free(struct mkvm_shadow *sh);
+u64 *mkvm_shadow_tables_leaf(struct mkvm_shadow *sh, u64 addr, bool *flush);
 
 #endif

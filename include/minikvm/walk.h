@@ -39,6 +39,13 @@ enum mkvm_pt_format {
  */
 #define MKVM_FAULT_EPT_VIOLATION	0xfe
 #define MKVM_FAULT_EPT_MISCONFIG	0xff
+/*
+ * A guest hypervisor's nested paging refused a guest-physical address of
+ * its guest (struct mkvm_mmu's nested_gpa): for the final address, or for
+ * one of the guest's own tables.  The error code has #PF bits.
+ */
+#define MKVM_FAULT_NESTED_FINAL		0xfc
+#define MKVM_FAULT_NESTED_TABLE		0xfd
 
 /**
  * struct mkvm_paging - the state a walk depends on
@@ -122,6 +129,8 @@ int mkvm_walk_gva(struct mkvm_vcpu *vcpu, u64 la, u32 access, struct mkvm_walk *
 int mkvm_walk_gva_fault(struct mkvm_vcpu *vcpu, u64 la, u32 error_code, struct mkvm_walk *w,
 			struct mkvm_fault *fault);
 int mkvm_translate_ioctl(struct mkvm_vcpu *vcpu, void __user *argp);
+int mkvm_read_phys_pte(struct mkvm_vcpu *vcpu, u64 gpa, u64 *pte, unsigned int bytes);
+int mkvm_cmpxchg_phys_pte(struct mkvm_vcpu *vcpu, u64 gpa, u64 old, u64 new, unsigned int bytes);
 void mkvm_inject_fault(struct mkvm_vcpu *vcpu, const struct mkvm_fault *fault);
 #endif
 

@@ -38,8 +38,6 @@
 #define SPTE_PS		_PAGE_PSE
 /* Pages of a large guest page mapped ahead on one fault (prefetch_large()). */
 #define PREFETCH	16
-/* A hostile guest could map one page at every linear address: cap each vCPU's tables. */
-#define SHADOW_MAX_PAGES 2048
 
 static unsigned int index_at(u64 gva, int level)
 {
@@ -275,6 +273,53 @@ static void zap_2m(struct mkvm_shadow *sh, u64 gva)
 }
 
 /**
+ * mkvm_shadow_tables_reset() - empty 4-level tables of another shadow
+ * @sh: the tables (for a guest hypervisor's nested page tables, svm/nested_npt.c)
+ *
+ * The top table is allocated on first use.  The caller flushes the
+ * processor's TLB before the tables are used again.
+ *
+ * Return: the top table's physical address, or 0 on -ENOMEM.
+ */
+u64 mkvm_shadow_tables_reset(struct mkvm_shadow *sh)
+{
+	if (!sh->root) {
+		sh->root = (u64 *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
+		if (!sh->root)
+			return 0;
+	}
+	sh->levels = 4;
+	zap(sh);
+	return __pa(sh->root);
+}
+
+/**
+ * mkvm_shadow_tables_free() - free tables of mkvm_shadow_tables_reset()
+ * @sh: the tables, which no CPU uses
+ */
+void mkvm_shadow_tables_free(struct mkvm_shadow *sh)
+{
+	if (!sh->root)
+		return;
+	zap(sh);
+	free_page((unsigned long)sh->root);
+	sh->root = NULL;
+}
+
+/**
+ * mkvm_shadow_tables_leaf() - the 4 KiB entry for @addr, allocating tables on the way
+ * @sh: tables of mkvm_shadow_tables_reset()
+ * @addr: the address they translate
+ * @flush: set when a 2 MiB entry in the way was dropped
+ *
+ * Return: the entry, or NULL on -ENOMEM.
+ */
+u64 *mkvm_shadow_tables_leaf(struct mkvm_shadow *sh, u64 addr, bool *flush)
+{
+	return leaf_of(sh, addr, 1, flush);
+}
+
+/**
  * mkvm_shadow_invlpg() - the guest's INVLPG
  * @vcpu: the vCPU
  * @gva: the linear address
@@ -405,7 +450,7 @@ int mkvm_shadow_page_fault(struct mkvm_vcpu *vcpu, u64 gva, u32 error_code)
 	if (r)
 		return r;
 
-	if (sh->pages >= SHADOW_MAX_PAGES) {
+	if (sh->pages >= MKVM_SHADOW_MAX_PAGES) {
 		mkvm_shadow_reset(vcpu, sh->levels);
 		mkvm_x86->flush_tlb(vcpu);
 	}

@@ -18,14 +18,45 @@
 #include <minikvm/guest_mem.h>
 #include <minikvm/walk.h>
 
+/* A walk of the vCPU's tables, and a nested page fault on the way (nested_gpa). */
+struct walk_ctx {
+	struct mkvm_vcpu *vcpu;
+	bool nested_faulted;
+	struct mkvm_fault nested_fault;
+};
+
 /*
- * One load of the whole entry: a copy in pieces could mix the rights of one
- * value with the address of another that the guest wrote meanwhile.  Entries
- * are naturally aligned, so never cross a page.
+ * A table's address, through the guest hypervisor's nested paging while its
+ * guest runs on that (struct mkvm_mmu's nested_gpa).
  */
-static int read_guest_pte(void *opaque, u64 gpa, u64 *pte, unsigned int bytes)
+static int table_gpa(struct walk_ctx *c, u64 gpa, bool write, u64 *out)
 {
-	struct mkvm_vcpu *vcpu = opaque;
+	struct mkvm_vcpu *vcpu = c->vcpu;
+
+	*out = gpa;
+	if (!vcpu->arch.mmu.nested_gpa)
+		return 0;
+	if (!vcpu->arch.mmu.nested_gpa(vcpu, gpa, write ? MKVM_ACC_WRITE : 0, true, out,
+				       &c->nested_fault))
+		return 0;
+	c->nested_faulted = true;
+	return -EFAULT;
+}
+
+/**
+ * mkvm_read_phys_pte() - read a page-table entry in the vCPU's physical memory
+ * @vcpu: the vCPU, with slots_sem held
+ * @gpa: the entry's address, naturally aligned
+ * @pte: the entry
+ * @bytes: 4 or 8
+ *
+ * One load of the whole entry: a copy in pieces could mix the rights of one
+ * value with the address of another that the guest wrote meanwhile.
+ *
+ * Return: 0, -ENOENT outside memslots, or -EFAULT.
+ */
+int mkvm_read_phys_pte(struct mkvm_vcpu *vcpu, u64 gpa, u64 *pte, unsigned int bytes)
+{
 	void __user *hva = mkvm_gpa_hva(vcpu, mkvm_vcpu_as(vcpu), gpa, false);
 	u32 v;
 
@@ -39,9 +70,28 @@ static int read_guest_pte(void *opaque, u64 gpa, u64 *pte, unsigned int bytes)
 	return 0;
 }
 
-static int cmpxchg_guest_pte(void *opaque, u64 gpa, u64 old, u64 new, unsigned int bytes)
+static int read_guest_pte(void *opaque, u64 gpa, u64 *pte, unsigned int bytes)
 {
-	struct mkvm_vcpu *vcpu = opaque;
+	struct walk_ctx *c = opaque;
+
+	if (table_gpa(c, gpa, false, &gpa))
+		return -EFAULT;
+	return mkvm_read_phys_pte(c->vcpu, gpa, pte, bytes);
+}
+
+/**
+ * mkvm_cmpxchg_phys_pte() - set bits of a page-table entry in the vCPU's physical memory
+ * @vcpu: the vCPU, with slots_sem held
+ * @gpa: the entry's address, naturally aligned
+ * @old: what the walk read
+ * @new: what to write if the entry still holds @old
+ * @bytes: 4 or 8
+ *
+ * Return: 0; -EAGAIN when the entry changed; -EROFS for a read-only slot;
+ * -EFAULT outside memslots.
+ */
+int mkvm_cmpxchg_phys_pte(struct mkvm_vcpu *vcpu, u64 gpa, u64 old, u64 new, unsigned int bytes)
+{
 	int as = mkvm_vcpu_as(vcpu);
 	void __user *hva = mkvm_gpa_hva(vcpu, as, gpa, true);
 	int r;
@@ -58,6 +108,15 @@ static int cmpxchg_guest_pte(void *opaque, u64 gpa, u64 old, u64 new, unsigned i
 		r = __try_cmpxchg_user((u64 __user *)hva, &old, new, pte64_fault);
 	}
 	return r < 0 ? r : r ? -EAGAIN : 0;
+}
+
+static int cmpxchg_guest_pte(void *opaque, u64 gpa, u64 old, u64 new, unsigned int bytes)
+{
+	struct walk_ctx *c = opaque;
+
+	if (table_gpa(c, gpa, true, &gpa))
+		return -EFAULT;
+	return mkvm_cmpxchg_phys_pte(c->vcpu, gpa, old, new, bytes);
 }
 
 static const struct mkvm_walk_env guest_env = {
@@ -103,16 +162,26 @@ static int walk(struct mkvm_vcpu *vcpu, const struct mkvm_paging *p, bool paging
 		u32 access, struct mkvm_walk *w, struct mkvm_fault *fault)
 {
 	struct mkvm_walk_env env = guest_env;
+	struct walk_ctx c = { .vcpu = vcpu };
+	int r;
 
 	/* Without paging the linear address is the physical one, 32 bits wide. */
 	if (!paging) {
 		*w = (struct mkvm_walk){ .gpa = (u32)la, .level = 1, .writable = true,
 					 .entries_writable = true, .dirty = true,
 					 .user = true, .executable = true };
-		return 0;
+	} else {
+		env.opaque = &c;
+		r = mkvm_walk(p, &env, la, access, w, fault);
+		if (r == -EFAULT && c.nested_faulted)
+			*fault = c.nested_fault;
+		if (r)
+			return r;
 	}
-	env.opaque = vcpu;
-	return mkvm_walk(p, &env, la, access, w, fault);
+	/* The guest hypervisor's nested paging maps the address the guest's tables gave. */
+	if (vcpu->arch.mmu.nested_gpa)
+		return vcpu->arch.mmu.nested_gpa(vcpu, w->gpa, access, false, &w->gpa, fault);
+	return 0;
 }
 
 /**
@@ -201,11 +270,17 @@ int mkvm_translate_ioctl(struct mkvm_vcpu *vcpu, void __user *argp)
 /**
  * mkvm_inject_fault() - raise the exception an emulated access ran into
  * @vcpu: the vCPU
- * @fault: the fault, a #PF with its address or a #GP/#SS with its error code
+ * @fault: the fault, a #PF with its address or a #GP/#SS with its error code,
+ *	or a guest hypervisor's nested page fault, which is its exit
  */
 void mkvm_inject_fault(struct mkvm_vcpu *vcpu, const struct mkvm_fault *fault)
 {
-	if (fault->vector == PF_VECTOR)
+	bool nested = fault->vector == MKVM_FAULT_NESTED_FINAL ||
+		      fault->vector == MKVM_FAULT_NESTED_TABLE;
+
+	if (nested && vcpu->arch.mmu.nested_fault)
+		vcpu->arch.mmu.nested_fault(vcpu, fault);
+	else if (fault->vector == PF_VECTOR)
 		mkvm_queue_exception_payload(vcpu, PF_VECTOR, true, fault->error_code,
 					     fault->address);
 	else

@@ -215,7 +215,12 @@ static int handle_ioio(struct mkvm_vcpu *vcpu)
 static int handle_npf(struct mkvm_vcpu *vcpu)
 {
 	struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
-	int r = vcpu->arch.mmu.page_fault(vcpu, c->exit_info_2, c->exit_info_1);
+	int r;
+
+	/* L2 on L1's nested paging faults on the nNPT (nested_npt.c). */
+	if (to_svm(vcpu)->nested.npt)
+		return mkvm_svm_nested_npf(vcpu);
+	r = vcpu->arch.mmu.page_fault(vcpu, c->exit_info_2, c->exit_info_1);
 
 	if (r == 1) {	/* no memslot, or a write to a read-only one: MMIO */
 		vcpu->stat.pf_emulate++;

@@ -10,11 +10,11 @@
  * L1 as a #VMEXIT when L1 asked for it, and is handled here otherwise;
  * interrupts and NMIs for L1 end L2 the same way when L1 intercepts them.
  *
- * L1 is offered no nested paging: it runs L2 on its own shadow tables, and
- * L2's addresses are L1's, mapped by L1's nested-paging tree.  Each VMRUN
- * and #VMEXIT takes a fresh ASID (svm_flush_tlb()), so L2 never sees a
- * translation of L1's or of an earlier run, whatever L1's TLB control,
- * and INVLPGA has nothing left to flush.
+ * L2 runs on L1's nested paging when L1 asks for it (nested_npt.c), or on
+ * L1's own shadow tables, its addresses then being L1's.  Each VMRUN and
+ * #VMEXIT takes a fresh ASID (mkvm_svm_new_asid()), so L2 never sees a
+ * translation of L1's or of an earlier run in the processor's TLB, and
+ * INVLPGA has nothing left to flush there.
  */
 #include <linux/slab.h>
 #include <asm/io.h>
@@ -29,6 +29,7 @@ bool mkvm_svm_nested_on;
 u32 mkvm_nested_svm_features;
 
 /* CPUID 8000_000A EDX (APM vol. 3 E.4.9). */
+#define SVM_FEATURE_NPT BIT(0)
 #define SVM_FEATURE_NRIPS BIT(3)
 #define SVM_FEATURE_VMCB_CLEAN BIT(5)
 #define SVM_FEATURE_FLUSH_BY_ASID BIT(6)
@@ -60,10 +61,11 @@ void mkvm_svm_nested_setup(bool npt, bool nrips)
 	/*
 	 * Clean bits are only a hint (APM 15.15): minikvm reads all of vmcb12
 	 * at every VMRUN.  Flush-by-ASID asks less than the fresh ASID of
-	 * every VMRUN gives.  The next RIP comes from the CPU's own.
+	 * every VMRUN gives.  The next RIP comes from the CPU's own.  Nested
+	 * paging for L1 is a shadow of its tables (nested_npt.c).
 	 */
-	mkvm_nested_svm_features = SVM_FEATURE_VMCB_CLEAN | SVM_FEATURE_FLUSH_BY_ASID |
-				   (nrips ? SVM_FEATURE_NRIPS : 0);
+	mkvm_nested_svm_features = SVM_FEATURE_NPT | SVM_FEATURE_VMCB_CLEAN |
+				   SVM_FEATURE_FLUSH_BY_ASID | (nrips ? SVM_FEATURE_NRIPS : 0);
 }
 
 /**
@@ -103,6 +105,7 @@ void mkvm_svm_nested_free(struct mkvm_vcpu *vcpu)
 	if (n->vmcb02)
 		free_page((unsigned long)n->vmcb02);
 	free_page((unsigned long)n->vmcb12);
+	mkvm_shadow_tables_free(&n->nnpt);
 	n->vmcb02 = NULL;
 	n->vmcb12 = NULL;
 }
@@ -292,6 +295,8 @@ bool mkvm_svm_vmcb12_valid(struct mkvm_vcpu *vcpu, const struct vmcb *v12)
 	if (((c->iopm_base_pa & PAGE_MASK) + IOPM_SIZE - 1) >> maxphy ||
 	    ((c->msrpm_base_pa & PAGE_MASK) + MSRPM_SIZE - 1) >> maxphy)
 		return false;
+	if ((c->nested_ctl & SVM_NESTED_CTL_NP_ENABLE) && (c->nested_cr3 >> maxphy))
+		return false;
 	return valid_event_inj(c->event_inj);
 }
 
@@ -355,7 +360,57 @@ static void prepare_vmcb02_control(struct mkvm_svm_vcpu *svm)
 	/* With NRIPS, an injected INTn, INT3 or INTO returns there (APM 15.20). */
 	c02->next_rip = c12->next_rip;
 	c02->nested_ctl = c01->nested_ctl;
-	c02->nested_cr3 = c01->nested_cr3;
+	c02->nested_cr3 = svm->nested.npt ? svm->nested.nnpt_root : c01->nested_cr3;
+}
+
+/* Back on L1's own paging: guest-physical addresses are the VM's again. */
+static void l1_paging(struct mkvm_vcpu *vcpu)
+{
+	to_svm(vcpu)->nested.npt = false;
+	vcpu->arch.mmu.nested_gpa = NULL;
+	vcpu->arch.mmu.nested_fault = NULL;
+}
+
+/**
+ * mkvm_svm_new_asid() - a fresh ASID, so no translation of before is used
+ * @vcpu: the vCPU
+ *
+ * At VMRUN and #VMEXIT L1's and L2's translations must not mix (APM 15.16).
+ */
+void mkvm_svm_new_asid(struct mkvm_vcpu *vcpu)
+{
+	to_svm(vcpu)->asid_generation = 0;
+}
+
+/*
+ * L2 on L1's nested paging or not, from vmcb12: the nNPT is kept if it was
+ * built for the same tables, ASID and paging mode of L1's and L1 asks for
+ * no TLB flush (APM 15.16.1), else emptied.  Without memory for it, L2 runs
+ * without (and L1 sees its guest-physical addresses taken as its own).
+ */
+static void setup_l2_paging(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_svm_nested *n = &to_svm(vcpu)->nested;
+	const struct vmcb_control_area *c12 = &n->vmcb12->control;
+	u64 mode = (n->l1_efer & EFER_LMA) | (n->l1_cr4 & (X86_CR4_PAE | X86_CR4_PSE));
+
+	n->npt = c12->nested_ctl & SVM_NESTED_CTL_NP_ENABLE;
+	vcpu->arch.mmu.nested_gpa = NULL;
+	vcpu->arch.mmu.nested_fault = NULL;
+	if (!n->npt)
+		return;
+	if (!n->nnpt_root || c12->tlb_ctl != TLB_CONTROL_DO_NOTHING ||
+	    c12->nested_cr3 != n->nnpt_ncr3 || c12->asid != n->nnpt_asid || mode != n->nnpt_mode) {
+		if (!mkvm_svm_nnpt_reset(vcpu)) {
+			n->npt = false;
+			return;
+		}
+		n->nnpt_ncr3 = c12->nested_cr3;
+		n->nnpt_asid = c12->asid;
+		n->nnpt_mode = mode;
+	}
+	vcpu->arch.mmu.nested_gpa = mkvm_svm_nested_gpa;
+	vcpu->arch.mmu.nested_fault = mkvm_svm_nested_fault;
 }
 
 /* Enter L2: vmcb12 passed its checks; L1 goes on at RIP (past VMRUN) at its #VMEXIT. */
@@ -391,6 +446,10 @@ static void enter_l2(struct mkvm_vcpu *vcpu)
 	s02->cr2 = s12->cr2;
 	s02->dr6 = s12->dr6;
 	s02->dr7 = s12->dr7;
+	setup_l2_paging(vcpu);
+	/* With nested paging L2 has a PAT of its own (APM 15.25.8). */
+	if (n->npt)
+		s02->g_pat = s12->g_pat;
 	prepare_vmcb02_control(svm);
 
 	svm->vmcb = n->vmcb02;
@@ -414,8 +473,7 @@ static void enter_l2(struct mkvm_vcpu *vcpu)
 	vcpu->arch.regs[REG_RAX] = s12->rax;
 	vcpu->arch.rflags = s12->rflags | X86_EFLAGS_FIXED;
 	mkvm_x86->update_crs(vcpu);
-	mkvm_x86->flush_tlb(vcpu);
-	mkvm_make_request(vcpu, MKVM_REQ_TLB_FLUSH);
+	mkvm_svm_new_asid(vcpu);
 }
 
 /**
@@ -442,8 +500,6 @@ int mkvm_svm_handle_vmrun(struct mkvm_vcpu *vcpu)
 		return 1;
 	}
 	svm_insn_done(vcpu);
-	/* Nested paging is not offered to L1: its enable bit means nothing. */
-	v12->control.nested_ctl &= ~SVM_NESTED_CTL_NP_ENABLE;
 	if (!mkvm_svm_vmcb12_valid(vcpu, v12)) {
 		struct vmcb_control_area *c = &v12->control;
 
@@ -573,9 +629,9 @@ static void leave_l2(struct mkvm_vcpu *vcpu)
 	mkvm_events_exited(vcpu);
 	vcpu->arch.events.nmi_masked = n->l1_nmi_masked;
 	mkvm_x86->update_nmi_mask(vcpu);
+	l1_paging(vcpu);
 	mkvm_x86->update_crs(vcpu);
-	mkvm_x86->flush_tlb(vcpu);
-	mkvm_make_request(vcpu, MKVM_REQ_TLB_FLUSH);
+	mkvm_svm_new_asid(vcpu);
 }
 
 /*
@@ -593,6 +649,25 @@ static void nested_vmexit(struct mkvm_vcpu *vcpu, u64 code, u64 info1, u64 info2
 	to_svm(vcpu)->gif = false;
 	if (r)
 		vcpu->arch.shutdown_pending = true;
+}
+
+static u32 l2_event_info(struct mkvm_vcpu *vcpu, u32 *err);
+
+/**
+ * mkvm_svm_nested_vmexit() - #VMEXIT to L1 for an exit minikvm made for it
+ * @vcpu: the vCPU, running L2, with slots_sem held
+ * @code: the exit code
+ * @info1: EXITINFO1
+ * @info2: EXITINFO2
+ *
+ * An event on its way into L2 goes to L1 in EXITINTINFO.
+ */
+void mkvm_svm_nested_vmexit(struct mkvm_vcpu *vcpu, u64 code, u64 info1, u64 info2)
+{
+	u32 eii, eii_err;
+
+	eii = l2_event_info(vcpu, &eii_err);
+	nested_vmexit(vcpu, code, info1, info2, eii, eii_err);
 }
 
 /**
@@ -620,9 +695,9 @@ void mkvm_svm_leave_nested(struct mkvm_vcpu *vcpu)
 	svm->vmcb_pa = svm->vmcb01_pa;
 	n->guest_mode = false;
 	n->run_pending = false;
+	l1_paging(vcpu);
 	mkvm_x86->update_crs(vcpu);
-	mkvm_x86->flush_tlb(vcpu);
-	mkvm_make_request(vcpu, MKVM_REQ_TLB_FLUSH);
+	mkvm_svm_new_asid(vcpu);
 }
 
 /**
@@ -657,11 +732,13 @@ void mkvm_svm_enter_saved_l2(struct mkvm_vcpu *vcpu, const struct vmcb *l1, u64 
 	n->l1_cr4 = ls->cr4;
 	n->l1_efer = ls->efer;
 	n->vmcb12->control = l1->control;
-	n->vmcb12->control.nested_ctl &= ~SVM_NESTED_CTL_NP_ENABLE;
 	/* An event injected at the VMRUN is gone once L2 ran. */
 	if (!run_pending)
 		n->vmcb12->control.event_inj = 0;
 	n->vmcb12_gpa = gpa;
+	/* L1's nested paging: the nNPT starts empty, as after a TLB flush. */
+	n->nnpt_root = 0;
+	setup_l2_paging(vcpu);
 	prepare_vmcb02_control(svm);
 	svm->vmcb = n->vmcb02;
 	svm->vmcb_pa = n->vmcb02_pa;
@@ -670,8 +747,7 @@ void mkvm_svm_enter_saved_l2(struct mkvm_vcpu *vcpu, const struct vmcb *l1, u64 
 	svm->iret_seen = false;
 	svm->nmi_singlestep = false;
 	mkvm_x86->update_crs(vcpu);
-	mkvm_x86->flush_tlb(vcpu);
-	mkvm_make_request(vcpu, MKVM_REQ_TLB_FLUSH);
+	mkvm_svm_new_asid(vcpu);
 }
 
 /* L1's I/O permission map covers the port and the size of the access (APM 15.10.1). */

@@ -239,8 +239,10 @@ static int svm_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
 	case MSR_IA32_SYSENTER_EIP:
 		*data = save->sysenter_eip | (intel ? (u64)svm->sysenter_eip_hi << 32 : 0);
 		break;
-	/* L1 gives L2 no nested paging: L2's PAT is L1's, kept in vmcb01. */
-	case MSR_IA32_CR_PAT:	*data = svm->vmcb01->save.g_pat; break;
+	/* Without nested paging from L1, L2's PAT is L1's, kept in vmcb01. */
+	case MSR_IA32_CR_PAT:
+		*data = svm->nested.npt ? save->g_pat : svm->vmcb01->save.g_pat;
+		break;
 	/* No LBR virtualization: DEBUGCTL reads 0, as on KVM without it. */
 	case MSR_IA32_DEBUGCTLMSR: *data = 0; break;
 	default:
@@ -278,7 +280,8 @@ static int svm_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data)
 	case MSR_IA32_CR_PAT:
 		if (!pat_valid(data))
 			return 1;
-		svm->vmcb01->save.g_pat = data;
+		if (!svm->nested.npt)
+			svm->vmcb01->save.g_pat = data;
 		save->g_pat = data;
 		break;
 	case MSR_IA32_DEBUGCTLMSR:
@@ -531,15 +534,25 @@ static void svm_load_mmu_root(struct mkvm_vcpu *vcpu, u64 root_pa)
 
 	if (npt) {
 		svm->vmcb01->control.nested_cr3 = root_pa;
-		svm->vmcb->control.nested_cr3 = root_pa;
+		/* L2 on L1's nested paging runs on the nNPT, built from this tree. */
+		if (!svm->nested.npt)
+			svm->vmcb->control.nested_cr3 = root_pa;
 	} else
 		svm_update_crs(vcpu);
 }
 
-/* A fresh ASID at the next entry has no translations (APM 15.16.1). */
+/*
+ * A fresh ASID at the next entry has no translations (APM 15.16.1).  The
+ * nNPT (nested_npt.c) is built from minikvm's own tables, which a flush
+ * request says have changed (a memslot, the dirty log): it is emptied too.
+ */
 static void svm_flush_tlb(struct mkvm_vcpu *vcpu)
 {
-	to_svm(vcpu)->asid_generation = 0;
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+
+	svm->asid_generation = 0;
+	if (svm->nested.nnpt_root)
+		mkvm_svm_nnpt_reset(vcpu);
 }
 
 /*

@@ -34,6 +34,13 @@ struct mkvm_svm_nested {
 	/* L1's control registers at VMRUN (its RIP, RSP, RAX and RFLAGS are in vmcb01). */
 	unsigned long l1_cr0, l1_cr3, l1_cr4;
 	u64 l1_efer;
+	/* L2 runs on L1's nested paging (nested_npt.c): the nNPT and what it was built for. */
+	bool npt;
+	struct mkvm_shadow nnpt;
+	u64 nnpt_root;
+	u64 nnpt_ncr3;
+	u32 nnpt_asid;
+	u64 nnpt_mode;			/* L1's EFER.LMA, CR4.PAE and CR4.PSE */
 	bool l1_nmi_masked;		/* L1's NMI blocking, while nmi_masked is L2's */
 };
 
@@ -116,6 +123,16 @@ bool mkvm_svm_vmcb12_valid(struct mkvm_vcpu *vcpu, const struct vmcb *v12);
 void mkvm_svm_copy_vmload_state(struct vmcb_save_area *to, const struct vmcb_save_area *from);
 void mkvm_svm_enter_saved_l2(struct mkvm_vcpu *vcpu, const struct vmcb *l1, u64 gpa,
 			     bool run_pending);
+
+void mkvm_svm_nested_vmexit(struct mkvm_vcpu *vcpu, u64 code, u64 info1, u64 info2);
+void mkvm_svm_new_asid(struct mkvm_vcpu *vcpu);
+
+/* svm/nested_npt.c */
+int mkvm_svm_nested_gpa(struct mkvm_vcpu *vcpu, u64 gpa, u32 access, bool table, u64 *out,
+			struct mkvm_fault *fault);
+void mkvm_svm_nested_fault(struct mkvm_vcpu *vcpu, const struct mkvm_fault *fault);
+u64 mkvm_svm_nnpt_reset(struct mkvm_vcpu *vcpu);
+int mkvm_svm_nested_npf(struct mkvm_vcpu *vcpu);
 
 /* svm/nested_state.c */
 int mkvm_svm_nested_state_size(void);
