@@ -21,7 +21,7 @@
 /* A walk of the vCPU's tables, and a nested page fault on the way (nested_gpa). */
 struct walk_ctx {
 	struct mkvm_vcpu *vcpu;
-	bool nested_faulted;
+	bool nested_faulted, nested_again;
 	struct mkvm_fault nested_fault;
 };
 
@@ -33,14 +33,19 @@ static int table_gpa(struct walk_ctx *c, u64 gpa, bool write, u64 *out)
 {
 	struct mkvm_vcpu *vcpu = c->vcpu;
 
+	int r;
+
 	*out = gpa;
 	if (!vcpu->arch.mmu.nested_gpa)
 		return 0;
-	if (!vcpu->arch.mmu.nested_gpa(vcpu, gpa, write ? MKVM_ACC_WRITE : 0, true, out,
-				       &c->nested_fault))
-		return 0;
-	c->nested_faulted = true;
-	return -EFAULT;
+	r = vcpu->arch.mmu.nested_gpa(vcpu, gpa, write ? MKVM_ACC_WRITE : 0, true, out,
+				      &c->nested_fault);
+	/* The walk reads any failure as a missing table; the context says which. */
+	if (r == -EFAULT)
+		c->nested_faulted = true;
+	else if (r)
+		c->nested_again = true;
+	return r;
 }
 
 /**
@@ -173,6 +178,9 @@ static int walk(struct mkvm_vcpu *vcpu, const struct mkvm_paging *p, bool paging
 	} else {
 		env.opaque = &c;
 		r = mkvm_walk(p, &env, la, access, w, fault);
+		/* L1 kept changing its nested tables: the instruction runs again. */
+		if (r && c.nested_again)
+			return -EAGAIN;
 		if (r == -EFAULT && c.nested_faulted)
 			*fault = c.nested_fault;
 		if (r)

@@ -87,7 +87,8 @@ int mkvm_svm_nested_alloc(struct mkvm_vcpu *vcpu)
 	n->vmcb02 = page_address(p);
 	n->vmcb02_pa = page_to_phys(p);
 	n->vmcb12 = (void *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
-	if (!n->vmcb12) {
+	/* The nNPT's root now, so that L1's nested paging never lacks it later. */
+	if (!n->vmcb12 || !mkvm_shadow_tables_reset(&n->nnpt)) {
 		mkvm_svm_nested_free(vcpu);
 		return -ENOMEM;
 	}
@@ -203,10 +204,12 @@ static bool svm_insn_allowed(struct mkvm_vcpu *vcpu)
 	/*
 	 * #UD without EFER.SVME, in real or virtual-8086 mode, and in L2 when
 	 * L1 did not intercept the instruction: minikvm runs no third level
-	 * on its own.
+	 * on its own.  Nor in SMM: minikvm does not run L2 from SMM, whose RSM
+	 * would otherwise be L2's (Documentation/nested.rst).
 	 */
 	if (!(vcpu->arch.efer & EFER_SVME) || !(vcpu->arch.cr0 & X86_CR0_PE) ||
-	    (vcpu->arch.rflags & X86_EFLAGS_VM) || to_svm(vcpu)->nested.guest_mode) {
+	    (vcpu->arch.rflags & X86_EFLAGS_VM) || to_svm(vcpu)->nested.guest_mode ||
+	    vcpu->arch.smm.active) {
 		mkvm_queue_exception(vcpu, X86_TRAP_UD, false, 0);
 		return false;
 	}
@@ -295,7 +298,9 @@ bool mkvm_svm_vmcb12_valid(struct mkvm_vcpu *vcpu, const struct vmcb *v12)
 	if (((c->iopm_base_pa & PAGE_MASK) + IOPM_SIZE - 1) >> maxphy ||
 	    ((c->msrpm_base_pa & PAGE_MASK) + MSRPM_SIZE - 1) >> maxphy)
 		return false;
-	if ((c->nested_ctl & SVM_NESTED_CTL_NP_ENABLE) && (c->nested_cr3 >> maxphy))
+	/* With nested paging, L2's gPAT is loaded too (APM 15.25.8). */
+	if ((c->nested_ctl & SVM_NESTED_CTL_NP_ENABLE) &&
+	    ((c->nested_cr3 >> maxphy) || !mkvm_svm_pat_valid(s->g_pat)))
 		return false;
 	return valid_event_inj(c->event_inj);
 }
@@ -401,10 +406,8 @@ static void setup_l2_paging(struct mkvm_vcpu *vcpu)
 		return;
 	if (!n->nnpt_root || c12->tlb_ctl != TLB_CONTROL_DO_NOTHING ||
 	    c12->nested_cr3 != n->nnpt_ncr3 || c12->asid != n->nnpt_asid || mode != n->nnpt_mode) {
-		if (!mkvm_svm_nnpt_reset(vcpu)) {
-			n->npt = false;
-			return;
-		}
+		/* Cannot fail: the root was allocated with the vCPU. */
+		mkvm_svm_nnpt_reset(vcpu);
 		n->nnpt_ncr3 = c12->nested_cr3;
 		n->nnpt_asid = c12->asid;
 		n->nnpt_mode = mode;
@@ -730,7 +733,14 @@ void mkvm_svm_enter_saved_l2(struct mkvm_vcpu *vcpu, const struct vmcb *l1, u64 
 	n->l1_cr0 = ls->cr0;
 	n->l1_cr3 = ls->cr3;
 	n->l1_cr4 = ls->cr4;
-	n->l1_efer = ls->efer;
+	/* As the CPU keeps them: LMA with LME and paging (APM vol. 2 14.6). */
+	n->l1_efer = ls->efer & ~EFER_LMA;
+	if ((ls->efer & EFER_LME) && (ls->cr0 & X86_CR0_PG))
+		n->l1_efer |= EFER_LMA;
+	n->l1_nmi_masked = false;
+	/* L1's PAT, which the MSRs restored after this set as L2's run on (svm.c). */
+	if (mkvm_svm_pat_valid(ls->g_pat))
+		s01->g_pat = ls->g_pat;
 	n->vmcb12->control = l1->control;
 	/* An event injected at the VMRUN is gone once L2 ran. */
 	if (!run_pending)

@@ -161,6 +161,12 @@ int mkvm_svm_nested_npf(struct mkvm_vcpu *vcpu)
 	struct mkvm_walk w;
 	int r;
 
+	/* An address beyond what L1's tables translate has no entry: not present. */
+	if (l2_gpa >> (n->nnpt_mode & EFER_LMA ? 48 : 32)) {
+		npf_vmexit(vcpu, (info & (NPF_FINAL | NPF_TABLE | MKVM_PF_WRITE | MKVM_PF_FETCH)) |
+			   MKVM_PF_USER, l2_gpa);
+		return 1;
+	}
 	r = walk_l1_npt(vcpu, l2_gpa, access, &w, &fault);
 	if (r == -EAGAIN)
 		return 1;

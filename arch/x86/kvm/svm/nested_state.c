@@ -53,14 +53,15 @@ static void export_vmcb(struct mkvm_vcpu *vcpu, struct vmcb *out)
 static long get_nested_state(struct mkvm_vcpu *vcpu, struct kvm_nested_state __user *u)
 {
 	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
-	struct kvm_nested_state hdr = {
-		.format = KVM_STATE_NESTED_FORMAT_SVM,
-		.size = sizeof(hdr),
-	};
+	struct kvm_nested_state hdr;
 	struct vmcb *vmcb;
 	u32 user_size;
 	long r = 0;
 
+	/* Every byte of the header goes to userspace. */
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.format = KVM_STATE_NESTED_FORMAT_SVM;
+	hdr.size = sizeof(hdr);
 	if (get_user(user_size, &u->size))
 		return -EFAULT;
 	if (svm->nested.guest_mode) {

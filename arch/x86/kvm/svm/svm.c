@@ -144,20 +144,26 @@ static void svm_update_crs(struct mkvm_vcpu *vcpu)
 	save->efer = efer | EFER_SVME;
 	save->cr0 = cr0;
 	save->cr4 = cr4;
-	/*
-	 * SVM turned off ends guest mode (userspace loading a state without it:
-	 * a reset), and sets GIF again, as on KVM (APM 15.17 leaves it open).
-	 */
-	if (!(vcpu->arch.efer & EFER_SVME)) {
-		mkvm_svm_leave_nested(vcpu);
+	/* L1 that turns SVM off has GIF set again, as on KVM (APM 15.17 leaves it open). */
+	if (!(vcpu->arch.efer & EFER_SVME) && !to_svm(vcpu)->nested.guest_mode)
 		to_svm(vcpu)->gif = true;
-	}
 }
 
 static void svm_set_sregs(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s)
 {
-	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
-	struct vmcb_save_area *save = &vmcb->save;
+	struct vmcb *vmcb;
+	struct vmcb_save_area *save;
+
+	/*
+	 * Registers without SVM (a VMM's reset) end guest mode, as on KVM;
+	 * L2 clearing its own EFER.SVME does not (vmcb02 keeps it set).
+	 */
+	if (!(s->efer & EFER_SVME)) {
+		mkvm_svm_leave_nested(vcpu);
+		to_svm(vcpu)->gif = true;
+	}
+	vmcb = to_svm(vcpu)->vmcb;
+	save = &vmcb->save;
 
 	seg_to_vmcb(&save->cs, &s->cs);
 	seg_to_vmcb(&save->ds, &s->ds);
@@ -206,7 +212,13 @@ static void svm_set_cr2(struct mkvm_vcpu *vcpu, unsigned long cr2)
 	to_svm(vcpu)->vmcb->save.cr2 = cr2;
 }
 
-static bool pat_valid(u64 pat)
+/**
+ * mkvm_svm_pat_valid() - a PAT value the processor accepts
+ * @pat: the value
+ *
+ * Return: true when each byte is a memory type.
+ */
+bool mkvm_svm_pat_valid(u64 pat)
 {
 	/* Each byte is a memory type: UC, WC, WT, WP, WB or UC- (0, 1, 4, 5, 6, 7). */
 	for (int i = 0; i < 8; i++) {
@@ -239,10 +251,11 @@ static int svm_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
 	case MSR_IA32_SYSENTER_EIP:
 		*data = save->sysenter_eip | (intel ? (u64)svm->sysenter_eip_hi << 32 : 0);
 		break;
-	/* Without nested paging from L1, L2's PAT is L1's, kept in vmcb01. */
-	case MSR_IA32_CR_PAT:
-		*data = svm->nested.npt ? save->g_pat : svm->vmcb01->save.g_pat;
-		break;
+	/*
+	 * PAT is L1's, as on KVM, in vmcb01; L2 runs with it too unless L1
+	 * gives it nested paging and a gPAT of its own (nested.c).
+	 */
+	case MSR_IA32_CR_PAT:	*data = svm->vmcb01->save.g_pat; break;
 	/* No LBR virtualization: DEBUGCTL reads 0, as on KVM without it. */
 	case MSR_IA32_DEBUGCTLMSR: *data = 0; break;
 	default:
@@ -278,11 +291,11 @@ static int svm_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data)
 		svm->sysenter_eip_hi = vcpu->arch.amd_guest ? 0 : data >> 32;
 		break;
 	case MSR_IA32_CR_PAT:
-		if (!pat_valid(data))
+		if (!mkvm_svm_pat_valid(data))
 			return 1;
+		svm->vmcb01->save.g_pat = data;
 		if (!svm->nested.npt)
-			svm->vmcb01->save.g_pat = data;
-		save->g_pat = data;
+			save->g_pat = data;
 		break;
 	case MSR_IA32_DEBUGCTLMSR:
 		/* LBR, BTF and PB0-3 exist (APM vol. 2 13.1.1.6), and are ignored as on KVM. */
@@ -721,6 +734,16 @@ static int svm_hardware_setup(void)
 	cpuid(SVM_CPUID_FUNC, &eax, &ebx, &ecx, &edx);
 	if (!(edx & BIT(0)))
 		npt = false;
+	/*
+	 * With CR4.LA57 on the host, nested page tables have five levels
+	 * (APM 15.25.3); tdp.c builds four, which the CPU would read one
+	 * level off, letting a guest's page act as a table.  Until five
+	 * levels are built, such a host runs guests on the shadow MMU.
+	 */
+	if (npt && pgtable_l5_enabled()) {
+		pr_warn("minikvm: 5-level paging on the host: using the shadow MMU\n");
+		npt = false;
+	}
 	mkvm_tdp_enabled = npt;
 	mkvm_svm_nrips = edx & BIT(3);
 	mkvm_svm_decode_assists = edx & BIT(7);
