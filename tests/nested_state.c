@@ -398,24 +398,6 @@ static struct kvm_vcpu *vcpu_create_bare(struct kvm_vm *vm, uint32_t id, uint64_
 	return vcpu;
 }
 
-/* Destroy a VM whose memory lives on in its clone: vm_free() would unmap it. */
-static void vm_release(struct kvm_vm *vm)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(vm->vcpus); i++) {
-		struct kvm_vcpu *v = vm->vcpus[i];
-
-		if (!v)
-			continue;
-		munmap(v->run, vm->run_size);
-		close(v->fd);
-		free(v);
-	}
-	close(vm->fd);
-	close(vm->kvm_fd);
-	free(vm->cpuid);
-	free(vm);
-}
-
 /*
  * Save vCPU 0 of *@vm, restore it into vCPU 0 of a new VM over the same
  * memory, check what the new vCPU gives back and destroy the old VM.

@@ -102,6 +102,7 @@ struct kvm_vm *vm_create_with_mem(enum vm_mode mode, uint64_t mem_size);
 struct kvm_vm *vm_create_blob(enum vm_mode mode, const void *start, const void *end,
 			      struct kvm_vcpu **vcpu);
 void vm_free(struct kvm_vm *vm);
+void vm_release(struct kvm_vm *vm);
 int __vm_ioctl(struct kvm_vm *vm, unsigned long cmd, void *arg);
 void vm_ioctl(struct kvm_vm *vm, unsigned long cmd, void *arg, const char *name);
 int __vm_set_memslot(struct kvm_vm *vm, uint32_t slot, uint32_t flags, uint64_t gpa,

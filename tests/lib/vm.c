@@ -610,10 +610,10 @@ void vm_install_exception_handler(struct kvm_vm *vm, int vector,
 }
 
 /**
- * vm_free() - close the VM's vCPUs and the VM, and free its memory
- * @vm: the VM
+ * vm_release() - close the VM's vCPUs and the VM, leaving its memory mapped
+ * @vm: the VM; its guest memory lives on (another VM over the same memory)
  */
-void vm_free(struct kvm_vm *vm)
+void vm_release(struct kvm_vm *vm)
 {
 	for (unsigned int i = 0; i < sizeof(vm->vcpus) / sizeof(vm->vcpus[0]); i++) {
 		struct kvm_vcpu *v = vm->vcpus[i];
@@ -626,8 +626,17 @@ void vm_free(struct kvm_vm *vm)
 	}
 	close(vm->fd);
 	close(vm->kvm_fd);
-	for (int i = 0; i < vm->nr_slots; i++)
-		munmap(vm->slots[i].hva, vm->slots[i].size);
 	free(vm->cpuid);
 	free(vm);
+}
+
+/**
+ * vm_free() - close the VM's vCPUs and the VM, and free its memory
+ * @vm: the VM
+ */
+void vm_free(struct kvm_vm *vm)
+{
+	for (int i = 0; i < vm->nr_slots; i++)
+		munmap(vm->slots[i].hva, vm->slots[i].size);
+	vm_release(vm);
 }

@@ -368,10 +368,21 @@ static void prepare_vmcb02_control(struct mkvm_svm_vcpu *svm)
 	c02->nested_cr3 = svm->nested.npt ? svm->nested.nnpt_root : c01->nested_cr3;
 }
 
-/* Back on L1's own paging: guest-physical addresses are the VM's again. */
-static void l1_paging(struct mkvm_vcpu *vcpu)
+/*
+ * The hardware runs L1 on vmcb01 from the next entry on, on L1's own
+ * paging: guest-physical addresses are the VM's again.
+ */
+static void use_vmcb01(struct mkvm_vcpu *vcpu)
 {
-	to_svm(vcpu)->nested.npt = false;
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+
+	svm->vmcb = svm->vmcb01;
+	svm->vmcb_pa = svm->vmcb01_pa;
+	svm->nested.guest_mode = false;
+	svm->nested.run_pending = false;
+	svm->iret_seen = false;
+	svm->nmi_singlestep = false;
+	svm->nested.npt = false;
 	vcpu->arch.mmu.nested_gpa = NULL;
 	vcpu->arch.mmu.nested_fault = NULL;
 }
@@ -416,6 +427,20 @@ static void setup_l2_paging(struct mkvm_vcpu *vcpu)
 	vcpu->arch.mmu.nested_fault = mkvm_svm_nested_fault;
 }
 
+/*
+ * The hardware runs L2 on vmcb02 from the next entry on; no NMI window of
+ * L1's is being watched there.
+ */
+static void use_vmcb02(struct mkvm_svm_vcpu *svm, bool run_pending)
+{
+	svm->vmcb = svm->nested.vmcb02;
+	svm->vmcb_pa = svm->nested.vmcb02_pa;
+	svm->nested.guest_mode = true;
+	svm->nested.run_pending = run_pending;
+	svm->iret_seen = false;
+	svm->nmi_singlestep = false;
+}
+
 /* Enter L2: vmcb12 passed its checks; L1 goes on at RIP (past VMRUN) at its #VMEXIT. */
 static void enter_l2(struct mkvm_vcpu *vcpu)
 {
@@ -454,15 +479,9 @@ static void enter_l2(struct mkvm_vcpu *vcpu)
 	if (n->npt)
 		s02->g_pat = s12->g_pat;
 	prepare_vmcb02_control(svm);
-
-	svm->vmcb = n->vmcb02;
-	svm->vmcb_pa = n->vmcb02_pa;
-	n->guest_mode = true;
-	n->run_pending = true;
+	use_vmcb02(svm, true);
 	/* VMRUN sets GIF (APM 15.17). */
 	svm->gif = true;
-	svm->iret_seen = false;
-	svm->nmi_singlestep = false;
 
 	vcpu->arch.cr0 = s12->cr0;
 	vcpu->arch.cr3 = s12->cr3;
@@ -614,12 +633,7 @@ static void leave_l2(struct mkvm_vcpu *vcpu)
 	v01->control.int_state = 0;
 	v01->control.event_inj = 0;
 
-	svm->vmcb = v01;
-	svm->vmcb_pa = svm->vmcb01_pa;
-	n->guest_mode = false;
-	n->run_pending = false;
-	svm->iret_seen = false;
-	svm->nmi_singlestep = false;
+	use_vmcb01(vcpu);
 	vcpu->arch.cr0 = n->l1_cr0;
 	vcpu->arch.cr3 = n->l1_cr3;
 	vcpu->arch.cr4 = n->l1_cr4;
@@ -632,7 +646,6 @@ static void leave_l2(struct mkvm_vcpu *vcpu)
 	mkvm_events_exited(vcpu);
 	vcpu->arch.events.nmi_masked = n->l1_nmi_masked;
 	mkvm_x86->update_nmi_mask(vcpu);
-	l1_paging(vcpu);
 	mkvm_x86->update_crs(vcpu);
 	mkvm_svm_new_asid(vcpu);
 }
@@ -694,11 +707,7 @@ void mkvm_svm_leave_nested(struct mkvm_vcpu *vcpu)
 	if (!(n->vmcb12->control.int_ctl & V_INTR_MASKING_MASK))
 		v01->control.int_ctl = (v01->control.int_ctl & ~V_TPR_MASK) |
 				       (v02->control.int_ctl & V_TPR_MASK);
-	svm->vmcb = v01;
-	svm->vmcb_pa = svm->vmcb01_pa;
-	n->guest_mode = false;
-	n->run_pending = false;
-	l1_paging(vcpu);
+	use_vmcb01(vcpu);
 	mkvm_x86->update_crs(vcpu);
 	mkvm_svm_new_asid(vcpu);
 }
@@ -750,12 +759,7 @@ void mkvm_svm_enter_saved_l2(struct mkvm_vcpu *vcpu, const struct vmcb *l1, u64 
 	n->nnpt_root = 0;
 	setup_l2_paging(vcpu);
 	prepare_vmcb02_control(svm);
-	svm->vmcb = n->vmcb02;
-	svm->vmcb_pa = n->vmcb02_pa;
-	n->guest_mode = true;
-	n->run_pending = run_pending;
-	svm->iret_seen = false;
-	svm->nmi_singlestep = false;
+	use_vmcb02(svm, run_pending);
 	mkvm_x86->update_crs(vcpu);
 	mkvm_svm_new_asid(vcpu);
 }
