@@ -8,6 +8,7 @@
  * and prints nothing without it.  Absolute numbers mean nothing under
  * emulation; tools/bench compares the two hypervisors.
  */
+#include "apic.h"
 #include "kvm_util.h"
 #include "svm.h"
 
@@ -20,14 +21,6 @@ static void l2_cpuid_loop(void)
 
 		guest_cpuid(0, 0, &a, &b, &c, &d);
 	}
-}
-
-static inline uint64_t guest_rdtsc(void)
-{
-	uint32_t lo, hi;
-
-	asm volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi));
-	return lo | (uint64_t)hi << 32;
 }
 
 static void l1_round_trips(void)

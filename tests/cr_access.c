@@ -99,22 +99,6 @@ static void guest_gp_handler(struct ex_regs *regs)
 	regs->rip += 3;
 }
 
-static inline uint64_t read_cr0(void)
-{
-	uint64_t v;
-
-	asm volatile("mov %%cr0, %0" : "=r"(v));
-	return v;
-}
-
-static inline uint64_t read_cr4(void)
-{
-	uint64_t v;
-
-	asm volatile("mov %%cr4, %0" : "=r"(v));
-	return v;
-}
-
 /*
  * One MOV to CR0 or CR4 in 64-bit mode: the current value with @set set and
  * @clear cleared.  @gp: it raises #GP(0) and changes nothing.  Otherwise
@@ -141,7 +125,7 @@ struct cr_write {
 static void guest_cr_writes(const struct cr_write *w, uint64_t n)
 {
 	for (uint64_t i = 0; i < n; i++) {
-		uint64_t cur = w[i].cr ? read_cr4() : read_cr0();
+		uint64_t cur = w[i].cr ? guest_read_cr4() : guest_read_cr0();
 		uint64_t val = (cur | w[i].set) & ~w[i].clear, before = gp_count, after;
 
 		gp_error = ~0ULL;
@@ -150,8 +134,8 @@ static void guest_cr_writes(const struct cr_write *w, uint64_t n)
 			cr_write_cr4(val);
 		else
 			cr_write_cr0(val);
-		after = w[i].cr ? read_cr4() : read_cr0();
-		ucall(UCALL_SYNC, i, gp_count - before, gp_error, gp_rip, read_cr0(), read_cr4());
+		after = w[i].cr ? guest_read_cr4() : guest_read_cr0();
+		ucall(UCALL_SYNC, i, gp_count - before, gp_error, gp_rip, guest_read_cr0(), guest_read_cr4());
 		if (after != cur) {
 			before = gp_count;
 			if (w[i].cr)
@@ -160,7 +144,7 @@ static void guest_cr_writes(const struct cr_write *w, uint64_t n)
 				cr_write_cr0(cur);
 			GUEST_ASSERT_EQ(gp_count, before);
 		}
-		GUEST_ASSERT_EQ(w[i].cr ? read_cr4() : read_cr0(), cur);
+		GUEST_ASSERT_EQ(w[i].cr ? guest_read_cr4() : guest_read_cr0(), cur);
 	}
 }
 
@@ -376,15 +360,15 @@ TEST(mov_cr4_bits_follow_cpuid)
  */
 static void guest_cr4_mce(uint64_t cr4)
 {
-	GUEST_SYNC_ARGS(1, read_cr4(), 0, 0);
+	GUEST_SYNC_ARGS(1, guest_read_cr4(), 0, 0);
 	/* The host set MCE with KVM_SET_SREGS. */
-	GUEST_SYNC_ARGS(2, read_cr4(), 0, 0);
-	cr_write_cr4(read_cr4() & ~CR4_MCE);
-	GUEST_SYNC_ARGS(3, read_cr4(), gp_count, 0);
-	cr_write_cr4(read_cr4() | CR4_MCE);
-	GUEST_SYNC_ARGS(4, read_cr4(), gp_count, 0);
+	GUEST_SYNC_ARGS(2, guest_read_cr4(), 0, 0);
+	cr_write_cr4(guest_read_cr4() & ~CR4_MCE);
+	GUEST_SYNC_ARGS(3, guest_read_cr4(), gp_count, 0);
+	cr_write_cr4(guest_read_cr4() | CR4_MCE);
+	GUEST_SYNC_ARGS(4, guest_read_cr4(), gp_count, 0);
 	cr_write_cr4(cr4);
-	GUEST_SYNC_ARGS(5, read_cr4(), gp_count, 0);
+	GUEST_SYNC_ARGS(5, guest_read_cr4(), gp_count, 0);
 }
 
 static void expect_cr4(struct kvm_vcpu *vcpu, uint64_t stage, uint64_t cr4)
@@ -462,14 +446,14 @@ static const uint16_t lmsw_values[] = { 0x0004, 0xfffe, 0x000c, 0xfff6 };
 
 static void guest_lmsw(void)
 {
-	uint64_t cr0 = read_cr0();
+	uint64_t cr0 = guest_read_cr0();
 
 	for (int mem = 0; mem < 2; mem++) {
 		for (int i = 0; i < NR(lmsw_values); i++) {
 			uint64_t mid = mem ? lmsw_mem(lmsw_values[i], cr0) :
 					     lmsw_reg(lmsw_values[i], cr0);
 
-			GUEST_SYNC_ARGS(i, mid, read_cr0(), mem);
+			GUEST_SYNC_ARGS(i, mid, guest_read_cr0(), mem);
 		}
 	}
 }
@@ -525,7 +509,7 @@ static void guest_smsw(void)
 	asm volatile("smsw %k0" : "+r"(r32));
 	asm volatile("smsw %q0" : "+r"(r64));
 	asm volatile("smsw %0" : "=m"(m) : : "memory");
-	GUEST_SYNC_ARGS(read_cr0(), r16, r32, r64);
+	GUEST_SYNC_ARGS(guest_read_cr0(), r16, r32, r64);
 	GUEST_SYNC_ARGS(m, 0, 0, 0);
 }
 

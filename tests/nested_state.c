@@ -966,7 +966,7 @@ static uint64_t l1_efer_nxe(void)
  */
 static void l1_migrate_in_l2(void)
 {
-	uint64_t cr0 = svm_read_cr0(), cr3 = svm_read_cr3(), cr4 = svm_read_cr4(), efer;
+	uint64_t cr0 = guest_read_cr0(), cr3 = guest_read_cr3(), cr4 = guest_read_cr4(), efer;
 	uint64_t *l2_pml4 = (uint64_t *)svm_env.scratch_gpa[0];
 	uint64_t t0, t1, l2_tsc;
 	struct svm_l2 l2;
@@ -1014,9 +1014,9 @@ static void l1_migrate_in_l2(void)
 	GUEST_ASSERT(l2_tsc > t0 && l2_tsc < t1);
 
 	/* L1 is back with its own state. */
-	GUEST_ASSERT_EQ(svm_read_cr0(), cr0);
-	GUEST_ASSERT_EQ(svm_read_cr3(), cr3);
-	GUEST_ASSERT_EQ(svm_read_cr4(), cr4);
+	GUEST_ASSERT_EQ(guest_read_cr0(), cr0);
+	GUEST_ASSERT_EQ(guest_read_cr3(), cr3);
+	GUEST_ASSERT_EQ(guest_read_cr4(), cr4);
 	GUEST_ASSERT_EQ(guest_rdmsr(MSR_EFER), efer);
 	GUEST_ASSERT_EQ(guest_rdmsr(MSR_VM_HSAVE_PA), svm_env.hsave_gpa);
 	l1_assert_unswitched_state();

@@ -186,9 +186,9 @@ void svm_l2_init_at(struct svm_l2 *l2, uint64_t rip, uint64_t rsp)
 	v->save.idtr.limit = dtr.limit;
 	v->save.cpl = 0;
 	v->save.efer = guest_rdmsr(MSR_EFER);
-	v->save.cr0 = svm_read_cr0();
-	v->save.cr3 = svm_read_cr3();
-	v->save.cr4 = svm_read_cr4();
+	v->save.cr0 = guest_read_cr0();
+	v->save.cr3 = guest_read_cr3();
+	v->save.cr4 = guest_read_cr4();
 	v->save.dr6 = 0xffff0ff0;
 	v->save.dr7 = 0x400;
 	v->save.g_pat = guest_rdmsr(0x277);

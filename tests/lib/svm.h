@@ -321,30 +321,6 @@ static inline void svm_invlpga(uint64_t va, uint32_t asid)
 	asm volatile("invlpga %%rax, %%ecx" :: "a"(va), "c"(asid) : "memory");
 }
 
-static inline uint64_t svm_read_cr0(void)
-{
-	uint64_t v;
-
-	asm volatile("mov %%cr0, %0" : "=r"(v));
-	return v;
-}
-
-static inline uint64_t svm_read_cr3(void)
-{
-	uint64_t v;
-
-	asm volatile("mov %%cr3, %0" : "=r"(v));
-	return v;
-}
-
-static inline uint64_t svm_read_cr4(void)
-{
-	uint64_t v;
-
-	asm volatile("mov %%cr4, %0" : "=r"(v));
-	return v;
-}
-
 /* Host side. */
 struct kvm_vm *svm_vm_create(void (*l1_code)(void), struct kvm_vcpu **vcpu);
 uint32_t svm_host_features(struct kvm_vm *vm);

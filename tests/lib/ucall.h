@@ -66,6 +66,19 @@ static inline void guest_cpuid(uint32_t fn, uint32_t idx, uint32_t *a, uint32_t 
 	asm volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(fn), "c"(idx));
 }
 
+/* MOV from CR0, CR3 or CR4. */
+#define GUEST_READ_CR(n)							\
+static inline uint64_t guest_read_cr##n(void)					\
+{										\
+	uint64_t v;								\
+										\
+	asm volatile("mov %%cr" #n ", %0" : "=r"(v));				\
+	return v;								\
+}
+GUEST_READ_CR(0)
+GUEST_READ_CR(3)
+GUEST_READ_CR(4)
+
 static inline uint64_t guest_rdmsr(uint32_t msr)
 {
 	uint32_t lo, hi;
