@@ -202,12 +202,14 @@ bool mkvm_svm_init_blocked(struct mkvm_vcpu *vcpu)
 static bool svm_insn_allowed(struct mkvm_vcpu *vcpu)
 {
 	/*
-	 * #UD without EFER.SVME, in real or virtual-8086 mode, and in L2 when
+	 * #UD without nesting (no vmcb12 copy: as without SVM), without
+	 * EFER.SVME, in real or virtual-8086 mode, and in L2 when
 	 * L1 did not intercept the instruction: minikvm runs no third level
 	 * on its own.  Nor in SMM: minikvm does not run L2 from SMM, whose RSM
 	 * would otherwise be L2's (Documentation/nested.rst).
 	 */
-	if (!(vcpu->arch.efer & EFER_SVME) || !(vcpu->arch.cr0 & X86_CR0_PE) ||
+	if (!to_svm(vcpu)->nested.vmcb12 || !(vcpu->arch.efer & EFER_SVME) ||
+	    !(vcpu->arch.cr0 & X86_CR0_PE) ||
 	    (vcpu->arch.rflags & X86_EFLAGS_VM) || to_svm(vcpu)->nested.guest_mode ||
 	    vcpu->arch.smm.active) {
 		mkvm_queue_exception(vcpu, X86_TRAP_UD, false, 0);
@@ -234,6 +236,22 @@ static bool svm_insn_vmcb_gpa(struct mkvm_vcpu *vcpu, u64 *gpa)
 		return false;
 	}
 	*gpa = rax;
+	return true;
+}
+
+/*
+ * The checks of VMRUN and VMLOAD, then their VMCB read into the vmcb12 copy,
+ * which is free while L1 runs.  A VMCB outside guest memory is an address
+ * they cannot use: #GP(0), as on KVM.  Return: false with an exception queued.
+ */
+static bool svm_insn_read_vmcb(struct mkvm_vcpu *vcpu, u64 *gpa)
+{
+	if (!svm_insn_allowed(vcpu) || !svm_insn_vmcb_gpa(vcpu, gpa))
+		return false;
+	if (mkvm_read_guest_phys(vcpu, *gpa, to_svm(vcpu)->nested.vmcb12, PAGE_SIZE)) {
+		mkvm_queue_exception(vcpu, X86_TRAP_GP, true, 0);
+		return false;
+	}
 	return true;
 }
 
@@ -510,17 +528,8 @@ int mkvm_svm_handle_vmrun(struct mkvm_vcpu *vcpu)
 	struct vmcb *v12 = n->vmcb12;
 	u64 gpa;
 
-	if (!v12) {		/* no nesting: VMRUN is #UD, as without SVM */
-		mkvm_queue_exception(vcpu, X86_TRAP_UD, false, 0);
+	if (!svm_insn_read_vmcb(vcpu, &gpa))
 		return 1;
-	}
-	if (!svm_insn_allowed(vcpu) || !svm_insn_vmcb_gpa(vcpu, &gpa))
-		return 1;
-	/* A VMCB outside guest memory is an address VMRUN cannot use: #GP(0), as on KVM. */
-	if (mkvm_read_guest_phys(vcpu, gpa, v12, PAGE_SIZE)) {
-		mkvm_queue_exception(vcpu, X86_TRAP_GP, true, 0);
-		return 1;
-	}
 	svm_insn_done(vcpu);
 	if (!mkvm_svm_vmcb12_valid(vcpu, v12)) {
 		struct vmcb_control_area *c = &v12->control;
@@ -1021,21 +1030,11 @@ void mkvm_svm_nested_check_events(struct mkvm_vcpu *vcpu)
 int mkvm_svm_handle_vmload(struct mkvm_vcpu *vcpu)
 {
 	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
-	struct vmcb *buf = svm->nested.vmcb12;
 	u64 gpa;
 
-	if (!buf) {
-		mkvm_queue_exception(vcpu, X86_TRAP_UD, false, 0);
+	if (!svm_insn_read_vmcb(vcpu, &gpa))
 		return 1;
-	}
-	if (!svm_insn_allowed(vcpu) || !svm_insn_vmcb_gpa(vcpu, &gpa))
-		return 1;
-	/* L1 runs, so the vmcb12 copy is free to read into. */
-	if (mkvm_read_guest_phys(vcpu, gpa, buf, PAGE_SIZE)) {
-		mkvm_queue_exception(vcpu, X86_TRAP_GP, true, 0);
-		return 1;
-	}
-	mkvm_svm_copy_vmload_state(&svm->vmcb->save, &buf->save);
+	mkvm_svm_copy_vmload_state(&svm->vmcb->save, &svm->nested.vmcb12->save);
 	svm_insn_done(vcpu);
 	return 1;
 }
@@ -1055,10 +1054,6 @@ int mkvm_svm_handle_vmsave(struct mkvm_vcpu *vcpu)
 	u64 gpa;
 	int r;
 
-	if (!buf) {
-		mkvm_queue_exception(vcpu, X86_TRAP_UD, false, 0);
-		return 1;
-	}
 	if (!svm_insn_allowed(vcpu) || !svm_insn_vmcb_gpa(vcpu, &gpa))
 		return 1;
 	mkvm_svm_copy_vmload_state(&buf->save, &svm->vmcb->save);
@@ -1077,10 +1072,6 @@ int mkvm_svm_handle_vmsave(struct mkvm_vcpu *vcpu)
 
 static int set_gif(struct mkvm_vcpu *vcpu, bool gif)
 {
-	if (!to_svm(vcpu)->nested.vmcb12) {
-		mkvm_queue_exception(vcpu, X86_TRAP_UD, false, 0);
-		return 1;
-	}
 	if (!svm_insn_allowed(vcpu))
 		return 1;
 	to_svm(vcpu)->gif = gif;
@@ -1121,10 +1112,6 @@ int mkvm_svm_handle_clgi(struct mkvm_vcpu *vcpu)
  */
 int mkvm_svm_handle_invlpga(struct mkvm_vcpu *vcpu)
 {
-	if (!to_svm(vcpu)->nested.vmcb12) {
-		mkvm_queue_exception(vcpu, X86_TRAP_UD, false, 0);
-		return 1;
-	}
 	if (svm_insn_allowed(vcpu))
 		svm_insn_done(vcpu);
 	return 1;
