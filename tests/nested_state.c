@@ -1303,3 +1303,50 @@ TEST(migrate_with_gif_clear)
 	assert_hdr_outside_l2(vcpu, NS_GIF_SET);
 	vm_free(vm);
 }
+
+/* ------------------------------------------------------------------------- */
+
+/*
+ * KVM_SET_VCPU_EVENTS moving the vCPU into SMM, or out of it, ends guest
+ * mode without an exit to L1: L2 never runs in SMM (KVM's rule, as a VMM
+ * restoring an SMM snapshot over a vCPU that was running L2 relies on).
+ * Setting the same SMM state as before leaves L2 alone.
+ */
+TEST(smm_change_ends_guest_mode)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vcpu_events ev;
+	union nested_buf n;
+	struct ucall uc;
+	struct kvm_vm *vm;
+
+	if (!kvm_check_cap(KVM_CAP_X86_SMM))
+		SKIP("KVM_CAP_X86_SMM is 0");
+	vm = nested_vm_create(l1_l2_out_first, &vcpu);
+	expect_sync(vcpu, &uc, SYNC_L1_READY);
+	TEST_ASSERT_EQ(expect_l2_out(vcpu, 1), 0x5a);
+	complete_pending_io(vcpu);
+
+	/* The same SMM state: still in L2. */
+	vcpu_ioctl(vcpu, KVM_GET_VCPU_EVENTS, &ev, "KVM_GET_VCPU_EVENTS");
+	TEST_ASSERT_EQ(ev.smi.smm, 0);
+	ev.flags = KVM_VCPUEVENT_VALID_SMM;
+	vcpu_ioctl(vcpu, KVM_SET_VCPU_EVENTS, &ev, "KVM_SET_VCPU_EVENTS");
+	TEST_ASSERT_EQ(get_nested(vcpu, &n, sizeof(n)), 0);
+	TEST_ASSERT_EQ(n.s.flags & NS_GUEST_MODE, NS_GUEST_MODE);
+
+	/* Into SMM: guest mode is over, and stays over on the way out. */
+	ev.smi.smm = 1;
+	vcpu_ioctl(vcpu, KVM_SET_VCPU_EVENTS, &ev, "KVM_SET_VCPU_EVENTS");
+	TEST_ASSERT_EQ(get_nested(vcpu, &n, sizeof(n)), 0);
+	TEST_ASSERT_EQ(n.s.flags & NS_GUEST_MODE, 0);
+	TEST_ASSERT_EQ(n.s.size, NS_HDR_SIZE);
+	vcpu_ioctl(vcpu, KVM_GET_VCPU_EVENTS, &ev, "KVM_GET_VCPU_EVENTS");
+	TEST_ASSERT_EQ(ev.smi.smm, 1);
+	ev.flags = KVM_VCPUEVENT_VALID_SMM;
+	ev.smi.smm = 0;
+	vcpu_ioctl(vcpu, KVM_SET_VCPU_EVENTS, &ev, "KVM_SET_VCPU_EVENTS");
+	TEST_ASSERT_EQ(get_nested(vcpu, &n, sizeof(n)), 0);
+	TEST_ASSERT_EQ(n.s.flags & NS_GUEST_MODE, 0);
+	vm_free(vm);
+}

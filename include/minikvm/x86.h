@@ -295,6 +295,11 @@ struct mkvm_x86_ops {
 	 */
 	void (*nested_check_events)(struct mkvm_vcpu *vcpu);
 	/*
+	 * Optional: end guest mode without an exit to the guest hypervisor,
+	 * for the VMM's changes that its guest cannot survive.
+	 */
+	void (*leave_nested)(struct mkvm_vcpu *vcpu);
+	/*
 	 * Optional: an SMI or INIT must wait (SVM's GIF is clear, or L2 runs
 	 * and the guest hypervisor is to see it first).
 	 */

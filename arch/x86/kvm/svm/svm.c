@@ -846,6 +846,7 @@ const struct mkvm_x86_ops mkvm_svm_ops = {
 	.load_mmu_root = svm_load_mmu_root,
 	.flush_tlb = svm_flush_tlb,
 	.nested_check_events = mkvm_svm_nested_check_events,
+	.leave_nested = mkvm_svm_leave_nested,
 	.smi_blocked = mkvm_svm_smi_blocked,
 	.init_blocked = mkvm_svm_init_blocked,
 	.nested_state_size = mkvm_svm_nested_state_size,
