@@ -1257,6 +1257,35 @@ static void l1_event_injection(void)
 	GUEST_ASSERT_EQ(ev_in_l2[VEC_INJ], 1);
 	GUEST_ASSERT_EQ(ev_rip[VEC_INJ], (uint64_t)l2_vmmcall);
 
+	/* With L2's RFLAGS.IF set, as hypervisors inject: taken once, IF on again after it. */
+	svm_l2_init_at(&l2, (uint64_t)l2_vmmcall, (uint64_t)svm_l2_stack + 4096);
+	v->save.rflags = 2 | RFLAGS_IF;
+	v->control.event_inj = EVENT_VALID | EVENT_TYPE_INTR | EVENT_VECTOR(VEC_INJ);
+	GUEST_ASSERT_EQ(svm_run(&l2), VMEXIT_VMMCALL);
+	GUEST_ASSERT_EQ(ev_count[VEC_INJ], 2);
+	GUEST_ASSERT_EQ(ev_in_l2[VEC_INJ], 1);
+	GUEST_ASSERT_EQ(ev_rip[VEC_INJ], (uint64_t)l2_vmmcall);
+	GUEST_ASSERT_EQ(v->save.rflags & RFLAGS_IF, RFLAGS_IF);
+	GUEST_ASSERT_EQ(v->control.int_ctl & V_IRQ, 0);
+
+	/*
+	 * And beside L1's own virtual interrupt (as KVM asks for a window with
+	 * one): the injected interrupt first, then the virtual one after its
+	 * IRET, each once.
+	 */
+	svm_l2_init_at(&l2, (uint64_t)l2_vmmcall, (uint64_t)svm_l2_stack + 4096);
+	v->save.rflags = 2 | RFLAGS_IF;
+	v->control.event_inj = EVENT_VALID | EVENT_TYPE_INTR | EVENT_VECTOR(VEC_INJ);
+	v->control.int_ctl |= V_IRQ | V_IGN_TPR | V_INTR_PRIO(15);
+	v->control.int_vector = VEC_VIRQ;
+	GUEST_ASSERT_EQ(svm_run(&l2), VMEXIT_VMMCALL);
+	GUEST_ASSERT_EQ(ev_count[VEC_INJ], 3);
+	GUEST_ASSERT_EQ(ev_count[VEC_VIRQ], 1);
+	GUEST_ASSERT_EQ(ev_in_l2[VEC_VIRQ], 1);
+	GUEST_ASSERT_EQ(ev_rip[VEC_VIRQ], (uint64_t)l2_vmmcall);
+	GUEST_ASSERT_EQ(v->control.int_ctl & V_IRQ, 0);
+	v->control.int_ctl &= ~(V_IRQ | V_IGN_TPR | V_INTR_PRIO(15));
+
 	/* An NMI. */
 	svm_l2_init_at(&l2, (uint64_t)l2_vmmcall, (uint64_t)svm_l2_stack + 4096);
 	v->control.event_inj = EVENT_VALID | EVENT_TYPE_NMI | EVENT_VECTOR(NMI_VECTOR);
@@ -1280,7 +1309,7 @@ static void l1_event_injection(void)
 
 	svm_stgi();
 	GUEST_ASSERT_EQ(ev_count[GP_VECTOR] + ev_count[VEC_INJ] + ev_count[NMI_VECTOR] +
-			ev_count[PF_VECTOR], 4);
+			ev_count[PF_VECTOR] + ev_count[VEC_VIRQ], 7);
 	GUEST_DONE();
 }
 
@@ -1373,7 +1402,17 @@ static void l1_exit_int_info(void)
 	GUEST_ASSERT_EQ(v->control.exit_int_info,
 			EVENT_VALID | EVENT_TYPE_INTR | EVENT_VECTOR(VEC_INJ));
 
-	/* L1 injects it again, with L2's IDT back: now it arrives. */
+	/* The same with L2's RFLAGS.IF set: not taken, and no V_IRQ shows. */
+	v->save.rflags = 2 | RFLAGS_IF;
+	v->control.event_inj = EVENT_VALID | EVENT_TYPE_INTR | EVENT_VECTOR(VEC_INJ);
+	GUEST_ASSERT_EQ(svm_run(&l2), VMEXIT_EXCP(PF_VECTOR));
+	GUEST_ASSERT_EQ(v->control.exit_info_2, UNMAPPED_IDT + VEC_INJ * 16);
+	GUEST_ASSERT_EQ(v->control.exit_int_info,
+			EVENT_VALID | EVENT_TYPE_INTR | EVENT_VECTOR(VEC_INJ));
+	GUEST_ASSERT_EQ(v->control.int_ctl & V_IRQ, 0);
+	GUEST_ASSERT_EQ(v->save.rflags & RFLAGS_IF, RFLAGS_IF);
+
+	/* L1 injects it again, with L2's IDT back: now it arrives, once. */
 	v->control.event_inj = v->control.exit_int_info;
 	v->control.intercept_exceptions = 0;
 	v->save.idtr.base = l1_idt_base();

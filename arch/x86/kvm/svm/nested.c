@@ -928,6 +928,83 @@ u32 mkvm_svm_nested_exit_int_info(struct mkvm_vcpu *vcpu)
 	return eii;
 }
 
+/**
+ * mkvm_svm_nested_irq_to_vintr() - give L2 an interrupt of L1's as a virtual one
+ * @vcpu: the vCPU, about to enter L2
+ *
+ * QEMU 7.2's emulated SVM now and then delivers an interrupt from EVENTINJ
+ * a second time, ignoring RFLAGS.IF, wherever the guest then is (see
+ * mkvm_svm_offer_irq()): an L2 kernel holding a spinlock with interrupts
+ * off takes the handler again and deadlocks.  L1's KVM injects L2's every
+ * interrupt that way.  When L2 can take the interrupt at the entry itself
+ * (RFLAGS.IF set, no interrupt shadow), a virtual interrupt of the highest
+ * priority that ignores V_TPR is taken at the same instruction boundary
+ * (APM vol. 2 15.21.4), like EVENTINJ's, and QEMU delivers it once.  V_IRQ
+ * must be free for it (L1 does not offer one of its own) and no VINTR
+ * intercept may turn it into an exit; both come back after the entry.
+ */
+void mkvm_svm_nested_irq_to_vintr(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+	struct mkvm_svm_nested *n = &svm->nested;
+	struct vmcb *v02 = svm->vmcb;
+	struct vmcb_control_area *c = &v02->control;
+	u32 inj = c->event_inj;
+
+	if ((inj & (SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_MASK)) !=
+	    (SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_INTR) ||
+	    (c->int_ctl & V_IRQ_MASK) || (c->int_state & SVM_INTERRUPT_SHADOW_MASK) ||
+	    (v02->save.rflags & (X86_EFLAGS_IF | X86_EFLAGS_TF)) != X86_EFLAGS_IF ||
+	    svm->nmi_singlestep)
+		return;
+	n->vintr_irq = true;
+	n->vintr_vector = inj & SVM_EVTINJ_VEC_MASK;
+	n->vintr_saved_vector = c->int_vector;
+	n->vintr_saved_bits = c->int_ctl & V_IRQ_INJECTION_BITS_MASK;
+	n->vintr_saved_intercept = c->intercepts[INTERCEPT_VINTR / 32] & BIT(INTERCEPT_VINTR % 32);
+	c->event_inj = 0;
+	c->int_vector = n->vintr_vector;
+	c->int_ctl = (c->int_ctl & ~V_IRQ_INJECTION_BITS_MASK) | V_IRQ_MASK | V_IGN_TPR_MASK |
+		     (0xf << V_INTR_PRIO_SHIFT);
+	mkvm_svm_clr_intercept(v02, INTERCEPT_VINTR);
+}
+
+/**
+ * mkvm_svm_nested_irq_from_vintr() - the exit after mkvm_svm_nested_irq_to_vintr()
+ * @vcpu: the vCPU, just after the entry that offered L1's interrupt in V_IRQ
+ *
+ * V_IRQ gets back what it held.  An interrupt not taken, or taken and cut
+ * short (which QEMU reports as an exception with the vector), is described
+ * in EXITINTINFO as the injected interrupt it was (APM 15.7.2), so that
+ * the exit's handling treats it as after an EVENTINJ: reported to L1 with
+ * its #VMEXIT, or injected again (and offered this way again) by minikvm.
+ * An interrupt not taken cannot come with another event in EXITINTINFO:
+ * it is taken before L2's first instruction.
+ */
+void mkvm_svm_nested_irq_from_vintr(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
+	struct mkvm_svm_nested *n = &svm->nested;
+	struct vmcb *v02 = svm->vmcb;
+	struct vmcb_control_area *c = &v02->control;
+	u32 eii = c->exit_int_info, type = eii & SVM_EXITINTINFO_TYPE_MASK;
+	u8 v = n->vintr_vector;
+	bool cut_short, pending = c->int_ctl & V_IRQ_MASK;
+
+	n->vintr_irq = false;
+	cut_short = (eii & SVM_EXITINTINFO_VALID) && (eii & SVM_EXITINTINFO_VEC_MASK) == v &&
+		    (type == SVM_EXITINTINFO_TYPE_INTR ||
+		     (type == SVM_EXITINTINFO_TYPE_EXEPT && v > 31));
+	c->int_ctl = (c->int_ctl & ~V_IRQ_INJECTION_BITS_MASK) | n->vintr_saved_bits;
+	c->int_vector = n->vintr_saved_vector;
+	if (n->vintr_saved_intercept)
+		mkvm_svm_set_intercept(v02, INTERCEPT_VINTR);
+	if (pending || cut_short) {
+		c->exit_int_info = v | SVM_EXITINTINFO_TYPE_INTR | SVM_EXITINTINFO_VALID;
+		c->exit_int_info_err = 0;
+	}
+}
+
 /* An event cut short on its way into L2, as EXITINTINFO describes it (APM 15.7.2). */
 static u32 l2_event_info(struct mkvm_vcpu *vcpu, u32 *err)
 {

@@ -603,6 +603,8 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 	vmcb->save.rflags = mkvm_svm_entry_rflags(vcpu);
 	/* The event L1 gave L2 goes in at this entry (nested.c). */
 	svm->nested.l1_event = svm->nested.run_pending ? vmcb->control.event_inj : 0;
+	if (svm->nested.guest_mode)
+		mkvm_svm_nested_irq_to_vintr(vcpu);
 
 	mkvm_save_host_pkru(vcpu);
 	mkvm_load_guest_drs(vcpu);
@@ -628,6 +630,8 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 	/* The host's PKRU before anything of the host's can run (an NMI after STGI). */
 	mkvm_load_host_pkru(vcpu);
 	stgi();
+	if (svm->nested.vintr_irq)
+		mkvm_svm_nested_irq_from_vintr(vcpu);
 
 
 	/* A VMRUN that failed did not flush: the next one on this CPU must. */

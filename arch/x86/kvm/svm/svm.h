@@ -42,6 +42,12 @@ struct mkvm_svm_nested {
 	u32 nnpt_asid;
 	u64 nnpt_mode;			/* L1's EFER.LMA, CR4.PAE and CR4.PSE */
 	bool l1_nmi_masked;		/* L1's NMI blocking, while nmi_masked is L2's */
+	/* An interrupt L1 injected, in V_IRQ for one entry, and what V_IRQ held (nested.c). */
+	bool vintr_irq;
+	u8 vintr_vector;
+	u8 vintr_saved_vector;
+	u32 vintr_saved_bits;
+	bool vintr_saved_intercept;
 };
 
 struct mkvm_svm_vcpu {
@@ -144,6 +150,8 @@ void mkvm_svm_nested_setup(bool npt, bool nrips);
 bool mkvm_svm_nested_reflect(struct mkvm_vcpu *vcpu, u32 exit_int_info, u32 exit_int_info_err);
 void mkvm_svm_nested_check_events(struct mkvm_vcpu *vcpu);
 u32 mkvm_svm_nested_exit_int_info(struct mkvm_vcpu *vcpu);
+void mkvm_svm_nested_irq_to_vintr(struct mkvm_vcpu *vcpu);
+void mkvm_svm_nested_irq_from_vintr(struct mkvm_vcpu *vcpu);
 bool mkvm_svm_nested_intercepts(struct mkvm_vcpu *vcpu, int bit);
 bool mkvm_svm_smi_blocked(struct mkvm_vcpu *vcpu);
 bool mkvm_svm_init_blocked(struct mkvm_vcpu *vcpu);
