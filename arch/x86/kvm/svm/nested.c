@@ -862,6 +862,13 @@ static void reinject_soft_event(struct mkvm_vcpu *vcpu, u32 eii, u32 err)
 	svm->vmcb->control.event_inj = eii;
 	svm->vmcb->control.event_inj_err = err;
 	svm->nested.run_pending = true;
+	/*
+	 * KVM_GET_NESTED_STATE before that entry saves RUN_PENDING with
+	 * vmcb12's EVENTINJ, which the restore injects again with vmcb12's
+	 * next_rip: the event must be there, as it was at VMRUN.
+	 */
+	svm->nested.vmcb12->control.event_inj = eii;
+	svm->nested.vmcb12->control.event_inj_err = err;
 }
 
 /**
