@@ -430,6 +430,15 @@ static int set_vcpu_events(struct mkvm_vcpu *vcpu, const struct kvm_vcpu_events 
 	    vcpu->arch.lapic && vcpu->arch.mp_state == KVM_MP_STATE_INIT_RECEIVED)
 		return -EINVAL;
 
+	/*
+	 * Into or out of SMM, L2 cannot go on: SMM belongs to L1, and L2 was
+	 * never entered from it.  As KVM does, guest mode ends, before the
+	 * NMI mask below lands on L1's VMCB.
+	 */
+	if ((e->flags & KVM_VCPUEVENT_VALID_SMM) && !!e->smi.smm != vcpu->arch.smm.active &&
+	    mkvm_x86->leave_nested)
+		mkvm_x86->leave_nested(vcpu);
+
 	ev->exc.queued = injected || pending;
 	ev->exc.injected = injected;
 	ev->exc.skipped = false;
@@ -454,12 +463,6 @@ static int set_vcpu_events(struct mkvm_vcpu *vcpu, const struct kvm_vcpu_events 
 	if (e->flags & KVM_VCPUEVENT_VALID_TRIPLE_FAULT)
 		vcpu->arch.shutdown_pending = e->triple_fault.pending;
 	if (e->flags & KVM_VCPUEVENT_VALID_SMM) {
-		/*
-		 * Into or out of SMM, L2 cannot go on: SMM belongs to L1, and
-		 * L2 was never entered from it.  As KVM does, guest mode ends.
-		 */
-		if (e->smi.smm != vcpu->arch.smm.active && mkvm_x86->leave_nested)
-			mkvm_x86->leave_nested(vcpu);
 		/* The next entry runs on the address space this selects. */
 		vcpu->arch.smm.active = e->smi.smm;
 		vcpu->arch.smm.pending = e->smi.pending;

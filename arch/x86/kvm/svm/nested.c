@@ -861,6 +861,8 @@ static void reinject_soft_event(struct mkvm_vcpu *vcpu, u32 eii, u32 err)
 		return;
 	svm->vmcb->control.event_inj = eii;
 	svm->vmcb->control.event_inj_err = err;
+	/* The exit left its own nRIP (0 for most, APM 15.7.1); the return address is L1's. */
+	svm->vmcb->control.next_rip = svm->nested.vmcb12->control.next_rip;
 	svm->nested.run_pending = true;
 	/*
 	 * KVM_GET_NESTED_STATE before that entry saves RUN_PENDING with
@@ -935,6 +937,20 @@ u32 mkvm_svm_nested_exit_int_info(struct mkvm_vcpu *vcpu)
 	return eii;
 }
 
+/* An interrupt for L1 is pending in its local APIC or 8259. */
+static bool l1_irq_pending(struct mkvm_vcpu *vcpu)
+{
+	return vcpu->arch.lapic &&
+	       (mkvm_extint_pending(vcpu) || mkvm_lapic_pending_irq(vcpu) >= 0);
+}
+
+/* An interrupt, NMI, SMI or INIT for L1 waits, which may end L2's next entry at once. */
+static bool l1_event_waits(struct mkvm_vcpu *vcpu)
+{
+	return l1_irq_pending(vcpu) || vcpu->arch.events.nmi_pending || vcpu->arch.smm.pending ||
+	       (vcpu->arch.lapic && mkvm_lapic_init_pending(vcpu));
+}
+
 /**
  * mkvm_svm_nested_irq_to_vintr() - give L2 an interrupt of L1's as a virtual one
  * @vcpu: the vCPU, about to enter L2
@@ -949,6 +965,11 @@ u32 mkvm_svm_nested_exit_int_info(struct mkvm_vcpu *vcpu)
  * (APM vol. 2 15.21.4), like EVENTINJ's, and QEMU delivers it once.  V_IRQ
  * must be free for it (L1 does not offer one of its own) and no VINTR
  * intercept may turn it into an exit; both come back after the entry.
+ *
+ * Not while an event for L1 waits: its exit (a self-IPI, as KVM uses to
+ * inject one interrupt after another) would come before a virtual
+ * interrupt is taken, while EVENTINJ's goes in first (APM 15.20).  L1's
+ * KVM would inject the same interrupt again and again with nothing taken.
  */
 void mkvm_svm_nested_irq_to_vintr(struct mkvm_vcpu *vcpu)
 {
@@ -958,11 +979,15 @@ void mkvm_svm_nested_irq_to_vintr(struct mkvm_vcpu *vcpu)
 	struct vmcb_control_area *c = &v02->control;
 	u32 inj = c->event_inj;
 
-	if ((inj & (SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_MASK)) !=
-	    (SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_INTR) ||
+	/*
+	 * Vectors below 32 stay in EVENTINJ: QEMU reports a virtual interrupt
+	 * cut short as an exception, which is told apart by its vector only.
+	 */
+	if ((inj & (SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_MASK | SVM_EVTINJ_VALID_ERR)) !=
+	    (SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_INTR) || (inj & SVM_EVTINJ_VEC_MASK) < 32 ||
 	    (c->int_ctl & V_IRQ_MASK) || (c->int_state & SVM_INTERRUPT_SHADOW_MASK) ||
 	    (v02->save.rflags & (X86_EFLAGS_IF | X86_EFLAGS_TF)) != X86_EFLAGS_IF ||
-	    svm->nmi_singlestep)
+	    l1_event_waits(vcpu))
 		return;
 	n->vintr_irq = true;
 	n->vintr_vector = inj & SVM_EVTINJ_VEC_MASK;
@@ -985,8 +1010,9 @@ void mkvm_svm_nested_irq_to_vintr(struct mkvm_vcpu *vcpu)
  * in EXITINTINFO as the injected interrupt it was (APM 15.7.2), so that
  * the exit's handling treats it as after an EVENTINJ: reported to L1 with
  * its #VMEXIT, or injected again (and offered this way again) by minikvm.
- * An interrupt not taken cannot come with another event in EXITINTINFO:
- * it is taken before L2's first instruction.
+ * An interrupt not taken cannot normally come with another event in
+ * EXITINTINFO (it is taken before L2's first instruction); if one is
+ * there, it stays, and the interrupt is lost as with any emulator's fault.
  */
 void mkvm_svm_nested_irq_from_vintr(struct mkvm_vcpu *vcpu)
 {
@@ -1006,7 +1032,9 @@ void mkvm_svm_nested_irq_from_vintr(struct mkvm_vcpu *vcpu)
 	c->int_vector = n->vintr_saved_vector;
 	if (n->vintr_saved_intercept)
 		mkvm_svm_set_intercept(v02, INTERCEPT_VINTR);
-	if (pending || cut_short) {
+	/* Not for a VMRUN that failed: nothing went in, and L1 gets VMEXIT_INVALID. */
+	if (c->exit_code != SVM_EXIT_ERR &&
+	    (cut_short || (pending && !(eii & SVM_EXITINTINFO_VALID)))) {
 		c->exit_int_info = v | SVM_EXITINTINFO_TYPE_INTR | SVM_EXITINTINFO_VALID;
 		c->exit_int_info_err = 0;
 	}
@@ -1016,8 +1044,15 @@ void mkvm_svm_nested_irq_from_vintr(struct mkvm_vcpu *vcpu)
 static u32 l2_event_info(struct mkvm_vcpu *vcpu, u32 *err)
 {
 	struct mkvm_events *ev = &vcpu->arch.events;
+	const struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
 
 	*err = 0;
+	/* L1's event still to go in, or an INTn of its going in again (reinject_soft_event()). */
+	if (to_svm(vcpu)->nested.run_pending && (c->event_inj & SVM_EVTINJ_VALID)) {
+		if (c->event_inj & SVM_EVTINJ_VALID_ERR)
+			*err = c->event_inj_err;
+		return c->event_inj;
+	}
 	if (ev->exc.queued && ev->exc.injected) {
 		*err = ev->exc.error;
 		return ev->exc.vector | SVM_EXITINTINFO_TYPE_EXEPT | SVM_EXITINTINFO_VALID |
@@ -1030,12 +1065,6 @@ static u32 l2_event_info(struct mkvm_vcpu *vcpu, u32 *err)
 	return 0;
 }
 
-/* An interrupt for L1 is pending in its local APIC or 8259. */
-static bool l1_irq_pending(struct mkvm_vcpu *vcpu)
-{
-	return vcpu->arch.lapic &&
-	       (mkvm_extint_pending(vcpu) || mkvm_lapic_pending_irq(vcpu) >= 0);
-}
 
 /* The exit an event for L1 makes while L2 runs, or 0 for none (APM 15.9, 15.12). */
 static u32 event_exit_code(struct mkvm_vcpu *vcpu, u64 *info1, u64 *info2)
