@@ -76,6 +76,9 @@ static bool hlt_in_shadow(struct mkvm_vcpu *vcpu, unsigned long *next_rip)
 	/* At CPL > 0 HLT raises #GP instead (SDM vol. 2 HLT): let the guest run it. */
 	if (vmcb->save.cpl || ev->exc.queued || ev->nmi_injected || ev->irq.injected)
 		return false;
+	/* L1's EVENTINJ goes in before L2's HLT runs (APM 15.20). */
+	if (to_svm(vcpu)->nested.run_pending)
+		return false;
 	mkvm_x86->get_sregs(vcpu, &s);
 	/* With a LOCK prefix it is #UD, the guest's to take. */
 	if (!mkvm_insn_at_rip(vcpu, &s, &insn) || insn.kind != INSN_HLT || insn.lock)

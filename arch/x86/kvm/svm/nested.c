@@ -455,6 +455,8 @@ static void use_vmcb02(struct mkvm_svm_vcpu *svm, bool run_pending)
 	svm->vmcb_pa = svm->nested.vmcb02_pa;
 	svm->nested.guest_mode = true;
 	svm->nested.run_pending = run_pending;
+	/* Recorded here, not at entry, where the VMM may have put an event of its own. */
+	svm->nested.l1_event = run_pending ? svm->nested.vmcb12->control.event_inj : 0;
 	svm->iret_seen = false;
 	svm->nmi_singlestep = false;
 }
@@ -864,6 +866,7 @@ static void reinject_soft_event(struct mkvm_vcpu *vcpu, u32 eii, u32 err)
 	/* The exit left its own nRIP (0 for most, APM 15.7.1); the return address is L1's. */
 	svm->vmcb->control.next_rip = svm->nested.vmcb12->control.next_rip;
 	svm->nested.run_pending = true;
+	svm->nested.l1_event = eii;
 	/*
 	 * KVM_GET_NESTED_STATE before that entry saves RUN_PENDING with
 	 * vmcb12's EVENTINJ, which the restore injects again with vmcb12's

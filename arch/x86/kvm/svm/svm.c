@@ -601,8 +601,9 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 	vmcb->save.rsp = vcpu->arch.regs[REG_RSP];
 	vmcb->save.rip = vcpu->arch.rip;
 	vmcb->save.rflags = mkvm_svm_entry_rflags(vcpu);
-	/* The event L1 gave L2 goes in at this entry (nested.c). */
-	svm->nested.l1_event = svm->nested.run_pending ? vmcb->control.event_inj : 0;
+	/* Only the entry right after VMRUN (or a re-injection) carries L1's event (nested.c). */
+	if (!svm->nested.run_pending)
+		svm->nested.l1_event = 0;
 	if (svm->nested.guest_mode)
 		mkvm_svm_nested_irq_to_vintr(vcpu);
 
