@@ -201,11 +201,19 @@ struct mkvm_x86_ops {
 	void (*hardware_unsetup)(void);
 	int (*vcpu_create)(struct mkvm_vcpu *vcpu);
 	void (*vcpu_free)(struct mkvm_vcpu *vcpu);
+	/*
+	 * Optional: around each vCPU ioctl, in the calling thread; the vendor
+	 * may keep state on the CPU meanwhile (VMX's current VMCS).
+	 */
+	void (*vcpu_load)(struct mkvm_vcpu *vcpu);
+	void (*vcpu_put)(struct mkvm_vcpu *vcpu);
 	void (*get_sregs)(struct mkvm_vcpu *vcpu, struct kvm_sregs *sregs);
 	void (*set_sregs)(struct mkvm_vcpu *vcpu, const struct kvm_sregs *sregs);
 	/* Vendor-held MSRs; MKVM_MSR_UNKNOWN means "not mine", so generic code may try. */
 	int (*get_msr)(struct mkvm_vcpu *vcpu, u32 index, u64 *data);
 	int (*set_msr)(struct mkvm_vcpu *vcpu, u32 index, u64 data);
+	/* Optional: before each entry, slots_sem held, interrupts still on. */
+	void (*prepare_entry)(struct mkvm_vcpu *vcpu);
 	/* One guest entry and exit, with interrupts disabled by the caller. */
 	void (*run)(struct mkvm_vcpu *vcpu);
 	/*
@@ -216,7 +224,7 @@ struct mkvm_x86_ops {
 	/* >0: enter again; 0: exit to userspace with kvm_run filled; <0: errno. */
 	int (*handle_exit)(struct mkvm_vcpu *vcpu);
 	/*
-	 * The bytes of the instruction behind the last exit if the hardware
+	 * Optional: the bytes of the instruction behind the last exit if the hardware
 	 * gave them (SVM decode assists); returns how many, 0 if none.
 	 */
 	unsigned int (*get_insn_bytes)(struct mkvm_vcpu *vcpu, u8 *buf);
@@ -317,6 +325,19 @@ extern u32 mkvm_nested_svm_features;
 
 extern const struct mkvm_x86_ops *mkvm_x86;
 extern const struct mkvm_x86_ops mkvm_svm_ops;
+extern const struct mkvm_x86_ops mkvm_vmx_ops;
+
+static inline void mkvm_vcpu_load(struct mkvm_vcpu *vcpu)
+{
+	if (mkvm_x86->vcpu_load)
+		mkvm_x86->vcpu_load(vcpu);
+}
+
+static inline void mkvm_vcpu_put(struct mkvm_vcpu *vcpu)
+{
+	if (mkvm_x86->vcpu_put)
+		mkvm_x86->vcpu_put(vcpu);
+}
 
 /* arch/x86/kvm/x86.c: entry points from the core */
 int mkvm_arch_init(void);

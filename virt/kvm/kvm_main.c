@@ -13,7 +13,7 @@
 /* Read by the vendor at load; it clears it when it cannot nest (svm/nested.c). */
 bool mkvm_nested;
 module_param_named(nested, mkvm_nested, bool, 0444);
-MODULE_PARM_DESC(nested, "Let guests use SVM to run their own guests (Documentation/nested.rst)");
+MODULE_PARM_DESC(nested, "Let guests use SVM to run their own guests (Documentation/nested.rst); not on VMX yet");
 
 static long dev_ioctl(struct file *filp, unsigned int ioctl, unsigned long arg)
 {
@@ -54,7 +54,7 @@ static int __init minikvm_init(void)
 	int r = mkvm_arch_init();
 
 	if (r == -EOPNOTSUPP) {
-		pr_err("minikvm: this CPU has no SVM (VMX is not supported yet)\n");
+		pr_err("minikvm: this CPU has no usable SVM or VMX\n");
 		return r;
 	}
 	if (r)

@@ -109,7 +109,9 @@ static long vcpu_ioctl(struct file *filp, unsigned int ioctl, unsigned long arg)
 		break;
 	default:
 		/* The x86 layer answers EINVAL for an unknown one, as KVM does. */
+		mkvm_vcpu_load(vcpu);
 		r = mkvm_arch_vcpu_ioctl(vcpu, ioctl, arg);
+		mkvm_vcpu_put(vcpu);
 	}
 	mutex_unlock(&vcpu->mutex);
 	return r;

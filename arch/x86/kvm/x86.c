@@ -21,7 +21,7 @@ const struct mkvm_x86_ops *mkvm_x86;
 /**
  * mkvm_arch_init() - pick the vendor backend and set up the hardware
  *
- * Return: 0, or -EOPNOTSUPP when the CPU has no usable SVM, or the backend's error.
+ * Return: 0, or -EOPNOTSUPP when the CPU has neither SVM nor VMX, or the backend's error.
  */
 int mkvm_arch_init(void)
 {
@@ -29,6 +29,8 @@ int mkvm_arch_init(void)
 
 	if (boot_cpu_has(X86_FEATURE_SVM))
 		mkvm_x86 = &mkvm_svm_ops;
+	else if (boot_cpu_has(X86_FEATURE_VMX))
+		mkvm_x86 = &mkvm_vmx_ops;
 	else
 		return -EOPNOTSUPP;
 	mkvm_fpu_init();

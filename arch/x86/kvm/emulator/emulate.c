@@ -239,7 +239,7 @@ bool mkvm_fetch_decode(struct mkvm_vcpu *vcpu, struct kvm_sregs *s, struct mkvm_
 	int err, derr;
 
 	mkvm_x86->get_sregs(vcpu, s);
-	n = mkvm_x86->get_insn_bytes(vcpu, bytes);
+	n = mkvm_x86->get_insn_bytes ? mkvm_x86->get_insn_bytes(vcpu, bytes) : 0;
 	if (n && !mkvm_decode(insn, bytes, n, cpu_mode(s)))
 		return true;
 	n = mkvm_fetch_insn(vcpu, s, bytes, &fault, &err);

@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * VMX exit handling: one handler per basic exit reason, in a table indexed
+ * by it (SDM vol. 3 appendix C), pointing at the generic helpers wherever
+ * the work is not VMX's own.
+ *
+ * Handlers return >0 to enter the guest again, 0 to exit to userspace with
+ * kvm_run filled in, or a negative errno for KVM_RUN.
+ */
+#include <linux/nospec.h>
+#include <linux/percpu.h>
+#include <asm/debugreg.h>
+
+#include <minikvm/irqchip.h>
+
+#include "vmx.h"
+
+/* Exit qualification of I/O instructions (SDM vol. 3 table 28-5). */
+#define IO_SIZE_MASK	7
+#define IO_IN		BIT(3)
+#define IO_STRING	BIT(4)
+#define IO_PORT_SHIFT	16
+/* ... of control-register accesses (table 28-3). */
+#define CR_NUM(q)	((q) & 0xf)
+#define CR_TYPE(q)	(((q) >> 4) & 3)
+#define CR_GPR(q)	(((q) >> 8) & 0xf)
+enum { CR_MOV_TO, CR_MOV_FROM, CR_CLTS, CR_LMSW };
+/* ... of debug-register accesses (table 28-4). */
+#define DR_NUM(q)	((q) & 7)
+#define DR_FROM		BIT(4)
+/* ... of debug exceptions (table 28-1): B0-B3, BD, BS, and RTM. */
+#define DB_QUAL_BITS	(MKVM_DR6_GUEST_BITS | BIT(16))
+
+static int internal_error(struct mkvm_vcpu *vcpu, u32 suberror)
+{
+	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
+	struct kvm_run *run = vcpu->run;
+
+	run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
+	run->internal.suberror = suberror;
+	run->internal.ndata = 3;
+	run->internal.data[0] = vmx->exit_reason;
+	run->internal.data[1] = vmx->exit_qual;
+	run->internal.data[2] = vmx->exit_intr_info;
+	return 0;
+}
+
+static u64 linear_rip(struct mkvm_vcpu *vcpu)
+{
+	return vmcs_read(GUEST_CS_BASE) + vcpu->arch.rip;
+}
+
+/*
+ * #DB exits before DR6 changes; the qualification has its bits (SDM vol. 3
+ * 27.1).  The VMM's debugger sees every #DB; the guest gets its own back.
+ */
+static int handle_db(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
+	u64 bits = vmx->exit_qual & DB_QUAL_BITS;
+
+	if (vcpu->arch.guest_debug & (KVM_GUESTDBG_SINGLESTEP | KVM_GUESTDBG_USE_HW_BP)) {
+		vmx->dr6 = MKVM_DR6_ACTIVE_LOW ^ bits;
+		mkvm_guest_debug_exit(vcpu, DB_VECTOR, linear_rip(vcpu));
+		if (vmx->debug_tf)
+			vmx->dr6 &= ~DR_STEP;
+		return 0;
+	}
+	mkvm_queue_exception_payload(vcpu, DB_VECTOR, false, 0, bits);
+	return 1;
+}
+
+static int handle_exception(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
+	u32 info = vmx->exit_intr_info;
+
+	/* An NMI went to the host's handler in handle_exit_irqoff; the guest goes on. */
+	if ((info & INTR_INFO_INTR_TYPE_MASK) == INTR_TYPE_NMI_INTR)
+		return 1;
+	switch (info & INTR_INFO_VECTOR_MASK) {
+	case DB_VECTOR:
+		return handle_db(vcpu);
+	case BP_VECTOR:
+		/* Intercepted only with KVM_GUESTDBG_USE_SW_BP: the VMM's breakpoint. */
+		return mkvm_guest_debug_exit(vcpu, BP_VECTOR, linear_rip(vcpu));
+	case AC_VECTOR:
+		mkvm_queue_exception(vcpu, AC_VECTOR, true, vmx->exit_intr_error);
+		return 1;
+	case MC_VECTOR:
+		return 1;
+	}
+	return internal_error(vcpu, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON);
+}
+
+static int handle_io(struct mkvm_vcpu *vcpu)
+{
+	u64 q = to_vmx(vcpu)->exit_qual;
+	u8 size = (q & IO_SIZE_MASK) + 1;
+
+	if (q & IO_STRING)
+		return mkvm_emulate_string_pio(vcpu, q >> IO_PORT_SHIFT, size, q & IO_IN);
+	return mkvm_exit_pio(vcpu, q >> IO_PORT_SHIFT, size, q & IO_IN,
+			     mkvm_vmx_next_rip(vcpu, 0));
+}
+
+/*
+ * MOV to or from CR0, CR3, CR4 or CR8, CLTS and LMSW.  CLTS and LMSW are
+ * decoded by the shared code (no register to name).
+ */
+static int handle_cr(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
+	u64 q = vmx->exit_qual;
+	int cr = CR_NUM(q), gpr = CR_GPR(q);
+	unsigned int len = vmx->insn_len;
+
+	switch (CR_TYPE(q)) {
+	case CR_MOV_TO:
+		if (cr == 8)
+			return mkvm_emulate_cr8_write(vcpu, gpr, len);
+		return mkvm_emulate_cr_access(vcpu, cr, true, gpr, len);
+	case CR_MOV_FROM:
+		if (cr == 8) {
+			/* Only 64-bit mode has CR8 (SDM vol. 3 2.5): the whole register. */
+			vcpu->arch.regs[gpr] = vmx->cr8;
+			mkvm_rip_past_insn(vcpu, vcpu->arch.rip + len);
+			return 1;
+		}
+		return mkvm_emulate_cr_access(vcpu, cr, false, gpr, len);
+	default:
+		return mkvm_emulate_cr_access(vcpu, 0, true, -1, 0);
+	}
+}
+
+/* MOV to or from a debug register, intercepted while the VMM's debugger holds them. */
+static int handle_dr(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
+	u64 q = vmx->exit_qual;
+
+	return mkvm_emulate_dr_access(vcpu, DR_NUM(q), !(q & DR_FROM), CR_GPR(q), vmx->insn_len);
+}
+
+/*
+ * An EPT violation (SDM vol. 3 28.3.3.2): map the page, or emulate the
+ * access when it is MMIO.  Bits 7 and 8 of the qualification say whether
+ * the guest was walking its own page tables.
+ */
+static int handle_ept_violation(struct mkvm_vcpu *vcpu)
+{
+	u64 q = to_vmx(vcpu)->exit_qual;
+	u64 gpa = vmcs_read(GUEST_PHYSICAL_ADDRESS);
+	bool write = q & EPT_VIOLATION_ACC_WRITE;
+	bool table = (q & EPT_VIOLATION_GVA_IS_VALID) && !(q & EPT_VIOLATION_GVA_TRANSLATED);
+	int r = vcpu->arch.mmu.page_fault(vcpu, gpa, write ? BIT(1) : 0);
+
+	if (r == 1) {	/* no memslot, or a write to a read-only one: MMIO */
+		vcpu->stat.pf_emulate++;
+		return mkvm_emulate_mmio(vcpu, gpa, write, table);
+	}
+	if (!r)
+		vcpu->stat.pf_fixed++;
+	return r ? r : 1;
+}
+
+/* minikvm builds no misconfigured EPT entries: one means its tables are broken. */
+static int handle_ept_misconfig(struct mkvm_vcpu *vcpu)
+{
+	return internal_error(vcpu, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON);
+}
+
+static int handle_task_switch(struct mkvm_vcpu *vcpu)
+{
+	return mkvm_emulation_failed(vcpu, NULL, 0);
+}
+
+static int (*const exit_handlers[])(struct mkvm_vcpu *vcpu) = {
+	[EXIT_REASON_EXCEPTION_NMI] = handle_exception,
+	[EXIT_REASON_EXTERNAL_INTERRUPT] = mkvm_exit_intr,
+	[EXIT_REASON_TRIPLE_FAULT] = mkvm_exit_shutdown,
+	/* INIT and SIPI to the physical CPU: nothing of the guest's. */
+	[EXIT_REASON_INIT_SIGNAL] = mkvm_exit_nothing,
+	[EXIT_REASON_SIPI_SIGNAL] = mkvm_exit_nothing,
+	[EXIT_REASON_INTERRUPT_WINDOW] = mkvm_vmx_handle_irq_window,
+	[EXIT_REASON_NMI_WINDOW] = mkvm_vmx_handle_nmi_window,
+	[EXIT_REASON_TASK_SWITCH] = handle_task_switch,
+	[EXIT_REASON_CPUID] = mkvm_exit_cpuid,
+	[EXIT_REASON_HLT] = mkvm_exit_halt,
+	[EXIT_REASON_INVD] = mkvm_exit_invd,
+	[EXIT_REASON_RDPMC] = mkvm_exit_rdpmc,
+	[EXIT_REASON_VMCALL] = mkvm_exit_hypercall,
+	/* The VMX instructions: no nested VMX yet, so #UD as on a CPU without VMX. */
+	[EXIT_REASON_VMCLEAR ... EXIT_REASON_VMON] = mkvm_exit_ud,
+	[EXIT_REASON_INVEPT] = mkvm_exit_ud,
+	[EXIT_REASON_INVVPID] = mkvm_exit_ud,
+	[EXIT_REASON_VMFUNC] = mkvm_exit_ud,
+	[EXIT_REASON_CR_ACCESS] = handle_cr,
+	[EXIT_REASON_DR_ACCESS] = handle_dr,
+	[EXIT_REASON_IO_INSTRUCTION] = handle_io,
+	[EXIT_REASON_MSR_READ] = mkvm_exit_rdmsr,
+	[EXIT_REASON_MSR_WRITE] = mkvm_exit_wrmsr,
+	[EXIT_REASON_MWAIT_INSTRUCTION] = mkvm_exit_ud,
+	[EXIT_REASON_MONITOR_INSTRUCTION] = mkvm_exit_ud,
+	/* A machine check during entry went to the host's handler (SDM vol. 3 26.9). */
+	[EXIT_REASON_MCE_DURING_VMENTRY] = mkvm_exit_nothing,
+	[EXIT_REASON_EPT_VIOLATION] = handle_ept_violation,
+	[EXIT_REASON_EPT_MISCONFIG] = handle_ept_misconfig,
+	[EXIT_REASON_WBINVD] = mkvm_exit_wbinvd,
+	[EXIT_REASON_XSETBV] = mkvm_exit_xsetbv,
+};
+
+/**
+ * mkvm_vmx_handle_exit() - dispatch the last VM exit
+ * @vcpu: the vCPU
+ *
+ * Return: >0 to enter again, 0 to return to userspace, or a negative errno.
+ */
+int mkvm_vmx_handle_exit(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
+	u32 reason = vmx->exit_reason;
+
+	mkvm_vmx_complete_events(vcpu);
+	if (vmx->fail || (reason & VMX_EXIT_REASONS_FAILED_VMENTRY)) {
+		/* VMfail: the error number (SDM vol. 3 31.4); else the failed entry's reason. */
+		vcpu->run->exit_reason = KVM_EXIT_FAIL_ENTRY;
+		vcpu->run->fail_entry.hardware_entry_failure_reason =
+			vmx->fail ? vmcs_read(VM_INSTRUCTION_ERROR) : reason;
+		vcpu->run->fail_entry.cpu = raw_smp_processor_id();
+		return 0;
+	}
+	reason = (u16)reason;
+	if (reason >= ARRAY_SIZE(exit_handlers))
+		return internal_error(vcpu, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON);
+	reason = array_index_nospec(reason, ARRAY_SIZE(exit_handlers));
+	if (!exit_handlers[reason])
+		return internal_error(vcpu, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON);
+	return exit_handlers[reason](vcpu);
+}

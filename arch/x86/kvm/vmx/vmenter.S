@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * VMLAUNCH/VMRESUME with the guest's general-purpose registers.
+ *
+ * int mkvm_vmx_vmenter(unsigned long *regs, bool launched)
+ *
+ * The VMCS switches RSP, RIP, RFLAGS, the segment and control registers
+ * (SDM vol. 3 26.3.2, 27.5); the other GPRs are ours to load and store,
+ * from regs[] in instruction-encoding order.  A VM exit lands at
+ * mkvm_vmx_vmexit (HOST_RIP) with RSP at HOST_RSP, which is written here
+ * before each entry: the stack then holds what the exit path needs.
+ * Returns 0 after a VM exit, 1 when the instruction itself failed (VMfail,
+ * SDM vol. 3 31.2): the error is in VM_INSTRUCTION_ERROR.
+ */
+#include <linux/linkage.h>
+#include <asm/asm.h>
+#include <asm/nospec-branch.h>
+#include <asm/segment.h>
+#include <asm/unwind_hints.h>
+
+/* The host-state RSP field's encoding (SDM vol. 3 appendix B.4.4). */
+#define HOST_RSP_FIELD 0x6c14
+
+#define R(n) (n * 8)
+
+	.section .noinstr.text, "ax"
+
+SYM_FUNC_START(mkvm_vmx_vmenter)
+	push %rbp
+	mov %rsp, %rbp
+	push %r15
+	push %r14
+	push %r13
+	push %r12
+	push %rbx
+	push %rdi		/* 8(%rsp): regs */
+	movzbl %sil, %esi
+	push %rsi		/* 0(%rsp): launched */
+
+	mov $HOST_RSP_FIELD, %eax
+	vmwrite %rsp, %rax
+	jna .Lfail
+
+	mov %rdi, %rax
+	mov R(1)(%rax), %rcx
+	mov R(2)(%rax), %rdx
+	mov R(3)(%rax), %rbx
+	mov R(5)(%rax), %rbp
+	mov R(6)(%rax), %rsi
+	mov R(7)(%rax), %rdi
+	mov R(8)(%rax), %r8
+	mov R(9)(%rax), %r9
+	mov R(10)(%rax), %r10
+	mov R(11)(%rax), %r11
+	mov R(12)(%rax), %r12
+	mov R(13)(%rax), %r13
+	mov R(14)(%rax), %r14
+	mov R(15)(%rax), %r15
+	mov R(0)(%rax), %rax
+
+	/*
+	 * Where the host clears CPU buffers for guests (MDS), do it as the
+	 * last thing before the guest runs.  VERW changes ZF, so the launch
+	 * state is tested from memory after it.
+	 */
+	VM_CLEAR_CPU_BUFFERS
+	cmpb $0, (%rsp)
+	/* The exit path below is reached by VM exit only, with this stack. */
+	UNWIND_HINT_SAVE
+	je .Llaunch
+	vmresume
+	jmp .Lfail_guest_regs
+.Llaunch:
+	vmlaunch
+.Lfail_guest_regs:
+	/* VMfail: the guest's values are in the registers; drop them. */
+	mov $1, %eax
+	jmp .Lclear
+
+SYM_INNER_LABEL(mkvm_vmx_vmexit, SYM_L_GLOBAL)
+	UNWIND_HINT_RESTORE
+	push %rax
+	mov 16(%rsp), %rax	/* regs, above the guest's RAX and launched */
+	mov %rcx, R(1)(%rax)
+	mov %rdx, R(2)(%rax)
+	mov %rbx, R(3)(%rax)
+	mov %rbp, R(5)(%rax)
+	mov %rsi, R(6)(%rax)
+	mov %rdi, R(7)(%rax)
+	mov %r8, R(8)(%rax)
+	mov %r9, R(9)(%rax)
+	mov %r10, R(10)(%rax)
+	mov %r11, R(11)(%rax)
+	mov %r12, R(12)(%rax)
+	mov %r13, R(13)(%rax)
+	mov %r14, R(14)(%rax)
+	mov %r15, R(15)(%rax)
+	popq R(0)(%rax)
+
+	/*
+	 * The guest may have filled the return stack buffer: refill it before
+	 * the host's first RET, as the host's own entry code does.
+	 */
+	FILL_RETURN_BUFFER %rax, RSB_CLEAR_LOOPS, X86_FEATURE_RSB_VMEXIT
+	xor %eax, %eax
+
+.Lclear:
+	/* Leave no guest values in registers for speculation to use. */
+	xor %ecx, %ecx
+	xor %edx, %edx
+	xor %ebx, %ebx
+	xor %esi, %esi
+	xor %edi, %edi
+	xor %r8d, %r8d
+	xor %r9d, %r9d
+	xor %r10d, %r10d
+	xor %r11d, %r11d
+	xor %r12d, %r12d
+	xor %r13d, %r13d
+	xor %r14d, %r14d
+	xor %r15d, %r15d
+	jmp .Lout
+
+.Lfail:
+	mov $1, %eax
+.Lout:
+	add $16, %rsp
+	pop %rbx
+	pop %r12
+	pop %r13
+	pop %r14
+	pop %r15
+	pop %rbp
+	RET
+SYM_FUNC_END(mkvm_vmx_vmenter)
+
+/*
+ * void mkvm_vmx_call_nmi(void)
+ *
+ * An NMI that arrived while the guest ran made a VM exit instead of
+ * reaching the host (pin-based NMI exiting, SDM vol. 3 25.2): give it to
+ * the host's handler as the CPU would, with an interrupt frame on this
+ * stack, so that the handler's IRET comes back here.
+ */
+SYM_FUNC_START(mkvm_vmx_call_nmi)
+	push %rbp
+	mov %rsp, %rbp
+	and $-16, %rsp
+	push $__KERNEL_DS
+	push %rbp
+	pushf
+	push $__KERNEL_CS
+	call asm_exc_nmi_noist
+	leave
+	RET
+SYM_FUNC_END(mkvm_vmx_call_nmi)

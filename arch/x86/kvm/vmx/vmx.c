@@ -1,0 +1,1135 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Intel VMX backend: VMX operation on each CPU, the VMCS of each vCPU and
+ * where it is current, its register state, and guest entry.
+ */
+#include <linux/bitmap.h>
+#include <linux/cpu.h>
+#include <linux/cpuhotplug.h>
+#include <linux/mm.h>
+#include <linux/percpu.h>
+#include <linux/io.h>
+#include <linux/slab.h>
+#include <asm/debugreg.h>
+#include <asm/desc.h>
+#include <asm/mce.h>
+#include <asm/msr.h>
+#include <asm/reboot.h>
+#include <asm/tlbflush.h>
+
+#include <minikvm/guest_mem.h>
+
+#include "vmx.h"
+
+#include <asm/virtext.h>
+
+bool mkvm_vmx_ept = true;
+module_param_named(ept, mkvm_vmx_ept, bool, 0444);
+MODULE_PARM_DESC(ept, "VMX: use EPT if the CPU has it");
+static bool vpid = true;
+module_param(vpid, bool, 0444);
+MODULE_PARM_DESC(vpid, "VMX: tag the guest's TLB entries with a VPID if the CPU can");
+static bool unrestricted_guest = true;
+module_param(unrestricted_guest, bool, 0444);
+MODULE_PARM_DESC(unrestricted_guest, "VMX: run real mode and unpaged guests natively");
+
+/* What the capability MSRs let minikvm run with (SDM vol. 3 appendix A). */
+static struct {
+	u32 revision;
+	u32 pin, proc, proc2, exit, entry;
+	u64 ept_vpid;
+	u64 cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
+} caps;
+
+static struct page * __percpu *vmxon_pages;
+static int vmx_cpuhp_state;
+/* VPIDs in use; 0 is the host's (SDM vol. 3 28.1). */
+static unsigned long *vpid_bitmap;
+static DEFINE_SPINLOCK(vpid_lock);
+#define NR_VPIDS 65536
+
+/* CR0 bits the guest changes without an exit (the guest/host mask, SDM vol. 3 25.6.6). */
+#define CR0_GUEST_OWNED (X86_CR0_TS | X86_CR0_MP)
+
+extern void mkvm_vmx_vmexit(void);
+void mkvm_vmx_call_nmi(void);
+
+static void vmclear(u64 pa)
+{
+	asm volatile goto("vmclear %[pa]\n\tjna %l[fail]" : : [pa] "m" (pa) : "cc" : fail);
+	return;
+fail:
+	WARN_ONCE(1, "minikvm: vmclear %#llx failed\n", pa);
+}
+
+static void vmptrld(u64 pa)
+{
+	asm volatile goto("vmptrld %[pa]\n\tjna %l[fail]" : : [pa] "m" (pa) : "cc" : fail);
+	return;
+fail:
+	WARN_ONCE(1, "minikvm: vmptrld %#llx failed\n", pa);
+}
+
+/* INVEPT and INVVPID take a 128-bit descriptor in memory (SDM vol. 3 31.3). */
+static void invept(unsigned long type, u64 eptp)
+{
+	struct { u64 eptp, zero; } d = { eptp, 0 };
+
+	asm volatile("invept %[d], %[type]" : : [d] "m" (d), [type] "r" (type) : "cc", "memory");
+}
+
+static void invvpid(unsigned long type, u16 vpid)
+{
+	struct { u64 vpid, la; } d = { vpid, 0 };
+
+	asm volatile("invvpid %[d], %[type]" : : [d] "m" (d), [type] "r" (type) : "cc", "memory");
+}
+
+/* --- where the VMCS is current ------------------------------------------ */
+
+/*
+ * Make the VMCS current on @cpu, with the host state that is per CPU
+ * (SDM vol. 3 26.2.3): TR, GDTR and IDTR bases, SYSENTER_ESP and GS's base.
+ * The syscall MSRs and KERNEL_GS_BASE, which the guest uses without an
+ * exit (SYSCALL, SWAPGS), are the guest's from here to vmx_put_cpu().
+ */
+static void vmx_load_cpu(struct mkvm_vcpu *vcpu, int cpu)
+{
+	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
+	struct desc_ptr idt;
+	u64 v;
+
+	vmptrld(vmx->vmcs_pa);
+	vmx->cpu = cpu;
+	vmcs_write(HOST_TR_BASE, (unsigned long)&get_cpu_entry_area(cpu)->tss.x86_tss);
+	vmcs_write(HOST_GDTR_BASE, (unsigned long)get_current_gdt_ro());
+	store_idt(&idt);
+	vmcs_write(HOST_IDTR_BASE, idt.address);
+	rdmsrl(MSR_IA32_SYSENTER_ESP, v);
+	vmcs_write(HOST_IA32_SYSENTER_ESP, v);
+	rdmsrl(MSR_GS_BASE, v);
+	vmcs_write(HOST_GS_BASE, v);
+	rdmsrl(MSR_FS_BASE, v);
+	vmcs_write(HOST_FS_BASE, v);
+
+	rdmsrl(MSR_STAR, vmx->host_star);
+	rdmsrl(MSR_LSTAR, vmx->host_lstar);
+	rdmsrl(MSR_CSTAR, vmx->host_cstar);
+	rdmsrl(MSR_SYSCALL_MASK, vmx->host_sfmask);
+	rdmsrl(MSR_KERNEL_GS_BASE, vmx->host_kernel_gs_base);
+	wrmsrl(MSR_STAR, vmx->star);
+	wrmsrl(MSR_LSTAR, vmx->lstar);
+	wrmsrl(MSR_CSTAR, vmx->cstar);
+	wrmsrl(MSR_SYSCALL_MASK, vmx->sfmask);
+	wrmsrl(MSR_KERNEL_GS_BASE, vmx->kernel_gs_base);
+	vmx->guest_msrs_loaded = true;
+}
+
+/*
+ * Write the VMCS back to memory and make it inactive (VMCLEAR), so that
+ * the next CPU may load it; give the host its MSRs back, and the GDT limit
+ * that a VM exit sets to 64 KiB (SDM vol. 3 27.5.2).
+ */
+static void vmx_put_cpu(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
+
+	if (vmx->cpu < 0)
+		return;
+	vmclear(vmx->vmcs_pa);
+	vmx->cpu = -1;
+	vmx->launched = false;
+	if (vmx->guest_msrs_loaded) {
+		rdmsrl(MSR_KERNEL_GS_BASE, vmx->kernel_gs_base);
+		wrmsrl(MSR_STAR, vmx->host_star);
+		wrmsrl(MSR_LSTAR, vmx->host_lstar);
+		wrmsrl(MSR_CSTAR, vmx->host_cstar);
+		wrmsrl(MSR_SYSCALL_MASK, vmx->host_sfmask);
+		wrmsrl(MSR_KERNEL_GS_BASE, vmx->host_kernel_gs_base);
+		vmx->guest_msrs_loaded = false;
+	}
+	load_fixmap_gdt(smp_processor_id());
+}
+
+static void vmx_sched_in(struct preempt_notifier *pn, int cpu)
+{
+	struct mkvm_vmx_vcpu *vmx = container_of(pn, struct mkvm_vmx_vcpu, pn);
+
+	vmx_load_cpu(vmx->vcpu, cpu);
+}
+
+static void vmx_sched_out(struct preempt_notifier *pn, struct task_struct *next)
+{
+	struct mkvm_vmx_vcpu *vmx = container_of(pn, struct mkvm_vmx_vcpu, pn);
+
+	vmx_put_cpu(vmx->vcpu);
+}
+
+static struct preempt_ops vmx_preempt_ops = {
+	.sched_in = vmx_sched_in,
+	.sched_out = vmx_sched_out,
+};
+
+static void vmx_vcpu_load(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
+	int cpu = get_cpu();
+
+	preempt_notifier_register(&vmx->pn);
+	vmx_load_cpu(vcpu, cpu);
+	vmx->loaded = true;
+	put_cpu();
+}
+
+static void vmx_vcpu_put(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
+
+	preempt_disable();
+	vmx_put_cpu(vcpu);
+	preempt_notifier_unregister(&vmx->pn);
+	vmx->loaded = false;
+	preempt_enable();
+}
+
+/* --- segments and control registers --------------------------------------- */
+
+/* The VMCS fields of a segment register, in KVM's order (enum in kvm_sregs). */
+struct seg_fields {
+	u16 sel, base, limit, ar;
+};
+
+#define SEG(s) { GUEST_##s##_SELECTOR, GUEST_##s##_BASE, GUEST_##s##_LIMIT, GUEST_##s##_AR_BYTES }
+/* SEG_ES to SEG_GS as the decoder numbers them, then these two. */
+enum { SEG_TR = SEG_GS + 1, SEG_LDTR };
+static const struct seg_fields segs[] = {
+	[SEG_ES] = SEG(ES), [SEG_CS] = SEG(CS), [SEG_SS] = SEG(SS), [SEG_DS] = SEG(DS),
+	[SEG_FS] = SEG(FS), [SEG_GS] = SEG(GS), [SEG_TR] = SEG(TR), [SEG_LDTR] = SEG(LDTR),
+};
+
+/* Access rights (SDM vol. 3 25.4.1 table 25-2): as a descriptor's, bit 16 "unusable". */
+#define AR_UNUSABLE BIT(16)
+
+static void get_seg(struct kvm_segment *s, int seg)
+{
+	const struct seg_fields *f = &segs[seg];
+	u32 ar = vmcs_read(f->ar);
+
+	*s = (struct kvm_segment){
+		.base = vmcs_read(f->base), .limit = vmcs_read(f->limit),
+		.selector = vmcs_read(f->sel),
+		.type = ar & 0xf, .s = (ar >> 4) & 1, .dpl = (ar >> 5) & 3,
+		.present = (ar >> 7) & 1, .avl = (ar >> 12) & 1, .l = (ar >> 13) & 1,
+		.db = (ar >> 14) & 1, .g = (ar >> 15) & 1, .unusable = !!(ar & AR_UNUSABLE),
+	};
+	/* An unusable segment is not present, as KVM reports it. */
+	if (s->unusable)
+		s->present = 0;
+}
+
+/**
+ * mkvm_vmx_get_segment() - one of the guest's segment registers
+ * @s: filled in
+ * @seg: its number in KVM's order (ES, CS, SS, DS, FS, GS, TR, LDTR)
+ */
+void mkvm_vmx_get_segment(struct kvm_segment *s, int seg)
+{
+	get_seg(s, seg);
+}
+
+static void set_seg(const struct kvm_segment *s, int seg)
+{
+	const struct seg_fields *f = &segs[seg];
+	u32 ar, type = s->type;
+
+	if (s->unusable || !s->present) {
+		ar = AR_UNUSABLE;
+	} else {
+		/*
+		 * A usable code or data segment must be accessed at VM entry
+		 * (SDM vol. 3 26.3.1.2); the CPU would set the bit on its first
+		 * load anyway.  KVM sets it too, for VMMs that leave it clear.
+		 */
+		if (seg != SEG_TR && seg != SEG_LDTR && s->s)
+			type |= 1;
+		ar = type | s->s << 4 | (s->dpl & 3) << 5 | s->present << 7 | s->avl << 12 |
+		     s->l << 13 | s->db << 14 | s->g << 15;
+	}
+	vmcs_write(f->sel, s->selector);
+	vmcs_write(f->base, s->base);
+	vmcs_write(f->limit, s->limit);
+	vmcs_write(f->ar, ar);
+}
+
+static unsigned long vmx_get_cr8(struct mkvm_vcpu *vcpu)
+{
+	return to_vmx(vcpu)->cr8;
+}
+
+static void vmx_set_cr8(struct mkvm_vcpu *vcpu, unsigned long cr8)
+{
+	to_vmx(vcpu)->cr8 = cr8 & 0xf;
+}
+
+static void vmx_get_sregs(struct mkvm_vcpu *vcpu, struct kvm_sregs *s)
+{
+	get_seg(&s->es, SEG_ES);
+	get_seg(&s->cs, SEG_CS);
+	get_seg(&s->ss, SEG_SS);
+	get_seg(&s->ds, SEG_DS);
+	get_seg(&s->fs, SEG_FS);
+	get_seg(&s->gs, SEG_GS);
+	get_seg(&s->tr, SEG_TR);
+	get_seg(&s->ldt, SEG_LDTR);
+	s->gdt.base = vmcs_read(GUEST_GDTR_BASE);
+	s->gdt.limit = vmcs_read(GUEST_GDTR_LIMIT);
+	s->idt.base = vmcs_read(GUEST_IDTR_BASE);
+	s->idt.limit = vmcs_read(GUEST_IDTR_LIMIT);
+	s->cr0 = vcpu->arch.cr0;
+	s->cr2 = to_vmx(vcpu)->cr2;
+	s->cr3 = vcpu->arch.cr3;
+	s->cr4 = vcpu->arch.cr4;
+	s->cr8 = vmx_get_cr8(vcpu);
+	s->efer = vcpu->arch.efer;
+}
+
+/*
+ * The registers VM entry loads, from the guest's (cr.c).
+ *  - CR0.NE and CR4.VMXE must be set in VMX operation (SDM vol. 3 24.8,
+ *    the FIXED0 MSRs); with unrestricted guest PE and PG may be clear.
+ *    CD and NW stay clear, as on KVM: caching is the host's business.
+ *    The read shadows show the guest its own values, and writes to the
+ *    bits minikvm owns exit (SDM vol. 3 25.6.6).
+ *  - EFER is loaded by VM entry; LME only with paging on, and LMA is the
+ *    "IA-32e mode guest" entry control (SDM vol. 3 26.3.1.1).
+ *  - PAE paging without long mode takes its PDPTEs from the VMCS at VM
+ *    entry (SDM vol. 3 26.3.2.4): they are read before the next entry.
+ */
+static void vmx_update_crs(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
+	unsigned long cr0 = vcpu->arch.cr0, cr4 = vcpu->arch.cr4;
+	u64 efer = vcpu->arch.efer;
+	u64 fixed0 = caps.cr0_fixed0 & ~(X86_CR0_PE | X86_CR0_PG);
+	bool lma;
+
+	if (!(cr0 & X86_CR0_PG) || !(efer & EFER_LMA))
+		efer &= ~(EFER_LME | EFER_LMA);
+	else
+		efer |= EFER_LME;
+	lma = efer & EFER_LMA;
+	cr0 = ((cr0 & ~(X86_CR0_CD | X86_CR0_NW)) | fixed0) & caps.cr0_fixed1;
+	cr4 = (cr4 | caps.cr4_fixed0) & caps.cr4_fixed1;
+	vmcs_write(GUEST_CR0, cr0);
+	vmcs_write(CR0_READ_SHADOW, vcpu->arch.cr0);
+	vmcs_write(GUEST_CR4, cr4);
+	vmcs_write(CR4_READ_SHADOW, vcpu->arch.cr4);
+	vmcs_write(GUEST_CR3, vcpu->arch.cr3);
+	vmcs_write(GUEST_IA32_EFER, efer);
+	vmx->entry = lma ? vmx->entry | VM_ENTRY_IA32E_MODE : vmx->entry & ~VM_ENTRY_IA32E_MODE;
+	vmcs_write(VM_ENTRY_CONTROLS, vmx->entry);
+	vmx->pdptr_dirty = (vcpu->arch.cr0 & X86_CR0_PG) && (vcpu->arch.cr4 & X86_CR4_PAE) && !lma;
+}
+
+static void vmx_set_sregs(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s)
+{
+	set_seg(&s->es, SEG_ES);
+	set_seg(&s->cs, SEG_CS);
+	set_seg(&s->ss, SEG_SS);
+	set_seg(&s->ds, SEG_DS);
+	set_seg(&s->fs, SEG_FS);
+	set_seg(&s->gs, SEG_GS);
+	set_seg(&s->tr, SEG_TR);
+	set_seg(&s->ldt, SEG_LDTR);
+	vmcs_write(GUEST_GDTR_BASE, s->gdt.base);
+	vmcs_write(GUEST_GDTR_LIMIT, s->gdt.limit);
+	vmcs_write(GUEST_IDTR_BASE, s->idt.base);
+	vmcs_write(GUEST_IDTR_LIMIT, s->idt.limit);
+	to_vmx(vcpu)->cr2 = s->cr2;
+	vcpu->arch.cr0 = s->cr0;
+	vcpu->arch.cr3 = s->cr3;
+	vcpu->arch.cr4 = s->cr4;
+	vcpu->arch.efer = s->efer;
+	vmx_update_crs(vcpu);
+	vmx_set_cr8(vcpu, s->cr8);
+	mkvm_make_request(vcpu, MKVM_REQ_TLB_FLUSH);
+}
+
+/* DR6 is the processor's own register while the guest runs; DR7 is a VMCS field. */
+static void vmx_get_dr67(struct mkvm_vcpu *vcpu, u64 *dr6, u64 *dr7)
+{
+	*dr6 = to_vmx(vcpu)->dr6;
+	*dr7 = vmcs_read(GUEST_DR7);
+}
+
+static void vmx_set_dr67(struct mkvm_vcpu *vcpu, u64 dr6, u64 dr7)
+{
+	to_vmx(vcpu)->dr6 = dr6;
+	vmcs_write(GUEST_DR7, dr7);
+}
+
+static void vmx_set_cr2(struct mkvm_vcpu *vcpu, unsigned long cr2)
+{
+	to_vmx(vcpu)->cr2 = cr2;
+}
+
+/* The CPL is SS.DPL in the VMCS, 0 in real mode (SDM vol. 3 26.3.1.2). */
+static int vmx_get_cpl(struct mkvm_vcpu *vcpu)
+{
+	if (!(vcpu->arch.cr0 & X86_CR0_PE))
+		return 0;
+	return (vmcs_read(GUEST_SS_AR_BYTES) >> 5) & 3;
+}
+
+/* Write one of the guest's syscall MSRs, also to the processor while it holds the guest's. */
+static void set_guest_msr(struct mkvm_vmx_vcpu *vmx, u64 *slot, u32 index, u64 data)
+{
+	*slot = data;
+	if (vmx->guest_msrs_loaded) {
+		preempt_disable();
+		if (vmx->guest_msrs_loaded)
+			wrmsrl(index, data);
+		preempt_enable();
+	}
+}
+
+static u64 get_guest_msr(struct mkvm_vmx_vcpu *vmx, u64 *slot, u32 index)
+{
+	u64 v = *slot;
+
+	preempt_disable();
+	if (vmx->guest_msrs_loaded)
+		rdmsrl(index, v);
+	preempt_enable();
+	return v;
+}
+
+static u64 *syscall_msr(struct mkvm_vmx_vcpu *vmx, u32 index)
+{
+	switch (index) {
+	case MSR_STAR:		return &vmx->star;
+	case MSR_LSTAR:		return &vmx->lstar;
+	case MSR_CSTAR:		return &vmx->cstar;
+	case MSR_SYSCALL_MASK:	return &vmx->sfmask;
+	case MSR_KERNEL_GS_BASE: return &vmx->kernel_gs_base;
+	}
+	return NULL;
+}
+
+static bool pat_valid(u64 pat)
+{
+	for (int i = 0; i < 8; i++) {
+		u8 t = pat >> (8 * i);
+
+		if (t > 7 || t == 2 || t == 3)
+			return false;
+	}
+	return true;
+}
+
+static int vmx_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
+{
+	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
+	u64 *slot = syscall_msr(vmx, index);
+
+	if (slot) {
+		*data = get_guest_msr(vmx, slot, index);
+		return 0;
+	}
+	switch (index) {
+	case MSR_FS_BASE:	*data = vmcs_read(GUEST_FS_BASE); break;
+	case MSR_GS_BASE:	*data = vmcs_read(GUEST_GS_BASE); break;
+	case MSR_IA32_SYSENTER_CS: *data = vmcs_read(GUEST_SYSENTER_CS); break;
+	case MSR_IA32_SYSENTER_ESP: *data = vmcs_read(GUEST_SYSENTER_ESP); break;
+	case MSR_IA32_SYSENTER_EIP: *data = vmcs_read(GUEST_SYSENTER_EIP); break;
+	case MSR_IA32_CR_PAT:	*data = vmcs_read(GUEST_IA32_PAT); break;
+	/* No LBR virtualization: DEBUGCTL reads 0, as on KVM without it. */
+	case MSR_IA32_DEBUGCTLMSR: *data = 0; break;
+	default:
+		return MKVM_MSR_UNKNOWN;
+	}
+	return 0;
+}
+
+static int vmx_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data)
+{
+	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
+	u64 *slot = syscall_msr(vmx, index);
+
+	if (slot) {
+		set_guest_msr(vmx, slot, index, data);
+		return 0;
+	}
+	switch (index) {
+	case MSR_FS_BASE:	vmcs_write(GUEST_FS_BASE, data); break;
+	case MSR_GS_BASE:	vmcs_write(GUEST_GS_BASE, data); break;
+	case MSR_IA32_SYSENTER_CS: vmcs_write(GUEST_SYSENTER_CS, (u32)data); break;
+	case MSR_IA32_SYSENTER_ESP: vmcs_write(GUEST_SYSENTER_ESP, data); break;
+	case MSR_IA32_SYSENTER_EIP: vmcs_write(GUEST_SYSENTER_EIP, data); break;
+	case MSR_IA32_CR_PAT:
+		if (!pat_valid(data))
+			return 1;
+		vmcs_write(GUEST_IA32_PAT, data);
+		break;
+	case MSR_IA32_DEBUGCTLMSR:
+		/* LBR, BTF and the like are accepted and ignored, as on KVM. */
+		if (data & ~0x3fULL)
+			return 1;
+		break;
+	default:
+		return MKVM_MSR_UNKNOWN;
+	}
+	return 0;
+}
+
+/* TSC_OFFSET (SDM vol. 3 25.6.5): written at the next entry, as this may come from another vCPU. */
+static void vmx_set_tsc_offset(struct mkvm_vcpu *vcpu, u64 offset)
+{
+	WRITE_ONCE(to_vmx(vcpu)->tsc_offset, offset);
+}
+
+/**
+ * mkvm_vmx_set_proc() - set or clear primary processor-based controls
+ * @vcpu: the vCPU, its VMCS current
+ * @bits: CPU_BASED_* bits
+ * @on: set or clear them
+ */
+void mkvm_vmx_set_proc(struct mkvm_vcpu *vcpu, u32 bits, bool on)
+{
+	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
+	u32 proc = on ? vmx->proc | bits : vmx->proc & ~bits;
+
+	if (proc != vmx->proc) {
+		vmx->proc = proc;
+		vmcs_write(CPU_BASED_VM_EXEC_CONTROL, proc);
+	}
+}
+
+/**
+ * mkvm_vmx_set_exc_intercept() - make an exception exit, or let the guest take it
+ * @vcpu: the vCPU, its VMCS current
+ * @vector: 0-31
+ * @on: exit or not (the exception bitmap, SDM vol. 3 25.6.3)
+ */
+void mkvm_vmx_set_exc_intercept(struct mkvm_vcpu *vcpu, int vector, bool on)
+{
+	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
+	u32 bitmap = on ? vmx->exc_bitmap | BIT(vector) : vmx->exc_bitmap & ~BIT(vector);
+
+	if (bitmap != vmx->exc_bitmap) {
+		vmx->exc_bitmap = bitmap;
+		vmcs_write(EXCEPTION_BITMAP, bitmap);
+	}
+}
+
+static void vmx_update_guest_debug(struct mkvm_vcpu *vcpu)
+{
+	bool hw_bp = vcpu->arch.guest_debug & KVM_GUESTDBG_USE_HW_BP;
+
+	mkvm_vmx_set_exc_intercept(vcpu, BP_VECTOR,
+				   vcpu->arch.guest_debug & KVM_GUESTDBG_USE_SW_BP);
+	/* The guest's MOV to or from DR0-7 must not reach the debugger's (SDM vol. 3 25.6.2). */
+	mkvm_vmx_set_proc(vcpu, CPU_BASED_MOV_DR_EXITING, hw_bp);
+	if (hw_bp)
+		vmcs_write(GUEST_DR7, vcpu->arch.debug_dr7);
+}
+
+/**
+ * mkvm_vmx_next_rip() - where the instruction behind the exit ends
+ * @vcpu: the vCPU
+ * @len: unused: VM exits caused by instructions give their length (SDM vol. 3 28.2.5)
+ *
+ * Return: the address of the next instruction.
+ */
+unsigned long mkvm_vmx_next_rip(struct mkvm_vcpu *vcpu, unsigned int len)
+{
+	return vcpu->arch.rip + to_vmx(vcpu)->insn_len;
+}
+
+static u32 controls(u32 required, u32 optional, u32 allowed)
+{
+	return (required | optional) & allowed;
+}
+
+/* The VMCS of a vCPU at power-on, and after a shutdown or INIT. */
+static void init_vmcs(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
+	struct kvm_sregs s = {};
+	u64 v;
+
+	vmcs_write(PIN_BASED_VM_EXEC_CONTROL, caps.pin);
+	vmx->proc = caps.proc;
+	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, vmx->proc);
+	vmx->proc2 = caps.proc2;
+	if (caps.proc & CPU_BASED_ACTIVATE_SECONDARY_CONTROLS)
+		vmcs_write(SECONDARY_VM_EXEC_CONTROL, vmx->proc2);
+	vmcs_write(VM_EXIT_CONTROLS, caps.exit);
+	vmx->entry = caps.entry;
+	vmcs_write(VM_ENTRY_CONTROLS, vmx->entry);
+	/*
+	 * #DB and #AC must exit: a guest can otherwise make the CPU deliver
+	 * them forever without ever taking an interrupt (CVE-2015-8104,
+	 * CVE-2015-5307).  A machine check is the host's (handle_exit_irqoff).
+	 */
+	vmx->exc_bitmap = BIT(DB_VECTOR) | BIT(AC_VECTOR) | BIT(MC_VECTOR);
+	vmcs_write(EXCEPTION_BITMAP, vmx->exc_bitmap);
+	vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, 0);
+	vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
+	vmcs_write(CR3_TARGET_COUNT, 0);
+	vmcs_write(VM_EXIT_MSR_STORE_COUNT, 0);
+	vmcs_write(VM_EXIT_MSR_LOAD_COUNT, 0);
+	vmcs_write(VM_ENTRY_MSR_LOAD_COUNT, 0);
+	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, 0);
+	vmcs_write(CR0_GUEST_HOST_MASK, ~(unsigned long)CR0_GUEST_OWNED);
+	vmcs_write(CR4_GUEST_HOST_MASK, ~0UL);
+	vmcs_write(VMCS_LINK_POINTER, ~0ULL);
+	if (vmx->vpid)
+		vmcs_write(VIRTUAL_PROCESSOR_ID, vmx->vpid);
+	vmx->tsc_offset_written = ~vmx->tsc_offset;
+	vmx->eptp_written = 0;
+
+	/* Host state that is the same on every CPU (SDM vol. 3 26.2.3). */
+	vmcs_write(HOST_CR0, read_cr0());
+	vmcs_write(HOST_CS_SELECTOR, __KERNEL_CS);
+	vmcs_write(HOST_SS_SELECTOR, __KERNEL_DS);
+	vmcs_write(HOST_DS_SELECTOR, 0);
+	vmcs_write(HOST_ES_SELECTOR, 0);
+	vmcs_write(HOST_FS_SELECTOR, 0);
+	vmcs_write(HOST_GS_SELECTOR, 0);
+	vmcs_write(HOST_TR_SELECTOR, GDT_ENTRY_TSS * 8);
+	vmcs_write(HOST_RIP, (unsigned long)mkvm_vmx_vmexit);
+	rdmsrl(MSR_IA32_SYSENTER_CS, v);
+	vmcs_write(HOST_IA32_SYSENTER_CS, v);
+	rdmsrl(MSR_IA32_SYSENTER_EIP, v);
+	vmcs_write(HOST_IA32_SYSENTER_EIP, v);
+	rdmsrl(MSR_EFER, v);
+	vmcs_write(HOST_IA32_EFER, v);
+	rdmsrl(MSR_IA32_CR_PAT, v);
+	vmcs_write(HOST_IA32_PAT, v);
+	vmx->host_cr3 = vmx->host_cr4 = 0;
+
+	/* Power-on state (SDM vol. 3 table 10-1). */
+	s.cs = (struct kvm_segment){ .selector = 0xf000, .base = 0xffff0000, .limit = 0xffff,
+				     .type = 0xb, .s = 1, .present = 1 };
+	s.ds = s.es = s.fs = s.gs = s.ss =
+		(struct kvm_segment){ .limit = 0xffff, .type = 3, .s = 1, .present = 1 };
+	s.ldt = (struct kvm_segment){ .limit = 0xffff, .type = 2, .present = 1 };
+	s.tr = (struct kvm_segment){ .limit = 0xffff, .type = 0xb, .present = 1 };
+	s.gdt.limit = s.idt.limit = 0xffff;
+	s.cr0 = X86_CR0_CD | X86_CR0_NW | X86_CR0_ET;
+	vmx_set_sregs(vcpu, &s);
+	vmcs_write(GUEST_RFLAGS, X86_EFLAGS_FIXED);
+	vmcs_write(GUEST_INTERRUPTIBILITY_INFO, 0);
+	vmcs_write(GUEST_ACTIVITY_STATE, GUEST_ACTIVITY_ACTIVE);
+	vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, 0);
+	vmcs_write(GUEST_SYSENTER_CS, 0);
+	vmcs_write(GUEST_SYSENTER_ESP, 0);
+	vmcs_write(GUEST_SYSENTER_EIP, 0);
+	vmcs_write(GUEST_IA32_DEBUGCTL, 0);
+	vmcs_write(GUEST_IA32_PAT, 0x0007040600070406ULL);
+	vmx->dr6 = MKVM_DR6_ACTIVE_LOW;
+	vmcs_write(GUEST_DR7, MKVM_DR7_RESET);
+	vmx->star = vmx->lstar = vmx->cstar = vmx->sfmask = vmx->kernel_gs_base = 0;
+	if (vmx->guest_msrs_loaded) {
+		wrmsrl(MSR_STAR, 0);
+		wrmsrl(MSR_LSTAR, 0);
+		wrmsrl(MSR_CSTAR, 0);
+		wrmsrl(MSR_SYSCALL_MASK, 0);
+		wrmsrl(MSR_KERNEL_GS_BASE, 0);
+	}
+	vmx->cr8 = 0;
+	mkvm_vmx_update_nmi_mask(vcpu);
+	vmx_update_guest_debug(vcpu);
+}
+
+/* INIT: the VMCS as at power-on; the TSC runs on (its offset is kept in software). */
+static void vmx_init_event(struct mkvm_vcpu *vcpu)
+{
+	preempt_disable();
+	init_vmcs(vcpu);
+	preempt_enable();
+}
+
+static int alloc_vpid(void)
+{
+	int id;
+
+	if (!vpid)
+		return 0;
+	spin_lock(&vpid_lock);
+	id = find_first_zero_bit(vpid_bitmap, NR_VPIDS);
+	if (id < NR_VPIDS)
+		__set_bit(id, vpid_bitmap);
+	else
+		id = 0;		/* none left: run untagged, flushed at every entry and exit */
+	spin_unlock(&vpid_lock);
+	return id;
+}
+
+static void free_vpid(int id)
+{
+	if (!id)
+		return;
+	spin_lock(&vpid_lock);
+	__clear_bit(id, vpid_bitmap);
+	spin_unlock(&vpid_lock);
+}
+
+static int vmx_vcpu_create(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_vmx_vcpu *vmx = kzalloc(sizeof(*vmx), GFP_KERNEL_ACCOUNT);
+	struct page *page;
+
+	if (!vmx)
+		return -ENOMEM;
+	page = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+	if (!page) {
+		kfree(vmx);
+		return -ENOMEM;
+	}
+	vmx->vcpu = vcpu;
+	vmx->vmcs = page_address(page);
+	vmx->vmcs->revision = caps.revision;
+	vmx->vmcs_pa = page_to_phys(page);
+	vmx->cpu = vmx->last_cpu = -1;
+	vmx->vpid = alloc_vpid();
+	preempt_notifier_init(&vmx->pn, &vmx_preempt_ops);
+	vcpu->arch.vendor = vmx;
+	/* A new VMCS must be cleared once before its first VMPTRLD (SDM vol. 3 25.11.3). */
+	preempt_disable();
+	vmclear(vmx->vmcs_pa);
+	preempt_enable();
+	mkvm_vcpu_load(vcpu);
+	init_vmcs(vcpu);
+	mkvm_vcpu_put(vcpu);
+	return 0;
+}
+
+static void vmx_vcpu_free(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
+
+	if (!vmx)
+		return;
+	WARN_ON_ONCE(vmx->cpu >= 0);
+	free_vpid(vmx->vpid);
+	free_page((unsigned long)vmx->vmcs);
+	kfree(vmx);
+}
+
+/* The EPT pointer (SDM vol. 3 25.6.11): write-back tables of four levels. */
+static void vmx_load_mmu_root(struct mkvm_vcpu *vcpu, u64 root_pa)
+{
+	to_vmx(vcpu)->eptp = root_pa | VMX_EPTP_MT_WB | VMX_EPTP_PWL_4;
+}
+
+/*
+ * Forget the guest's translations before the next entry: INVEPT drops
+ * everything cached for its EPT pointer, on all VPIDs (SDM vol. 3 28.4.3).
+ */
+static void vmx_flush_tlb(struct mkvm_vcpu *vcpu)
+{
+	to_vmx(vcpu)->flush = true;
+}
+
+/*
+ * Before an entry, with slots_sem held and interrupts still on: PAE
+ * paging's PDPTEs, which the guest's MOV to CR3 loads itself but which
+ * minikvm's own changes of CR0, CR3 or CR4 leave to it (SDM vol. 3 4.4.1).
+ * A PDPTE that cannot be read is left 0 (not present), as a VMM's
+ * KVM_SET_SREGS with a CR3 outside memory gets on KVM.
+ */
+static void vmx_prepare_entry(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
+	u64 pdpte[4] = {};
+
+	if (!vmx->pdptr_dirty)
+		return;
+	vmx->pdptr_dirty = false;
+	if (mkvm_read_guest_phys(vcpu, vcpu->arch.cr3 & ~0x1fULL, pdpte, sizeof(pdpte)))
+		memset(pdpte, 0, sizeof(pdpte));
+	vmcs_write(GUEST_PDPTR0, pdpte[0]);
+	vmcs_write(GUEST_PDPTR1, pdpte[1]);
+	vmcs_write(GUEST_PDPTR2, pdpte[2]);
+	vmcs_write(GUEST_PDPTR3, pdpte[3]);
+}
+
+/*
+ * A machine check or NMI in the guest exits instead of reaching the host's
+ * handler: hand it over before anything else runs on this CPU.
+ */
+static void vmx_handle_exit_irqoff(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
+	u32 info = vmx->exit_intr_info;
+
+	if ((u16)vmx->exit_reason != EXIT_REASON_EXCEPTION_NMI || !(info & INTR_INFO_VALID_MASK))
+		return;
+	if ((info & INTR_INFO_INTR_TYPE_MASK) == INTR_TYPE_NMI_INTR) {
+		mkvm_vmx_call_nmi();
+		return;
+	}
+#ifdef CONFIG_X86_MCE
+	if ((info & INTR_INFO_VECTOR_MASK) == MC_VECTOR) {
+		struct pt_regs regs = { .cs = 3, .flags = X86_EFLAGS_IF };
+
+		do_machine_check(&regs);
+	}
+#endif
+}
+
+static void vmx_run(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
+	int cpu = smp_processor_id();
+	unsigned long cr3, cr4, rflags;
+
+	if (WARN_ON_ONCE(vmx->cpu != cpu)) {
+		vmx->fail = true;
+		return;
+	}
+	/* Another CPU's TLB may hold what this vCPU cached before it last ran there. */
+	if (vmx->last_cpu != cpu || vmx->flush) {
+		vmx->last_cpu = cpu;
+		vmx->flush = false;
+		if (mkvm_vmx_ept && vmx->eptp)
+			invept(caps.ept_vpid & VMX_EPT_EXTENT_CONTEXT_BIT ? VMX_EPT_EXTENT_CONTEXT :
+			       VMX_EPT_EXTENT_GLOBAL, vmx->eptp);
+		if (vmx->vpid)
+			invvpid(VMX_VPID_EXTENT_SINGLE_CONTEXT, vmx->vpid);
+	}
+	if (vmx->eptp != vmx->eptp_written) {
+		vmcs_write(EPT_POINTER, vmx->eptp);
+		vmx->eptp_written = vmx->eptp;
+	}
+	if (READ_ONCE(vmx->tsc_offset) != vmx->tsc_offset_written) {
+		vmx->tsc_offset_written = READ_ONCE(vmx->tsc_offset);
+		vmcs_write(TSC_OFFSET, vmx->tsc_offset_written);
+	}
+	/* The host's CR3 and CR4 may change under a running thread (PCID, a CR4 bit). */
+	cr3 = __read_cr3();
+	if (cr3 != vmx->host_cr3) {
+		vmcs_write(HOST_CR3, cr3);
+		vmx->host_cr3 = cr3;
+	}
+	cr4 = cr4_read_shadow();
+	if (cr4 != vmx->host_cr4) {
+		vmcs_write(HOST_CR4, cr4);
+		vmx->host_cr4 = cr4;
+	}
+	vmcs_write(GUEST_RIP, vcpu->arch.rip);
+	vmcs_write(GUEST_RSP, vcpu->arch.regs[REG_RSP]);
+	rflags = vcpu->arch.rflags;
+	/* The VMM's debugger single-steps: a #DB after one instruction (guest_debug.c). */
+	vmx->debug_tf = (vcpu->arch.guest_debug & KVM_GUESTDBG_SINGLESTEP) &&
+			!(rflags & X86_EFLAGS_TF);
+	if (vmx->debug_tf)
+		rflags |= X86_EFLAGS_TF;
+	vmcs_write(GUEST_RFLAGS, rflags);
+	mkvm_vmx_before_entry(vcpu);
+
+	mkvm_save_host_pkru(vcpu);
+	mkvm_load_guest_drs(vcpu);
+	if (vcpu->arch.guest_debug & KVM_GUESTDBG_USE_HW_BP)
+		vmx->dr6 = MKVM_DR6_ACTIVE_LOW;
+	native_set_debugreg(6, vmx->dr6);
+	if (native_read_cr2() != vmx->cr2)
+		native_write_cr2(vmx->cr2);
+
+	vmx->fail = mkvm_vmx_vmenter(vcpu->arch.regs, vmx->launched);
+
+	vmx->cr2 = native_read_cr2();
+	mkvm_load_host_pkru(vcpu);
+	vmx->dr6 = native_get_debugreg(6);
+	native_set_debugreg(6, MKVM_DR6_ACTIVE_LOW);
+	mkvm_save_guest_drs(vcpu);
+	/* The exit set TR's limit to 0x67: the host reloads it before it needs the I/O bitmap. */
+	invalidate_tss_limit();
+	if (vmx->fail) {
+		vmx->exit_reason = 0;
+		vmx->idt_info = 0;
+		return;
+	}
+	vmx->launched = true;
+	vmx->exit_reason = vmcs_read(VM_EXIT_REASON);
+	vmx->exit_qual = vmcs_read(EXIT_QUALIFICATION);
+	vmx->exit_intr_info = vmcs_read(VM_EXIT_INTR_INFO);
+	vmx->exit_intr_error = vmcs_read(VM_EXIT_INTR_ERROR_CODE);
+	vmx->idt_info = vmcs_read(IDT_VECTORING_INFO_FIELD);
+	vmx->idt_error = vmcs_read(IDT_VECTORING_ERROR_CODE);
+	vmx->insn_len = vmcs_read(VM_EXIT_INSTRUCTION_LEN);
+	/* A failed entry loaded no guest state (SDM vol. 3 26.8). */
+	if (vmx->exit_reason & VMX_EXIT_REASONS_FAILED_VMENTRY)
+		return;
+
+	vcpu->arch.regs[REG_RSP] = vmcs_read(GUEST_RSP);
+	vcpu->arch.rip = vmcs_read(GUEST_RIP);
+	rflags = vmcs_read(GUEST_RFLAGS);
+	if (vmx->debug_tf)
+		rflags &= ~X86_EFLAGS_TF;
+	vcpu->arch.rflags = rflags;
+	vcpu->arch.cr0 = (vcpu->arch.cr0 & ~CR0_GUEST_OWNED) |
+			 (vmcs_read(GUEST_CR0) & CR0_GUEST_OWNED);
+	vcpu->arch.cr3 = vmcs_read(GUEST_CR3);
+}
+
+/* --- VMX operation on each CPU -------------------------------------------- */
+
+static int vmx_cpu_online(unsigned int cpu)
+{
+	u64 pa = page_to_phys(*per_cpu_ptr(vmxon_pages, cpu));
+	unsigned long flags;
+	int r = 0;
+
+	local_irq_save(flags);
+	if (cr4_read_shadow() & X86_CR4_VMXE) {
+		pr_err("minikvm: VMX is already on on CPU %u, by someone else\n", cpu);
+		r = -EBUSY;
+		goto out;
+	}
+	/* VMXON needs CR4.VMXE and the fixed CR0/CR4 bits (SDM vol. 3 24.7, 24.8). */
+	cr4_set_bits_irqsoff(X86_CR4_VMXE);
+	asm volatile goto("vmxon %[pa]\n\tjna %l[fail]" : : [pa] "m" (pa) : "cc", "memory" : fail);
+	/* Whatever another hypervisor left cached under any EPTP or VPID goes. */
+	if (caps.ept_vpid & VMX_EPT_EXTENT_GLOBAL_BIT)
+		invept(VMX_EPT_EXTENT_GLOBAL, 0);
+	goto out;
+fail:
+	cr4_clear_bits_irqsoff(X86_CR4_VMXE);
+	pr_err("minikvm: VMXON failed on CPU %u\n", cpu);
+	r = -EIO;
+out:
+	local_irq_restore(flags);
+	return r;
+}
+
+static void vmx_off(void)
+{
+	if (cr4_read_shadow() & X86_CR4_VMXE) {
+		cpu_vmxoff();
+	}
+}
+
+static int vmx_cpu_offline(unsigned int cpu)
+{
+	unsigned long flags;
+
+	local_irq_save(flags);
+	mkvm_tsc_aux_cpu_offline();
+	vmx_off();
+	local_irq_restore(flags);
+	return 0;
+}
+
+/* On an emergency reboot or kexec, VMX must be off, or INIT is blocked and the next kernel hangs. */
+static void vmx_emergency_disable(void)
+{
+	vmx_off();
+}
+
+static void free_vmxon_pages(void)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct page *p = *per_cpu_ptr(vmxon_pages, cpu);
+
+		if (p)
+			__free_page(p);
+	}
+	free_percpu(vmxon_pages);
+}
+
+/*
+ * One control MSR (SDM vol. 3 A.3-A.5): the low half has the bits that
+ * must be 1, the high half those that may be.  Required bits that may not
+ * be 1 make the CPU unusable.
+ */
+static int adjust(u32 msr, u32 required, u32 optional, u32 *out)
+{
+	u64 v;
+
+	rdmsrl(msr, v);
+	if (required & ~(u32)(v >> 32)) {
+		pr_err("minikvm: VMX control MSR %#x lacks %#x\n", msr,
+		       required & ~(u32)(v >> 32));
+		return -EOPNOTSUPP;
+	}
+	*out = controls(required, optional, v >> 32) | (u32)v;
+	return 0;
+}
+
+static int setup_controls(void)
+{
+	u64 basic;
+	bool true_ctls;
+	u32 proc2_opt = 0;
+	int r;
+
+	rdmsrl(MSR_IA32_VMX_BASIC, basic);
+	caps.revision = basic & 0x7fffffff;
+	true_ctls = basic & VMX_BASIC_TRUE_CTLS;
+	/* The "true" MSRs let default-1 controls such as CR3 exiting be cleared (SDM A.2). */
+	r = adjust(true_ctls ? MSR_IA32_VMX_TRUE_PINBASED_CTLS : MSR_IA32_VMX_PINBASED_CTLS,
+		   PIN_BASED_EXT_INTR_MASK | PIN_BASED_NMI_EXITING | PIN_BASED_VIRTUAL_NMIS, 0,
+		   &caps.pin);
+	r = r ?: adjust(true_ctls ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS : MSR_IA32_VMX_PROCBASED_CTLS,
+			CPU_BASED_HLT_EXITING | CPU_BASED_MWAIT_EXITING | CPU_BASED_RDPMC_EXITING |
+			CPU_BASED_CR8_LOAD_EXITING | CPU_BASED_CR8_STORE_EXITING |
+			CPU_BASED_UNCOND_IO_EXITING | CPU_BASED_MONITOR_EXITING |
+			CPU_BASED_USE_TSC_OFFSETTING | CPU_BASED_ACTIVATE_SECONDARY_CONTROLS,
+			0, &caps.proc);
+	r = r ?: adjust(true_ctls ? MSR_IA32_VMX_TRUE_EXIT_CTLS : MSR_IA32_VMX_EXIT_CTLS,
+			VM_EXIT_HOST_ADDR_SPACE_SIZE | VM_EXIT_SAVE_IA32_EFER |
+			VM_EXIT_LOAD_IA32_EFER | VM_EXIT_SAVE_IA32_PAT | VM_EXIT_LOAD_IA32_PAT |
+			VM_EXIT_SAVE_DEBUG_CONTROLS, 0, &caps.exit);
+	r = r ?: adjust(true_ctls ? MSR_IA32_VMX_TRUE_ENTRY_CTLS : MSR_IA32_VMX_ENTRY_CTLS,
+			VM_ENTRY_LOAD_IA32_EFER | VM_ENTRY_LOAD_IA32_PAT |
+			VM_ENTRY_LOAD_DEBUG_CONTROLS, 0, &caps.entry);
+	if (r)
+		return r;
+	/* Made 1 by must-be-1 bits in some MSRs, though minikvm sets it per entry. */
+	caps.entry &= ~VM_ENTRY_IA32E_MODE;
+	if (true_ctls)
+		caps.proc &= ~(CPU_BASED_CR3_LOAD_EXITING | CPU_BASED_CR3_STORE_EXITING |
+			       CPU_BASED_INVLPG_EXITING);
+
+	rdmsrl(MSR_IA32_VMX_EPT_VPID_CAP, caps.ept_vpid);
+	if (!(caps.ept_vpid & VMX_EPT_PAGE_WALK_4_BIT) || !(caps.ept_vpid & VMX_EPTP_WB_BIT) ||
+	    !(caps.ept_vpid & VMX_EPT_INVEPT_BIT))
+		mkvm_vmx_ept = false;
+	if (!(caps.ept_vpid & VMX_VPID_INVVPID_BIT) ||
+	    !(caps.ept_vpid & VMX_VPID_EXTENT_SINGLE_CONTEXT_BIT))
+		vpid = false;
+	if (mkvm_vmx_ept)
+		proc2_opt |= SECONDARY_EXEC_ENABLE_EPT;
+	if (vpid)
+		proc2_opt |= SECONDARY_EXEC_ENABLE_VPID;
+	if (mkvm_vmx_ept && unrestricted_guest)
+		proc2_opt |= SECONDARY_EXEC_UNRESTRICTED_GUEST;
+	/* Without these, RDTSCP, INVPCID and XSAVES raise #UD in the guest (SDM 25.6.2). */
+	proc2_opt |= SECONDARY_EXEC_ENABLE_RDTSCP | SECONDARY_EXEC_ENABLE_INVPCID |
+		     SECONDARY_EXEC_XSAVES;
+	r = adjust(MSR_IA32_VMX_PROCBASED_CTLS2, 0, proc2_opt, &caps.proc2);
+	if (r)
+		return r;
+	mkvm_vmx_ept = caps.proc2 & SECONDARY_EXEC_ENABLE_EPT;
+	vpid = caps.proc2 & SECONDARY_EXEC_ENABLE_VPID;
+	unrestricted_guest = caps.proc2 & SECONDARY_EXEC_UNRESTRICTED_GUEST;
+	if (!mkvm_vmx_ept || !unrestricted_guest) {
+		/* Real mode would need vm86 or the emulator; the shadow MMU on VMX is not built. */
+		pr_err("minikvm: VMX without EPT and unrestricted guest is not supported yet\n");
+		return -EOPNOTSUPP;
+	}
+	rdmsrl(MSR_IA32_VMX_CR0_FIXED0, caps.cr0_fixed0);
+	rdmsrl(MSR_IA32_VMX_CR0_FIXED1, caps.cr0_fixed1);
+	rdmsrl(MSR_IA32_VMX_CR4_FIXED0, caps.cr4_fixed0);
+	rdmsrl(MSR_IA32_VMX_CR4_FIXED1, caps.cr4_fixed1);
+	return 0;
+}
+
+static int vmx_hardware_setup(void)
+{
+	int cpu, r;
+
+	if (!boot_cpu_has(X86_FEATURE_VMX))
+		return -EOPNOTSUPP;
+	r = setup_controls();
+	if (r)
+		return r;
+	mkvm_tdp_enabled = true;
+	if (mkvm_nested) {
+		pr_info("minikvm: nested VMX is not supported yet: nested=0\n");
+		mkvm_nested = false;
+	}
+	vpid_bitmap = bitmap_zalloc(NR_VPIDS, GFP_KERNEL);
+	vmxon_pages = alloc_percpu(struct page *);
+	if (!vpid_bitmap || !vmxon_pages) {
+		r = -ENOMEM;
+		goto free;
+	}
+	__set_bit(0, vpid_bitmap);
+	for_each_possible_cpu(cpu) {
+		struct page *p = alloc_pages_node(cpu_to_node(cpu), GFP_KERNEL | __GFP_ZERO, 0);
+
+		if (!p) {
+			r = -ENOMEM;
+			goto free;
+		}
+		*(u32 *)page_address(p) = caps.revision;
+		*per_cpu_ptr(vmxon_pages, cpu) = p;
+	}
+	preempt_notifier_inc();
+	cpu_emergency_register_virt_callback(vmx_emergency_disable);
+	r = cpuhp_setup_state(CPUHP_AP_ONLINE_DYN, "minikvm/vmx:online", vmx_cpu_online,
+			      vmx_cpu_offline);
+	if (r < 0) {
+		cpu_emergency_unregister_virt_callback(vmx_emergency_disable);
+		preempt_notifier_dec();
+		goto free;
+	}
+	vmx_cpuhp_state = r;
+	pr_info("minikvm: VMX with EPT, VPID %s, unrestricted guest\n", vpid ? "on" : "off");
+	return 0;
+
+free:
+	if (vmxon_pages)
+		free_vmxon_pages();
+	bitmap_free(vpid_bitmap);
+	return r;
+}
+
+static void vmx_hardware_unsetup(void)
+{
+	cpuhp_remove_state(vmx_cpuhp_state);
+	cpu_emergency_unregister_virt_callback(vmx_emergency_disable);
+	preempt_notifier_dec();
+	free_vmxon_pages();
+	bitmap_free(vpid_bitmap);
+}
+
+const struct mkvm_x86_ops mkvm_vmx_ops = {
+	.name = "Intel VMX",
+	.hardware_setup = vmx_hardware_setup,
+	.hardware_unsetup = vmx_hardware_unsetup,
+	.vcpu_create = vmx_vcpu_create,
+	.vcpu_free = vmx_vcpu_free,
+	.vcpu_load = vmx_vcpu_load,
+	.vcpu_put = vmx_vcpu_put,
+	.get_sregs = vmx_get_sregs,
+	.set_sregs = vmx_set_sregs,
+	.get_msr = vmx_get_msr,
+	.set_msr = vmx_set_msr,
+	.prepare_entry = vmx_prepare_entry,
+	.run = vmx_run,
+	.handle_exit_irqoff = vmx_handle_exit_irqoff,
+	.handle_exit = mkvm_vmx_handle_exit,
+	.get_dr67 = vmx_get_dr67,
+	.set_dr67 = vmx_set_dr67,
+	.set_cr2 = vmx_set_cr2,
+	.get_cpl = vmx_get_cpl,
+	.update_crs = vmx_update_crs,
+	.next_rip = mkvm_vmx_next_rip,
+	.get_cr8 = vmx_get_cr8,
+	.set_cr8 = vmx_set_cr8,
+	.inject_exception = mkvm_vmx_inject_exception,
+	.inject_nmi = mkvm_vmx_inject_nmi,
+	.inject_irq = mkvm_vmx_inject_irq,
+	.interrupt_blocked = mkvm_vmx_interrupt_blocked,
+	.nmi_blocked = mkvm_vmx_nmi_blocked,
+	.enable_irq_window = mkvm_vmx_enable_irq_window,
+	.enable_nmi_window = mkvm_vmx_enable_nmi_window,
+	.get_interrupt_shadow = mkvm_vmx_get_interrupt_shadow,
+	.set_interrupt_shadow = mkvm_vmx_set_interrupt_shadow,
+	.update_nmi_mask = mkvm_vmx_update_nmi_mask,
+	.set_tsc_offset = vmx_set_tsc_offset,
+	.update_cr8_intercept = mkvm_vmx_update_cr8_intercept,
+	.init_event = vmx_init_event,
+	.update_guest_debug = vmx_update_guest_debug,
+	/* EPT entries (SDM vol. 3 29.3.2); guest accesses are checked by their R/W/X. */
+	.tdp_format = MKVM_SPTE_EPT,
+	.load_mmu_root = vmx_load_mmu_root,
+	.flush_tlb = vmx_flush_tlb,
+};

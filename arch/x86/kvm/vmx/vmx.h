@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The Intel VMX backend's private state, and VMREAD/VMWRITE.
+ */
+#ifndef MINIKVM_VMX_H
+#define MINIKVM_VMX_H
+
+#include <linux/preempt.h>
+
+#include <minikvm/core.h>
+
+#include <asm/vmx.h>
+/* asm/vmx.h names the GPRs of its instruction information; minikvm's are enum mkvm_reg. */
+#undef REG_R8
+#undef REG_R9
+#undef REG_R10
+#undef REG_R11
+#undef REG_R12
+#undef REG_R13
+#undef REG_R14
+#undef REG_R15
+
+/* A VMCS region (SDM vol. 3 25.2): the revision identifier, then the CPU's own layout. */
+struct mkvm_vmcs {
+	u32 revision;
+	u32 abort;
+	u8 data[PAGE_SIZE - 8];
+};
+
+struct mkvm_vmx_vcpu {
+	struct mkvm_vcpu *vcpu;
+	struct mkvm_vmcs *vmcs;
+	u64 vmcs_pa;
+	/*
+	 * The VMCS is current on a CPU only while the vCPU's thread runs
+	 * there in one of its ioctls: loaded at the start and whenever the
+	 * thread is scheduled in, cleared whenever it is scheduled out and at
+	 * the end (vmx.c).  So no other CPU ever holds it in its cache.
+	 */
+	int cpu;			/* where it is current, or -1 */
+	int last_cpu;			/* where the guest last ran: another means a TLB flush */
+	bool launched;			/* VMLAUNCH done since the last VMCLEAR */
+	bool loaded;			/* between vcpu_load and vcpu_put */
+	struct preempt_notifier pn;
+	u16 vpid;
+	/* Controls as last written, to change them without a VMREAD. */
+	u32 proc, proc2, entry, exc_bitmap;
+	bool flush;			/* flush_tlb: INVEPT before the next entry */
+	bool pdptr_dirty;		/* PAE paging's PDPTEs to load from guest memory */
+	u64 pdptr[4];
+	u64 tsc_offset, tsc_offset_written;
+	u64 eptp, eptp_written;
+	unsigned long host_cr3, host_cr4;
+	unsigned long cr8;		/* CR8 exits both ways: the TPR lives here */
+	unsigned long cr2;		/* neither is CR2 */
+	unsigned long dr6;		/* DR6 is no VMCS field: switched by hand */
+	u64 star, lstar, cstar, sfmask, kernel_gs_base;	/* the guest's syscall MSRs */
+	u64 host_star, host_lstar, host_cstar, host_sfmask, host_kernel_gs_base;
+	bool guest_msrs_loaded;
+	bool debug_tf;			/* KVM_GUESTDBG_SINGLESTEP set TF for this entry */
+	bool fail;			/* VMLAUNCH/VMRESUME failed (VMfail) */
+	/* The last exit, read right after it. */
+	u32 exit_reason;
+	u64 exit_qual;
+	u32 exit_intr_info, exit_intr_error;
+	u32 idt_info, idt_error;
+	u32 insn_len;
+};
+
+static inline struct mkvm_vmx_vcpu *to_vmx(struct mkvm_vcpu *vcpu)
+{
+	return vcpu->arch.vendor;
+}
+
+/* VMREAD of the current VMCS; a failure means a bug here (SDM vol. 3 31.4 VMREAD). */
+static __always_inline unsigned long vmcs_read(unsigned long field)
+{
+	unsigned long value;
+
+	asm volatile goto("vmread %[field], %[value]\n\t"
+			  "jna %l[fail]"
+			  : [value] "=rm" (value) : [field] "r" (field) : "cc" : fail);
+	return value;
+fail:
+	WARN_ONCE(1, "minikvm: vmread %#lx failed\n", field);
+	return 0;
+}
+
+static __always_inline void vmcs_write(unsigned long field, unsigned long value)
+{
+	asm volatile goto("vmwrite %[value], %[field]\n\t"
+			  "jna %l[fail]"
+			  : : [value] "rm" (value), [field] "r" (field) : "cc" : fail);
+	return;
+fail:
+	WARN_ONCE(1, "minikvm: vmwrite %#lx = %#lx failed\n", field, value);
+}
+
+static inline void vmcs_set_bits(unsigned long field, u32 mask)
+{
+	vmcs_write(field, vmcs_read(field) | mask);
+}
+
+static inline void vmcs_clear_bits(unsigned long field, u32 mask)
+{
+	vmcs_write(field, vmcs_read(field) & ~mask);
+}
+
+extern bool mkvm_vmx_ept;
+
+/* vmx.c */
+void mkvm_vmx_set_proc(struct mkvm_vcpu *vcpu, u32 bits, bool on);
+void mkvm_vmx_set_exc_intercept(struct mkvm_vcpu *vcpu, int vector, bool on);
+unsigned long mkvm_vmx_next_rip(struct mkvm_vcpu *vcpu, unsigned int len);
+void mkvm_vmx_get_segment(struct kvm_segment *s, int seg);
+
+/* exits.c */
+int mkvm_vmx_handle_exit(struct mkvm_vcpu *vcpu);
+
+/* events.c */
+void mkvm_vmx_inject_exception(struct mkvm_vcpu *vcpu);
+void mkvm_vmx_inject_nmi(struct mkvm_vcpu *vcpu);
+void mkvm_vmx_inject_irq(struct mkvm_vcpu *vcpu);
+bool mkvm_vmx_interrupt_blocked(struct mkvm_vcpu *vcpu);
+bool mkvm_vmx_nmi_blocked(struct mkvm_vcpu *vcpu);
+void mkvm_vmx_enable_irq_window(struct mkvm_vcpu *vcpu);
+void mkvm_vmx_enable_nmi_window(struct mkvm_vcpu *vcpu);
+u8 mkvm_vmx_get_interrupt_shadow(struct mkvm_vcpu *vcpu);
+void mkvm_vmx_set_interrupt_shadow(struct mkvm_vcpu *vcpu, u8 shadow);
+void mkvm_vmx_update_nmi_mask(struct mkvm_vcpu *vcpu);
+void mkvm_vmx_update_cr8_intercept(struct mkvm_vcpu *vcpu, bool intercept);
+void mkvm_vmx_before_entry(struct mkvm_vcpu *vcpu);
+void mkvm_vmx_complete_events(struct mkvm_vcpu *vcpu);
+int mkvm_vmx_handle_irq_window(struct mkvm_vcpu *vcpu);
+int mkvm_vmx_handle_nmi_window(struct mkvm_vcpu *vcpu);
+
+/* vmenter.S: 1 when VMLAUNCH or VMRESUME failed, 0 after a VM exit. */
+int mkvm_vmx_vmenter(unsigned long *regs, bool launched);
+
+#endif
