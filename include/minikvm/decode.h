@@ -37,6 +37,9 @@ enum mkvm_insn_kind {
 	INSN_CLTS,		/* 0F 06: CR0.TS = 0 */
 	INSN_INVLPG,		/* 0F 01 /7, memory only: drop the TLB entry for m */
 	INSN_SMSW,		/* 0F 01 /4: r/m = CR0 (m16, or a register of operand size) */
+	INSN_RSM,		/* 0F AA */
+	INSN_VMCALL,		/* 0F 01 C1 */
+	INSN_VMMCALL,		/* 0F 01 D9 */
 };
 
 /* ALU operations in the order of their opcode rows and ModRM.reg of group 1. */

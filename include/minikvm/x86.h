@@ -514,6 +514,7 @@ int mkvm_guest_debug_exit(struct mkvm_vcpu *vcpu, u8 vector, u64 pc);
 int mkvm_guest_debug_step_exit(struct mkvm_vcpu *vcpu);
 /* arch/x86/kvm/mtrr.c */
 bool mkvm_mtrr_is_msr(u32 msr);
+bool mkvm_pat_valid(u64 pat);
 int mkvm_mtrr_get_msr(struct mkvm_vcpu *vcpu, u32 msr, u64 *data);
 int mkvm_mtrr_set_msr(struct mkvm_vcpu *vcpu, u32 msr, u64 data);
 

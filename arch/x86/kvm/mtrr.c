@@ -25,6 +25,24 @@ static bool type_valid(u64 t)
 	return t < 8 && (BIT(t) & 0x73);
 }
 
+/**
+ * mkvm_pat_valid() - a PAT value the processor accepts (SDM vol. 3 11.12.2)
+ * @pat: the value
+ *
+ * Return: true when each of its eight bytes is a memory type.
+ */
+bool mkvm_pat_valid(u64 pat)
+{
+	/* The MTRRs' types and UC- (7), which only PAT has. */
+	for (int i = 0; i < 8; i++) {
+		u8 t = pat >> (8 * i);
+
+		if (t != 7 && !type_valid(t))
+			return false;
+	}
+	return true;
+}
+
 /* Index into mtrr.fixed[] of a fixed-range MSR, or -1 (SDM table 11-9). */
 static int fixed_index(u32 msr)
 {

@@ -84,6 +84,7 @@ static const struct opcode two_byte[256] = {
 	[0x21] = { INSN_MOV_FROM_DR, F_MODRM | F_SYSREG },
 	[0x22] = { INSN_MOV_TO_CR, F_MODRM | F_SYSREG },
 	[0x23] = { INSN_MOV_TO_DR, F_MODRM | F_SYSREG },
+	[0xaa] = { INSN_RSM, 0 },
 	[0xb6] = { INSN_MOVZX, F_MODRM }, [0xb7] = { INSN_MOVZX, F_MODRM | F_SRC16 },
 	[0xbe] = { INSN_MOVSX, F_MODRM }, [0xbf] = { INSN_MOVSX, F_MODRM | F_SRC16 },
 };
@@ -324,6 +325,10 @@ int mkvm_decode(struct mkvm_insn *insn, const u8 *bytes, unsigned int avail, uns
 			insn->kind = INSN_INVLPG;	/* group 7 (SDM vol. 2 table A-6) */
 		else if (insn->kind == INSN_LMSW && sub == 4)
 			decode_smsw(insn, mode, opsize);
+		else if (insn->kind == INSN_LMSW && !insn->mem && (insn->rm & 7) == 1 &&
+			 (sub == 0 || sub == 3))
+			/* 0F 01 C1 and D9: Intel's and AMD's hypercall (SDM, APM vol. 3). */
+			insn->kind = sub == 0 ? INSN_VMCALL : INSN_VMMCALL;
 		else if (insn->kind == INSN_LMSW && sub != 6)
 			return -EINVAL;		/* 0F 01 /0-/3, /5, /7 11B: SGDT, SWAPGS... */
 	} else if (insn->kind == INSN_ALU_TO_RM || insn->kind == INSN_ALU_FROM_RM) {

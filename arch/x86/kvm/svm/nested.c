@@ -318,7 +318,7 @@ bool mkvm_svm_vmcb12_valid(struct mkvm_vcpu *vcpu, const struct vmcb *v12)
 		return false;
 	/* With nested paging, L2's gPAT is loaded too (APM 15.25.8). */
 	if ((c->nested_ctl & SVM_NESTED_CTL_NP_ENABLE) &&
-	    ((c->nested_cr3 >> maxphy) || !mkvm_svm_pat_valid(s->g_pat)))
+	    ((c->nested_cr3 >> maxphy) || !mkvm_pat_valid(s->g_pat)))
 		return false;
 	return valid_event_inj(c->event_inj);
 }
@@ -759,7 +759,7 @@ void mkvm_svm_enter_saved_l2(struct mkvm_vcpu *vcpu, const struct vmcb *l1, u64 
 		n->l1_efer |= EFER_LMA;
 	n->l1_nmi_masked = false;
 	/* L1's PAT, which the MSRs restored after this set as L2's run on (svm.c). */
-	if (mkvm_svm_pat_valid(ls->g_pat))
+	if (mkvm_pat_valid(ls->g_pat))
 		s01->g_pat = ls->g_pat;
 	n->vmcb12->control = l1->control;
 	/* An event injected at the VMRUN is gone once L2 ran. */

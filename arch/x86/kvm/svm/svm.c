@@ -212,24 +212,6 @@ static void svm_set_cr2(struct mkvm_vcpu *vcpu, unsigned long cr2)
 	to_svm(vcpu)->vmcb->save.cr2 = cr2;
 }
 
-/**
- * mkvm_svm_pat_valid() - a PAT value the processor accepts
- * @pat: the value
- *
- * Return: true when each byte is a memory type.
- */
-bool mkvm_svm_pat_valid(u64 pat)
-{
-	/* Each byte is a memory type: UC, WC, WT, WP, WB or UC- (0, 1, 4, 5, 6, 7). */
-	for (int i = 0; i < 8; i++) {
-		u8 t = pat >> (8 * i);
-
-		if (t > 7 || t == 2 || t == 3)
-			return false;
-	}
-	return true;
-}
-
 static int svm_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
 {
 	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
@@ -291,7 +273,7 @@ static int svm_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data)
 		svm->sysenter_eip_hi = vcpu->arch.amd_guest ? 0 : data >> 32;
 		break;
 	case MSR_IA32_CR_PAT:
-		if (!mkvm_svm_pat_valid(data))
+		if (!mkvm_pat_valid(data))
 			return 1;
 		svm->vmcb01->save.g_pat = data;
 		if (!svm->nested.npt)

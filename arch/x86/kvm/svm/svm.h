@@ -94,7 +94,6 @@ extern bool mkvm_svm_nrips;
 extern bool mkvm_svm_decode_assists;	/* CPUID 8000_000A EDX[7] */
 
 void mkvm_svm_init_vmcb(struct mkvm_vcpu *vcpu);
-bool mkvm_svm_pat_valid(u64 pat);
 int mkvm_svm_handle_exit(struct mkvm_vcpu *vcpu);
 unsigned long mkvm_svm_next_rip(struct mkvm_vcpu *vcpu, unsigned int len);
 void mkvm_svm_set_intercept(struct vmcb *vmcb, int bit);

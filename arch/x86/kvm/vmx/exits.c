@@ -70,6 +70,29 @@ static int handle_db(struct mkvm_vcpu *vcpu)
 	return 1;
 }
 
+/*
+ * #UD exits so that two instructions the processor refuses in VMX non-root
+ * operation still work as on KVM: RSM, which leaves minikvm's emulated SMM
+ * (smm.c), and AMD's VMMCALL, the hypercall of a guest that believes it is
+ * on AMD.  Any other #UD goes back to the guest.
+ */
+static int handle_ud(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_insn insn;
+	struct kvm_sregs s;
+
+	mkvm_x86->get_sregs(vcpu, &s);
+	if (mkvm_insn_at_rip(vcpu, &s, &insn) && !insn.lock) {
+		if (insn.kind == INSN_RSM)
+			return mkvm_smm_rsm(vcpu);
+		if (insn.kind == INSN_VMMCALL) {
+			to_vmx(vcpu)->insn_len = insn.len;
+			return mkvm_exit_hypercall(vcpu);
+		}
+	}
+	return mkvm_exit_ud(vcpu);
+}
+
 static int handle_exception(struct mkvm_vcpu *vcpu)
 {
 	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
@@ -81,6 +104,8 @@ static int handle_exception(struct mkvm_vcpu *vcpu)
 	switch (info & INTR_INFO_VECTOR_MASK) {
 	case DB_VECTOR:
 		return handle_db(vcpu);
+	case UD_VECTOR:
+		return handle_ud(vcpu);
 	case BP_VECTOR:
 		/* Intercepted only with KVM_GUESTDBG_USE_SW_BP: the VMM's breakpoint. */
 		return mkvm_guest_debug_exit(vcpu, BP_VECTOR, linear_rip(vcpu));

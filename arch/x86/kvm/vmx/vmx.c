@@ -416,17 +416,6 @@ static u64 *syscall_msr(struct mkvm_vmx_vcpu *vmx, u32 index)
 	return NULL;
 }
 
-static bool pat_valid(u64 pat)
-{
-	for (int i = 0; i < 8; i++) {
-		u8 t = pat >> (8 * i);
-
-		if (t > 7 || t == 2 || t == 3)
-			return false;
-	}
-	return true;
-}
-
 static int vmx_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
 {
 	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
@@ -467,7 +456,7 @@ static int vmx_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data)
 	case MSR_IA32_SYSENTER_ESP: vmcs_write(GUEST_SYSENTER_ESP, data); break;
 	case MSR_IA32_SYSENTER_EIP: vmcs_write(GUEST_SYSENTER_EIP, data); break;
 	case MSR_IA32_CR_PAT:
-		if (!pat_valid(data))
+		if (!mkvm_pat_valid(data))
 			return 1;
 		vmcs_write(GUEST_IA32_PAT, data);
 		break;
@@ -571,8 +560,9 @@ static void init_vmcs(struct mkvm_vcpu *vcpu)
 	 * #DB and #AC must exit: a guest can otherwise make the CPU deliver
 	 * them forever without ever taking an interrupt (CVE-2015-8104,
 	 * CVE-2015-5307).  A machine check is the host's (handle_exit_irqoff).
+	 * #UD is looked at for RSM and VMMCALL (exits.c).
 	 */
-	vmx->exc_bitmap = BIT(DB_VECTOR) | BIT(AC_VECTOR) | BIT(MC_VECTOR);
+	vmx->exc_bitmap = BIT(DB_VECTOR) | BIT(AC_VECTOR) | BIT(MC_VECTOR) | BIT(UD_VECTOR);
 	vmcs_write(EXCEPTION_BITMAP, vmx->exc_bitmap);
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, 0);
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
