@@ -323,6 +323,10 @@ extern bool mkvm_nested;
 /* CPUID 8000_000A EDX: the SVM features offered to a guest hypervisor (svm/nested.c). */
 extern u32 mkvm_nested_svm_features;
 
+/* arch/x86/kvm/params.c: the vendors' module parameters. */
+extern bool mkvm_param_npt, mkvm_param_ept, mkvm_param_vpid, mkvm_param_unrestricted_guest;
+void mkvm_params_pick(bool svm);
+
 extern const struct mkvm_x86_ops *mkvm_x86;
 extern const struct mkvm_x86_ops mkvm_svm_ops;
 extern const struct mkvm_x86_ops mkvm_vmx_ops;

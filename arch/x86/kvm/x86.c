@@ -33,6 +33,7 @@ int mkvm_arch_init(void)
 		mkvm_x86 = &mkvm_vmx_ops;
 	else
 		return -EOPNOTSUPP;
+	mkvm_params_pick(mkvm_x86 == &mkvm_svm_ops);
 	mkvm_fpu_init();
 	r = mkvm_x86->hardware_setup();
 	/* After the vendor: it says what nesting it can offer. */

@@ -17,9 +17,6 @@
 
 #include "svm.h"
 
-static bool npt = true;
-module_param(npt, bool, 0444);
-MODULE_PARM_DESC(npt, "Use nested paging (NPT) if the CPU has it; 0: the shadow MMU");
 
 bool mkvm_svm_nrips;
 bool mkvm_svm_decode_assists;
@@ -132,7 +129,7 @@ static void svm_update_crs(struct mkvm_vcpu *vcpu)
 	else
 		efer |= EFER_LME;
 	save->cr3 = vcpu->arch.cr3;
-	if (!npt) {
+	if (!mkvm_param_npt) {
 		/* Without the guest's paging, the shadow's user pages are all of memory. */
 		if (!(cr0 & X86_CR0_PG))
 			cr4 &= ~(X86_CR4_SMEP | X86_CR4_SMAP | X86_CR4_PKE);
@@ -400,7 +397,7 @@ void mkvm_svm_init_vmcb(struct mkvm_vcpu *vcpu)
 	c->msrpm_base_pa = __pa(msrpm);
 	/* Physical interrupts exit to the host whatever the guest's RFLAGS.IF (APM 15.21.1). */
 	c->int_ctl = V_INTR_MASKING_MASK;
-	if (npt) {
+	if (mkvm_param_npt) {
 		c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
 	} else {
 		/* The shadow MMU's: paging state, INVLPG and the guest's own #PF. */
@@ -420,7 +417,7 @@ void mkvm_svm_init_vmcb(struct mkvm_vcpu *vcpu)
 		mkvm_svm_set_intercept(vmcb, INTERCEPT_INVPCID);
 	}
 	/* The MMU context's tables outlive a reset of the VMCB (0 before the first load). */
-	if (npt)
+	if (mkvm_param_npt)
 		c->nested_cr3 = vcpu->arch.mmu.root_pa;
 	/* The TSC is not reset with the VMCB: it goes on (tsc.c). */
 	c->tsc_offset = vcpu->arch.time.tsc_offset;
@@ -527,7 +524,7 @@ static void svm_load_mmu_root(struct mkvm_vcpu *vcpu, u64 root_pa)
 {
 	struct mkvm_svm_vcpu *svm = to_svm(vcpu);
 
-	if (npt) {
+	if (mkvm_param_npt) {
 		svm->vmcb01->control.nested_cr3 = root_pa;
 		/* L2 on L1's nested paging runs on the nNPT, built from this tree. */
 		if (!svm->nested.npt)
@@ -576,7 +573,7 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 	svm_pick_asid(vcpu, sd, cpu);
 	vmcb->control.asid = svm->asid;
 	/* Whatever the last exit left there, the shadow MMU runs on its own root. */
-	if (!npt)
+	if (!mkvm_param_npt)
 		vmcb->save.cr3 = vcpu->arch.mmu.root_pa;
 	vmcb->control.clean = 0;	/* no VMCB state is cached across entries */
 	vmcb->save.rax = vcpu->arch.regs[REG_RAX];
@@ -632,7 +629,7 @@ static void svm_run(struct mkvm_vcpu *vcpu)
 	vcpu->arch.rflags = mkvm_svm_exit_rflags(vcpu);
 	/* What the guest may change without an exit (a task switch sets TS too). */
 	vcpu->arch.cr0 = (vcpu->arch.cr0 & ~CR0_GUEST_OWNED) | (vmcb->save.cr0 & CR0_GUEST_OWNED);
-	if (npt)
+	if (mkvm_param_npt)
 		vcpu->arch.cr3 = vmcb->save.cr3;
 }
 
@@ -720,22 +717,22 @@ static int svm_hardware_setup(void)
 	}
 	cpuid(SVM_CPUID_FUNC, &eax, &ebx, &ecx, &edx);
 	if (!(edx & BIT(0)))
-		npt = false;
+		mkvm_param_npt = false;
 	/*
 	 * With CR4.LA57 on the host, nested page tables have five levels
 	 * (APM 15.25.3); tdp.c builds four, which the CPU would read one
 	 * level off, letting a guest's page act as a table.  Until five
 	 * levels are built, such a host runs guests on the shadow MMU.
 	 */
-	if (npt && pgtable_l5_enabled()) {
+	if (mkvm_param_npt && pgtable_l5_enabled()) {
 		pr_warn("minikvm: 5-level paging on the host: using the shadow MMU\n");
-		npt = false;
+		mkvm_param_npt = false;
 	}
-	mkvm_tdp_enabled = npt;
+	mkvm_tdp_enabled = mkvm_param_npt;
 	mkvm_svm_nrips = edx & BIT(3);
 	mkvm_svm_decode_assists = edx & BIT(7);
 	host_cr4_mce = cr4_read_shadow() & X86_CR4_MCE;
-	mkvm_svm_nested_setup(npt, mkvm_svm_nrips);
+	mkvm_svm_nested_setup(mkvm_param_npt, mkvm_svm_nrips);
 	svm_max_asid = ebx - 1;
 	if (!svm_max_asid)
 		return -EOPNOTSUPP;
@@ -771,7 +768,7 @@ static int svm_hardware_setup(void)
 	}
 	svm_cpuhp_state = r;
 	pr_info("minikvm: SVM with %s, %u ASIDs, nrips %s, decode assists %s, nested %s\n",
-		npt ? "NPT" : "the shadow MMU", svm_max_asid, mkvm_svm_nrips ? "yes" : "no",
+		mkvm_param_npt ? "NPT" : "the shadow MMU", svm_max_asid, mkvm_svm_nrips ? "yes" : "no",
 		mkvm_svm_decode_assists ? "yes" : "no", mkvm_svm_nested_on ? "on" : "off");
 	return 0;
 

@@ -246,15 +246,23 @@ int mkvm_vmx_handle_exit(struct mkvm_vcpu *vcpu)
 	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
 	u32 reason = vmx->exit_reason;
 
-	mkvm_vmx_complete_events(vcpu);
 	if (vmx->fail || (reason & VMX_EXIT_REASONS_FAILED_VMENTRY)) {
 		/* VMfail: the error number (SDM vol. 3 31.4); else the failed entry's reason. */
 		vcpu->run->exit_reason = KVM_EXIT_FAIL_ENTRY;
 		vcpu->run->fail_entry.hardware_entry_failure_reason =
 			vmx->fail ? vmcs_read(VM_INSTRUCTION_ERROR) : reason;
 		vcpu->run->fail_entry.cpu = raw_smp_processor_id();
+		/* What KVM's dump of the VMCS would start with, for whoever reads the log. */
+		pr_info_ratelimited("minikvm: VM entry failed: %s %#llx, qualification %#llx, "
+				    "interruption %#x, interruptibility %#lx, rip %#lx\n",
+				    vmx->fail ? "instruction error" : "exit reason",
+				    vcpu->run->fail_entry.hardware_entry_failure_reason,
+				    vmx->exit_qual, (u32)vmcs_read(VM_ENTRY_INTR_INFO_FIELD),
+				    vmcs_read(GUEST_INTERRUPTIBILITY_INFO), vcpu->arch.rip);
+		mkvm_vmx_complete_events(vcpu);
 		return 0;
 	}
+	mkvm_vmx_complete_events(vcpu);
 	reason = (u16)reason;
 	if (reason >= ARRAY_SIZE(exit_handlers))
 		return internal_error(vcpu, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON);

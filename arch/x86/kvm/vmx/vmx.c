@@ -23,16 +23,6 @@
 
 #include <asm/virtext.h>
 
-bool mkvm_vmx_ept = true;
-module_param_named(ept, mkvm_vmx_ept, bool, 0444);
-MODULE_PARM_DESC(ept, "VMX: use EPT if the CPU has it");
-static bool vpid = true;
-module_param(vpid, bool, 0444);
-MODULE_PARM_DESC(vpid, "VMX: tag the guest's TLB entries with a VPID if the CPU can");
-static bool unrestricted_guest = true;
-module_param(unrestricted_guest, bool, 0444);
-MODULE_PARM_DESC(unrestricted_guest, "VMX: run real mode and unpaged guests natively");
-
 /* What the capability MSRs let minikvm run with (SDM vol. 3 appendix A). */
 static struct {
 	u32 revision;
@@ -78,9 +68,9 @@ static void invept(unsigned long type, u64 eptp)
 	asm volatile("invept %[d], %[type]" : : [d] "m" (d), [type] "r" (type) : "cc", "memory");
 }
 
-static void invvpid(unsigned long type, u16 vpid)
+static void invvpid(unsigned long type, u16 id)
 {
-	struct { u64 vpid, la; } d = { vpid, 0 };
+	struct { u64 vpid, la; } d = { id, 0 };
 
 	asm volatile("invvpid %[d], %[type]" : : [d] "m" (d), [type] "r" (type) : "cc", "memory");
 }
@@ -225,16 +215,6 @@ static void get_seg(struct kvm_segment *s, int seg)
 	/* An unusable segment is not present, as KVM reports it. */
 	if (s->unusable)
 		s->present = 0;
-}
-
-/**
- * mkvm_vmx_get_segment() - one of the guest's segment registers
- * @s: filled in
- * @seg: its number in KVM's order (ES, CS, SS, DS, FS, GS, TR, LDTR)
- */
-void mkvm_vmx_get_segment(struct kvm_segment *s, int seg)
-{
-	get_seg(s, seg);
 }
 
 static void set_seg(const struct kvm_segment *s, int seg)
@@ -645,7 +625,7 @@ static int alloc_vpid(void)
 {
 	int id;
 
-	if (!vpid)
+	if (!mkvm_param_vpid)
 		return 0;
 	spin_lock(&vpid_lock);
 	id = find_first_zero_bit(vpid_bitmap, NR_VPIDS);
@@ -784,7 +764,7 @@ static void vmx_run(struct mkvm_vcpu *vcpu)
 	if (vmx->last_cpu != cpu || vmx->flush) {
 		vmx->last_cpu = cpu;
 		vmx->flush = false;
-		if (mkvm_vmx_ept && vmx->eptp)
+		if (mkvm_param_ept && vmx->eptp)
 			invept(caps.ept_vpid & VMX_EPT_EXTENT_CONTEXT_BIT ? VMX_EPT_EXTENT_CONTEXT :
 			       VMX_EPT_EXTENT_GLOBAL, vmx->eptp);
 		if (vmx->vpid)
@@ -989,15 +969,15 @@ static int setup_controls(void)
 	rdmsrl(MSR_IA32_VMX_EPT_VPID_CAP, caps.ept_vpid);
 	if (!(caps.ept_vpid & VMX_EPT_PAGE_WALK_4_BIT) || !(caps.ept_vpid & VMX_EPTP_WB_BIT) ||
 	    !(caps.ept_vpid & VMX_EPT_INVEPT_BIT))
-		mkvm_vmx_ept = false;
+		mkvm_param_ept = false;
 	if (!(caps.ept_vpid & VMX_VPID_INVVPID_BIT) ||
 	    !(caps.ept_vpid & VMX_VPID_EXTENT_SINGLE_CONTEXT_BIT))
-		vpid = false;
-	if (mkvm_vmx_ept)
+		mkvm_param_vpid = false;
+	if (mkvm_param_ept)
 		proc2_opt |= SECONDARY_EXEC_ENABLE_EPT;
-	if (vpid)
+	if (mkvm_param_vpid)
 		proc2_opt |= SECONDARY_EXEC_ENABLE_VPID;
-	if (mkvm_vmx_ept && unrestricted_guest)
+	if (mkvm_param_ept && mkvm_param_unrestricted_guest)
 		proc2_opt |= SECONDARY_EXEC_UNRESTRICTED_GUEST;
 	/* Without these, RDTSCP, INVPCID and XSAVES raise #UD in the guest (SDM 25.6.2). */
 	proc2_opt |= SECONDARY_EXEC_ENABLE_RDTSCP | SECONDARY_EXEC_ENABLE_INVPCID |
@@ -1005,10 +985,10 @@ static int setup_controls(void)
 	r = adjust(MSR_IA32_VMX_PROCBASED_CTLS2, 0, proc2_opt, &caps.proc2);
 	if (r)
 		return r;
-	mkvm_vmx_ept = caps.proc2 & SECONDARY_EXEC_ENABLE_EPT;
-	vpid = caps.proc2 & SECONDARY_EXEC_ENABLE_VPID;
-	unrestricted_guest = caps.proc2 & SECONDARY_EXEC_UNRESTRICTED_GUEST;
-	if (!mkvm_vmx_ept || !unrestricted_guest) {
+	mkvm_param_ept = caps.proc2 & SECONDARY_EXEC_ENABLE_EPT;
+	mkvm_param_vpid = caps.proc2 & SECONDARY_EXEC_ENABLE_VPID;
+	mkvm_param_unrestricted_guest = caps.proc2 & SECONDARY_EXEC_UNRESTRICTED_GUEST;
+	if (!mkvm_param_ept || !mkvm_param_unrestricted_guest) {
 		/* Real mode would need vm86 or the emulator; the shadow MMU on VMX is not built. */
 		pr_err("minikvm: VMX without EPT and unrestricted guest is not supported yet\n");
 		return -EOPNOTSUPP;
@@ -1061,7 +1041,8 @@ static int vmx_hardware_setup(void)
 		goto free;
 	}
 	vmx_cpuhp_state = r;
-	pr_info("minikvm: VMX with EPT, VPID %s, unrestricted guest\n", vpid ? "on" : "off");
+	pr_info("minikvm: VMX with EPT, VPID %s, unrestricted guest\n",
+		mkvm_param_vpid ? "on" : "off");
 	return 0;
 
 free:

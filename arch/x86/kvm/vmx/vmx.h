@@ -106,13 +106,10 @@ static inline void vmcs_clear_bits(unsigned long field, u32 mask)
 	vmcs_write(field, vmcs_read(field) & ~mask);
 }
 
-extern bool mkvm_vmx_ept;
-
 /* vmx.c */
 void mkvm_vmx_set_proc(struct mkvm_vcpu *vcpu, u32 bits, bool on);
 void mkvm_vmx_set_exc_intercept(struct mkvm_vcpu *vcpu, int vector, bool on);
 unsigned long mkvm_vmx_next_rip(struct mkvm_vcpu *vcpu, unsigned int len);
-void mkvm_vmx_get_segment(struct kvm_segment *s, int seg);
 
 /* exits.c */
 int mkvm_vmx_handle_exit(struct mkvm_vcpu *vcpu);
