@@ -1,11 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Intel VMX backend: VMX operation on each CPU, the VMCS of each vCPU and
- * where it is current, its register state, and guest entry.
+ * Intel VMX backend: the VMCS of each vCPU, its register state, and guest
+ * entry.  cpu.c has VMX on the host, vmcs.c where a VMCS is current.
  */
-#include <linux/bitmap.h>
-#include <linux/cpu.h>
-#include <linux/cpuhotplug.h>
 #include <linux/mm.h>
 #include <linux/percpu.h>
 #include <linux/io.h>
@@ -14,175 +11,17 @@
 #include <asm/desc.h>
 #include <asm/mce.h>
 #include <asm/msr.h>
-#include <asm/reboot.h>
 #include <asm/tlbflush.h>
 
 #include <minikvm/guest_mem.h>
 
 #include "vmx.h"
 
-#include <asm/virtext.h>
-
-/* What the capability MSRs let minikvm run with (SDM vol. 3 appendix A). */
-static struct {
-	u32 revision;
-	u32 pin, proc, proc2, exit, entry;
-	u64 ept_vpid;
-	u64 cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
-} caps;
-
-static struct page * __percpu *vmxon_pages;
-static int vmx_cpuhp_state;
-/* VPIDs in use; 0 is the host's (SDM vol. 3 28.1). */
-static unsigned long *vpid_bitmap;
-static DEFINE_SPINLOCK(vpid_lock);
-#define NR_VPIDS 65536
-
 /* CR0 bits the guest changes without an exit (the guest/host mask, SDM vol. 3 25.6.6). */
 #define CR0_GUEST_OWNED (X86_CR0_TS | X86_CR0_MP)
 
 extern void mkvm_vmx_vmexit(void);
 void mkvm_vmx_call_nmi(void);
-
-static void vmclear(u64 pa)
-{
-	asm volatile goto("vmclear %[pa]\n\tjna %l[fail]" : : [pa] "m" (pa) : "cc" : fail);
-	return;
-fail:
-	WARN_ONCE(1, "minikvm: vmclear %#llx failed\n", pa);
-}
-
-static void vmptrld(u64 pa)
-{
-	asm volatile goto("vmptrld %[pa]\n\tjna %l[fail]" : : [pa] "m" (pa) : "cc" : fail);
-	return;
-fail:
-	WARN_ONCE(1, "minikvm: vmptrld %#llx failed\n", pa);
-}
-
-/* INVEPT and INVVPID take a 128-bit descriptor in memory (SDM vol. 3 31.3). */
-static void invept(unsigned long type, u64 eptp)
-{
-	struct { u64 eptp, zero; } d = { eptp, 0 };
-
-	asm volatile("invept %[d], %[type]" : : [d] "m" (d), [type] "r" (type) : "cc", "memory");
-}
-
-static void invvpid(unsigned long type, u16 id)
-{
-	struct { u64 vpid, la; } d = { id, 0 };
-
-	asm volatile("invvpid %[d], %[type]" : : [d] "m" (d), [type] "r" (type) : "cc", "memory");
-}
-
-/* --- where the VMCS is current ------------------------------------------ */
-
-/*
- * Make the VMCS current on @cpu, with the host state that is per CPU
- * (SDM vol. 3 26.2.3): TR, GDTR and IDTR bases, SYSENTER_ESP and GS's base.
- * The syscall MSRs and KERNEL_GS_BASE, which the guest uses without an
- * exit (SYSCALL, SWAPGS), are the guest's from here to vmx_put_cpu().
- */
-static void vmx_load_cpu(struct mkvm_vcpu *vcpu, int cpu)
-{
-	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
-	struct desc_ptr idt;
-	u64 v;
-
-	vmptrld(vmx->vmcs_pa);
-	vmx->cpu = cpu;
-	vmcs_write(HOST_TR_BASE, (unsigned long)&get_cpu_entry_area(cpu)->tss.x86_tss);
-	vmcs_write(HOST_GDTR_BASE, (unsigned long)get_current_gdt_ro());
-	store_idt(&idt);
-	vmcs_write(HOST_IDTR_BASE, idt.address);
-	rdmsrl(MSR_IA32_SYSENTER_ESP, v);
-	vmcs_write(HOST_IA32_SYSENTER_ESP, v);
-	rdmsrl(MSR_GS_BASE, v);
-	vmcs_write(HOST_GS_BASE, v);
-	rdmsrl(MSR_FS_BASE, v);
-	vmcs_write(HOST_FS_BASE, v);
-
-	rdmsrl(MSR_STAR, vmx->host_star);
-	rdmsrl(MSR_LSTAR, vmx->host_lstar);
-	rdmsrl(MSR_CSTAR, vmx->host_cstar);
-	rdmsrl(MSR_SYSCALL_MASK, vmx->host_sfmask);
-	rdmsrl(MSR_KERNEL_GS_BASE, vmx->host_kernel_gs_base);
-	wrmsrl(MSR_STAR, vmx->star);
-	wrmsrl(MSR_LSTAR, vmx->lstar);
-	wrmsrl(MSR_CSTAR, vmx->cstar);
-	wrmsrl(MSR_SYSCALL_MASK, vmx->sfmask);
-	wrmsrl(MSR_KERNEL_GS_BASE, vmx->kernel_gs_base);
-	vmx->guest_msrs_loaded = true;
-}
-
-/*
- * Write the VMCS back to memory and make it inactive (VMCLEAR), so that
- * the next CPU may load it; give the host its MSRs back, and the GDT limit
- * that a VM exit sets to 64 KiB (SDM vol. 3 27.5.2).
- */
-static void vmx_put_cpu(struct mkvm_vcpu *vcpu)
-{
-	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
-
-	if (vmx->cpu < 0)
-		return;
-	vmclear(vmx->vmcs_pa);
-	vmx->cpu = -1;
-	vmx->launched = false;
-	if (vmx->guest_msrs_loaded) {
-		rdmsrl(MSR_KERNEL_GS_BASE, vmx->kernel_gs_base);
-		wrmsrl(MSR_STAR, vmx->host_star);
-		wrmsrl(MSR_LSTAR, vmx->host_lstar);
-		wrmsrl(MSR_CSTAR, vmx->host_cstar);
-		wrmsrl(MSR_SYSCALL_MASK, vmx->host_sfmask);
-		wrmsrl(MSR_KERNEL_GS_BASE, vmx->host_kernel_gs_base);
-		vmx->guest_msrs_loaded = false;
-	}
-	load_fixmap_gdt(smp_processor_id());
-}
-
-static void vmx_sched_in(struct preempt_notifier *pn, int cpu)
-{
-	struct mkvm_vmx_vcpu *vmx = container_of(pn, struct mkvm_vmx_vcpu, pn);
-
-	vmx_load_cpu(vmx->vcpu, cpu);
-}
-
-static void vmx_sched_out(struct preempt_notifier *pn, struct task_struct *next)
-{
-	struct mkvm_vmx_vcpu *vmx = container_of(pn, struct mkvm_vmx_vcpu, pn);
-
-	vmx_put_cpu(vmx->vcpu);
-}
-
-static struct preempt_ops vmx_preempt_ops = {
-	.sched_in = vmx_sched_in,
-	.sched_out = vmx_sched_out,
-};
-
-static void vmx_vcpu_load(struct mkvm_vcpu *vcpu)
-{
-	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
-	int cpu = get_cpu();
-
-	preempt_notifier_register(&vmx->pn);
-	vmx_load_cpu(vcpu, cpu);
-	vmx->loaded = true;
-	put_cpu();
-}
-
-static void vmx_vcpu_put(struct mkvm_vcpu *vcpu)
-{
-	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
-
-	preempt_disable();
-	vmx_put_cpu(vcpu);
-	preempt_notifier_unregister(&vmx->pn);
-	vmx->loaded = false;
-	preempt_enable();
-}
-
-/* --- segments and control registers --------------------------------------- */
 
 /* The VMCS fields of a segment register, in KVM's order (enum in kvm_sregs). */
 struct seg_fields {
@@ -290,7 +129,7 @@ static void vmx_update_crs(struct mkvm_vcpu *vcpu)
 	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
 	unsigned long cr0 = vcpu->arch.cr0, cr4 = vcpu->arch.cr4;
 	u64 efer = vcpu->arch.efer;
-	u64 fixed0 = caps.cr0_fixed0 & ~(X86_CR0_PE | X86_CR0_PG);
+	u64 fixed0 = mkvm_vmx_caps.cr0_fixed0 & ~(X86_CR0_PE | X86_CR0_PG);
 	bool lma;
 
 	if (!(cr0 & X86_CR0_PG) || !(efer & EFER_LMA))
@@ -298,8 +137,8 @@ static void vmx_update_crs(struct mkvm_vcpu *vcpu)
 	else
 		efer |= EFER_LME;
 	lma = efer & EFER_LMA;
-	cr0 = ((cr0 & ~(X86_CR0_CD | X86_CR0_NW)) | fixed0) & caps.cr0_fixed1;
-	cr4 = (cr4 | caps.cr4_fixed0) & caps.cr4_fixed1;
+	cr0 = ((cr0 & ~(X86_CR0_CD | X86_CR0_NW)) | fixed0) & mkvm_vmx_caps.cr0_fixed1;
+	cr4 = (cr4 | mkvm_vmx_caps.cr4_fixed0) & mkvm_vmx_caps.cr4_fixed1;
 	vmcs_write(GUEST_CR0, cr0);
 	vmcs_write(CR0_READ_SHADOW, vcpu->arch.cr0);
 	vmcs_write(GUEST_CR4, cr4);
@@ -515,11 +354,6 @@ unsigned long mkvm_vmx_next_rip(struct mkvm_vcpu *vcpu, unsigned int len)
 	return vcpu->arch.rip + to_vmx(vcpu)->insn_len;
 }
 
-static u32 controls(u32 required, u32 optional, u32 allowed)
-{
-	return (required | optional) & allowed;
-}
-
 /* The VMCS of a vCPU at power-on, and after a shutdown or INIT. */
 static void init_vmcs(struct mkvm_vcpu *vcpu)
 {
@@ -527,14 +361,14 @@ static void init_vmcs(struct mkvm_vcpu *vcpu)
 	struct kvm_sregs s = {};
 	u64 v;
 
-	vmcs_write(PIN_BASED_VM_EXEC_CONTROL, caps.pin);
-	vmx->proc = caps.proc;
+	vmcs_write(PIN_BASED_VM_EXEC_CONTROL, mkvm_vmx_caps.pin);
+	vmx->proc = mkvm_vmx_caps.proc;
 	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, vmx->proc);
-	vmx->proc2 = caps.proc2;
-	if (caps.proc & CPU_BASED_ACTIVATE_SECONDARY_CONTROLS)
+	vmx->proc2 = mkvm_vmx_caps.proc2;
+	if (mkvm_vmx_caps.proc & CPU_BASED_ACTIVATE_SECONDARY_CONTROLS)
 		vmcs_write(SECONDARY_VM_EXEC_CONTROL, vmx->proc2);
-	vmcs_write(VM_EXIT_CONTROLS, caps.exit);
-	vmx->entry = caps.entry;
+	vmcs_write(VM_EXIT_CONTROLS, mkvm_vmx_caps.exit);
+	vmx->entry = mkvm_vmx_caps.entry;
 	vmcs_write(VM_ENTRY_CONTROLS, vmx->entry);
 	/*
 	 * #DB and #AC must exit: a guest can otherwise make the CPU deliver
@@ -621,31 +455,6 @@ static void vmx_init_event(struct mkvm_vcpu *vcpu)
 	preempt_enable();
 }
 
-static int alloc_vpid(void)
-{
-	int id;
-
-	if (!mkvm_param_vpid)
-		return 0;
-	spin_lock(&vpid_lock);
-	id = find_first_zero_bit(vpid_bitmap, NR_VPIDS);
-	if (id < NR_VPIDS)
-		__set_bit(id, vpid_bitmap);
-	else
-		id = 0;		/* none left: run untagged, flushed at every entry and exit */
-	spin_unlock(&vpid_lock);
-	return id;
-}
-
-static void free_vpid(int id)
-{
-	if (!id)
-		return;
-	spin_lock(&vpid_lock);
-	__clear_bit(id, vpid_bitmap);
-	spin_unlock(&vpid_lock);
-}
-
 static int vmx_vcpu_create(struct mkvm_vcpu *vcpu)
 {
 	struct mkvm_vmx_vcpu *vmx = kzalloc(sizeof(*vmx), GFP_KERNEL_ACCOUNT);
@@ -660,16 +469,12 @@ static int vmx_vcpu_create(struct mkvm_vcpu *vcpu)
 	}
 	vmx->vcpu = vcpu;
 	vmx->vmcs = page_address(page);
-	vmx->vmcs->revision = caps.revision;
+	vmx->vmcs->revision = mkvm_vmx_caps.revision;
 	vmx->vmcs_pa = page_to_phys(page);
 	vmx->cpu = vmx->last_cpu = -1;
-	vmx->vpid = alloc_vpid();
-	preempt_notifier_init(&vmx->pn, &vmx_preempt_ops);
+	vmx->vpid = mkvm_vmx_alloc_vpid();
 	vcpu->arch.vendor = vmx;
-	/* A new VMCS must be cleared once before its first VMPTRLD (SDM vol. 3 25.11.3). */
-	preempt_disable();
-	vmclear(vmx->vmcs_pa);
-	preempt_enable();
+	mkvm_vmx_vmcs_init(vcpu);
 	mkvm_vcpu_load(vcpu);
 	init_vmcs(vcpu);
 	mkvm_vcpu_put(vcpu);
@@ -683,7 +488,7 @@ static void vmx_vcpu_free(struct mkvm_vcpu *vcpu)
 	if (!vmx)
 		return;
 	WARN_ON_ONCE(vmx->cpu >= 0);
-	free_vpid(vmx->vpid);
+	mkvm_vmx_free_vpid(vmx->vpid);
 	free_page((unsigned long)vmx->vmcs);
 	kfree(vmx);
 }
@@ -765,7 +570,7 @@ static void vmx_run(struct mkvm_vcpu *vcpu)
 		vmx->last_cpu = cpu;
 		vmx->flush = false;
 		if (mkvm_param_ept && vmx->eptp)
-			invept(caps.ept_vpid & VMX_EPT_EXTENT_CONTEXT_BIT ? VMX_EPT_EXTENT_CONTEXT :
+			invept(mkvm_vmx_caps.ept_vpid & VMX_EPT_EXTENT_CONTEXT_BIT ? VMX_EPT_EXTENT_CONTEXT :
 			       VMX_EPT_EXTENT_GLOBAL, vmx->eptp);
 		if (vmx->vpid)
 			invvpid(VMX_VPID_EXTENT_SINGLE_CONTEXT, vmx->vpid);
@@ -845,230 +650,14 @@ static void vmx_run(struct mkvm_vcpu *vcpu)
 	vcpu->arch.cr3 = vmcs_read(GUEST_CR3);
 }
 
-/* --- VMX operation on each CPU -------------------------------------------- */
-
-static int vmx_cpu_online(unsigned int cpu)
-{
-	u64 pa = page_to_phys(*per_cpu_ptr(vmxon_pages, cpu));
-	unsigned long flags;
-	int r = 0;
-
-	local_irq_save(flags);
-	if (cr4_read_shadow() & X86_CR4_VMXE) {
-		pr_err("minikvm: VMX is already on on CPU %u, by someone else\n", cpu);
-		r = -EBUSY;
-		goto out;
-	}
-	/* VMXON needs CR4.VMXE and the fixed CR0/CR4 bits (SDM vol. 3 24.7, 24.8). */
-	cr4_set_bits_irqsoff(X86_CR4_VMXE);
-	asm volatile goto("vmxon %[pa]\n\tjna %l[fail]" : : [pa] "m" (pa) : "cc", "memory" : fail);
-	/* Whatever another hypervisor left cached under any EPTP or VPID goes. */
-	if (caps.ept_vpid & VMX_EPT_EXTENT_GLOBAL_BIT)
-		invept(VMX_EPT_EXTENT_GLOBAL, 0);
-	goto out;
-fail:
-	cr4_clear_bits_irqsoff(X86_CR4_VMXE);
-	pr_err("minikvm: VMXON failed on CPU %u\n", cpu);
-	r = -EIO;
-out:
-	local_irq_restore(flags);
-	return r;
-}
-
-static void vmx_off(void)
-{
-	if (cr4_read_shadow() & X86_CR4_VMXE) {
-		cpu_vmxoff();
-	}
-}
-
-static int vmx_cpu_offline(unsigned int cpu)
-{
-	unsigned long flags;
-
-	local_irq_save(flags);
-	mkvm_tsc_aux_cpu_offline();
-	vmx_off();
-	local_irq_restore(flags);
-	return 0;
-}
-
-/* On an emergency reboot or kexec, VMX must be off, or INIT is blocked and the next kernel hangs. */
-static void vmx_emergency_disable(void)
-{
-	vmx_off();
-}
-
-static void free_vmxon_pages(void)
-{
-	int cpu;
-
-	for_each_possible_cpu(cpu) {
-		struct page *p = *per_cpu_ptr(vmxon_pages, cpu);
-
-		if (p)
-			__free_page(p);
-	}
-	free_percpu(vmxon_pages);
-}
-
-/*
- * One control MSR (SDM vol. 3 A.3-A.5): the low half has the bits that
- * must be 1, the high half those that may be.  Required bits that may not
- * be 1 make the CPU unusable.
- */
-static int adjust(u32 msr, u32 required, u32 optional, u32 *out)
-{
-	u64 v;
-
-	rdmsrl(msr, v);
-	if (required & ~(u32)(v >> 32)) {
-		pr_err("minikvm: VMX control MSR %#x lacks %#x\n", msr,
-		       required & ~(u32)(v >> 32));
-		return -EOPNOTSUPP;
-	}
-	*out = controls(required, optional, v >> 32) | (u32)v;
-	return 0;
-}
-
-static int setup_controls(void)
-{
-	u64 basic;
-	bool true_ctls;
-	u32 proc2_opt = 0;
-	int r;
-
-	rdmsrl(MSR_IA32_VMX_BASIC, basic);
-	caps.revision = basic & 0x7fffffff;
-	true_ctls = basic & VMX_BASIC_TRUE_CTLS;
-	/* The "true" MSRs let default-1 controls such as CR3 exiting be cleared (SDM A.2). */
-	r = adjust(true_ctls ? MSR_IA32_VMX_TRUE_PINBASED_CTLS : MSR_IA32_VMX_PINBASED_CTLS,
-		   PIN_BASED_EXT_INTR_MASK | PIN_BASED_NMI_EXITING | PIN_BASED_VIRTUAL_NMIS, 0,
-		   &caps.pin);
-	r = r ?: adjust(true_ctls ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS : MSR_IA32_VMX_PROCBASED_CTLS,
-			CPU_BASED_HLT_EXITING | CPU_BASED_MWAIT_EXITING | CPU_BASED_RDPMC_EXITING |
-			CPU_BASED_CR8_LOAD_EXITING | CPU_BASED_CR8_STORE_EXITING |
-			CPU_BASED_UNCOND_IO_EXITING | CPU_BASED_MONITOR_EXITING |
-			CPU_BASED_USE_TSC_OFFSETTING | CPU_BASED_ACTIVATE_SECONDARY_CONTROLS,
-			0, &caps.proc);
-	r = r ?: adjust(true_ctls ? MSR_IA32_VMX_TRUE_EXIT_CTLS : MSR_IA32_VMX_EXIT_CTLS,
-			VM_EXIT_HOST_ADDR_SPACE_SIZE | VM_EXIT_SAVE_IA32_EFER |
-			VM_EXIT_LOAD_IA32_EFER | VM_EXIT_SAVE_IA32_PAT | VM_EXIT_LOAD_IA32_PAT |
-			VM_EXIT_SAVE_DEBUG_CONTROLS, 0, &caps.exit);
-	r = r ?: adjust(true_ctls ? MSR_IA32_VMX_TRUE_ENTRY_CTLS : MSR_IA32_VMX_ENTRY_CTLS,
-			VM_ENTRY_LOAD_IA32_EFER | VM_ENTRY_LOAD_IA32_PAT |
-			VM_ENTRY_LOAD_DEBUG_CONTROLS, 0, &caps.entry);
-	if (r)
-		return r;
-	/* Made 1 by must-be-1 bits in some MSRs, though minikvm sets it per entry. */
-	caps.entry &= ~VM_ENTRY_IA32E_MODE;
-	if (true_ctls)
-		caps.proc &= ~(CPU_BASED_CR3_LOAD_EXITING | CPU_BASED_CR3_STORE_EXITING |
-			       CPU_BASED_INVLPG_EXITING);
-
-	rdmsrl(MSR_IA32_VMX_EPT_VPID_CAP, caps.ept_vpid);
-	if (!(caps.ept_vpid & VMX_EPT_PAGE_WALK_4_BIT) || !(caps.ept_vpid & VMX_EPTP_WB_BIT) ||
-	    !(caps.ept_vpid & VMX_EPT_INVEPT_BIT))
-		mkvm_param_ept = false;
-	if (!(caps.ept_vpid & VMX_VPID_INVVPID_BIT) ||
-	    !(caps.ept_vpid & VMX_VPID_EXTENT_SINGLE_CONTEXT_BIT))
-		mkvm_param_vpid = false;
-	if (mkvm_param_ept)
-		proc2_opt |= SECONDARY_EXEC_ENABLE_EPT;
-	if (mkvm_param_vpid)
-		proc2_opt |= SECONDARY_EXEC_ENABLE_VPID;
-	if (mkvm_param_ept && mkvm_param_unrestricted_guest)
-		proc2_opt |= SECONDARY_EXEC_UNRESTRICTED_GUEST;
-	/* Without these, RDTSCP, INVPCID and XSAVES raise #UD in the guest (SDM 25.6.2). */
-	proc2_opt |= SECONDARY_EXEC_ENABLE_RDTSCP | SECONDARY_EXEC_ENABLE_INVPCID |
-		     SECONDARY_EXEC_XSAVES;
-	r = adjust(MSR_IA32_VMX_PROCBASED_CTLS2, 0, proc2_opt, &caps.proc2);
-	if (r)
-		return r;
-	mkvm_param_ept = caps.proc2 & SECONDARY_EXEC_ENABLE_EPT;
-	mkvm_param_vpid = caps.proc2 & SECONDARY_EXEC_ENABLE_VPID;
-	mkvm_param_unrestricted_guest = caps.proc2 & SECONDARY_EXEC_UNRESTRICTED_GUEST;
-	if (!mkvm_param_ept || !mkvm_param_unrestricted_guest) {
-		/* Real mode would need vm86 or the emulator; the shadow MMU on VMX is not built. */
-		pr_err("minikvm: VMX without EPT and unrestricted guest is not supported yet\n");
-		return -EOPNOTSUPP;
-	}
-	rdmsrl(MSR_IA32_VMX_CR0_FIXED0, caps.cr0_fixed0);
-	rdmsrl(MSR_IA32_VMX_CR0_FIXED1, caps.cr0_fixed1);
-	rdmsrl(MSR_IA32_VMX_CR4_FIXED0, caps.cr4_fixed0);
-	rdmsrl(MSR_IA32_VMX_CR4_FIXED1, caps.cr4_fixed1);
-	return 0;
-}
-
-static int vmx_hardware_setup(void)
-{
-	int cpu, r;
-
-	if (!boot_cpu_has(X86_FEATURE_VMX))
-		return -EOPNOTSUPP;
-	r = setup_controls();
-	if (r)
-		return r;
-	mkvm_tdp_enabled = true;
-	if (mkvm_nested) {
-		pr_info("minikvm: nested VMX is not supported yet: nested=0\n");
-		mkvm_nested = false;
-	}
-	vpid_bitmap = bitmap_zalloc(NR_VPIDS, GFP_KERNEL);
-	vmxon_pages = alloc_percpu(struct page *);
-	if (!vpid_bitmap || !vmxon_pages) {
-		r = -ENOMEM;
-		goto free;
-	}
-	__set_bit(0, vpid_bitmap);
-	for_each_possible_cpu(cpu) {
-		struct page *p = alloc_pages_node(cpu_to_node(cpu), GFP_KERNEL | __GFP_ZERO, 0);
-
-		if (!p) {
-			r = -ENOMEM;
-			goto free;
-		}
-		*(u32 *)page_address(p) = caps.revision;
-		*per_cpu_ptr(vmxon_pages, cpu) = p;
-	}
-	preempt_notifier_inc();
-	cpu_emergency_register_virt_callback(vmx_emergency_disable);
-	r = cpuhp_setup_state(CPUHP_AP_ONLINE_DYN, "minikvm/vmx:online", vmx_cpu_online,
-			      vmx_cpu_offline);
-	if (r < 0) {
-		cpu_emergency_unregister_virt_callback(vmx_emergency_disable);
-		preempt_notifier_dec();
-		goto free;
-	}
-	vmx_cpuhp_state = r;
-	pr_info("minikvm: VMX with EPT, VPID %s, unrestricted guest\n",
-		mkvm_param_vpid ? "on" : "off");
-	return 0;
-
-free:
-	if (vmxon_pages)
-		free_vmxon_pages();
-	bitmap_free(vpid_bitmap);
-	return r;
-}
-
-static void vmx_hardware_unsetup(void)
-{
-	cpuhp_remove_state(vmx_cpuhp_state);
-	cpu_emergency_unregister_virt_callback(vmx_emergency_disable);
-	preempt_notifier_dec();
-	free_vmxon_pages();
-	bitmap_free(vpid_bitmap);
-}
-
 const struct mkvm_x86_ops mkvm_vmx_ops = {
 	.name = "Intel VMX",
-	.hardware_setup = vmx_hardware_setup,
-	.hardware_unsetup = vmx_hardware_unsetup,
+	.hardware_setup = mkvm_vmx_hardware_setup,
+	.hardware_unsetup = mkvm_vmx_hardware_unsetup,
 	.vcpu_create = vmx_vcpu_create,
 	.vcpu_free = vmx_vcpu_free,
-	.vcpu_load = vmx_vcpu_load,
-	.vcpu_put = vmx_vcpu_put,
+	.vcpu_load = mkvm_vmx_vcpu_load,
+	.vcpu_put = mkvm_vmx_vcpu_put,
 	.get_sregs = vmx_get_sregs,
 	.set_sregs = vmx_set_sregs,
 	.get_msr = vmx_get_msr,

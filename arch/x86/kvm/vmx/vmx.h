@@ -106,6 +106,42 @@ static inline void vmcs_clear_bits(unsigned long field, u32 mask)
 	vmcs_write(field, vmcs_read(field) & ~mask);
 }
 
+/* What the capability MSRs let minikvm run with (SDM vol. 3 appendix A). */
+struct mkvm_vmx_caps {
+	u32 revision;
+	u32 pin, proc, proc2, exit, entry;
+	u64 ept_vpid;
+	u64 cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
+};
+extern struct mkvm_vmx_caps mkvm_vmx_caps;
+
+/* INVEPT and INVVPID take a 128-bit descriptor in memory (SDM vol. 3 31.3). */
+static inline void invept(unsigned long type, u64 eptp)
+{
+	struct { u64 eptp, zero; } d = { eptp, 0 };
+
+	asm volatile("invept %[d], %[type]" : : [d] "m" (d), [type] "r" (type) : "cc", "memory");
+}
+
+static inline void invvpid(unsigned long type, u16 id)
+{
+	struct { u64 vpid, la; } d = { id, 0 };
+
+	asm volatile("invvpid %[d], %[type]" : : [d] "m" (d), [type] "r" (type) : "cc", "memory");
+}
+
+/* cpu.c */
+int mkvm_vmx_hardware_setup(void);
+void mkvm_vmx_hardware_unsetup(void);
+int mkvm_vmx_alloc_vpid(void);
+void mkvm_vmx_free_vpid(int id);
+
+/* vmcs.c */
+void mkvm_vmx_vmclear(u64 pa);
+void mkvm_vmx_vmcs_init(struct mkvm_vcpu *vcpu);
+void mkvm_vmx_vcpu_load(struct mkvm_vcpu *vcpu);
+void mkvm_vmx_vcpu_put(struct mkvm_vcpu *vcpu);
+
 /* vmx.c */
 void mkvm_vmx_set_proc(struct mkvm_vcpu *vcpu, u32 bits, bool on);
 void mkvm_vmx_set_exc_intercept(struct mkvm_vcpu *vcpu, int vector, bool on);

@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * VMX on the host: what the capability MSRs allow (SDM vol. 3 appendix A),
+ * VMXON and VMXOFF on each CPU as it comes and goes and on an emergency
+ * reboot, and the VPIDs handed to vCPUs.
+ */
+#include <linux/bitmap.h>
+#include <linux/cpu.h>
+#include <linux/cpuhotplug.h>
+#include <linux/mm.h>
+#include <linux/percpu.h>
+#include <linux/io.h>
+#include <asm/msr.h>
+#include <asm/reboot.h>
+#include <asm/tlbflush.h>
+
+#include "vmx.h"
+
+#include <asm/virtext.h>
+
+struct mkvm_vmx_caps mkvm_vmx_caps;
+
+static struct page * __percpu *vmxon_pages;
+static int vmx_cpuhp_state;
+/* VPIDs in use; 0 is the host's (SDM vol. 3 28.1). */
+static unsigned long *vpid_bitmap;
+static DEFINE_SPINLOCK(vpid_lock);
+#define NR_VPIDS 65536
+
+/**
+ * mkvm_vmx_alloc_vpid() - a VPID of its own for a new vCPU
+ *
+ * Return: the VPID, or 0 (untagged, flushed at every entry and exit) with
+ * vpid=0 or when all are taken.
+ */
+int mkvm_vmx_alloc_vpid(void)
+{
+	int id;
+
+	if (!mkvm_param_vpid)
+		return 0;
+	spin_lock(&vpid_lock);
+	id = find_first_zero_bit(vpid_bitmap, NR_VPIDS);
+	if (id < NR_VPIDS)
+		__set_bit(id, vpid_bitmap);
+	else
+		id = 0;		/* none left: run untagged, flushed at every entry and exit */
+	spin_unlock(&vpid_lock);
+	return id;
+}
+
+/**
+ * mkvm_vmx_free_vpid() - give a VPID back
+ * @id: what mkvm_vmx_alloc_vpid() returned
+ */
+void mkvm_vmx_free_vpid(int id)
+{
+	if (!id)
+		return;
+	spin_lock(&vpid_lock);
+	__clear_bit(id, vpid_bitmap);
+	spin_unlock(&vpid_lock);
+}
+
+static u32 controls(u32 required, u32 optional, u32 allowed)
+{
+	return (required | optional) & allowed;
+}
+
+static int vmx_cpu_online(unsigned int cpu)
+{
+	u64 pa = page_to_phys(*per_cpu_ptr(vmxon_pages, cpu));
+	unsigned long flags;
+	int r = 0;
+
+	local_irq_save(flags);
+	if (cr4_read_shadow() & X86_CR4_VMXE) {
+		pr_err("minikvm: VMX is already on on CPU %u, by someone else\n", cpu);
+		r = -EBUSY;
+		goto out;
+	}
+	/* VMXON needs CR4.VMXE and the fixed CR0/CR4 bits (SDM vol. 3 24.7, 24.8). */
+	cr4_set_bits_irqsoff(X86_CR4_VMXE);
+	asm volatile goto("vmxon %[pa]\n\tjna %l[fail]" : : [pa] "m" (pa) : "cc", "memory" : fail);
+	/* Whatever another hypervisor left cached under any EPTP or VPID goes. */
+	if (mkvm_vmx_caps.ept_vpid & VMX_EPT_EXTENT_GLOBAL_BIT)
+		invept(VMX_EPT_EXTENT_GLOBAL, 0);
+	goto out;
+fail:
+	cr4_clear_bits_irqsoff(X86_CR4_VMXE);
+	pr_err("minikvm: VMXON failed on CPU %u\n", cpu);
+	r = -EIO;
+out:
+	local_irq_restore(flags);
+	return r;
+}
+
+static void vmx_off(void)
+{
+	if (cr4_read_shadow() & X86_CR4_VMXE) {
+		cpu_vmxoff();
+	}
+}
+
+static int vmx_cpu_offline(unsigned int cpu)
+{
+	unsigned long flags;
+
+	local_irq_save(flags);
+	mkvm_tsc_aux_cpu_offline();
+	vmx_off();
+	local_irq_restore(flags);
+	return 0;
+}
+
+/* On an emergency reboot or kexec, VMX must be off, or INIT is blocked and the next kernel hangs. */
+static void vmx_emergency_disable(void)
+{
+	vmx_off();
+}
+
+static void free_vmxon_pages(void)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct page *p = *per_cpu_ptr(vmxon_pages, cpu);
+
+		if (p)
+			__free_page(p);
+	}
+	free_percpu(vmxon_pages);
+}
+
+/*
+ * One control MSR (SDM vol. 3 A.3-A.5): the low half has the bits that
+ * must be 1, the high half those that may be.  Required bits that may not
+ * be 1 make the CPU unusable.
+ */
+static int adjust(u32 msr, u32 required, u32 optional, u32 *out)
+{
+	u64 v;
+
+	rdmsrl(msr, v);
+	if (required & ~(u32)(v >> 32)) {
+		pr_err("minikvm: VMX control MSR %#x lacks %#x\n", msr,
+		       required & ~(u32)(v >> 32));
+		return -EOPNOTSUPP;
+	}
+	*out = controls(required, optional, v >> 32) | (u32)v;
+	return 0;
+}
+
+static int setup_controls(void)
+{
+	u64 basic;
+	bool true_ctls;
+	u32 proc2_opt = 0;
+	int r;
+
+	rdmsrl(MSR_IA32_VMX_BASIC, basic);
+	mkvm_vmx_caps.revision = basic & 0x7fffffff;
+	true_ctls = basic & VMX_BASIC_TRUE_CTLS;
+	/* The "true" MSRs let default-1 controls such as CR3 exiting be cleared (SDM A.2). */
+	r = adjust(true_ctls ? MSR_IA32_VMX_TRUE_PINBASED_CTLS : MSR_IA32_VMX_PINBASED_CTLS,
+		   PIN_BASED_EXT_INTR_MASK | PIN_BASED_NMI_EXITING | PIN_BASED_VIRTUAL_NMIS, 0,
+		   &mkvm_vmx_caps.pin);
+	r = r ?: adjust(true_ctls ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS : MSR_IA32_VMX_PROCBASED_CTLS,
+			CPU_BASED_HLT_EXITING | CPU_BASED_MWAIT_EXITING | CPU_BASED_RDPMC_EXITING |
+			CPU_BASED_CR8_LOAD_EXITING | CPU_BASED_CR8_STORE_EXITING |
+			CPU_BASED_UNCOND_IO_EXITING | CPU_BASED_MONITOR_EXITING |
+			CPU_BASED_USE_TSC_OFFSETTING | CPU_BASED_ACTIVATE_SECONDARY_CONTROLS,
+			0, &mkvm_vmx_caps.proc);
+	r = r ?: adjust(true_ctls ? MSR_IA32_VMX_TRUE_EXIT_CTLS : MSR_IA32_VMX_EXIT_CTLS,
+			VM_EXIT_HOST_ADDR_SPACE_SIZE | VM_EXIT_SAVE_IA32_EFER |
+			VM_EXIT_LOAD_IA32_EFER | VM_EXIT_SAVE_IA32_PAT | VM_EXIT_LOAD_IA32_PAT |
+			VM_EXIT_SAVE_DEBUG_CONTROLS, 0, &mkvm_vmx_caps.exit);
+	r = r ?: adjust(true_ctls ? MSR_IA32_VMX_TRUE_ENTRY_CTLS : MSR_IA32_VMX_ENTRY_CTLS,
+			VM_ENTRY_LOAD_IA32_EFER | VM_ENTRY_LOAD_IA32_PAT |
+			VM_ENTRY_LOAD_DEBUG_CONTROLS, 0, &mkvm_vmx_caps.entry);
+	if (r)
+		return r;
+	/* Made 1 by must-be-1 bits in some MSRs, though minikvm sets it per entry. */
+	mkvm_vmx_caps.entry &= ~VM_ENTRY_IA32E_MODE;
+	if (true_ctls)
+		mkvm_vmx_caps.proc &= ~(CPU_BASED_CR3_LOAD_EXITING | CPU_BASED_CR3_STORE_EXITING |
+			       CPU_BASED_INVLPG_EXITING);
+
+	rdmsrl(MSR_IA32_VMX_EPT_VPID_CAP, mkvm_vmx_caps.ept_vpid);
+	if (!(mkvm_vmx_caps.ept_vpid & VMX_EPT_PAGE_WALK_4_BIT) || !(mkvm_vmx_caps.ept_vpid & VMX_EPTP_WB_BIT) ||
+	    !(mkvm_vmx_caps.ept_vpid & VMX_EPT_INVEPT_BIT))
+		mkvm_param_ept = false;
+	if (!(mkvm_vmx_caps.ept_vpid & VMX_VPID_INVVPID_BIT) ||
+	    !(mkvm_vmx_caps.ept_vpid & VMX_VPID_EXTENT_SINGLE_CONTEXT_BIT))
+		mkvm_param_vpid = false;
+	if (mkvm_param_ept)
+		proc2_opt |= SECONDARY_EXEC_ENABLE_EPT;
+	if (mkvm_param_vpid)
+		proc2_opt |= SECONDARY_EXEC_ENABLE_VPID;
+	if (mkvm_param_ept && mkvm_param_unrestricted_guest)
+		proc2_opt |= SECONDARY_EXEC_UNRESTRICTED_GUEST;
+	/* Without these, RDTSCP, INVPCID and XSAVES raise #UD in the guest (SDM 25.6.2). */
+	proc2_opt |= SECONDARY_EXEC_ENABLE_RDTSCP | SECONDARY_EXEC_ENABLE_INVPCID |
+		     SECONDARY_EXEC_XSAVES;
+	r = adjust(MSR_IA32_VMX_PROCBASED_CTLS2, 0, proc2_opt, &mkvm_vmx_caps.proc2);
+	if (r)
+		return r;
+	mkvm_param_ept = mkvm_vmx_caps.proc2 & SECONDARY_EXEC_ENABLE_EPT;
+	mkvm_param_vpid = mkvm_vmx_caps.proc2 & SECONDARY_EXEC_ENABLE_VPID;
+	mkvm_param_unrestricted_guest = mkvm_vmx_caps.proc2 & SECONDARY_EXEC_UNRESTRICTED_GUEST;
+	if (!mkvm_param_ept || !mkvm_param_unrestricted_guest) {
+		/* Real mode would need vm86 or the emulator; the shadow MMU on VMX is not built. */
+		pr_err("minikvm: VMX without EPT and unrestricted guest is not supported yet\n");
+		return -EOPNOTSUPP;
+	}
+	rdmsrl(MSR_IA32_VMX_CR0_FIXED0, mkvm_vmx_caps.cr0_fixed0);
+	rdmsrl(MSR_IA32_VMX_CR0_FIXED1, mkvm_vmx_caps.cr0_fixed1);
+	rdmsrl(MSR_IA32_VMX_CR4_FIXED0, mkvm_vmx_caps.cr4_fixed0);
+	rdmsrl(MSR_IA32_VMX_CR4_FIXED1, mkvm_vmx_caps.cr4_fixed1);
+	return 0;
+}
+
+/**
+ * mkvm_vmx_hardware_setup() - check the CPU, pick the controls, VMXON on every CPU
+ *
+ * Return: 0, -EOPNOTSUPP for a CPU minikvm cannot run guests on, or -ENOMEM.
+ */
+int mkvm_vmx_hardware_setup(void)
+{
+	int cpu, r;
+
+	if (!boot_cpu_has(X86_FEATURE_VMX))
+		return -EOPNOTSUPP;
+	r = setup_controls();
+	if (r)
+		return r;
+	mkvm_tdp_enabled = true;
+	if (mkvm_nested) {
+		pr_info("minikvm: nested VMX is not supported yet: nested=0\n");
+		mkvm_nested = false;
+	}
+	vpid_bitmap = bitmap_zalloc(NR_VPIDS, GFP_KERNEL);
+	vmxon_pages = alloc_percpu(struct page *);
+	if (!vpid_bitmap || !vmxon_pages) {
+		r = -ENOMEM;
+		goto free;
+	}
+	__set_bit(0, vpid_bitmap);
+	for_each_possible_cpu(cpu) {
+		struct page *p = alloc_pages_node(cpu_to_node(cpu), GFP_KERNEL | __GFP_ZERO, 0);
+
+		if (!p) {
+			r = -ENOMEM;
+			goto free;
+		}
+		*(u32 *)page_address(p) = mkvm_vmx_caps.revision;
+		*per_cpu_ptr(vmxon_pages, cpu) = p;
+	}
+	preempt_notifier_inc();
+	cpu_emergency_register_virt_callback(vmx_emergency_disable);
+	r = cpuhp_setup_state(CPUHP_AP_ONLINE_DYN, "minikvm/vmx:online", vmx_cpu_online,
+			      vmx_cpu_offline);
+	if (r < 0) {
+		cpu_emergency_unregister_virt_callback(vmx_emergency_disable);
+		preempt_notifier_dec();
+		goto free;
+	}
+	vmx_cpuhp_state = r;
+	pr_info("minikvm: VMX with EPT, VPID %s, unrestricted guest\n",
+		mkvm_param_vpid ? "on" : "off");
+	return 0;
+
+free:
+	if (vmxon_pages)
+		free_vmxon_pages();
+	bitmap_free(vpid_bitmap);
+	return r;
+}
+
+/**
+ * mkvm_vmx_hardware_unsetup() - VMXOFF on every CPU, and free what setup took
+ */
+void mkvm_vmx_hardware_unsetup(void)
+{
+	cpuhp_remove_state(vmx_cpuhp_state);
+	cpu_emergency_unregister_virt_callback(vmx_emergency_disable);
+	preempt_notifier_dec();
+	free_vmxon_pages();
+	bitmap_free(vpid_bitmap);
+}
