@@ -113,7 +113,7 @@ static int vmx_cpu_offline(unsigned int cpu)
 	return 0;
 }
 
-/* On an emergency reboot or kexec, VMX must be off, or INIT is blocked and the next kernel hangs. */
+/* On an emergency reboot or kexec VMX must be off: INIT is blocked in VMX operation. */
 static void vmx_emergency_disable(void)
 {
 	vmx_off();
@@ -153,45 +153,43 @@ static int adjust(u32 msr, u32 required, u32 optional, u32 *out)
 
 static int setup_controls(void)
 {
+	struct mkvm_vmx_caps *c = &mkvm_vmx_caps;
 	u64 basic;
 	bool true_ctls;
 	u32 proc2_opt = 0;
 	int r;
 
 	rdmsrl(MSR_IA32_VMX_BASIC, basic);
-	mkvm_vmx_caps.revision = basic & 0x7fffffff;
+	c->revision = basic & 0x7fffffff;
 	true_ctls = basic & VMX_BASIC_TRUE_CTLS;
 	/* The "true" MSRs let default-1 controls such as CR3 exiting be cleared (SDM A.2). */
 	r = adjust(true_ctls ? MSR_IA32_VMX_TRUE_PINBASED_CTLS : MSR_IA32_VMX_PINBASED_CTLS,
 		   PIN_BASED_EXT_INTR_MASK | PIN_BASED_NMI_EXITING | PIN_BASED_VIRTUAL_NMIS, 0,
-		   &mkvm_vmx_caps.pin);
+		   &c->pin);
 	r = r ?: adjust(true_ctls ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS : MSR_IA32_VMX_PROCBASED_CTLS,
 			CPU_BASED_HLT_EXITING | CPU_BASED_MWAIT_EXITING | CPU_BASED_RDPMC_EXITING |
 			CPU_BASED_CR8_LOAD_EXITING | CPU_BASED_CR8_STORE_EXITING |
 			CPU_BASED_UNCOND_IO_EXITING | CPU_BASED_MONITOR_EXITING |
 			CPU_BASED_USE_TSC_OFFSETTING | CPU_BASED_ACTIVATE_SECONDARY_CONTROLS,
-			0, &mkvm_vmx_caps.proc);
+			0, &c->proc);
 	r = r ?: adjust(true_ctls ? MSR_IA32_VMX_TRUE_EXIT_CTLS : MSR_IA32_VMX_EXIT_CTLS,
 			VM_EXIT_HOST_ADDR_SPACE_SIZE | VM_EXIT_SAVE_IA32_EFER |
 			VM_EXIT_LOAD_IA32_EFER | VM_EXIT_SAVE_IA32_PAT | VM_EXIT_LOAD_IA32_PAT |
-			VM_EXIT_SAVE_DEBUG_CONTROLS, 0, &mkvm_vmx_caps.exit);
+			VM_EXIT_SAVE_DEBUG_CONTROLS, 0, &c->exit);
 	r = r ?: adjust(true_ctls ? MSR_IA32_VMX_TRUE_ENTRY_CTLS : MSR_IA32_VMX_ENTRY_CTLS,
 			VM_ENTRY_LOAD_IA32_EFER | VM_ENTRY_LOAD_IA32_PAT |
-			VM_ENTRY_LOAD_DEBUG_CONTROLS, 0, &mkvm_vmx_caps.entry);
+			VM_ENTRY_LOAD_DEBUG_CONTROLS, 0, &c->entry);
 	if (r)
 		return r;
 	/* Made 1 by must-be-1 bits in some MSRs, though minikvm sets it per entry. */
-	mkvm_vmx_caps.entry &= ~VM_ENTRY_IA32E_MODE;
-	if (true_ctls)
-		mkvm_vmx_caps.proc &= ~(CPU_BASED_CR3_LOAD_EXITING | CPU_BASED_CR3_STORE_EXITING |
-			       CPU_BASED_INVLPG_EXITING);
+	c->entry &= ~VM_ENTRY_IA32E_MODE;
 
-	rdmsrl(MSR_IA32_VMX_EPT_VPID_CAP, mkvm_vmx_caps.ept_vpid);
-	if (!(mkvm_vmx_caps.ept_vpid & VMX_EPT_PAGE_WALK_4_BIT) || !(mkvm_vmx_caps.ept_vpid & VMX_EPTP_WB_BIT) ||
-	    !(mkvm_vmx_caps.ept_vpid & VMX_EPT_INVEPT_BIT))
+	rdmsrl(MSR_IA32_VMX_EPT_VPID_CAP, c->ept_vpid);
+	if (!(c->ept_vpid & VMX_EPT_PAGE_WALK_4_BIT) || !(c->ept_vpid & VMX_EPTP_WB_BIT) ||
+	    !(c->ept_vpid & VMX_EPT_INVEPT_BIT))
 		mkvm_param_ept = false;
-	if (!(mkvm_vmx_caps.ept_vpid & VMX_VPID_INVVPID_BIT) ||
-	    !(mkvm_vmx_caps.ept_vpid & VMX_VPID_EXTENT_SINGLE_CONTEXT_BIT))
+	if (!(c->ept_vpid & VMX_VPID_INVVPID_BIT) ||
+	    !(c->ept_vpid & VMX_VPID_EXTENT_SINGLE_CONTEXT_BIT))
 		mkvm_param_vpid = false;
 	if (mkvm_param_ept)
 		proc2_opt |= SECONDARY_EXEC_ENABLE_EPT;
@@ -202,21 +200,21 @@ static int setup_controls(void)
 	/* Without these, RDTSCP, INVPCID and XSAVES raise #UD in the guest (SDM 25.6.2). */
 	proc2_opt |= SECONDARY_EXEC_ENABLE_RDTSCP | SECONDARY_EXEC_ENABLE_INVPCID |
 		     SECONDARY_EXEC_XSAVES;
-	r = adjust(MSR_IA32_VMX_PROCBASED_CTLS2, 0, proc2_opt, &mkvm_vmx_caps.proc2);
+	r = adjust(MSR_IA32_VMX_PROCBASED_CTLS2, 0, proc2_opt, &c->proc2);
 	if (r)
 		return r;
-	mkvm_param_ept = mkvm_vmx_caps.proc2 & SECONDARY_EXEC_ENABLE_EPT;
-	mkvm_param_vpid = mkvm_vmx_caps.proc2 & SECONDARY_EXEC_ENABLE_VPID;
-	mkvm_param_unrestricted_guest = mkvm_vmx_caps.proc2 & SECONDARY_EXEC_UNRESTRICTED_GUEST;
+	mkvm_param_ept = c->proc2 & SECONDARY_EXEC_ENABLE_EPT;
+	mkvm_param_vpid = c->proc2 & SECONDARY_EXEC_ENABLE_VPID;
+	mkvm_param_unrestricted_guest = c->proc2 & SECONDARY_EXEC_UNRESTRICTED_GUEST;
 	if (!mkvm_param_ept || !mkvm_param_unrestricted_guest) {
 		/* Real mode would need vm86 or the emulator; the shadow MMU on VMX is not built. */
 		pr_err("minikvm: VMX without EPT and unrestricted guest is not supported yet\n");
 		return -EOPNOTSUPP;
 	}
-	rdmsrl(MSR_IA32_VMX_CR0_FIXED0, mkvm_vmx_caps.cr0_fixed0);
-	rdmsrl(MSR_IA32_VMX_CR0_FIXED1, mkvm_vmx_caps.cr0_fixed1);
-	rdmsrl(MSR_IA32_VMX_CR4_FIXED0, mkvm_vmx_caps.cr4_fixed0);
-	rdmsrl(MSR_IA32_VMX_CR4_FIXED1, mkvm_vmx_caps.cr4_fixed1);
+	rdmsrl(MSR_IA32_VMX_CR0_FIXED0, c->cr0_fixed0);
+	rdmsrl(MSR_IA32_VMX_CR0_FIXED1, c->cr0_fixed1);
+	rdmsrl(MSR_IA32_VMX_CR4_FIXED0, c->cr4_fixed0);
+	rdmsrl(MSR_IA32_VMX_CR4_FIXED1, c->cr4_fixed1);
 	return 0;
 }
 
