@@ -169,16 +169,17 @@ u8 mkvm_vmx_get_interrupt_shadow(struct mkvm_vcpu *vcpu)
 /**
  * mkvm_vmx_set_interrupt_shadow() - set or end the interrupt shadow
  * @vcpu: the vCPU
- * @shadow: KVM_X86_SHADOW_INT_* bits
+ * @shadow: KVM_X86_SHADOW_INT_* bits; both (as SVM reports any shadow) mean MOV SS
  */
 void mkvm_vmx_set_interrupt_shadow(struct mkvm_vcpu *vcpu, u8 shadow)
 {
 	u32 st = intr_state() & ~SHADOW;
 
-	if (shadow & KVM_X86_SHADOW_INT_STI)
-		st |= GUEST_INTR_STATE_STI;
+	/* Not both: VM entry refuses that (SDM vol. 3 26.3.1.5); MOV SS blocks more. */
 	if (shadow & KVM_X86_SHADOW_INT_MOV_SS)
 		st |= GUEST_INTR_STATE_MOV_SS;
+	else if (shadow & KVM_X86_SHADOW_INT_STI)
+		st |= GUEST_INTR_STATE_STI;
 	vmcs_write(GUEST_INTERRUPTIBILITY_INFO, st);
 }
 
