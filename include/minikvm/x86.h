@@ -406,6 +406,7 @@ int mkvm_set_cr3(struct mkvm_vcpu *vcpu, unsigned long cr3);
 u64 mkvm_cr4_allowed(struct mkvm_vcpu *vcpu);
 bool mkvm_sregs_valid(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s);
 int mkvm_emulate_cr_access(struct mkvm_vcpu *vcpu, int cr, bool write, int gpr, unsigned int len);
+void mkvm_load_sregs_crs(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s);
 
 /* arch/x86/kvm/irqchip/cr8.c */
 int mkvm_emulate_cr8_write(struct mkvm_vcpu *vcpu, int gpr, unsigned int len);
@@ -497,6 +498,7 @@ int mkvm_exit_hypercall(struct mkvm_vcpu *vcpu);
 int mkvm_exit_rdmsr(struct mkvm_vcpu *vcpu);
 int mkvm_exit_wrmsr(struct mkvm_vcpu *vcpu);
 int mkvm_exit_shutdown(struct mkvm_vcpu *vcpu);
+int mkvm_exit_tdp_fault(struct mkvm_vcpu *vcpu, u64 gpa, u32 error_code, bool table);
 
 /* arch/x86/kvm/speculation.c */
 void mkvm_spec_vcpu_init(struct mkvm_vcpu *vcpu);

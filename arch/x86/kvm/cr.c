@@ -342,3 +342,22 @@ done:
 	mkvm_rip_past_insn(vcpu, wide ? next : (u32)next);
 	return 1;
 }
+
+/**
+ * mkvm_load_sregs_crs() - the control registers and EFER of KVM_SET_SREGS
+ * @vcpu: the vCPU, whose vendor's set_sregs has loaded the rest
+ * @s: the registers, checked by the caller
+ *
+ * The vendor derives what the hardware runs with (update_crs); cached
+ * translations made under the old paging state must not be used.
+ */
+void mkvm_load_sregs_crs(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s)
+{
+	vcpu->arch.cr0 = s->cr0;
+	vcpu->arch.cr3 = s->cr3;
+	vcpu->arch.cr4 = s->cr4;
+	vcpu->arch.efer = s->efer;
+	mkvm_x86->update_crs(vcpu);
+	mkvm_x86->set_cr8(vcpu, s->cr8);
+	mkvm_make_request(vcpu, MKVM_REQ_TLB_FLUSH);
+}

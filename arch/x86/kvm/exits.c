@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The exits whose handling does not depend on the vendor.  Each vendor's
- * exit table (svm/exits.c, indexed by exit code) points straight at these
+ * exit table (svm/exits.c, vmx/exits.c) points straight at these
  * wherever the work is generic, so SVM and VMX share it; the vendor only
  * says where the instruction ends (the next_rip op) and what its exit
  * information holds.
@@ -222,4 +222,29 @@ int mkvm_exit_shutdown(struct mkvm_vcpu *vcpu)
 {
 	mkvm_vcpu_shutdown(vcpu);
 	return 0;
+}
+
+/**
+ * mkvm_exit_tdp_fault() - a nested page fault or EPT violation
+ * @vcpu: the vCPU, slots_sem held
+ * @gpa: the guest-physical address
+ * @error_code: for the MMU's page_fault(): bit 1 set for a write
+ * @table: the guest was walking its own page tables
+ *
+ * The page is mapped, or the access is emulated when it is MMIO (no
+ * memslot, or a write to a read-only one).
+ *
+ * Return: >0 to enter again, 0 with kvm_run filled, or a negative errno.
+ */
+int mkvm_exit_tdp_fault(struct mkvm_vcpu *vcpu, u64 gpa, u32 error_code, bool table)
+{
+	int r = vcpu->arch.mmu.page_fault(vcpu, gpa, error_code);
+
+	if (r == 1) {
+		vcpu->stat.pf_emulate++;
+		return mkvm_emulate_mmio(vcpu, gpa, error_code & BIT(1), table);
+	}
+	if (!r)
+		vcpu->stat.pf_fixed++;
+	return r ? r : 1;
 }

@@ -17,8 +17,7 @@
 
 /* IOIO EXITINFO1 (APM 15.10.2): bit 0 IN, 2 string, 3 REP, 4-6 size, 31:16 port. */
 #define IOIO_PORT_SHIFT 16
-/* Nested page fault error code (APM 15.25.6): bit 1 is a write, bit 33 a guest table walk. */
-#define NPF_WRITE BIT(1)
+/* Nested page fault error code (APM 15.25.6): bit 33 is a guest table walk. */
 #define NPF_GUEST_TABLE BIT_ULL(33)
 
 /**
@@ -218,21 +217,12 @@ static int handle_ioio(struct mkvm_vcpu *vcpu)
 static int handle_npf(struct mkvm_vcpu *vcpu)
 {
 	struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
-	int r;
 
 	/* L2 on L1's nested paging faults on the nNPT (nested_npt.c). */
 	if (to_svm(vcpu)->nested.npt)
 		return mkvm_svm_nested_npf(vcpu);
-	r = vcpu->arch.mmu.page_fault(vcpu, c->exit_info_2, c->exit_info_1);
-
-	if (r == 1) {	/* no memslot, or a write to a read-only one: MMIO */
-		vcpu->stat.pf_emulate++;
-		return mkvm_emulate_mmio(vcpu, c->exit_info_2, c->exit_info_1 & NPF_WRITE,
-					 c->exit_info_1 & NPF_GUEST_TABLE);
-	}
-	if (!r)
-		vcpu->stat.pf_fixed++;
-	return r ? r : 1;
+	return mkvm_exit_tdp_fault(vcpu, c->exit_info_2, c->exit_info_1,
+				   c->exit_info_1 & NPF_GUEST_TABLE);
 }
 
 /* MOV to or from a debug register, intercepted while the VMM's debugger holds them. */

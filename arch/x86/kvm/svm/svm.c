@@ -177,14 +177,7 @@ static void svm_set_sregs(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s)
 	save->idtr.base = s->idt.base;
 	save->idtr.limit = s->idt.limit;
 	save->cr2 = s->cr2;
-	vcpu->arch.cr0 = s->cr0;
-	vcpu->arch.cr3 = s->cr3;
-	vcpu->arch.cr4 = s->cr4;
-	vcpu->arch.efer = s->efer;
-	svm_update_crs(vcpu);
-	svm_set_cr8(vcpu, s->cr8);
-	/* New paging state: translations cached under the old one must not be used. */
-	mkvm_make_request(vcpu, MKVM_REQ_TLB_FLUSH);
+	mkvm_load_sregs_crs(vcpu, s);
 }
 
 static void svm_get_dr67(struct mkvm_vcpu *vcpu, u64 *dr6, u64 *dr7)

@@ -14,8 +14,7 @@
 #include <linux/linkage.h>
 #include <asm/asm.h>
 #include <asm/nospec-branch.h>
-
-#define R(n) (n * 8)
+#include "../guest_gprs.h"
 
 	.section .noinstr.text, "ax"
 
@@ -35,20 +34,7 @@ SYM_FUNC_START(mkvm_svm_vmrun)
 	vmsave %rax
 
 	mov %rsi, %rax
-	mov R(1)(%rax), %rcx
-	mov R(2)(%rax), %rdx
-	mov R(3)(%rax), %rbx
-	mov R(5)(%rax), %rbp
-	mov R(6)(%rax), %rsi
-	mov R(7)(%rax), %rdi
-	mov R(8)(%rax), %r8
-	mov R(9)(%rax), %r9
-	mov R(10)(%rax), %r10
-	mov R(11)(%rax), %r11
-	mov R(12)(%rax), %r12
-	mov R(13)(%rax), %r13
-	mov R(14)(%rax), %r14
-	mov R(15)(%rax), %r15
+	MKVM_LOAD_GUEST_GPRS %rax
 
 	mov (%rsp), %rax
 	vmload %rax
@@ -62,20 +48,7 @@ SYM_FUNC_START(mkvm_svm_vmrun)
 	vmsave %rax
 
 	mov 8(%rsp), %rax
-	mov %rcx, R(1)(%rax)
-	mov %rdx, R(2)(%rax)
-	mov %rbx, R(3)(%rax)
-	mov %rbp, R(5)(%rax)
-	mov %rsi, R(6)(%rax)
-	mov %rdi, R(7)(%rax)
-	mov %r8, R(8)(%rax)
-	mov %r9, R(9)(%rax)
-	mov %r10, R(10)(%rax)
-	mov %r11, R(11)(%rax)
-	mov %r12, R(12)(%rax)
-	mov %r13, R(13)(%rax)
-	mov %r14, R(14)(%rax)
-	mov %r15, R(15)(%rax)
+	MKVM_SAVE_GUEST_GPRS %rax
 
 	mov 16(%rsp), %rax
 	vmload %rax

@@ -178,15 +178,8 @@ static int handle_ept_violation(struct mkvm_vcpu *vcpu)
 	u64 gpa = vmcs_read(GUEST_PHYSICAL_ADDRESS);
 	bool write = q & EPT_VIOLATION_ACC_WRITE;
 	bool table = (q & EPT_VIOLATION_GVA_IS_VALID) && !(q & EPT_VIOLATION_GVA_TRANSLATED);
-	int r = vcpu->arch.mmu.page_fault(vcpu, gpa, write ? BIT(1) : 0);
 
-	if (r == 1) {	/* no memslot, or a write to a read-only one: MMIO */
-		vcpu->stat.pf_emulate++;
-		return mkvm_emulate_mmio(vcpu, gpa, write, table);
-	}
-	if (!r)
-		vcpu->stat.pf_fixed++;
-	return r ? r : 1;
+	return mkvm_exit_tdp_fault(vcpu, gpa, write ? BIT(1) : 0, table);
 }
 
 /* minikvm builds no misconfigured EPT entries: one means its tables are broken. */

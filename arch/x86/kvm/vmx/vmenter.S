@@ -15,13 +15,13 @@
 #include <linux/linkage.h>
 #include <asm/asm.h>
 #include <asm/nospec-branch.h>
+#include "../guest_gprs.h"
 #include <asm/segment.h>
 #include <asm/unwind_hints.h>
 
 /* The host-state RSP field's encoding (SDM vol. 3 appendix B.4.4). */
 #define HOST_RSP_FIELD 0x6c14
 
-#define R(n) (n * 8)
 
 	.section .noinstr.text, "ax"
 
@@ -42,21 +42,8 @@ SYM_FUNC_START(mkvm_vmx_vmenter)
 	jna .Lfail
 
 	mov %rdi, %rax
-	mov R(1)(%rax), %rcx
-	mov R(2)(%rax), %rdx
-	mov R(3)(%rax), %rbx
-	mov R(5)(%rax), %rbp
-	mov R(6)(%rax), %rsi
-	mov R(7)(%rax), %rdi
-	mov R(8)(%rax), %r8
-	mov R(9)(%rax), %r9
-	mov R(10)(%rax), %r10
-	mov R(11)(%rax), %r11
-	mov R(12)(%rax), %r12
-	mov R(13)(%rax), %r13
-	mov R(14)(%rax), %r14
-	mov R(15)(%rax), %r15
-	mov R(0)(%rax), %rax
+	MKVM_LOAD_GUEST_GPRS %rax
+	mov MKVM_GPR(0)(%rax), %rax
 
 	/*
 	 * Where the host clears CPU buffers for guests (MDS), do it as the
@@ -81,21 +68,8 @@ SYM_INNER_LABEL(mkvm_vmx_vmexit, SYM_L_GLOBAL)
 	UNWIND_HINT_RESTORE
 	push %rax
 	mov 16(%rsp), %rax	/* regs, above the guest's RAX and launched */
-	mov %rcx, R(1)(%rax)
-	mov %rdx, R(2)(%rax)
-	mov %rbx, R(3)(%rax)
-	mov %rbp, R(5)(%rax)
-	mov %rsi, R(6)(%rax)
-	mov %rdi, R(7)(%rax)
-	mov %r8, R(8)(%rax)
-	mov %r9, R(9)(%rax)
-	mov %r10, R(10)(%rax)
-	mov %r11, R(11)(%rax)
-	mov %r12, R(12)(%rax)
-	mov %r13, R(13)(%rax)
-	mov %r14, R(14)(%rax)
-	mov %r15, R(15)(%rax)
-	popq R(0)(%rax)
+	MKVM_SAVE_GUEST_GPRS %rax
+	popq MKVM_GPR(0)(%rax)
 
 	/*
 	 * The guest may have filled the return stack buffer: refill it before

@@ -165,13 +165,7 @@ static void vmx_set_sregs(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s)
 	vmcs_write(GUEST_IDTR_BASE, s->idt.base);
 	vmcs_write(GUEST_IDTR_LIMIT, s->idt.limit);
 	to_vmx(vcpu)->cr2 = s->cr2;
-	vcpu->arch.cr0 = s->cr0;
-	vcpu->arch.cr3 = s->cr3;
-	vcpu->arch.cr4 = s->cr4;
-	vcpu->arch.efer = s->efer;
-	vmx_update_crs(vcpu);
-	vmx_set_cr8(vcpu, s->cr8);
-	mkvm_make_request(vcpu, MKVM_REQ_TLB_FLUSH);
+	mkvm_load_sregs_crs(vcpu, s);
 }
 
 /* DR6 is the processor's own register while the guest runs; DR7 is a VMCS field. */
