@@ -152,6 +152,11 @@ void vcpu_set_msr(struct kvm_vcpu *vcpu, uint32_t index, uint64_t value);
 int __vcpu_set_msr(struct kvm_vcpu *vcpu, uint32_t index, uint64_t value);
 /* KVM_GET_MSR_INDEX_LIST or KVM_GET_MSR_FEATURE_INDEX_LIST on @kvm, sized by probing; free() it. */
 struct kvm_msr_list *kvm_get_msr_list(int kvm, unsigned long ioctl_nr);
+/*
+ * The test machine's CPU is Intel's (VMX), not AMD's (SVM): for the few
+ * cases where KVM itself behaves as the hardware under it does.
+ */
+bool host_cpu_is_intel(void);
 /* Pin the calling thread to @cpu (and check it runs there). */
 void pin_to_cpu(int cpu);
 struct kvm_cpuid2 *kvm_get_supported_cpuid(int kvm_fd);

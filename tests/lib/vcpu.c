@@ -3,6 +3,7 @@
  * vCPUs: creation in each mode, registers, CPUID, MSRs, and running them
  * until a ucall or another exit.
  */
+#include <cpuid.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -170,6 +171,14 @@ struct kvm_msr_list *kvm_get_msr_list(int kvm, unsigned long ioctl_nr)
 	list->nmsrs = probe.nmsrs;
 	TEST_ASSERT_EQ(ioctl(kvm, ioctl_nr, list), 0);
 	return list;
+}
+
+bool host_cpu_is_intel(void)
+{
+	unsigned int eax, ebx, ecx, edx;
+
+	__cpuid(0, eax, ebx, ecx, edx);
+	return ebx == 0x756e6547 && edx == 0x49656e69 && ecx == 0x6c65746e;	/* GenuineIntel */
 }
 
 void pin_to_cpu(int cpu)
