@@ -109,14 +109,16 @@ SYM_INNER_LABEL(mkvm_vmx_vmexit, SYM_L_GLOBAL)
 SYM_FUNC_END(mkvm_vmx_vmenter)
 
 /*
- * void mkvm_vmx_call_nmi(void)
+ * void mkvm_vmx_call_handler(unsigned long entry)
  *
- * An NMI that arrived while the guest ran made a VM exit instead of
- * reaching the host (pin-based NMI exiting, SDM vol. 3 25.2): give it to
- * the host's handler as the CPU would, with an interrupt frame on this
- * stack, so that the handler's IRET comes back here.
+ * An interrupt or NMI that arrived while the guest ran made a VM exit
+ * instead of reaching the host (SDM vol. 3 25.2, 27.2.2: the interrupt was
+ * acknowledged on the exit): give it to the host's handler at @entry as
+ * the CPU would have, with an interrupt frame on this stack, so that the
+ * handler's IRET comes back here.  Interrupts stay disabled: the frame's
+ * RFLAGS are the current ones.
  */
-SYM_FUNC_START(mkvm_vmx_call_nmi)
+SYM_FUNC_START(mkvm_vmx_call_handler)
 	push %rbp
 	mov %rsp, %rbp
 	and $-16, %rsp
@@ -124,7 +126,7 @@ SYM_FUNC_START(mkvm_vmx_call_nmi)
 	push %rbp
 	pushf
 	push $__KERNEL_CS
-	call asm_exc_nmi_noist
+	CALL_NOSPEC rdi
 	leave
 	RET
-SYM_FUNC_END(mkvm_vmx_call_nmi)
+SYM_FUNC_END(mkvm_vmx_call_handler)

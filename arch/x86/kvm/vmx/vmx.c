@@ -21,7 +21,9 @@
 #define CR0_GUEST_OWNED (X86_CR0_TS | X86_CR0_MP)
 
 extern void mkvm_vmx_vmexit(void);
-void mkvm_vmx_call_nmi(void);
+void mkvm_vmx_call_handler(unsigned long entry);
+/* The NMI handler for a normal stack (the IST one expects its own). */
+void asm_exc_nmi_noist(void);
 
 /* The VMCS fields of a segment register, in KVM's order (enum in kvm_sregs). */
 struct seg_fields {
@@ -526,18 +528,32 @@ static void vmx_prepare_entry(struct mkvm_vcpu *vcpu)
 }
 
 /*
- * A machine check or NMI in the guest exits instead of reaching the host's
- * handler: hand it over before anything else runs on this CPU.
+ * A host interrupt, NMI or machine check in the guest exits instead of
+ * reaching the host's handler: hand it over before anything else runs on
+ * this CPU.  The interrupt was acknowledged on the exit (its vector is in
+ * the exit information), as KVM does, so it goes straight to its IDT entry.
  */
 static void vmx_handle_exit_irqoff(struct mkvm_vcpu *vcpu)
 {
 	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
 	u32 info = vmx->exit_intr_info;
+	struct desc_ptr idt;
 
-	if ((u16)vmx->exit_reason != EXIT_REASON_EXCEPTION_NMI || !(info & INTR_INFO_VALID_MASK))
+	if (vmx->fail || !(info & INTR_INFO_VALID_MASK))
 		return;
+	switch ((u16)vmx->exit_reason) {
+	case EXIT_REASON_EXTERNAL_INTERRUPT:
+		store_idt(&idt);
+		mkvm_vmx_call_handler(gate_offset((gate_desc *)idt.address +
+						  (info & INTR_INFO_VECTOR_MASK)));
+		return;
+	case EXIT_REASON_EXCEPTION_NMI:
+		break;
+	default:
+		return;
+	}
 	if ((info & INTR_INFO_INTR_TYPE_MASK) == INTR_TYPE_NMI_INTR) {
-		mkvm_vmx_call_nmi();
+		mkvm_vmx_call_handler((unsigned long)asm_exc_nmi_noist);
 		return;
 	}
 #ifdef CONFIG_X86_MCE
