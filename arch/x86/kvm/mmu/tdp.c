@@ -49,10 +49,14 @@ static const struct spte_bits spte_bits[] = {
 		.leaf_write = _PAGE_RW,
 		.host_writable = BIT_ULL(11),	/* an AVL bit (APM vol. 2 5.4.1) */
 	},
-	/* EPT: read and execute, write-back memory (SDM vol. 3 29.3.2, 29.3.7). */
+	/*
+	 * EPT: read and execute, write-back memory that ignores the guest's
+	 * PAT (SDM vol. 3 29.3.2, 29.3.7): a guest must not make the host's
+	 * write-back pages uncached or write-combined behind its back.
+	 */
 	[MKVM_SPTE_EPT] = {
 		.table = BIT_ULL(0) | BIT_ULL(1) | BIT_ULL(2),
-		.leaf_read = BIT_ULL(0) | BIT_ULL(2) | (6ULL << 3),
+		.leaf_read = BIT_ULL(0) | BIT_ULL(2) | (6ULL << 3) | BIT_ULL(6),
 		.leaf_write = BIT_ULL(1),
 		.host_writable = BIT_ULL(57),	/* ignored by the processor */
 	},

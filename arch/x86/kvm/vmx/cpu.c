@@ -10,6 +10,7 @@
 #include <linux/mm.h>
 #include <linux/percpu.h>
 #include <linux/io.h>
+#include <asm/perf_event.h>
 #include <asm/msr.h>
 #include <asm/reboot.h>
 #include <asm/tlbflush.h>
@@ -19,6 +20,30 @@
 #include <asm/virtext.h>
 
 struct mkvm_vmx_caps mkvm_vmx_caps;
+bool mkvm_vmx_l1d_flush;
+
+/*
+ * L1 terminal fault: a guest's non-present PTE can name any host physical
+ * address, and the CPU may then forward L1D data to it speculatively.  Where
+ * the CPU has the bug, its L1D is flushed before every entry (KVM's
+ * l1tf=flush), unless it says entries need not (ARCH_CAPABILITIES).
+ */
+static void setup_l1d_flush(void)
+{
+	u64 cap = 0;
+
+	if (!boot_cpu_has_bug(X86_BUG_L1TF))
+		return;
+	if (boot_cpu_has(X86_FEATURE_ARCH_CAPABILITIES))
+		rdmsrl_safe(MSR_IA32_ARCH_CAPABILITIES, &cap);
+	if (cap & ARCH_CAP_SKIP_VMENTRY_L1DFLUSH)
+		return;
+	if (boot_cpu_has(X86_FEATURE_FLUSH_L1D))
+		mkvm_vmx_l1d_flush = true;
+	else
+		pr_warn("minikvm: L1TF: this CPU cannot flush its L1D cache before guest entry, so "
+			"a guest may read host data from it\n");
+}
 
 static struct page * __percpu *vmxon_pages;
 static int vmx_cpuhp_state;
@@ -81,12 +106,19 @@ static int vmx_cpu_online(unsigned int cpu)
 	}
 	/* VMXON needs CR4.VMXE and the fixed CR0/CR4 bits (SDM vol. 3 24.7, 24.8). */
 	cr4_set_bits_irqsoff(X86_CR4_VMXE);
-	asm volatile goto("vmxon %[pa]\n\tjna %l[fail]" : : [pa] "m" (pa) : "cc", "memory" : fail);
+	/* Intel PT may not trace in VMX operation on every CPU (SDM vol. 3 32.3). */
+	intel_pt_handle_vmx(1);
+	/* A #GP (VMX locked off after all) is a failure too, not an oops. */
+	asm volatile goto("1: vmxon %[pa]\n\t"
+			  "jna %l[fail]\n\t"
+			  _ASM_EXTABLE(1b, %l[fail])
+			  : : [pa] "m" (pa) : "cc", "memory" : fail);
 	/* Whatever another hypervisor left cached under any EPTP or VPID goes. */
 	if (mkvm_vmx_caps.ept_vpid & VMX_EPT_EXTENT_GLOBAL_BIT)
 		invept(VMX_EPT_EXTENT_GLOBAL, 0);
 	goto out;
 fail:
+	intel_pt_handle_vmx(0);
 	cr4_clear_bits_irqsoff(X86_CR4_VMXE);
 	pr_err("minikvm: VMXON failed on CPU %u\n", cpu);
 	r = -EIO;
@@ -99,6 +131,7 @@ static void vmx_off(void)
 {
 	if (cr4_read_shadow() & X86_CR4_VMXE) {
 		cpu_vmxoff();
+		intel_pt_handle_vmx(0);
 	}
 }
 
@@ -197,9 +230,12 @@ static int setup_controls(void)
 		proc2_opt |= SECONDARY_EXEC_ENABLE_VPID;
 	if (mkvm_param_ept && mkvm_param_unrestricted_guest)
 		proc2_opt |= SECONDARY_EXEC_UNRESTRICTED_GUEST;
-	/* Without these, RDTSCP, INVPCID and XSAVES raise #UD in the guest (SDM 25.6.2). */
-	proc2_opt |= SECONDARY_EXEC_ENABLE_RDTSCP | SECONDARY_EXEC_ENABLE_INVPCID |
-		     SECONDARY_EXEC_XSAVES;
+	/* Without these, RDTSCP and INVPCID raise #UD in the guest (SDM 25.6.2); XSAVES does. */
+	proc2_opt |= SECONDARY_EXEC_ENABLE_RDTSCP | SECONDARY_EXEC_ENABLE_INVPCID;
+	/* WBINVD would flush the host's caches, shared ones too, at the guest's will. */
+	proc2_opt |= SECONDARY_EXEC_WBINVD_EXITING;
+	/* A vCPU spinning on a lock held by a vCPU that is not running gives its CPU up. */
+	proc2_opt |= SECONDARY_EXEC_PAUSE_LOOP_EXITING;
 	r = adjust(MSR_IA32_VMX_PROCBASED_CTLS2, 0, proc2_opt, &c->proc2);
 	if (r)
 		return r;
@@ -232,6 +268,7 @@ int mkvm_vmx_hardware_setup(void)
 	r = setup_controls();
 	if (r)
 		return r;
+	setup_l1d_flush();
 	mkvm_tdp_enabled = true;
 	if (mkvm_nested) {
 		pr_info("minikvm: nested VMX is not supported yet: nested=0\n");

@@ -33,11 +33,19 @@ static void inject(struct mkvm_vcpu *vcpu, u32 info)
 void mkvm_vmx_inject_exception(struct mkvm_vcpu *vcpu)
 {
 	struct mkvm_events *ev = &vcpu->arch.events;
-	/* Real mode pushes no error code, and VM entry refuses one there (SDM 26.2.1.3). */
-	bool err = ev->exc.has_error && (vcpu->arch.cr0 & X86_CR0_PE);
+	/*
+	 * VM entry takes an error code only for the exceptions that push one,
+	 * outside real mode, and of 16 bits (SDM vol. 3 26.2.1.3): a VMM's
+	 * KVM_SET_VCPU_EVENTS may say otherwise, which must not make every
+	 * entry fail.
+	 */
+	bool err = ev->exc.has_error && (vcpu->arch.cr0 & X86_CR0_PE) &&
+		   (ev->exc.vector == X86_TRAP_DF || (ev->exc.vector >= X86_TRAP_TS &&
+		    ev->exc.vector <= X86_TRAP_PF) || ev->exc.vector == X86_TRAP_AC ||
+		    ev->exc.vector == X86_TRAP_CP);
 
 	if (err)
-		vmcs_write(VM_ENTRY_EXCEPTION_ERROR_CODE, ev->exc.error);
+		vmcs_write(VM_ENTRY_EXCEPTION_ERROR_CODE, (u16)ev->exc.error);
 	inject(vcpu, ev->exc.vector | INTR_TYPE_HARD_EXCEPTION |
 		     (err ? INTR_INFO_DELIVER_CODE_MASK : 0));
 }

@@ -66,6 +66,9 @@ static int handle_db(struct mkvm_vcpu *vcpu)
 			vmx->dr6 &= ~DR_STEP;
 		return 0;
 	}
+	/* ICEBP's #DB is a trap of the instruction (SDM vol. 3 25.8.3): return past it. */
+	if ((vmx->exit_intr_info & INTR_INFO_INTR_TYPE_MASK) == INTR_TYPE_PRIV_SW_EXCEPTION)
+		vcpu->arch.rip += vmx->insn_len;
 	mkvm_queue_exception_payload(vcpu, DB_VECTOR, false, 0, bits);
 	return 1;
 }
@@ -188,6 +191,15 @@ static int handle_ept_misconfig(struct mkvm_vcpu *vcpu)
 	return internal_error(vcpu, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON);
 }
 
+/*
+ * The guest spins on PAUSE: the exit itself is the point, as the run loop
+ * lets the scheduler run whoever the guest waits for before it enters again.
+ */
+static int handle_pause(struct mkvm_vcpu *vcpu)
+{
+	return 1;
+}
+
 static int handle_task_switch(struct mkvm_vcpu *vcpu)
 {
 	return mkvm_emulation_failed(vcpu, NULL, 0);
@@ -219,6 +231,7 @@ static int (*const exit_handlers[])(struct mkvm_vcpu *vcpu) = {
 	[EXIT_REASON_MSR_READ] = mkvm_exit_rdmsr,
 	[EXIT_REASON_MSR_WRITE] = mkvm_exit_wrmsr,
 	[EXIT_REASON_MWAIT_INSTRUCTION] = mkvm_exit_ud,
+	[EXIT_REASON_PAUSE_INSTRUCTION] = handle_pause,
 	[EXIT_REASON_MONITOR_INSTRUCTION] = mkvm_exit_ud,
 	/* A machine check during entry went to the host's handler (SDM vol. 3 26.9). */
 	[EXIT_REASON_MCE_DURING_VMENTRY] = mkvm_exit_nothing,

@@ -57,8 +57,15 @@ static void vmx_load_cpu(struct mkvm_vcpu *vcpu, int cpu)
 	vmcs_write(HOST_IA32_SYSENTER_ESP, v);
 	rdmsrl(MSR_GS_BASE, v);
 	vmcs_write(HOST_GS_BASE, v);
-	rdmsrl(MSR_FS_BASE, v);
-	vmcs_write(HOST_FS_BASE, v);
+	rdmsrl(MSR_FS_BASE, vmx->host_fs_base);
+	vmcs_write(HOST_FS_BASE, vmx->host_fs_base);
+	/* A VM exit nulls these and clears DEBUGCTL (SDM vol. 3 27.5): kept for the way back. */
+	savesegment(ds, vmx->host_ds);
+	savesegment(es, vmx->host_es);
+	savesegment(fs, vmx->host_fs);
+	savesegment(gs, vmx->host_gs);
+	store_ldt(vmx->host_ldt);
+	rdmsrl(MSR_IA32_DEBUGCTLMSR, vmx->host_debugctl);
 
 	rdmsrl(MSR_STAR, vmx->host_star);
 	rdmsrl(MSR_LSTAR, vmx->host_lstar);
@@ -75,8 +82,9 @@ static void vmx_load_cpu(struct mkvm_vcpu *vcpu, int cpu)
 
 /*
  * Write the VMCS back to memory and make it inactive (VMCLEAR), so that
- * the next CPU may load it; give the host its MSRs back, and the GDT limit
- * that a VM exit sets to 64 KiB (SDM vol. 3 27.5.2).
+ * the next CPU may load it; give the host its MSRs back, the selectors and
+ * LDT that a VM exit nulls (a 32-bit VMM's, say) and the GDT limit that it
+ * sets to 64 KiB (SDM vol. 3 27.5.2).  Before a task switch saves them.
  */
 static void vmx_put_cpu(struct mkvm_vcpu *vcpu)
 {
@@ -87,8 +95,21 @@ static void vmx_put_cpu(struct mkvm_vcpu *vcpu)
 	mkvm_vmx_vmclear(vmx->vmcs_pa);
 	vmx->cpu = -1;
 	vmx->launched = false;
+	if (vmx->host_ldt)
+		asm volatile("lldt %0" : : "rm" (vmx->host_ldt));
+	if (vmx->host_ds | vmx->host_es) {
+		loadsegment(ds, vmx->host_ds);
+		loadsegment(es, vmx->host_es);
+	}
+	if (vmx->host_fs) {
+		loadsegment(fs, vmx->host_fs);
+		wrmsrl(MSR_FS_BASE, vmx->host_fs_base);
+	}
 	if (vmx->guest_msrs_loaded) {
 		rdmsrl(MSR_KERNEL_GS_BASE, vmx->kernel_gs_base);
+		/* The user's GS selector goes through SWAPGS into the base restored below. */
+		if (vmx->host_gs)
+			load_gs_index(vmx->host_gs);
 		wrmsrl(MSR_STAR, vmx->host_star);
 		wrmsrl(MSR_LSTAR, vmx->host_lstar);
 		wrmsrl(MSR_CSTAR, vmx->host_cstar);

@@ -14,7 +14,9 @@
  */
 #include <linux/linkage.h>
 #include <asm/asm.h>
+#include <asm/msr-index.h>
 #include <asm/nospec-branch.h>
+#include <asm/percpu.h>
 #include "../guest_gprs.h"
 #include <asm/segment.h>
 #include <asm/unwind_hints.h>
@@ -72,10 +74,25 @@ SYM_INNER_LABEL(mkvm_vmx_vmexit, SYM_L_GLOBAL)
 	popq MKVM_GPR(0)(%rax)
 
 	/*
-	 * The guest may have filled the return stack buffer: refill it before
-	 * the host's first RET, as the host's own entry code does.
+	 * Legacy IBRS only restricts the predictions made before it was
+	 * written: the host's SPEC_CTRL is written again after the guest ran,
+	 * before the first RET, where the host uses IBRS in the kernel.
 	 */
-	FILL_RETURN_BUFFER %rax, RSB_CLEAR_LOOPS, X86_FEATURE_RSB_VMEXIT
+	ALTERNATIVE "jmp .Lspec_ctrl_done", "", X86_FEATURE_KERNEL_IBRS
+	mov $MSR_IA32_SPEC_CTRL, %ecx
+	mov PER_CPU_VAR(x86_spec_ctrl_current), %eax
+	mov PER_CPU_VAR(x86_spec_ctrl_current + 4), %edx
+	wrmsr
+.Lspec_ctrl_done:
+	/*
+	 * The guest may have filled the return stack buffer (or, with eIBRS,
+	 * left its last entries to be underflowed into): refill it before the
+	 * host's first RET, as the host's own entry code does, and clear the
+	 * branch history where the host asks (BHI).
+	 */
+	FILL_RETURN_BUFFER %rax, RSB_CLEAR_LOOPS, X86_FEATURE_RSB_VMEXIT, \
+		X86_FEATURE_RSB_VMEXIT_LITE
+	CLEAR_BRANCH_HISTORY_VMEXIT
 	xor %eax, %eax
 
 .Lclear:

@@ -139,7 +139,11 @@ static void vmx_update_crs(struct mkvm_vcpu *vcpu)
 	else
 		efer |= EFER_LME;
 	lma = efer & EFER_LMA;
+	/* Intel has no FFXSR or SVME: VM entry refuses reserved EFER bits (SDM 26.3.1.1). */
+	efer &= EFER_SCE | EFER_LME | EFER_LMA | EFER_NX;
 	cr0 = ((cr0 & ~(X86_CR0_CD | X86_CR0_NW)) | fixed0) & mkvm_vmx_caps.cr0_fixed1;
+	/* CR4.MCE stays the host's: a machine check in the guest must exit, not shut down. */
+	cr4 = (cr4 & ~X86_CR4_MCE) | (cr4_read_shadow() & X86_CR4_MCE);
 	cr4 = (cr4 | mkvm_vmx_caps.cr4_fixed0) & mkvm_vmx_caps.cr4_fixed1;
 	vmcs_write(GUEST_CR0, cr0);
 	vmcs_write(CR0_READ_SHADOW, vcpu->arch.cr0);
@@ -255,11 +259,19 @@ static int vmx_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
 	return 0;
 }
 
+static u64 canonical(u64 v)
+{
+	return __canonical_address(v, pgtable_l5_enabled() ? 57 : 48);
+}
+
 static int vmx_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data)
 {
 	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
 	u64 *slot = syscall_msr(vmx, index);
 
+	/* IA32_FMASK's upper half is reserved (SDM vol. 4): the processor's WRMSR would fault. */
+	if (index == MSR_SYSCALL_MASK && data >> 32)
+		return 1;
 	if (slot) {
 		set_guest_msr(vmx, slot, index, data);
 		return 0;
@@ -268,8 +280,9 @@ static int vmx_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data)
 	case MSR_FS_BASE:	vmcs_write(GUEST_FS_BASE, data); break;
 	case MSR_GS_BASE:	vmcs_write(GUEST_GS_BASE, data); break;
 	case MSR_IA32_SYSENTER_CS: vmcs_write(GUEST_SYSENTER_CS, (u32)data); break;
-	case MSR_IA32_SYSENTER_ESP: vmcs_write(GUEST_SYSENTER_ESP, data); break;
-	case MSR_IA32_SYSENTER_EIP: vmcs_write(GUEST_SYSENTER_EIP, data); break;
+	/* VM entry wants them canonical (SDM 26.3.1.1); KVM makes them so, as a CPU stores them. */
+	case MSR_IA32_SYSENTER_ESP: vmcs_write(GUEST_SYSENTER_ESP, canonical(data)); break;
+	case MSR_IA32_SYSENTER_EIP: vmcs_write(GUEST_SYSENTER_EIP, canonical(data)); break;
 	case MSR_IA32_CR_PAT:
 		if (!mkvm_pat_valid(data))
 			return 1;
@@ -361,6 +374,9 @@ static void init_vmcs(struct mkvm_vcpu *vcpu)
 	vmx->proc = mkvm_vmx_caps.proc;
 	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, vmx->proc);
 	vmx->proc2 = mkvm_vmx_caps.proc2;
+	/* Out of VPIDs: VPID 0 is not allowed with the control set (SDM 26.2.1.1). */
+	if (!vmx->vpid)
+		vmx->proc2 &= ~SECONDARY_EXEC_ENABLE_VPID;
 	if (mkvm_vmx_caps.proc & CPU_BASED_ACTIVATE_SECONDARY_CONTROLS)
 		vmcs_write(SECONDARY_VM_EXEC_CONTROL, vmx->proc2);
 	vmcs_write(VM_EXIT_CONTROLS, mkvm_vmx_caps.exit);
@@ -381,6 +397,14 @@ static void init_vmcs(struct mkvm_vcpu *vcpu)
 	vmcs_write(VM_EXIT_MSR_LOAD_COUNT, 0);
 	vmcs_write(VM_ENTRY_MSR_LOAD_COUNT, 0);
 	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, 0);
+	/*
+	 * Pause-loop exiting (SDM vol. 3 25.6.13): PAUSEs less than PLE_GAP
+	 * TSC cycles apart for longer than PLE_WINDOW exit; KVM's defaults.
+	 */
+	if (vmx->proc2 & SECONDARY_EXEC_PAUSE_LOOP_EXITING) {
+		vmcs_write(PLE_GAP, 128);
+		vmcs_write(PLE_WINDOW, 4096);
+	}
 	vmcs_write(CR0_GUEST_HOST_MASK, ~(unsigned long)CR0_GUEST_OWNED);
 	vmcs_write(CR4_GUEST_HOST_MASK, ~0UL);
 	vmcs_write(VMCS_LINK_POINTER, ~0ULL);
@@ -623,7 +647,12 @@ static void vmx_run(struct mkvm_vcpu *vcpu)
 	if (native_read_cr2() != vmx->cr2)
 		native_write_cr2(vmx->cr2);
 
+	if (mkvm_vmx_l1d_flush)
+		native_wrmsrl(MSR_IA32_FLUSH_CMD, L1D_FLUSH);
 	vmx->fail = mkvm_vmx_vmenter(vcpu->arch.regs, vmx->launched);
+	/* A VM exit clears DEBUGCTL (SDM vol. 3 27.5.1): the host's bus-lock detection, LBRs. */
+	if (vmx->host_debugctl)
+		wrmsrl(MSR_IA32_DEBUGCTLMSR, vmx->host_debugctl);
 
 	vmx->cr2 = native_read_cr2();
 	mkvm_load_host_pkru(vcpu);
@@ -633,11 +662,14 @@ static void vmx_run(struct mkvm_vcpu *vcpu)
 	/* The exit set TR's limit to 0x67: the host reloads it before it needs the I/O bitmap. */
 	invalidate_tss_limit();
 	if (vmx->fail) {
+		/* Nothing of the last exit's information stands. */
 		vmx->exit_reason = 0;
-		vmx->idt_info = 0;
+		vmx->exit_qual = 0;
+		vmx->exit_intr_info = vmx->exit_intr_error = 0;
+		vmx->idt_info = vmx->idt_error = 0;
+		vmx->insn_len = 0;
 		return;
 	}
-	vmx->launched = true;
 	vmx->exit_reason = vmcs_read(VM_EXIT_REASON);
 	vmx->exit_qual = vmcs_read(EXIT_QUALIFICATION);
 	vmx->exit_intr_info = vmcs_read(VM_EXIT_INTR_INFO);
@@ -645,9 +677,10 @@ static void vmx_run(struct mkvm_vcpu *vcpu)
 	vmx->idt_info = vmcs_read(IDT_VECTORING_INFO_FIELD);
 	vmx->idt_error = vmcs_read(IDT_VECTORING_ERROR_CODE);
 	vmx->insn_len = vmcs_read(VM_EXIT_INSTRUCTION_LEN);
-	/* A failed entry loaded no guest state (SDM vol. 3 26.8). */
+	/* A failed entry loaded no guest state and did not launch (SDM vol. 3 26.8), as on KVM. */
 	if (vmx->exit_reason & VMX_EXIT_REASONS_FAILED_VMENTRY)
 		return;
+	vmx->launched = true;
 
 	vcpu->arch.regs[REG_RSP] = vmcs_read(GUEST_RSP);
 	vcpu->arch.rip = vmcs_read(GUEST_RIP);

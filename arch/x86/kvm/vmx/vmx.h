@@ -55,6 +55,10 @@ struct mkvm_vmx_vcpu {
 	unsigned long cr2;		/* neither is CR2 */
 	unsigned long dr6;		/* DR6 is no VMCS field: switched by hand */
 	u64 star, lstar, cstar, sfmask, kernel_gs_base;	/* the guest's syscall MSRs */
+	/* What a VM exit clears or nulls of the host's (vmcs.c restores them). */
+	u64 host_debugctl;
+	u16 host_ds, host_es, host_fs, host_gs, host_ldt;
+	u64 host_fs_base;
 	u64 host_star, host_lstar, host_cstar, host_sfmask, host_kernel_gs_base;
 	bool guest_msrs_loaded;
 	bool debug_tf;			/* KVM_GUESTDBG_SINGLESTEP set TF for this entry */
@@ -114,6 +118,8 @@ struct mkvm_vmx_caps {
 	u64 cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
 };
 extern struct mkvm_vmx_caps mkvm_vmx_caps;
+/* Flush the L1D before each entry (cpu.c). */
+extern bool mkvm_vmx_l1d_flush;
 
 /* INVEPT and INVVPID take a 128-bit descriptor in memory (SDM vol. 3 31.3). */
 static inline void invept(unsigned long type, u64 eptp)
