@@ -17,8 +17,12 @@ KDIR ?= $(shell d=/lib/modules/$$(uname -r)/build; if [ -d $$d ]; then echo $$d;
 	else ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1; fi)
 
 # Which hypervisors the selftests run against: minikvm, minikvm-shadow (npt=0), kvm (the
-# reference), kvm-shadow (KVM with npt=0, the MMU tests), or any of them.
-MODULE ?= minikvm minikvm-shadow kvm kvm-shadow
+# reference), kvm-shadow (KVM with npt=0, the MMU tests), and in the Intel test machine
+# (Bochs) minikvm-vmx (minikvm's VMX backend) and kvm-intel (the reference kvm_intel).
+MODULE ?= minikvm minikvm-shadow kvm kvm-shadow minikvm-vmx kvm-intel
+# The selftests `make check` runs on Intel, where Bochs is slow (make check-intel: all).
+INTEL_TESTS ?= system pio mmio memslots paging cr_access vcpu_events debugregs lifecycle \
+	msr_checks
 # Extra options for tools/testvm, e.g. TESTVM_OPTS="--cpus 4".
 TESTVM_OPTS ?=
 # Selftest binaries to run (default: all); e.g. TESTS="system memslots".
@@ -47,7 +51,7 @@ TEST_HDRS := $(wildcard tests/lib/*.h)
 VMM_SRCS := $(wildcard vmm/*.c)
 VMM_HDRS := $(wildcard vmm/*.h)
 
-.PHONY: all module install user tests unit deps check check-unit check-selftests check-testvm \
+.PHONY: check-intel all module install user tests unit deps check check-unit check-selftests check-testvm \
 	bench demo clean help
 
 all: module user tools/testvm-fault/testvm_fault.ko
@@ -130,7 +134,14 @@ check-testvm: all
 SELECTED_TESTS = $(if $(TESTS),$(addprefix $(BUILD)/tests/,$(TESTS)),$(TEST_BINS))
 
 check: all
-	@UNIT_TESTS="$(UNIT_BINS)" SELFTESTS="$(SELECTED_TESTS)" tools/check "$(MODULE)"
+	@UNIT_TESTS="$(UNIT_BINS)" SELFTESTS="$(SELECTED_TESTS)" \
+		INTEL_SELFTESTS="$(if $(TESTS),$(SELECTED_TESTS),$(addprefix $(BUILD)/tests/,$(INTEL_TESTS)))" \
+		tools/check "$(MODULE)"
+
+# Everything on Intel: the whole selftest suite on minikvm's VMX backend and on kvm_intel.
+check-intel: all
+	@UNIT_TESTS="$(UNIT_BINS)" SELFTESTS="$(SELECTED_TESTS)" INTEL_SELFTESTS="$(SELECTED_TESTS)" \
+		tools/check "minikvm-vmx kvm-intel"
 
 # The main job: `minikvm run` boots Linux with 2 vCPUs and a disk in the test machine.
 demo:
