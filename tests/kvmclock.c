@@ -48,27 +48,35 @@ static inline uint64_t rdtsc(void)
 }
 
 /*
- * One kvmclock reading by the guest.  The hypervisor updates the structure
- * from the vCPU's own thread before entering it, so the guest must never
- * see an odd version or a version change while it reads.
+ * One kvmclock reading by the guest, as its protocol says: read the
+ * version, the fields, and the version again, and start over when it
+ * changed, which an update between two exits does (KVM updates the clock
+ * of a vCPU before any entry, for instance at its periodic resync).  The
+ * hypervisor writes the structure from the vCPU's own thread, so the guest
+ * must never see an odd version (an update in progress).
  */
 static uint64_t guest_kvmclock(volatile struct pvclock_vcpu_time_info *pv, uint64_t *tsc)
 {
-	uint32_t version = pv->version;
-	uint64_t delta, ns;
+	for (int tries = 0; tries < 100; tries++) {
+		uint32_t version = pv->version;
+		uint64_t delta, ns;
 
-	GUEST_ASSERT(version && !(version & 1));
-	asm volatile("lfence" ::: "memory");
-	*tsc = rdtsc();
-	delta = *tsc - pv->tsc_timestamp;
-	if (pv->tsc_shift < 0)
-		delta >>= -pv->tsc_shift;
-	else
-		delta <<= pv->tsc_shift;
-	ns = pv->system_time + (uint64_t)(((unsigned __int128)delta * pv->tsc_to_system_mul) >> 32);
-	asm volatile("" ::: "memory");
-	GUEST_ASSERT_EQ(pv->version, version);
-	return ns;
+		GUEST_ASSERT(version && !(version & 1));
+		asm volatile("lfence" ::: "memory");
+		*tsc = rdtsc();
+		delta = *tsc - pv->tsc_timestamp;
+		if (pv->tsc_shift < 0)
+			delta >>= -pv->tsc_shift;
+		else
+			delta <<= pv->tsc_shift;
+		ns = pv->system_time +
+		     (uint64_t)(((unsigned __int128)delta * pv->tsc_to_system_mul) >> 32);
+		asm volatile("" ::: "memory");
+		if (pv->version == version)
+			return ns;
+	}
+	GUEST_ASSERT(!"kvmclock changed under 100 readings in a row");
+	return 0;
 }
 
 static uint64_t now_ns(clockid_t clk)
