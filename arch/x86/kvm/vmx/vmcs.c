@@ -14,6 +14,10 @@
 
 #include "vmx.h"
 
+const u32 mkvm_vmx_guest_msrs[MKVM_VMX_GUEST_MSRS] = {
+	MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SYSCALL_MASK, MSR_KERNEL_GS_BASE,
+};
+
 /**
  * mkvm_vmx_vmclear() - write a VMCS back to memory and make it inactive
  * @pa: its physical address
@@ -67,16 +71,10 @@ static void vmx_load_cpu(struct mkvm_vcpu *vcpu, int cpu)
 	store_ldt(vmx->host_ldt);
 	rdmsrl(MSR_IA32_DEBUGCTLMSR, vmx->host_debugctl);
 
-	rdmsrl(MSR_STAR, vmx->host_star);
-	rdmsrl(MSR_LSTAR, vmx->host_lstar);
-	rdmsrl(MSR_CSTAR, vmx->host_cstar);
-	rdmsrl(MSR_SYSCALL_MASK, vmx->host_sfmask);
-	rdmsrl(MSR_KERNEL_GS_BASE, vmx->host_kernel_gs_base);
-	wrmsrl(MSR_STAR, vmx->star);
-	wrmsrl(MSR_LSTAR, vmx->lstar);
-	wrmsrl(MSR_CSTAR, vmx->cstar);
-	wrmsrl(MSR_SYSCALL_MASK, vmx->sfmask);
-	wrmsrl(MSR_KERNEL_GS_BASE, vmx->kernel_gs_base);
+	for (int i = 0; i < MKVM_VMX_GUEST_MSRS; i++) {
+		rdmsrl(mkvm_vmx_guest_msrs[i], vmx->host_msr[i]);
+		wrmsrl(mkvm_vmx_guest_msrs[i], vmx->guest_msr[i]);
+	}
 	vmx->guest_msrs_loaded = true;
 }
 
@@ -106,15 +104,13 @@ static void vmx_put_cpu(struct mkvm_vcpu *vcpu)
 		wrmsrl(MSR_FS_BASE, vmx->host_fs_base);
 	}
 	if (vmx->guest_msrs_loaded) {
-		rdmsrl(MSR_KERNEL_GS_BASE, vmx->kernel_gs_base);
+		/* SWAPGS is the only one the guest changes without an exit. */
+		rdmsrl(MSR_KERNEL_GS_BASE, vmx->guest_msr[MKVM_VMX_GUEST_MSRS - 1]);
 		/* The user's GS selector goes through SWAPGS into the base restored below. */
 		if (vmx->host_gs)
 			load_gs_index(vmx->host_gs);
-		wrmsrl(MSR_STAR, vmx->host_star);
-		wrmsrl(MSR_LSTAR, vmx->host_lstar);
-		wrmsrl(MSR_CSTAR, vmx->host_cstar);
-		wrmsrl(MSR_SYSCALL_MASK, vmx->host_sfmask);
-		wrmsrl(MSR_KERNEL_GS_BASE, vmx->host_kernel_gs_base);
+		for (int i = 0; i < MKVM_VMX_GUEST_MSRS; i++)
+			wrmsrl(mkvm_vmx_guest_msrs[i], vmx->host_msr[i]);
 		vmx->guest_msrs_loaded = false;
 	}
 	load_fixmap_gdt(smp_processor_id());

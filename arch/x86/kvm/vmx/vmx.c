@@ -225,13 +225,9 @@ static u64 get_guest_msr(struct mkvm_vmx_vcpu *vmx, u64 *slot, u32 index)
 
 static u64 *syscall_msr(struct mkvm_vmx_vcpu *vmx, u32 index)
 {
-	switch (index) {
-	case MSR_STAR:		return &vmx->star;
-	case MSR_LSTAR:		return &vmx->lstar;
-	case MSR_CSTAR:		return &vmx->cstar;
-	case MSR_SYSCALL_MASK:	return &vmx->sfmask;
-	case MSR_KERNEL_GS_BASE: return &vmx->kernel_gs_base;
-	}
+	for (int i = 0; i < MKVM_VMX_GUEST_MSRS; i++)
+		if (mkvm_vmx_guest_msrs[i] == index)
+			return &vmx->guest_msr[i];
 	return NULL;
 }
 
@@ -454,14 +450,8 @@ static void init_vmcs(struct mkvm_vcpu *vcpu)
 	vmcs_write(GUEST_IA32_PAT, 0x0007040600070406ULL);
 	vmx->dr6 = MKVM_DR6_ACTIVE_LOW;
 	vmcs_write(GUEST_DR7, MKVM_DR7_RESET);
-	vmx->star = vmx->lstar = vmx->cstar = vmx->sfmask = vmx->kernel_gs_base = 0;
-	if (vmx->guest_msrs_loaded) {
-		wrmsrl(MSR_STAR, 0);
-		wrmsrl(MSR_LSTAR, 0);
-		wrmsrl(MSR_CSTAR, 0);
-		wrmsrl(MSR_SYSCALL_MASK, 0);
-		wrmsrl(MSR_KERNEL_GS_BASE, 0);
-	}
+	for (int i = 0; i < MKVM_VMX_GUEST_MSRS; i++)
+		set_guest_msr(vmx, &vmx->guest_msr[i], mkvm_vmx_guest_msrs[i], 0);
 	vmx->cr8 = 0;
 	mkvm_vmx_update_nmi_mask(vcpu);
 	vmx_update_guest_debug(vcpu);

@@ -27,6 +27,13 @@ struct mkvm_vmcs {
 	u8 data[PAGE_SIZE - 8];
 };
 
+/*
+ * The MSRs that the guest uses without an exit but the VMCS does not
+ * switch: SYSCALL's and SWAPGS's (vmcs.c).  KERNEL_GS_BASE is the last.
+ */
+#define MKVM_VMX_GUEST_MSRS 5
+extern const u32 mkvm_vmx_guest_msrs[MKVM_VMX_GUEST_MSRS];
+
 struct mkvm_vmx_vcpu {
 	struct mkvm_vcpu *vcpu;
 	struct mkvm_vmcs *vmcs;
@@ -54,12 +61,12 @@ struct mkvm_vmx_vcpu {
 	unsigned long cr8;		/* CR8 exits both ways: the TPR lives here */
 	unsigned long cr2;		/* neither is CR2 */
 	unsigned long dr6;		/* DR6 is no VMCS field: switched by hand */
-	u64 star, lstar, cstar, sfmask, kernel_gs_base;	/* the guest's syscall MSRs */
+	/* The MSRs in mkvm_vmx_guest_msrs[]: the guest's, and the host's while they are loaded. */
+	u64 guest_msr[MKVM_VMX_GUEST_MSRS], host_msr[MKVM_VMX_GUEST_MSRS];
 	/* What a VM exit clears or nulls of the host's (vmcs.c restores them). */
 	u64 host_debugctl;
 	u16 host_ds, host_es, host_fs, host_gs, host_ldt;
 	u64 host_fs_base;
-	u64 host_star, host_lstar, host_cstar, host_sfmask, host_kernel_gs_base;
 	bool guest_msrs_loaded;
 	bool debug_tf;			/* KVM_GUESTDBG_SINGLESTEP set TF for this entry */
 	bool fail;			/* VMLAUNCH/VMRESUME failed (VMfail) */
