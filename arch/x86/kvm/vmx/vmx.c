@@ -503,10 +503,18 @@ static void vmx_vcpu_free(struct mkvm_vcpu *vcpu)
 	kfree(vmx);
 }
 
-/* The EPT pointer (SDM vol. 3 25.6.11): write-back tables of four levels. */
+/*
+ * The EPT pointer (SDM vol. 3 25.6.11): write-back tables of four levels,
+ * with accessed and dirty flags where the CPU has them.  Those make the
+ * processor's own updates of the guest's A/D flags writes to the page
+ * tables' pages (SDM vol. 3 29.3.5), so that dirty logging sees them, as
+ * nested paging does on AMD; minikvm reads no EPT A/D flag itself.
+ */
 static void vmx_load_mmu_root(struct mkvm_vcpu *vcpu, u64 root_pa)
 {
-	to_vmx(vcpu)->eptp = root_pa | VMX_EPTP_MT_WB | VMX_EPTP_PWL_4;
+	u64 ad = mkvm_vmx_caps.ept_vpid & VMX_EPT_AD_BIT ? VMX_EPTP_AD_ENABLE_BIT : 0;
+
+	to_vmx(vcpu)->eptp = root_pa | VMX_EPTP_MT_WB | VMX_EPTP_PWL_4 | ad;
 }
 
 /*
