@@ -259,7 +259,7 @@ int mkvm_vmx_handle_exit(struct mkvm_vcpu *vcpu)
 			vmx->fail ? vmcs_read(VM_INSTRUCTION_ERROR) : reason;
 		vcpu->run->fail_entry.cpu = raw_smp_processor_id();
 		/* What KVM's dump of the VMCS would start with, for whoever reads the log. */
-		pr_info_ratelimited("minikvm: VM entry failed: %s %#llx, qualification %#llx, "
+		pr_warn_ratelimited("minikvm: VM entry failed: %s %#llx, qualification %#llx, "
 				    "interruption %#x, interruptibility %#lx, rip %#lx\n",
 				    vmx->fail ? "instruction error" : "exit reason",
 				    vcpu->run->fail_entry.hardware_entry_failure_reason,
