@@ -536,6 +536,7 @@ TEST(sregs_interrupt_bitmap_is_injected_irq)
 		       1ULL << (IRQ_VECTOR % 64));
 
 	run->immediate_exit = 0;
+	vcpu_set_if_on_intel(vcpu);
 	poison_sync_regs(run);
 	run_to_sync(vcpu, 2, &uc);
 	TEST_ASSERT_EQ(uc.args[1], 1);

@@ -153,6 +153,7 @@ TEST(interrupt_and_nmi_state_round_trip)
 	ev.nmi.pending = 0;
 	ev.interrupt.injected = 1;
 	set_events(vcpu, &ev);
+	vcpu_set_if_on_intel(vcpu);
 	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
 	TEST_ASSERT_EQ(uc.args[1], 1);
 	TEST_ASSERT_EQ(uc.args[2], IRQ_VECTOR);

@@ -157,6 +157,12 @@ struct kvm_msr_list *kvm_get_msr_list(int kvm, unsigned long ioctl_nr);
  * cases where KVM itself behaves as the hardware under it does.
  */
 bool host_cpu_is_intel(void);
+/*
+ * VM entry refuses to inject an external interrupt while RFLAGS.IF is clear
+ * (SDM vol. 3 26.3.1.4), so on Intel KVM fails the entry where AMD takes
+ * it: on Intel, set the guest's IF for a test whose point is elsewhere.
+ */
+void vcpu_set_if_on_intel(struct kvm_vcpu *vcpu);
 /* Pin the calling thread to @cpu (and check it runs there). */
 void pin_to_cpu(int cpu);
 struct kvm_cpuid2 *kvm_get_supported_cpuid(int kvm_fd);

@@ -181,6 +181,17 @@ bool host_cpu_is_intel(void)
 	return ebx == 0x756e6547 && edx == 0x49656e69 && ecx == 0x6c65746e;	/* GenuineIntel */
 }
 
+void vcpu_set_if_on_intel(struct kvm_vcpu *vcpu)
+{
+	struct kvm_regs regs;
+
+	if (!host_cpu_is_intel())
+		return;
+	vcpu_regs_get(vcpu, &regs);
+	regs.rflags |= 0x200;
+	vcpu_regs_set(vcpu, &regs);
+}
+
 void pin_to_cpu(int cpu)
 {
 	cpu_set_t set;
