@@ -21,8 +21,8 @@ KDIR ?= $(shell d=/lib/modules/$$(uname -r)/build; if [ -d $$d ]; then echo $$d;
 # (Bochs) minikvm-vmx (minikvm's VMX backend) and kvm-intel (the reference kvm_intel).
 MODULE ?= minikvm minikvm-shadow kvm kvm-shadow minikvm-vmx kvm-intel
 # The selftests `make check` runs on Intel, where Bochs is slow (make check-intel: all).
-INTEL_TESTS ?= system pio mmio memslots paging cr_access vcpu_events debugregs lifecycle \
-	msr_checks
+INTEL_TESTS ?= system pio mmio memslots paging emul_access irq_injection vcpu_events \
+	debugregs lifecycle msr_checks
 # Extra options for tools/testvm, e.g. TESTVM_OPTS="--cpus 4".
 TESTVM_OPTS ?=
 # Selftest binaries to run (default: all); e.g. TESTS="system memslots".

@@ -2190,6 +2190,15 @@ static void lm_program(struct ecase *c, struct lm *m, const struct lm_case *lc, 
 		p->rflags |= RFLAGS_IOPL3;
 	fs = p->fs = lm_seg_base(r);
 	gs = p->gs = lm_seg_base(r);
+	/*
+	 * VMX refuses to enter with a non-canonical FS or GS base (SDM vol. 3
+	 * 26.3.1.2), which only a VMM can set: on Intel KVM fails the entry,
+	 * so the bases are made canonical there.
+	 */
+	if (host_cpu_is_intel()) {
+		fs = p->fs = (uint64_t)((int64_t)(fs << 16) >> 16);
+		gs = p->gs = (uint64_t)((int64_t)(gs << 16) >> 16);
+	}
 
 	/* The window: each page's backing and rights; now and then an entry above. */
 	for (int i = 0; i < NR_WIN; i++)
@@ -2670,6 +2679,21 @@ static void pm_program(struct ecase *c, struct pm *m, struct rng *r, struct pm_p
 		/* A limit that ends the code somewhere (or before it). */
 		s->cs.g = 0;
 		s->cs.limit = code_la - s->cs.base + p->start + rn(r, 256);
+	}
+	/*
+	 * VMX refuses to enter with some states SVM takes (SDM vol. 3
+	 * 26.3.1.2), which no instruction can load: a data segment register
+	 * holding execute-only code, an SS that is not writable data, an
+	 * available TSS in TR.  On Intel KVM fails such entries, so the
+	 * random state stays within what VMX runs.
+	 */
+	if (host_cpu_is_intel()) {
+		for (int i = 0; i < 6; i++)
+			if (segs[i] != &s->cs && segs[i] != &s->ss && (segs[i]->type & 8))
+				segs[i]->type |= 2;
+		if ((s->ss.type & 0xa) != 2)
+			s->ss.type = 3;
+		s->tr.type = 11;
 	}
 	for (int i = 0; i < 6; i++) {
 		g.seg_base[i] = segs[i]->base;
