@@ -221,8 +221,9 @@ static int setup_controls(void)
 	if (!(c->ept_vpid & VMX_EPT_PAGE_WALK_4_BIT) || !(c->ept_vpid & VMX_EPTP_WB_BIT) ||
 	    !(c->ept_vpid & VMX_EPT_INVEPT_BIT))
 		mkvm_param_ept = false;
-	if (!(c->ept_vpid & VMX_VPID_INVVPID_BIT) ||
-	    !(c->ept_vpid & VMX_VPID_EXTENT_SINGLE_CONTEXT_BIT))
+	/* The VPID capabilities are the MSR's upper half (SDM vol. 3 A.10). */
+	if (!((c->ept_vpid >> 32) & VMX_VPID_INVVPID_BIT) ||
+	    !((c->ept_vpid >> 32) & VMX_VPID_EXTENT_SINGLE_CONTEXT_BIT))
 		mkvm_param_vpid = false;
 	if (mkvm_param_ept)
 		proc2_opt |= SECONDARY_EXEC_ENABLE_EPT;
