@@ -199,6 +199,13 @@ struct mkvm_x86_ops {
 	const char *name;
 	int (*hardware_setup)(void);
 	void (*hardware_unsetup)(void);
+	/*
+	 * On an emergency reboot or kexec: virtualization off on this CPU.
+	 * Registered only once /dev/kvm is minikvm's (mkvm_arch_emergency()):
+	 * the kernel holds one such callback, and a KVM that keeps /dev/kvm may
+	 * have it.
+	 */
+	void (*emergency_disable)(void);
 	int (*vcpu_create)(struct mkvm_vcpu *vcpu);
 	void (*vcpu_free)(struct mkvm_vcpu *vcpu);
 	/*
@@ -346,6 +353,7 @@ static inline void mkvm_vcpu_put(struct mkvm_vcpu *vcpu)
 /* arch/x86/kvm/x86.c: entry points from the core */
 int mkvm_arch_init(void);
 void mkvm_arch_exit(void);
+void mkvm_arch_emergency(bool on);
 long mkvm_arch_check_extension(struct mkvm_vm *vm, long cap);
 long mkvm_arch_dev_ioctl(unsigned int ioctl, unsigned long arg);
 long mkvm_arch_vm_ioctl(struct mkvm_vm *vm, unsigned int ioctl, unsigned long arg);

@@ -78,6 +78,7 @@ static int __init minikvm_init(void)
 		pr_err("minikvm: cannot register /dev/kvm: %d\n", r);
 		return r;
 	}
+	mkvm_arch_emergency(true);
 	pr_info("minikvm: /dev/kvm registered, using %s\n", mkvm_x86->name);
 	return 0;
 }
@@ -85,6 +86,7 @@ static int __init minikvm_init(void)
 static void __exit minikvm_exit(void)
 {
 	misc_deregister(&kvm_dev);
+	mkvm_arch_emergency(false);
 	mkvm_irqfd_module_exit();
 	mkvm_arch_exit();
 }

@@ -9,6 +9,7 @@
 #include <linux/uaccess.h>
 #include <asm/cpufeature.h>
 #include <asm/fpu/xstate.h>
+#include <asm/reboot.h>
 #include <asm/tsc.h>
 
 #include <minikvm/core.h>
@@ -40,6 +41,18 @@ int mkvm_arch_init(void)
 	if (!r)
 		mkvm_cpuid_init();
 	return r;
+}
+
+/**
+ * mkvm_arch_emergency() - the vendor's emergency-reboot callback on or off
+ * @on: register it (/dev/kvm is registered) or unregister it (unload)
+ */
+void mkvm_arch_emergency(bool on)
+{
+	if (on)
+		cpu_emergency_register_virt_callback(mkvm_x86->emergency_disable);
+	else
+		cpu_emergency_unregister_virt_callback(mkvm_x86->emergency_disable);
 }
 
 void mkvm_arch_exit(void)

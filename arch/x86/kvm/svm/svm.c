@@ -752,13 +752,10 @@ static int svm_hardware_setup(void)
 	memset(iopm, 0xff, PAGE_SIZE << IOPM_ORDER);
 	memset(msrpm, 0xff, PAGE_SIZE << MSRPM_ORDER);
 
-	cpu_emergency_register_virt_callback(svm_emergency_disable);
 	r = cpuhp_setup_state(CPUHP_AP_ONLINE_DYN, "minikvm/svm:online", svm_cpu_online,
 			      svm_cpu_offline);
-	if (r < 0) {
-		cpu_emergency_unregister_virt_callback(svm_emergency_disable);
+	if (r < 0)
 		goto free_maps;
-	}
 	svm_cpuhp_state = r;
 	pr_info("minikvm: SVM with %s, %u ASIDs, nrips %s, decode assists %s, nested %s\n",
 		mkvm_param_npt ? "NPT" : "the shadow MMU", svm_max_asid, mkvm_svm_nrips ? "yes" : "no",
@@ -775,7 +772,6 @@ free_maps:
 static void svm_hardware_unsetup(void)
 {
 	cpuhp_remove_state(svm_cpuhp_state);
-	cpu_emergency_unregister_virt_callback(svm_emergency_disable);
 	free_pages((unsigned long)iopm, IOPM_ORDER);
 	free_pages((unsigned long)msrpm, MSRPM_ORDER);
 	free_cpu_pages();
@@ -785,6 +781,7 @@ const struct mkvm_x86_ops mkvm_svm_ops = {
 	.name = "AMD SVM",
 	.hardware_setup = svm_hardware_setup,
 	.hardware_unsetup = svm_hardware_unsetup,
+	.emergency_disable = svm_emergency_disable,
 	.vcpu_create = svm_vcpu_create,
 	.vcpu_free = svm_vcpu_free,
 	.get_sregs = svm_get_sregs,

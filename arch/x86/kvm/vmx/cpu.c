@@ -146,8 +146,12 @@ static int vmx_cpu_offline(unsigned int cpu)
 	return 0;
 }
 
-/* On an emergency reboot or kexec VMX must be off: INIT is blocked in VMX operation. */
-static void vmx_emergency_disable(void)
+/**
+ * mkvm_vmx_emergency_disable() - VMX off on this CPU, for an emergency reboot or kexec
+ *
+ * INIT is blocked in VMX operation: the next kernel would hang.
+ */
+void mkvm_vmx_emergency_disable(void)
 {
 	vmx_off();
 }
@@ -293,11 +297,9 @@ int mkvm_vmx_hardware_setup(void)
 		*per_cpu_ptr(vmxon_pages, cpu) = p;
 	}
 	preempt_notifier_inc();
-	cpu_emergency_register_virt_callback(vmx_emergency_disable);
 	r = cpuhp_setup_state(CPUHP_AP_ONLINE_DYN, "minikvm/vmx:online", vmx_cpu_online,
 			      vmx_cpu_offline);
 	if (r < 0) {
-		cpu_emergency_unregister_virt_callback(vmx_emergency_disable);
 		preempt_notifier_dec();
 		goto free;
 	}
@@ -319,7 +321,6 @@ free:
 void mkvm_vmx_hardware_unsetup(void)
 {
 	cpuhp_remove_state(vmx_cpuhp_state);
-	cpu_emergency_unregister_virt_callback(vmx_emergency_disable);
 	preempt_notifier_dec();
 	free_vmxon_pages();
 	bitmap_free(vpid_bitmap);

@@ -695,6 +695,7 @@ const struct mkvm_x86_ops mkvm_vmx_ops = {
 	.name = "Intel VMX",
 	.hardware_setup = mkvm_vmx_hardware_setup,
 	.hardware_unsetup = mkvm_vmx_hardware_unsetup,
+	.emergency_disable = mkvm_vmx_emergency_disable,
 	.vcpu_create = vmx_vcpu_create,
 	.vcpu_free = vmx_vcpu_free,
 	.vcpu_load = mkvm_vmx_vcpu_load,

@@ -146,6 +146,7 @@ static inline void invvpid(unsigned long type, u16 id)
 /* cpu.c */
 int mkvm_vmx_hardware_setup(void);
 void mkvm_vmx_hardware_unsetup(void);
+void mkvm_vmx_emergency_disable(void);
 int mkvm_vmx_alloc_vpid(void);
 void mkvm_vmx_free_vpid(int id);
 
