@@ -2684,13 +2684,21 @@ static void pm_program(struct ecase *c, struct pm *m, struct rng *r, struct pm_p
 	 * VMX refuses to enter with some states SVM takes (SDM vol. 3
 	 * 26.3.1.2), which no instruction can load: a data segment register
 	 * holding execute-only code, an SS that is not writable data, an
-	 * available TSS in TR.  On Intel KVM fails such entries, so the
+	 * available TSS in TR, a limit that its G bit cannot express.  On Intel KVM fails such entries, so the
 	 * random state stays within what VMX runs.
 	 */
 	if (host_cpu_is_intel()) {
-		for (int i = 0; i < 6; i++)
-			if (segs[i] != &s->cs && segs[i] != &s->ss && (segs[i]->type & 8))
-				segs[i]->type |= 2;
+		for (int i = 0; i < 6; i++) {
+			struct kvm_segment *sg = segs[i];
+
+			if (sg != &s->cs && sg != &s->ss && (sg->type & 8))
+				sg->type |= 2;
+			/* VMX's limit is in bytes, but with the G it implies (SDM 26.3.1.2). */
+			if (sg->limit > 0xfffff || (sg->g && (sg->limit & 0xfff) != 0xfff)) {
+				sg->g = 1;
+				sg->limit |= 0xfff;
+			}
+		}
 		if ((s->ss.type & 0xa) != 2)
 			s->ss.type = 3;
 		s->tr.type = 11;
