@@ -138,9 +138,13 @@ check: all
 		INTEL_SELFTESTS="$(if $(TESTS),$(SELECTED_TESTS),$(addprefix $(BUILD)/tests/,$(INTEL_TESTS)))" \
 		tools/check "$(MODULE)"
 
-# Everything on Intel: the whole selftest suite on minikvm's VMX backend and on kvm_intel.
+# Everything on Intel: the whole selftest suite on minikvm's VMX backend and on kvm_intel,
+# but the programs whose guests spin with interrupts off, which stop the one-CPU Bochs
+# machine on either hypervisor (Documentation/testing.rst).
+INTEL_UNPROVABLE := lifecycle_stress fuzz_ioctl
 check-intel: all
-	@UNIT_TESTS="$(UNIT_BINS)" SELFTESTS="$(SELECTED_TESTS)" INTEL_SELFTESTS="$(SELECTED_TESTS)" \
+	@UNIT_TESTS="$(UNIT_BINS)" SELFTESTS="$(SELECTED_TESTS)" \
+		INTEL_SELFTESTS="$(filter-out $(addprefix $(BUILD)/tests/,$(INTEL_UNPROVABLE)),$(SELECTED_TESTS))" \
 		tools/check "minikvm-vmx kvm-intel"
 
 # The main job: `minikvm run` boots Linux with 2 vCPUs and a disk in the test machine.
