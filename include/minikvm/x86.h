@@ -201,9 +201,8 @@ struct mkvm_x86_ops {
 	void (*hardware_unsetup)(void);
 	/*
 	 * On an emergency reboot or kexec: virtualization off on this CPU.
-	 * Registered only once /dev/kvm is minikvm's (mkvm_arch_emergency()):
-	 * the kernel holds one such callback, and a KVM that keeps /dev/kvm may
-	 * have it.
+	 * Registered around hardware_setup/unsetup, once /dev/kvm is minikvm's:
+	 * the kernel holds one such callback, which a loaded KVM may have.
 	 */
 	void (*emergency_disable)(void);
 	int (*vcpu_create)(struct mkvm_vcpu *vcpu);
@@ -353,7 +352,6 @@ static inline void mkvm_vcpu_put(struct mkvm_vcpu *vcpu)
 /* arch/x86/kvm/x86.c: entry points from the core */
 int mkvm_arch_init(void);
 void mkvm_arch_exit(void);
-void mkvm_arch_emergency(bool on);
 long mkvm_arch_check_extension(struct mkvm_vm *vm, long cap);
 long mkvm_arch_dev_ioctl(unsigned int ioctl, unsigned long arg);
 long mkvm_arch_vm_ioctl(struct mkvm_vm *vm, unsigned int ioctl, unsigned long arg);

@@ -36,8 +36,17 @@ static long dev_ioctl(struct file *filp, unsigned int ioctl, unsigned long arg)
 	}
 }
 
+/* Set once the hardware is set up: /dev/kvm exists a little before that. */
+static bool ready;
+
+static int dev_open(struct inode *inode, struct file *filp)
+{
+	return smp_load_acquire(&ready) ? 0 : -ENODEV;
+}
+
 static const struct file_operations dev_fops = {
 	.owner = THIS_MODULE,
+	.open = dev_open,
 	.unlocked_ioctl = dev_ioctl,
 	.llseek = noop_llseek,
 };
@@ -51,42 +60,44 @@ static struct miscdevice kvm_dev = {
 
 static int __init minikvm_init(void)
 {
-	int r = mkvm_arch_init();
+	int r = mkvm_irqfd_module_init();
 
-	if (r == -EOPNOTSUPP) {
-		pr_err("minikvm: this CPU has no usable SVM or VMX\n");
-		return r;
-	}
 	if (r)
 		return r;
-	r = mkvm_irqfd_module_init();
-	if (r) {
-		mkvm_arch_exit();
-		return r;
-	}
+	/*
+	 * /dev/kvm first: where KVM holds it, nothing of the hardware is
+	 * touched (KVM may also hold the kernel's one emergency-reboot
+	 * callback).  No one can open it before the hardware is ready.
+	 */
 	r = misc_register(&kvm_dev);
-	if (r) {
-		mkvm_irqfd_module_exit();
-		mkvm_arch_exit();
-	}
-	if (r == -EBUSY) {
+	if (r == -EBUSY)
 		pr_err("minikvm: /dev/kvm (misc minor %d) is taken, probably by kvm.ko: "
 		       "unload kvm_amd/kvm_intel and kvm first\n", KVM_MINOR);
-		return r;
-	}
-	if (r) {
+	else if (r)
 		pr_err("minikvm: cannot register /dev/kvm: %d\n", r);
-		return r;
-	}
-	mkvm_arch_emergency(true);
+	if (r)
+		goto irqfd;
+	r = mkvm_arch_init();
+	if (r == -EOPNOTSUPP)
+		pr_err("minikvm: this CPU has no usable SVM or VMX\n");
+	if (r)
+		goto misc;
+	/* Pairs with the acquire in dev_open(). */
+	smp_store_release(&ready, true);
 	pr_info("minikvm: /dev/kvm registered, using %s\n", mkvm_x86->name);
 	return 0;
+
+misc:
+	misc_deregister(&kvm_dev);
+irqfd:
+	mkvm_irqfd_module_exit();
+	return r;
 }
 
 static void __exit minikvm_exit(void)
 {
+	/* Open fds hold the module: none is left, and none can be made after this. */
 	misc_deregister(&kvm_dev);
-	mkvm_arch_emergency(false);
 	mkvm_irqfd_module_exit();
 	mkvm_arch_exit();
 }

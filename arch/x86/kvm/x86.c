@@ -36,23 +36,19 @@ int mkvm_arch_init(void)
 		return -EOPNOTSUPP;
 	mkvm_params_pick(mkvm_x86 == &mkvm_svm_ops);
 	mkvm_fpu_init();
+	/*
+	 * Before any CPU turns virtualization on, and after the last turned it
+	 * off: a crash or kexec in between would leave a CPU that blocks INIT.
+	 */
+	cpu_emergency_register_virt_callback(mkvm_x86->emergency_disable);
 	r = mkvm_x86->hardware_setup();
-	/* After the vendor: it says what nesting it can offer. */
-	if (!r)
-		mkvm_cpuid_init();
-	return r;
-}
-
-/**
- * mkvm_arch_emergency() - the vendor's emergency-reboot callback on or off
- * @on: register it (/dev/kvm is registered) or unregister it (unload)
- */
-void mkvm_arch_emergency(bool on)
-{
-	if (on)
-		cpu_emergency_register_virt_callback(mkvm_x86->emergency_disable);
-	else
+	if (r) {
 		cpu_emergency_unregister_virt_callback(mkvm_x86->emergency_disable);
+		return r;
+	}
+	/* After the vendor: it says what nesting it can offer. */
+	mkvm_cpuid_init();
+	return 0;
 }
 
 void mkvm_arch_exit(void)
@@ -60,6 +56,7 @@ void mkvm_arch_exit(void)
 	/* No CPU may keep a guest's TSC_AUX, nor a notifier in this module. */
 	mkvm_tsc_aux_exit();
 	mkvm_x86->hardware_unsetup();
+	cpu_emergency_unregister_virt_callback(mkvm_x86->emergency_disable);
 }
 
 /**

@@ -149,11 +149,13 @@ static int vmx_cpu_offline(unsigned int cpu)
 /**
  * mkvm_vmx_emergency_disable() - VMX off on this CPU, for an emergency reboot or kexec
  *
- * INIT is blocked in VMX operation: the next kernel would hang.
+ * INIT is blocked in VMX operation: the next kernel would hang.  Intel PT is
+ * left alone: nothing should start tracing again on the way down.
  */
 void mkvm_vmx_emergency_disable(void)
 {
-	vmx_off();
+	if (cr4_read_shadow() & X86_CR4_VMXE)
+		cpu_vmxoff();
 }
 
 static void free_vmxon_pages(void)

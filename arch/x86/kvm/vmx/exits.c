@@ -67,8 +67,12 @@ static int handle_db(struct mkvm_vcpu *vcpu)
 		return 0;
 	}
 	/* ICEBP's #DB is a trap of the instruction (SDM vol. 3 25.8.3): return past it. */
-	if ((vmx->exit_intr_info & INTR_INFO_INTR_TYPE_MASK) == INTR_TYPE_PRIV_SW_EXCEPTION)
-		vcpu->arch.rip += vmx->insn_len;
+	if ((vmx->exit_intr_info & INTR_INFO_INTR_TYPE_MASK) == INTR_TYPE_PRIV_SW_EXCEPTION) {
+		unsigned long next = vcpu->arch.rip + vmx->insn_len;
+		bool wide = (vcpu->arch.efer & EFER_LMA) && (vmcs_read(GUEST_CS_AR_BYTES) & BIT(13));
+
+		mkvm_rip_past_insn(vcpu, wide ? next : (u32)next);
+	}
 	mkvm_queue_exception_payload(vcpu, DB_VECTOR, false, 0, bits);
 	return 1;
 }

@@ -63,13 +63,12 @@ static void vmx_load_cpu(struct mkvm_vcpu *vcpu, int cpu)
 	vmcs_write(HOST_GS_BASE, v);
 	rdmsrl(MSR_FS_BASE, vmx->host_fs_base);
 	vmcs_write(HOST_FS_BASE, vmx->host_fs_base);
-	/* A VM exit nulls these and clears DEBUGCTL (SDM vol. 3 27.5): kept for the way back. */
+	/* A VM exit nulls these (SDM vol. 3 27.5.2): kept for the way back. */
 	savesegment(ds, vmx->host_ds);
 	savesegment(es, vmx->host_es);
 	savesegment(fs, vmx->host_fs);
 	savesegment(gs, vmx->host_gs);
 	store_ldt(vmx->host_ldt);
-	rdmsrl(MSR_IA32_DEBUGCTLMSR, vmx->host_debugctl);
 
 	for (int i = 0; i < MKVM_VMX_GUEST_MSRS; i++) {
 		rdmsrl(mkvm_vmx_guest_msrs[i], vmx->host_msr[i]);
@@ -106,9 +105,16 @@ static void vmx_put_cpu(struct mkvm_vcpu *vcpu)
 	if (vmx->guest_msrs_loaded) {
 		/* SWAPGS is the only one the guest changes without an exit. */
 		rdmsrl(MSR_KERNEL_GS_BASE, vmx->guest_msr[MKVM_VMX_GUEST_MSRS - 1]);
-		/* The user's GS selector goes through SWAPGS into the base restored below. */
-		if (vmx->host_gs)
+		/*
+		 * The user's GS selector goes through SWAPGS into the base
+		 * restored below; meanwhile KERNEL_GS_BASE must not be the
+		 * guest's, which an NMI between the SWAPGSes could take for
+		 * the kernel's GS base.
+		 */
+		if (vmx->host_gs) {
+			wrmsrl(MSR_KERNEL_GS_BASE, vmx->host_msr[MKVM_VMX_GUEST_MSRS - 1]);
 			load_gs_index(vmx->host_gs);
+		}
 		for (int i = 0; i < MKVM_VMX_GUEST_MSRS; i++)
 			wrmsrl(mkvm_vmx_guest_msrs[i], vmx->host_msr[i]);
 		vmx->guest_msrs_loaded = false;

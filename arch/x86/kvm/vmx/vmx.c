@@ -645,6 +645,8 @@ static void vmx_run(struct mkvm_vcpu *vcpu)
 	if (native_read_cr2() != vmx->cr2)
 		native_write_cr2(vmx->cr2);
 
+	/* Now, interrupts off: host perf may change it at any time before. */
+	rdmsrl(MSR_IA32_DEBUGCTLMSR, vmx->host_debugctl);
 	if (mkvm_vmx_l1d_flush)
 		native_wrmsrl(MSR_IA32_FLUSH_CMD, L1D_FLUSH);
 	vmx->fail = mkvm_vmx_vmenter(vcpu->arch.regs, vmx->launched);
@@ -675,9 +677,16 @@ static void vmx_run(struct mkvm_vcpu *vcpu)
 	vmx->idt_info = vmcs_read(IDT_VECTORING_INFO_FIELD);
 	vmx->idt_error = vmcs_read(IDT_VECTORING_ERROR_CODE);
 	vmx->insn_len = vmcs_read(VM_EXIT_INSTRUCTION_LEN);
-	/* A failed entry loaded no guest state and did not launch (SDM vol. 3 26.8), as on KVM. */
-	if (vmx->exit_reason & VMX_EXIT_REASONS_FAILED_VMENTRY)
+	/*
+	 * A failed entry loaded no guest state and did not launch (SDM vol. 3
+	 * 26.8), as on KVM; its event fields mean nothing either.
+	 */
+	if (vmx->exit_reason & VMX_EXIT_REASONS_FAILED_VMENTRY) {
+		vmx->exit_intr_info = vmx->exit_intr_error = 0;
+		vmx->idt_info = vmx->idt_error = 0;
+		vmx->insn_len = 0;
 		return;
+	}
 	vmx->launched = true;
 
 	vcpu->arch.regs[REG_RSP] = vmcs_read(GUEST_RSP);
