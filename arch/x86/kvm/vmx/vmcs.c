@@ -74,7 +74,6 @@ static void vmx_load_cpu(struct mkvm_vcpu *vcpu, int cpu)
 		rdmsrl(mkvm_vmx_guest_msrs[i], vmx->host_msr[i]);
 		wrmsrl(mkvm_vmx_guest_msrs[i], vmx->guest_msr[i]);
 	}
-	vmx->guest_msrs_loaded = true;
 }
 
 /*
@@ -102,23 +101,19 @@ static void vmx_put_cpu(struct mkvm_vcpu *vcpu)
 		loadsegment(fs, vmx->host_fs);
 		wrmsrl(MSR_FS_BASE, vmx->host_fs_base);
 	}
-	if (vmx->guest_msrs_loaded) {
-		/* SWAPGS is the only one the guest changes without an exit. */
-		rdmsrl(MSR_KERNEL_GS_BASE, vmx->guest_msr[MKVM_VMX_GUEST_MSRS - 1]);
-		/*
-		 * The user's GS selector goes through SWAPGS into the base
-		 * restored below; meanwhile KERNEL_GS_BASE must not be the
-		 * guest's, which an NMI between the SWAPGSes could take for
-		 * the kernel's GS base.
-		 */
-		if (vmx->host_gs) {
-			wrmsrl(MSR_KERNEL_GS_BASE, vmx->host_msr[MKVM_VMX_GUEST_MSRS - 1]);
-			load_gs_index(vmx->host_gs);
-		}
-		for (int i = 0; i < MKVM_VMX_GUEST_MSRS; i++)
-			wrmsrl(mkvm_vmx_guest_msrs[i], vmx->host_msr[i]);
-		vmx->guest_msrs_loaded = false;
+	/* SWAPGS is the only one the guest changes without an exit. */
+	rdmsrl(MSR_KERNEL_GS_BASE, vmx->guest_msr[MKVM_VMX_GUEST_MSRS - 1]);
+	/*
+	 * The user's GS selector goes through SWAPGS into the base restored
+	 * below; meanwhile KERNEL_GS_BASE must not be the guest's, which an
+	 * NMI between the SWAPGSes could take for the kernel's GS base.
+	 */
+	if (vmx->host_gs) {
+		wrmsrl(MSR_KERNEL_GS_BASE, vmx->host_msr[MKVM_VMX_GUEST_MSRS - 1]);
+		load_gs_index(vmx->host_gs);
 	}
+	for (int i = 0; i < MKVM_VMX_GUEST_MSRS; i++)
+		wrmsrl(mkvm_vmx_guest_msrs[i], vmx->host_msr[i]);
 	load_fixmap_gdt(smp_processor_id());
 }
 
@@ -152,7 +147,6 @@ void mkvm_vmx_vcpu_load(struct mkvm_vcpu *vcpu)
 
 	preempt_notifier_register(&vmx->pn);
 	vmx_load_cpu(vcpu, cpu);
-	vmx->loaded = true;
 	put_cpu();
 }
 
@@ -167,7 +161,6 @@ void mkvm_vmx_vcpu_put(struct mkvm_vcpu *vcpu)
 	preempt_disable();
 	vmx_put_cpu(vcpu);
 	preempt_notifier_unregister(&vmx->pn);
-	vmx->loaded = false;
 	preempt_enable();
 }
 

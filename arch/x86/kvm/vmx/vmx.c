@@ -204,12 +204,10 @@ static int vmx_get_cpl(struct mkvm_vcpu *vcpu)
 static void set_guest_msr(struct mkvm_vmx_vcpu *vmx, u64 *slot, u32 index, u64 data)
 {
 	*slot = data;
-	if (vmx->guest_msrs_loaded) {
-		preempt_disable();
-		if (vmx->guest_msrs_loaded)
-			wrmsrl(index, data);
-		preempt_enable();
-	}
+	preempt_disable();
+	if (vmx->cpu >= 0)
+		wrmsrl(index, data);
+	preempt_enable();
 }
 
 static u64 get_guest_msr(struct mkvm_vmx_vcpu *vmx, u64 *slot, u32 index)
@@ -217,7 +215,7 @@ static u64 get_guest_msr(struct mkvm_vmx_vcpu *vmx, u64 *slot, u32 index)
 	u64 v = *slot;
 
 	preempt_disable();
-	if (vmx->guest_msrs_loaded)
+	if (vmx->cpu >= 0)
 		rdmsrl(index, v);
 	preempt_enable();
 	return v;
@@ -455,14 +453,6 @@ static void init_vmcs(struct mkvm_vcpu *vcpu)
 	vmx->cr8 = 0;
 	mkvm_vmx_update_nmi_mask(vcpu);
 	vmx_update_guest_debug(vcpu);
-}
-
-/* INIT: the VMCS as at power-on; the TSC runs on (its offset is kept in software). */
-static void vmx_init_event(struct mkvm_vcpu *vcpu)
-{
-	preempt_disable();
-	init_vmcs(vcpu);
-	preempt_enable();
 }
 
 static int vmx_vcpu_create(struct mkvm_vcpu *vcpu)
@@ -737,7 +727,7 @@ const struct mkvm_x86_ops mkvm_vmx_ops = {
 	.update_nmi_mask = mkvm_vmx_update_nmi_mask,
 	.set_tsc_offset = vmx_set_tsc_offset,
 	.update_cr8_intercept = mkvm_vmx_update_cr8_intercept,
-	.init_event = vmx_init_event,
+	.init_event = init_vmcs,	/* INIT: the TSC offset is kept in software */
 	.update_guest_debug = vmx_update_guest_debug,
 	/* EPT entries (SDM vol. 3 29.3.2); guest accesses are checked by their R/W/X. */
 	.tdp_format = MKVM_SPTE_EPT,

@@ -44,17 +44,15 @@ struct mkvm_vmx_vcpu {
 	 * thread is scheduled in, cleared whenever it is scheduled out and at
 	 * the end (vmx.c).  So no other CPU ever holds it in its cache.
 	 */
-	int cpu;			/* where it is current, or -1 */
+	int cpu;			/* where it is current (and guest_msr[] live), or -1 */
 	int last_cpu;			/* where the guest last ran: another means a TLB flush */
 	bool launched;			/* VMLAUNCH done since the last VMCLEAR */
-	bool loaded;			/* between vcpu_load and vcpu_put */
 	struct preempt_notifier pn;
 	u16 vpid;
 	/* Controls as last written, to change them without a VMREAD. */
 	u32 proc, proc2, entry, exc_bitmap;
 	bool flush;			/* flush_tlb: INVEPT before the next entry */
 	bool pdptr_dirty;		/* PAE paging's PDPTEs to load from guest memory */
-	u64 pdptr[4];
 	u64 tsc_offset, tsc_offset_written;
 	u64 eptp, eptp_written;
 	unsigned long host_cr3, host_cr4;
@@ -67,7 +65,6 @@ struct mkvm_vmx_vcpu {
 	u64 host_debugctl;
 	u16 host_ds, host_es, host_fs, host_gs, host_ldt;
 	u64 host_fs_base;
-	bool guest_msrs_loaded;
 	bool debug_tf;			/* KVM_GUESTDBG_SINGLESTEP set TF for this entry */
 	bool fail;			/* VMLAUNCH/VMRESUME failed (VMfail) */
 	/* The last exit, read right after it. */
