@@ -195,22 +195,22 @@ static int setup_controls(void)
 	struct mkvm_vmx_caps *c = &mkvm_vmx_caps;
 	u64 basic;
 	bool true_ctls;
-	u32 proc2_opt = 0;
+	u32 proc2_opt = 0, proc_msr;
+	u32 proc_req = CPU_BASED_HLT_EXITING | CPU_BASED_MWAIT_EXITING | CPU_BASED_RDPMC_EXITING |
+		       CPU_BASED_CR8_LOAD_EXITING | CPU_BASED_CR8_STORE_EXITING |
+		       CPU_BASED_UNCOND_IO_EXITING | CPU_BASED_MONITOR_EXITING |
+		       CPU_BASED_USE_TSC_OFFSETTING | CPU_BASED_ACTIVATE_SECONDARY_CONTROLS;
 	int r;
 
 	rdmsrl(MSR_IA32_VMX_BASIC, basic);
 	c->revision = basic & 0x7fffffff;
 	true_ctls = basic & VMX_BASIC_TRUE_CTLS;
+	proc_msr = true_ctls ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS : MSR_IA32_VMX_PROCBASED_CTLS;
 	/* The "true" MSRs let default-1 controls such as CR3 exiting be cleared (SDM A.2). */
 	r = adjust(true_ctls ? MSR_IA32_VMX_TRUE_PINBASED_CTLS : MSR_IA32_VMX_PINBASED_CTLS,
 		   PIN_BASED_EXT_INTR_MASK | PIN_BASED_NMI_EXITING | PIN_BASED_VIRTUAL_NMIS, 0,
 		   &c->pin);
-	r = r ?: adjust(true_ctls ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS : MSR_IA32_VMX_PROCBASED_CTLS,
-			CPU_BASED_HLT_EXITING | CPU_BASED_MWAIT_EXITING | CPU_BASED_RDPMC_EXITING |
-			CPU_BASED_CR8_LOAD_EXITING | CPU_BASED_CR8_STORE_EXITING |
-			CPU_BASED_UNCOND_IO_EXITING | CPU_BASED_MONITOR_EXITING |
-			CPU_BASED_USE_TSC_OFFSETTING | CPU_BASED_ACTIVATE_SECONDARY_CONTROLS,
-			0, &c->proc);
+	r = r ?: adjust(proc_msr, proc_req, 0, &c->proc);
 	r = r ?: adjust(true_ctls ? MSR_IA32_VMX_TRUE_EXIT_CTLS : MSR_IA32_VMX_EXIT_CTLS,
 			VM_EXIT_HOST_ADDR_SPACE_SIZE | VM_EXIT_ACK_INTR_ON_EXIT |
 			VM_EXIT_SAVE_IA32_EFER | VM_EXIT_LOAD_IA32_EFER | VM_EXIT_SAVE_IA32_PAT |
@@ -237,8 +237,14 @@ static int setup_controls(void)
 		proc2_opt |= SECONDARY_EXEC_ENABLE_VPID;
 	if (mkvm_param_ept && mkvm_param_unrestricted_guest)
 		proc2_opt |= SECONDARY_EXEC_UNRESTRICTED_GUEST;
-	/* Without these, RDTSCP and INVPCID raise #UD in the guest (SDM 25.6.2); XSAVES does. */
-	proc2_opt |= SECONDARY_EXEC_ENABLE_RDTSCP | SECONDARY_EXEC_ENABLE_INVPCID;
+	/*
+	 * Without these, RDTSCP and INVPCID raise #UD in the guest (SDM 25.6.2);
+	 * XSAVES does.  On the shadow MMU INVPCID raises #UD, as on SVM: with
+	 * INVLPG exiting it would exit, and it would leave the shadow as it is.
+	 */
+	proc2_opt |= SECONDARY_EXEC_ENABLE_RDTSCP;
+	if (mkvm_param_ept)
+		proc2_opt |= SECONDARY_EXEC_ENABLE_INVPCID;
 	/* WBINVD would flush the host's caches, shared ones too, at the guest's will. */
 	proc2_opt |= SECONDARY_EXEC_WBINVD_EXITING;
 	/* A vCPU spinning on a lock held by a vCPU that is not running gives its CPU up. */
@@ -249,10 +255,23 @@ static int setup_controls(void)
 	mkvm_param_ept = c->proc2 & SECONDARY_EXEC_ENABLE_EPT;
 	mkvm_param_vpid = c->proc2 & SECONDARY_EXEC_ENABLE_VPID;
 	mkvm_param_unrestricted_guest = c->proc2 & SECONDARY_EXEC_UNRESTRICTED_GUEST;
-	if (!mkvm_param_ept || !mkvm_param_unrestricted_guest) {
-		/* Real mode would need vm86 or the emulator; the shadow MMU on VMX is not built. */
-		pr_err("minikvm: VMX without EPT and unrestricted guest is not supported yet\n");
+	/*
+	 * Unrestricted guest needs EPT (SDM vol. 3 26.2.1.1).  Without it VM
+	 * entry wants CR0.PE and PG set: paging off is the shadow MMU's
+	 * identity map, and real mode is not run (vmx.c, vmx_run()).  With EPT,
+	 * paging off without unrestricted guest would need an identity table in
+	 * guest memory, which minikvm does not build: refused at load.
+	 */
+	if (mkvm_param_ept && !mkvm_param_unrestricted_guest) {
+		pr_err("minikvm: EPT without unrestricted guest is not supported: use ept=0\n");
 		return -EOPNOTSUPP;
+	}
+	/* The shadow MMU's: the guest's CR3 and INVLPG, and its own #PF (vmx.c). */
+	if (!mkvm_param_ept) {
+		r = adjust(proc_msr, proc_req | CPU_BASED_CR3_LOAD_EXITING |
+			   CPU_BASED_CR3_STORE_EXITING | CPU_BASED_INVLPG_EXITING, 0, &c->proc);
+		if (r)
+			return r;
 	}
 	rdmsrl(MSR_IA32_VMX_CR0_FIXED0, c->cr0_fixed0);
 	rdmsrl(MSR_IA32_VMX_CR0_FIXED1, c->cr0_fixed1);
@@ -276,7 +295,7 @@ int mkvm_vmx_hardware_setup(void)
 	if (r)
 		return r;
 	setup_l1d_flush();
-	mkvm_tdp_enabled = true;
+	mkvm_tdp_enabled = mkvm_param_ept;
 	if (mkvm_nested) {
 		pr_info("minikvm: nested VMX is not supported yet: nested=0\n");
 		mkvm_nested = false;
@@ -306,8 +325,12 @@ int mkvm_vmx_hardware_setup(void)
 		goto free;
 	}
 	vmx_cpuhp_state = r;
-	pr_info("minikvm: VMX with EPT, VPID %s, unrestricted guest\n",
-		mkvm_param_vpid ? "on" : "off");
+	if (mkvm_param_ept)
+		pr_info("minikvm: VMX with EPT, VPID %s, unrestricted guest\n",
+			mkvm_param_vpid ? "on" : "off");
+	else
+		pr_info("minikvm: VMX on the shadow MMU, VPID %s; guests in real mode do not run\n",
+			mkvm_param_vpid ? "on" : "off");
 	return 0;
 
 free:

@@ -121,6 +121,9 @@ static int handle_exception(struct mkvm_vcpu *vcpu)
 		return 1;
 	case MC_VECTOR:
 		return 1;
+	case PF_VECTOR:
+		/* Intercepted on the shadow MMU only; the qualification is the address (27.2.1). */
+		return mkvm_shadow_page_fault(vcpu, vmx->exit_qual, vmx->exit_intr_error);
 	}
 	return internal_error(vcpu, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON);
 }
@@ -204,6 +207,12 @@ static int handle_pause(struct mkvm_vcpu *vcpu)
 	return 1;
 }
 
+/* INVLPG exits on the shadow MMU only; the qualification is the linear address (27.2.1). */
+static int handle_invlpg(struct mkvm_vcpu *vcpu)
+{
+	return mkvm_emulate_invlpg(vcpu, to_vmx(vcpu)->exit_qual, true);
+}
+
 static int handle_task_switch(struct mkvm_vcpu *vcpu)
 {
 	return mkvm_emulation_failed(vcpu, NULL, 0);
@@ -222,6 +231,7 @@ static int (*const exit_handlers[])(struct mkvm_vcpu *vcpu) = {
 	[EXIT_REASON_CPUID] = mkvm_exit_cpuid,
 	[EXIT_REASON_HLT] = mkvm_exit_halt,
 	[EXIT_REASON_INVD] = mkvm_exit_invd,
+	[EXIT_REASON_INVLPG] = handle_invlpg,
 	[EXIT_REASON_RDPMC] = mkvm_exit_rdpmc,
 	[EXIT_REASON_VMCALL] = mkvm_exit_hypercall,
 	/* The VMX instructions: no nested VMX yet, so #UD as on a CPU without VMX. */
@@ -256,6 +266,15 @@ int mkvm_vmx_handle_exit(struct mkvm_vcpu *vcpu)
 	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
 	u32 reason = vmx->exit_reason;
 
+	if (unlikely(vmx->real_mode)) {
+		/* vmx_run() did not enter: KVM's answer when it cannot emulate invalid state. */
+		vmx->real_mode = false;
+		vcpu->run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
+		vcpu->run->internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
+		vcpu->run->internal.ndata = 0;
+		pr_warn_ratelimited("minikvm: a guest in real mode needs unrestricted guest (ept=1)\n");
+		return 0;
+	}
 	if (vmx->fail || (reason & VMX_EXIT_REASONS_FAILED_VMENTRY)) {
 		/* VMfail: the error number (SDM vol. 3 31.4); else the failed entry's reason. */
 		vcpu->run->exit_reason = KVM_EXIT_FAIL_ENTRY;

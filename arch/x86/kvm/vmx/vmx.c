@@ -124,15 +124,23 @@ static void vmx_get_sregs(struct mkvm_vcpu *vcpu, struct kvm_sregs *s)
  *  - EFER is loaded by VM entry; LME only with paging on, and LMA is the
  *    "IA-32e mode guest" entry control (SDM vol. 3 26.3.1.1).
  *  - PAE paging without long mode takes its PDPTEs from the VMCS at VM
- *    entry (SDM vol. 3 26.3.2.4): they are read before the next entry.
+ *    entry with EPT (SDM vol. 3 26.3.2.4): they are read before the next
+ *    entry.  Without EPT the processor reads them from the shadow's root.
+ *  - On the shadow MMU (ept=0, mmu/shadow.c) paging is on in PAE form, on
+ *    the shadow's root, with CR0.WP set and NX on, as on SVM; PE and PG
+ *    must be set then (no unrestricted guest): paging off is the shadow's
+ *    identity map, and real mode does not enter (vmx_run()).
  */
 static void vmx_update_crs(struct mkvm_vcpu *vcpu)
 {
 	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
 	unsigned long cr0 = vcpu->arch.cr0, cr4 = vcpu->arch.cr4;
 	u64 efer = vcpu->arch.efer;
-	u64 fixed0 = mkvm_vmx_caps.cr0_fixed0 & ~(X86_CR0_PE | X86_CR0_PG);
+	u64 fixed0 = mkvm_vmx_caps.cr0_fixed0;
 	bool lma;
+
+	if (mkvm_param_unrestricted_guest)
+		fixed0 &= ~(X86_CR0_PE | X86_CR0_PG);
 
 	if (!(cr0 & X86_CR0_PG) || !(efer & EFER_LMA))
 		efer &= ~(EFER_LME | EFER_LMA);
@@ -144,16 +152,25 @@ static void vmx_update_crs(struct mkvm_vcpu *vcpu)
 	cr0 = ((cr0 & ~(X86_CR0_CD | X86_CR0_NW)) | fixed0) & mkvm_vmx_caps.cr0_fixed1;
 	/* CR4.MCE stays the host's: a machine check in the guest must exit, not shut down. */
 	cr4 = (cr4 & ~X86_CR4_MCE) | (cr4_read_shadow() & X86_CR4_MCE);
+	if (!mkvm_param_ept) {
+		/* Without the guest's paging, the shadow's user pages are all of memory. */
+		if (!(vcpu->arch.cr0 & X86_CR0_PG))
+			cr4 &= ~(X86_CR4_SMEP | X86_CR4_SMAP | X86_CR4_PKE);
+		cr0 |= X86_CR0_WP;
+		cr4 = (cr4 | X86_CR4_PAE) & ~(X86_CR4_PGE | X86_CR4_PSE);
+		efer |= EFER_NX;
+	}
 	cr4 = (cr4 | mkvm_vmx_caps.cr4_fixed0) & mkvm_vmx_caps.cr4_fixed1;
 	vmcs_write(GUEST_CR0, cr0);
 	vmcs_write(CR0_READ_SHADOW, vcpu->arch.cr0);
 	vmcs_write(GUEST_CR4, cr4);
 	vmcs_write(CR4_READ_SHADOW, vcpu->arch.cr4);
-	vmcs_write(GUEST_CR3, vcpu->arch.cr3);
+	vmcs_write(GUEST_CR3, mkvm_param_ept ? vcpu->arch.cr3 : vcpu->arch.mmu.root_pa);
 	vmcs_write(GUEST_IA32_EFER, efer);
 	vmx->entry = lma ? vmx->entry | VM_ENTRY_IA32E_MODE : vmx->entry & ~VM_ENTRY_IA32E_MODE;
 	vmcs_write(VM_ENTRY_CONTROLS, vmx->entry);
-	vmx->pdptr_dirty = (vcpu->arch.cr0 & X86_CR0_PG) && (vcpu->arch.cr4 & X86_CR4_PAE) && !lma;
+	vmx->pdptr_dirty = mkvm_param_ept && (vcpu->arch.cr0 & X86_CR0_PG) &&
+			   (vcpu->arch.cr4 & X86_CR4_PAE) && !lma;
 }
 
 static void vmx_set_sregs(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s)
@@ -380,9 +397,12 @@ static void init_vmcs(struct mkvm_vcpu *vcpu)
 	 * #DB and #AC must exit: a guest can otherwise make the CPU deliver
 	 * them forever without ever taking an interrupt (CVE-2015-8104,
 	 * CVE-2015-5307).  A machine check is the host's (handle_exit_irqoff).
-	 * #UD is looked at for RSM and VMMCALL (exits.c).
+	 * #UD is looked at for RSM and VMMCALL (exits.c).  The shadow MMU
+	 * takes every #PF (the error-code mask and match below say all).
 	 */
 	vmx->exc_bitmap = BIT(DB_VECTOR) | BIT(AC_VECTOR) | BIT(MC_VECTOR) | BIT(UD_VECTOR);
+	if (!mkvm_param_ept)
+		vmx->exc_bitmap |= BIT(PF_VECTOR);
 	vmcs_write(EXCEPTION_BITMAP, vmx->exc_bitmap);
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, 0);
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
@@ -502,8 +522,12 @@ static void vmx_vcpu_free(struct mkvm_vcpu *vcpu)
  */
 static void vmx_load_mmu_root(struct mkvm_vcpu *vcpu, u64 root_pa)
 {
-	u64 ad = mkvm_vmx_caps.ept_vpid & VMX_EPT_AD_BIT ? VMX_EPTP_AD_ENABLE_BIT : 0;
+	u64 ad;
 
+	/* The shadow's root is the guest's CR3 at every entry (vmx_run()). */
+	if (!mkvm_param_ept)
+		return;
+	ad = mkvm_vmx_caps.ept_vpid & VMX_EPT_AD_BIT ? VMX_EPTP_AD_ENABLE_BIT : 0;
 	to_vmx(vcpu)->eptp = root_pa | VMX_EPTP_MT_WB | VMX_EPTP_PWL_4 | ad;
 }
 
@@ -551,7 +575,7 @@ static void vmx_handle_exit_irqoff(struct mkvm_vcpu *vcpu)
 	u32 info = vmx->exit_intr_info;
 	struct desc_ptr idt;
 
-	if (vmx->fail || !(info & INTR_INFO_VALID_MASK))
+	if (vmx->real_mode || vmx->fail || !(info & INTR_INFO_VALID_MASK))
 		return;
 	switch ((u16)vmx->exit_reason) {
 	case EXIT_REASON_EXTERNAL_INTERRUPT:
@@ -587,6 +611,14 @@ static void vmx_run(struct mkvm_vcpu *vcpu)
 		vmx->fail = true;
 		return;
 	}
+	/*
+	 * Without unrestricted guest, VM entry refuses CR0.PE clear (SDM vol. 3
+	 * 26.3.1.1); KVM then runs real mode in virtual-8086 mode or its
+	 * emulator, minikvm not at all: KVM_RUN reports an emulation failure.
+	 */
+	vmx->real_mode = !mkvm_param_unrestricted_guest && !(vcpu->arch.cr0 & X86_CR0_PE);
+	if (unlikely(vmx->real_mode))
+		return;
 	/* Another CPU's TLB may hold what this vCPU cached before it last ran there. */
 	if (vmx->last_cpu != cpu || vmx->flush) {
 		vmx->last_cpu = cpu;
@@ -616,6 +648,9 @@ static void vmx_run(struct mkvm_vcpu *vcpu)
 		vmcs_write(HOST_CR4, cr4);
 		vmx->host_cr4 = cr4;
 	}
+	/* Whatever the last exit or update left there, the shadow MMU runs on its own root. */
+	if (!mkvm_param_ept)
+		vmcs_write(GUEST_CR3, vcpu->arch.mmu.root_pa);
 	vmcs_write(GUEST_RIP, vcpu->arch.rip);
 	vmcs_write(GUEST_RSP, vcpu->arch.regs[REG_RSP]);
 	rflags = vcpu->arch.rflags;
@@ -687,7 +722,9 @@ static void vmx_run(struct mkvm_vcpu *vcpu)
 	vcpu->arch.rflags = rflags;
 	vcpu->arch.cr0 = (vcpu->arch.cr0 & ~CR0_GUEST_OWNED) |
 			 (vmcs_read(GUEST_CR0) & CR0_GUEST_OWNED);
-	vcpu->arch.cr3 = vmcs_read(GUEST_CR3);
+	/* On the shadow MMU the guest's MOV to CR3 exits: the VMCS holds the shadow's root. */
+	if (mkvm_param_ept)
+		vcpu->arch.cr3 = vmcs_read(GUEST_CR3);
 }
 
 const struct mkvm_x86_ops mkvm_vmx_ops = {

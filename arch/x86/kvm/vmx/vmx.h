@@ -67,6 +67,7 @@ struct mkvm_vmx_vcpu {
 	u64 host_fs_base;
 	bool debug_tf;			/* KVM_GUESTDBG_SINGLESTEP set TF for this entry */
 	bool fail;			/* VMLAUNCH/VMRESUME failed (VMfail) */
+	bool real_mode;			/* not entered: real mode without unrestricted guest */
 	/* The last exit, read right after it. */
 	u32 exit_reason;
 	u64 exit_qual;
