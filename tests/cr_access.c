@@ -32,6 +32,8 @@
  * CR3[11:0] != 0 or outside long mode with PCID offered: the test machine's
  * CPU has no PCID to offer, so PCIDE is a bit the CPUID does not offer.
  */
+#include <unistd.h>
+
 #include "kvm_util.h"
 
 #define GP_VECTOR	13
@@ -263,13 +265,25 @@ TEST(mov_cr0_reserved_low_bits_ignored)
 
 static const struct cr_write cr4_bad[] = {
 	CR_GP("CR4 bit 15", 4, 1ULL << 15, 0),
-	CR_GP("VMXE on AMD", 4, CR4_VMXE, 0),
 	CR_GP("CR4 bit 15 with an allowed change", 4, (1ULL << 15) | CR4_PGE, 0),
+};
+
+/* Reserved while the guest's CPUID has no VMX: kvm_intel offers it with nested=1. */
+static const struct cr_write cr4_vmxe[] = {
+	CR_GP("VMXE without VMX in CPUID", 4, CR4_VMXE, 0),
 };
 
 TEST(mov_cr4_reserved_bits_gp)
 {
+	int kvm = open_kvm();
+	struct kvm_cpuid2 *cpuid = kvm_get_supported_cpuid(kvm);
+	struct kvm_cpuid_entry2 *leaf1 = cpuid_find(cpuid, 1, 0);
+
 	cr_writes(cr4_bad, NR(cr4_bad));
+	if (!leaf1 || !(leaf1->ecx & (1u << 5)))
+		cr_writes(cr4_vmxe, NR(cr4_vmxe));
+	free(cpuid);
+	close(kvm);
 }
 
 /* LA57 is #GP either way: changed in long mode, and not offered by the test machine. */

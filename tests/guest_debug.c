@@ -299,7 +299,8 @@ TEST(single_step_counts_the_out)
  * KVM on SVM finds the return address by decoding the instruction at RIP:
  * stopped elsewhere (at the instruction after a ucall's OUT) the reference
  * KVM in the test machine (no NRIPS) dropped the #BP, so the case stops at
- * an INT3.
+ * an INT3.  kvm_intel delivers the #BP at RIP, as it is: the handler returns
+ * to the INT3, which runs and raises the #BP again, so the handler runs twice.
  */
 TEST(inject_bp_at_int3)
 {
@@ -313,7 +314,7 @@ TEST(inject_bp_at_int3)
 	set_guest_debug(vcpu, KVM_GUESTDBG_INJECT_BP);
 	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
 	TEST_ASSERT_EQ(uc.args[0], 2);
-	TEST_ASSERT_EQ(uc.args[1], 1);
+	TEST_ASSERT_EQ(uc.args[1], host_cpu_is_intel() ? 2 : 1);
 	TEST_ASSERT_EQ(uc.args[2], (uint64_t)bp_next);
 	TEST_ASSERT_EQ(uc.args[3], 0);
 	vm_free(vm);

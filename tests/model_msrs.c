@@ -22,8 +22,9 @@
 #define MSR_KVM_WALL_CLOCK_NEW 0x4b564d00
 #define MSR_KVM_SYSTEM_TIME_NEW 0x4b564d01
 #define GP_VECTOR 13
-/* KVM's microcode revision for a new vCPU on AMD. */
-#define UCODE_REV_DEFAULT 0x01000065ULL
+/* KVM's microcode revision for a new vCPU: kvm_amd's, kvm_intel's. */
+#define UCODE_REV_DEFAULT_AMD 0x01000065ULL
+#define UCODE_REV_DEFAULT_INTEL 0x100000000ULL
 
 /* KVM_GET_MSRS on /dev/kvm for one MSR: returns how many were read (0 or 1). */
 static int get_feature_msr(int kvm, uint32_t index, uint64_t *value)
@@ -54,11 +55,17 @@ TEST(feature_msrs)
 
 	TEST_ASSERT_EQ(kvm_check_cap(KVM_CAP_GET_MSR_FEATURES), 1);
 	list = kvm_get_msr_list(kvm, KVM_GET_MSR_FEATURE_INDEX_LIST);
-	TEST_ASSERT(listed(list, MSR_AMD64_DE_CFG), "DE_CFG is a feature MSR");
 	TEST_ASSERT(listed(list, MSR_IA32_UCODE_REV), "UCODE_REV is a feature MSR");
-	TEST_ASSERT_EQ(get_feature_msr(kvm, MSR_AMD64_DE_CFG, &v), 1);
-	/* Only LFENCE-serializing (bit 1) is ever offered. */
-	TEST_ASSERT_EQ(v & ~2ULL, 0);
+	if (host_cpu_is_intel()) {
+		/* AMD's DE_CFG does not exist for kvm_intel. */
+		TEST_ASSERT(!listed(list, MSR_AMD64_DE_CFG), "DE_CFG is a feature MSR on Intel");
+		TEST_ASSERT_EQ(get_feature_msr(kvm, MSR_AMD64_DE_CFG, &v), 0);
+	} else {
+		TEST_ASSERT(listed(list, MSR_AMD64_DE_CFG), "DE_CFG is a feature MSR");
+		TEST_ASSERT_EQ(get_feature_msr(kvm, MSR_AMD64_DE_CFG, &v), 1);
+		/* Only LFENCE-serializing (bit 1) is ever offered. */
+		TEST_ASSERT_EQ(v & ~2ULL, 0);
+	}
 	TEST_ASSERT_EQ(get_feature_msr(kvm, MSR_IA32_UCODE_REV, &v), 1);
 	/* An MSR that is not a feature MSR stops the batch at once. */
 	TEST_ASSERT_EQ(get_feature_msr(kvm, 0x10, &v), 0);
@@ -102,7 +109,8 @@ TEST(ucode_rev)
 	struct ucall uc;
 
 	vm_install_exception_handler(vm, GP_VECTOR, guest_msr_gp_handler);
-	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_IA32_UCODE_REV), UCODE_REV_DEFAULT);
+	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_IA32_UCODE_REV),
+		       host_cpu_is_intel() ? UCODE_REV_DEFAULT_INTEL : UCODE_REV_DEFAULT_AMD);
 	vcpu_set_msr(vcpu, MSR_IA32_UCODE_REV, 0x0a001234);
 	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
 	TEST_ASSERT_EQ(uc.args[1], 0x0a001234);
@@ -126,11 +134,32 @@ static void guest_de_cfg(uint64_t offered)
 	GUEST_ASSERT_EQ(guest_rdmsr(MSR_AMD64_DE_CFG), offered);
 }
 
+/* On Intel, DE_CFG is an MSR KVM does not know: #GP in the guest, refused to userspace. */
+static void guest_de_cfg_intel(void)
+{
+	GUEST_ASSERT(guest_rdmsr_faults(MSR_AMD64_DE_CFG));
+	GUEST_ASSERT(guest_wrmsr_faults(MSR_AMD64_DE_CFG, 2));
+}
+
 TEST(de_cfg)
 {
 	struct kvm_vm *vm = vm_create(VM_MODE_LONG64);
-	struct kvm_vcpu *vcpu = vm_vcpu_add(vm, 0, (void (*)(void))guest_de_cfg);
+	struct kvm_vcpu *vcpu;
+	struct kvm_msr_list *list;
 	uint64_t offered;
+
+	if (host_cpu_is_intel()) {
+		list = kvm_get_msr_list(vm->kvm_fd, KVM_GET_MSR_INDEX_LIST);
+		TEST_ASSERT(!listed(list, MSR_AMD64_DE_CFG), "DE_CFG is to be saved on Intel");
+		free(list);
+		vcpu = vm_vcpu_add(vm, 0, guest_de_cfg_intel);
+		vm_install_exception_handler(vm, GP_VECTOR, guest_msr_gp_handler);
+		vcpu_run_until_done(vcpu);
+		TEST_ASSERT_EQ(__vcpu_set_msr(vcpu, MSR_AMD64_DE_CFG, 0), 0);
+		vm_free(vm);
+		return;
+	}
+	vcpu = vm_vcpu_add(vm, 0, (void (*)(void))guest_de_cfg);
 
 	TEST_ASSERT_EQ(get_feature_msr(vm->kvm_fd, MSR_AMD64_DE_CFG, &offered), 1);
 	vm_install_exception_handler(vm, GP_VECTOR, guest_msr_gp_handler);

@@ -177,12 +177,19 @@ TEST(triple_fault_is_shutdown)
 
 	vcpu_run(vcpu);
 	TEST_ASSERT_EXIT(vcpu, KVM_EXIT_SHUTDOWN);
-	/* Shutdown leaves the vCPU as after INIT: at the reset vector, in real mode. */
 	vcpu_regs_get(vcpu, &r);
 	vcpu_sregs_get(vcpu, &s);
-	TEST_ASSERT_EQ(r.rip, 0xfff0);
-	TEST_ASSERT_EQ(s.cs.base, 0xffff0000);
-	TEST_ASSERT_EQ(s.cr0 & 1, 0);
+	if (host_cpu_is_intel()) {
+		/* kvm_intel leaves the vCPU as the shutdown found it: in long mode. */
+		TEST_ASSERT(r.rip != 0xfff0 && (s.cr0 & 0x80000001) == 0x80000001 &&
+			    (s.efer & (1 << 10)), "vCPU reset at a shutdown on Intel: rip %#llx "
+			    "cr0 %#llx efer %#llx", r.rip, s.cr0, s.efer);
+	} else {
+		/* KVM on AMD resets the vCPU as after INIT: at the reset vector, in real mode. */
+		TEST_ASSERT_EQ(r.rip, 0xfff0);
+		TEST_ASSERT_EQ(s.cs.base, 0xffff0000);
+		TEST_ASSERT_EQ(s.cr0 & 1, 0);
+	}
 	vm_free(vm);
 }
 

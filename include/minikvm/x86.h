@@ -298,6 +298,21 @@ struct mkvm_x86_ops {
 	void (*update_guest_debug)(struct mkvm_vcpu *vcpu);
 	/* The entry format of the vendor's two-dimensional tables (enum mkvm_spte_format). */
 	u8 tdp_format;
+	/*
+	 * Where KVM's two vendor modules differ in what the guest or the VMM
+	 * sees, each as the reference KVM on that vendor behaves:
+	 *  - amd_model_msrs: DE_CFG exists (model_msrs.c); kvm_intel has none.
+	 *  - ucode_rev_reset: MSR_IA32_UCODE_REV of a new vCPU.
+	 *  - cr8_unintercepted: the guest writes CR8 without an exit (SVM's
+	 *    V_TPR), so the TPR is CR8 << 4 again after every exit and TPR[3:0]
+	 *    do not last; on VMX every MOV to CR8 exits and the TPR keeps them.
+	 *  - vmm_bp_skips_int3: a #BP or #OF the VMM injects returns past the
+	 *    INT3 or INTO at RIP (events.c); kvm_intel delivers it at RIP.
+	 */
+	bool amd_model_msrs;
+	u64 ucode_rev_reset;
+	bool cr8_unintercepted;
+	bool vmm_bp_skips_int3;
 	/* Run on the tables at @root_pa from the next entry on (mmu/mmu.c). */
 	void (*load_mmu_root)(struct mkvm_vcpu *vcpu, u64 root_pa);
 	/* Forget every translation the vCPU's TLB may hold, before the next entry. */

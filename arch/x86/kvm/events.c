@@ -44,7 +44,8 @@ void mkvm_rip_past_insn(struct mkvm_vcpu *vcpu, unsigned long next_rip)
  * is taken as raised by the INT3 or INTO at RIP, so RIP moves past it here,
  * where guest memory can be read.  A debugger that passes the guest's own
  * INT3 back then does not loop on it.  With no INT3 or INTO at RIP the
- * exception is dropped, as KVM drops it.
+ * exception is dropped, as KVM drops it.  That is KVM on AMD; kvm_intel
+ * delivers it as it is, returning to RIP (mkvm_x86_ops.vmm_bp_skips_int3).
  */
 void mkvm_vmm_soft_exception(struct mkvm_vcpu *vcpu)
 {
@@ -53,7 +54,8 @@ void mkvm_vmm_soft_exception(struct mkvm_vcpu *vcpu)
 	struct mkvm_insn insn;
 	struct kvm_sregs s;
 
-	if (!ev->exc.queued || (ev->exc.vector != X86_TRAP_BP && ev->exc.vector != X86_TRAP_OF))
+	if (!ev->exc.queued || (ev->exc.vector != X86_TRAP_BP && ev->exc.vector != X86_TRAP_OF) ||
+	    !mkvm_x86->vmm_bp_skips_int3)
 		return;
 	mkvm_x86->get_sregs(vcpu, &s);
 	down_read(&vcpu->vm->slots_sem);

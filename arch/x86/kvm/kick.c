@@ -63,6 +63,8 @@ void mkvm_vcpu_exit_guest(struct mkvm_vcpu *vcpu)
 {
 	if (vcpu->arch.lapic) {
 		WRITE_ONCE(vcpu->arch.lapic->guest_mode, MKVM_OUTSIDE_GUEST);
-		mkvm_lapic_sync_tpr_from_guest(vcpu);
+		/* Only where the guest changes CR8 without an exit (mkvm_x86_ops). */
+		if (mkvm_x86->cr8_unintercepted)
+			mkvm_lapic_sync_tpr_from_guest(vcpu);
 	}
 }

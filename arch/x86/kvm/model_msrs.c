@@ -14,8 +14,6 @@
 
 #include <minikvm/core.h>
 
-/* The microcode revision a vCPU reports until userspace sets another, KVM's on AMD. */
-#define UCODE_REV_DEFAULT 0x01000065ULL
 /* HWCR bits a guest may write without effect: TLB cache, flush filter, IGNNE (APM vol. 2 A.2). */
 #define HWCR_IGNORED (BIT_ULL(3) | BIT_ULL(6) | BIT_ULL(8))
 /* MISC_ENABLE bits that report missing PMU features: fixed for the guest (SDM vol. 4 2.1). */
@@ -23,7 +21,8 @@
 /* HWCR.McStatusWrEn: the one bit that is kept. */
 #define HWCR_MC_STATUS_WR_EN BIT_ULL(18)
 
-static const u32 feature_msrs[] = { MSR_AMD64_DE_CFG, MSR_IA32_UCODE_REV };
+/* DE_CFG last: AMD's only (mkvm_x86_ops.amd_model_msrs). */
+static const u32 feature_msrs[] = { MSR_IA32_UCODE_REV, MSR_AMD64_DE_CFG };
 
 /**
  * mkvm_model_msrs_reset() - the model-specific MSRs of a new vCPU
@@ -31,7 +30,8 @@ static const u32 feature_msrs[] = { MSR_AMD64_DE_CFG, MSR_IA32_UCODE_REV };
  */
 void mkvm_model_msrs_reset(struct mkvm_vcpu *vcpu)
 {
-	vcpu->arch.ucode_rev = UCODE_REV_DEFAULT;
+	/* The microcode revision a vCPU reports until userspace sets another, KVM's. */
+	vcpu->arch.ucode_rev = mkvm_x86->ucode_rev_reset;
 	/* No branch trace store, no PEBS: there is no PMU. */
 	vcpu->arch.misc_enable = MISC_ENABLE_PMU_RO;
 }
@@ -44,6 +44,8 @@ static u64 de_cfg_supported(void)
 
 static int get_feature_msr(u32 index, u64 *data)
 {
+	if (index == MSR_AMD64_DE_CFG && !mkvm_x86->amd_model_msrs)
+		return 1;
 	switch (index) {
 	case MSR_AMD64_DE_CFG:
 		*data = de_cfg_supported();
@@ -65,7 +67,8 @@ static int get_feature_msr(u32 index, u64 *data)
  */
 int mkvm_dev_get_msr_feature_index_list(struct kvm_msr_list __user *arg)
 {
-	return mkvm_copy_msr_list(arg, feature_msrs, ARRAY_SIZE(feature_msrs));
+	return mkvm_copy_msr_list(arg, feature_msrs,
+				  ARRAY_SIZE(feature_msrs) - !mkvm_x86->amd_model_msrs);
 }
 
 /**
@@ -107,6 +110,8 @@ int mkvm_dev_get_feature_msrs(struct kvm_msrs __user *arg)
  */
 int mkvm_model_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
 {
+	if (index == MSR_AMD64_DE_CFG && !mkvm_x86->amd_model_msrs)
+		return MKVM_MSR_UNKNOWN;
 	switch (index) {
 	case MSR_IA32_UCODE_REV:
 		*data = vcpu->arch.ucode_rev;
@@ -144,6 +149,8 @@ int mkvm_model_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
  */
 int mkvm_model_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data, bool host)
 {
+	if (index == MSR_AMD64_DE_CFG && !mkvm_x86->amd_model_msrs)
+		return MKVM_MSR_UNKNOWN;
 	switch (index) {
 	case MSR_IA32_UCODE_REV:
 		/* The guest's write asks to load microcode (SDM vol. 3 9.11.6): ignored. */

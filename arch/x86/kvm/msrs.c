@@ -21,13 +21,16 @@ static const u32 msrs_to_save[] = {
 	MSR_IA32_APICBASE, MSR_IA32_MISC_ENABLE, MSR_IA32_TSC_DEADLINE,
 	/* tsc.c, kvmclock.c, model_msrs.c */
 	MSR_IA32_TSC_ADJUST, MSR_KVM_SYSTEM_TIME, MSR_KVM_WALL_CLOCK, MSR_KVM_SYSTEM_TIME_NEW,
-	MSR_KVM_WALL_CLOCK_NEW, MSR_IA32_UCODE_REV, MSR_K7_HWCR, MSR_AMD64_DE_CFG,
+	MSR_KVM_WALL_CLOCK_NEW, MSR_IA32_UCODE_REV, MSR_K7_HWCR,
 	/* mce.c */
 	MSR_IA32_MCG_STATUS, MSR_IA32_MCG_CTL,
 	/* smm.c: userspace's only, as in KVM */
 	MSR_IA32_SMBASE,
-	/* The last two only where they exist: svm/nested.c with nesting, tsc_aux.c on its host. */
-	MSR_VM_HSAVE_PA, MSR_TSC_AUX,
+	/*
+	 * The last three only where they exist: model_msrs.c on AMD,
+	 * svm/nested.c with nesting, tsc_aux.c on its host.
+	 */
+	MSR_AMD64_DE_CFG, MSR_VM_HSAVE_PA, MSR_TSC_AUX,
 };
 
 /**
@@ -62,9 +65,11 @@ int mkvm_copy_msr_list(struct kvm_msr_list __user *arg, const u32 *list, u32 n)
  */
 int mkvm_dev_get_msr_index_list(struct kvm_msr_list __user *arg)
 {
-	u32 list[ARRAY_SIZE(msrs_to_save)], n = ARRAY_SIZE(msrs_to_save) - 2;
+	u32 list[ARRAY_SIZE(msrs_to_save)], n = ARRAY_SIZE(msrs_to_save) - 3;
 
 	memcpy(list, msrs_to_save, n * sizeof(list[0]));
+	if (mkvm_x86->amd_model_msrs)
+		list[n++] = MSR_AMD64_DE_CFG;
 	if (mkvm_nested)
 		list[n++] = MSR_VM_HSAVE_PA;
 	if (mkvm_tsc_aux_supported())

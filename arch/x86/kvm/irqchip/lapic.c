@@ -488,7 +488,8 @@ u32 mkvm_lapic_vapic_word(struct mkvm_vcpu *vcpu)
  * @vcpu: the vCPU, just after an exit
  *
  * The TPR becomes CR8 << 4 (SDM 10.8.6.1).  Like KVM on AMD, this happens
- * after every exit, so TPR[3:0] written through the xAPIC page do not last.
+ * after every exit on SVM, so TPR[3:0] written through the xAPIC page do
+ * not last there (mkvm_x86_ops.cr8_unintercepted).
  */
 void mkvm_lapic_sync_tpr_from_guest(struct mkvm_vcpu *vcpu)
 {

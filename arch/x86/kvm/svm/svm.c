@@ -817,6 +817,10 @@ const struct mkvm_x86_ops mkvm_svm_ops = {
 	.update_guest_debug = svm_update_guest_debug,
 	/* NPT entries are ordinary long-mode PTEs; guest accesses count as user (APM 15.25.5). */
 	.tdp_format = MKVM_SPTE_NPT,
+	.amd_model_msrs = true,
+	.ucode_rev_reset = 0x01000065ULL,
+	.cr8_unintercepted = true,
+	.vmm_bp_skips_int3 = true,
 	.load_mmu_root = svm_load_mmu_root,
 	.flush_tlb = svm_flush_tlb,
 	.nested_check_events = mkvm_svm_nested_check_events,

@@ -213,6 +213,17 @@ static int handle_invlpg(struct mkvm_vcpu *vcpu)
 	return mkvm_emulate_invlpg(vcpu, to_vmx(vcpu)->exit_qual, true);
 }
 
+/*
+ * A triple fault: KVM_EXIT_SHUTDOWN with the vCPU as it stood, as
+ * kvm_intel leaves it (the VMCS stays valid, SDM vol. 3 27.1); SVM resets
+ * its vCPU, whose VMCB the shutdown left undefined (mkvm_exit_shutdown()).
+ */
+static int handle_triple_fault(struct mkvm_vcpu *vcpu)
+{
+	vcpu->run->exit_reason = KVM_EXIT_SHUTDOWN;
+	return 0;
+}
+
 static int handle_task_switch(struct mkvm_vcpu *vcpu)
 {
 	return mkvm_emulation_failed(vcpu, NULL, 0);
@@ -221,7 +232,7 @@ static int handle_task_switch(struct mkvm_vcpu *vcpu)
 static int (*const exit_handlers[])(struct mkvm_vcpu *vcpu) = {
 	[EXIT_REASON_EXCEPTION_NMI] = handle_exception,
 	[EXIT_REASON_EXTERNAL_INTERRUPT] = mkvm_exit_intr,
-	[EXIT_REASON_TRIPLE_FAULT] = mkvm_exit_shutdown,
+	[EXIT_REASON_TRIPLE_FAULT] = handle_triple_fault,
 	/* INIT and SIPI to the physical CPU: nothing of the guest's. */
 	[EXIT_REASON_INIT_SIGNAL] = mkvm_exit_nothing,
 	[EXIT_REASON_SIPI_SIGNAL] = mkvm_exit_nothing,

@@ -768,6 +768,7 @@ const struct mkvm_x86_ops mkvm_vmx_ops = {
 	.update_guest_debug = vmx_update_guest_debug,
 	/* EPT entries (SDM vol. 3 29.3.2); guest accesses are checked by their R/W/X. */
 	.tdp_format = MKVM_SPTE_EPT,
+	.ucode_rev_reset = 0x100000000ULL,
 	.load_mmu_root = vmx_load_mmu_root,
 	.flush_tlb = vmx_flush_tlb,
 };
