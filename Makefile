@@ -18,8 +18,10 @@ KDIR ?= $(shell d=/lib/modules/$$(uname -r)/build; if [ -d $$d ]; then echo $$d;
 
 # Which hypervisors the selftests run against: minikvm, minikvm-shadow (npt=0), kvm (the
 # reference), kvm-shadow (KVM with npt=0, the MMU tests), and in the Intel test machine
-# (Bochs) minikvm-vmx (minikvm's VMX backend) and kvm-intel (the reference kvm_intel).
-MODULE ?= minikvm minikvm-shadow kvm kvm-shadow minikvm-vmx kvm-intel
+# (Bochs) minikvm-vmx (minikvm's VMX backend) and kvm-intel (the reference kvm_intel), and
+# both with ept=0 (minikvm-vmx-shadow, kvm-intel-shadow: the shadow MMU on VMX).
+MODULE ?= minikvm minikvm-shadow kvm kvm-shadow minikvm-vmx kvm-intel minikvm-vmx-shadow \
+	kvm-intel-shadow
 # The selftests `make check` runs on Intel, where Bochs is slow (make check-intel: all).
 INTEL_TESTS ?= system pio mmio memslots paging emul_access irq_injection vcpu_events \
 	debugregs lifecycle msr_checks
@@ -145,7 +147,7 @@ INTEL_UNPROVABLE := lifecycle_stress fuzz_ioctl
 check-intel: all
 	@UNIT_TESTS="$(UNIT_BINS)" SELFTESTS="$(SELECTED_TESTS)" \
 		INTEL_SELFTESTS="$(filter-out $(addprefix $(BUILD)/tests/,$(INTEL_UNPROVABLE)),$(SELECTED_TESTS))" \
-		tools/check "minikvm-vmx kvm-intel"
+		tools/check "minikvm-vmx kvm-intel minikvm-vmx-shadow kvm-intel-shadow"
 
 # The main job: `minikvm run` boots Linux with 2 vCPUs and a disk in the test machine.
 demo:

@@ -176,6 +176,36 @@ static void free_vmxon_pages(void)
  * must be 1, the high half those that may be.  Required bits that may not
  * be 1 make the CPU unusable.
  */
+/*
+ * The MSR bitmap (SDM vol. 3 25.6.9), one for every vCPU: each MSR access
+ * exits but for the guest's segment bases and SYSENTER MSRs, which live in
+ * the VMCS, and KERNEL_GS_BASE, which is the guest's on the CPU while its
+ * VMCS is current and is read back when it stops being so (vmcs.c).  A VM
+ * with an MSR filter runs without it (vmx_run()).
+ */
+unsigned long *mkvm_vmx_msr_bitmap;
+static const u32 passthrough_msrs[] = {
+	MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE,
+	MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP, MSR_IA32_SYSENTER_EIP,
+};
+
+/* Four 1 KiB quarters: reads of 0-0x1fff, of 0xc0000000-0xc0001fff, then writes of each. */
+static int setup_msr_bitmap(void)
+{
+	mkvm_vmx_msr_bitmap = (unsigned long *)__get_free_page(GFP_KERNEL);
+	if (!mkvm_vmx_msr_bitmap)
+		return -ENOMEM;
+	memset(mkvm_vmx_msr_bitmap, 0xff, PAGE_SIZE);
+	for (int i = 0; i < ARRAY_SIZE(passthrough_msrs); i++) {
+		u32 msr = passthrough_msrs[i];
+		unsigned int bit = (msr >= 0xc0000000 ? 1024 * 8 : 0) + (msr & 0x1fff);
+
+		__clear_bit(bit, mkvm_vmx_msr_bitmap);
+		__clear_bit(2048 * 8 + bit, mkvm_vmx_msr_bitmap);
+	}
+	return 0;
+}
+
 static int adjust(u32 msr, u32 required, u32 optional, u32 *out)
 {
 	u64 v;
@@ -210,7 +240,7 @@ static int setup_controls(void)
 	r = adjust(true_ctls ? MSR_IA32_VMX_TRUE_PINBASED_CTLS : MSR_IA32_VMX_PINBASED_CTLS,
 		   PIN_BASED_EXT_INTR_MASK | PIN_BASED_NMI_EXITING | PIN_BASED_VIRTUAL_NMIS, 0,
 		   &c->pin);
-	r = r ?: adjust(proc_msr, proc_req, 0, &c->proc);
+	r = r ?: adjust(proc_msr, proc_req, CPU_BASED_USE_MSR_BITMAPS, &c->proc);
 	r = r ?: adjust(true_ctls ? MSR_IA32_VMX_TRUE_EXIT_CTLS : MSR_IA32_VMX_EXIT_CTLS,
 			VM_EXIT_HOST_ADDR_SPACE_SIZE | VM_EXIT_ACK_INTR_ON_EXIT |
 			VM_EXIT_SAVE_IA32_EFER | VM_EXIT_LOAD_IA32_EFER | VM_EXIT_SAVE_IA32_PAT |
@@ -269,7 +299,8 @@ static int setup_controls(void)
 	/* The shadow MMU's: the guest's CR3 and INVLPG, and its own #PF (vmx.c). */
 	if (!mkvm_param_ept) {
 		r = adjust(proc_msr, proc_req | CPU_BASED_CR3_LOAD_EXITING |
-			   CPU_BASED_CR3_STORE_EXITING | CPU_BASED_INVLPG_EXITING, 0, &c->proc);
+			   CPU_BASED_CR3_STORE_EXITING | CPU_BASED_INVLPG_EXITING,
+			   CPU_BASED_USE_MSR_BITMAPS, &c->proc);
 		if (r)
 			return r;
 	}
@@ -302,7 +333,7 @@ int mkvm_vmx_hardware_setup(void)
 	}
 	vpid_bitmap = bitmap_zalloc(NR_VPIDS, GFP_KERNEL);
 	vmxon_pages = alloc_percpu(struct page *);
-	if (!vpid_bitmap || !vmxon_pages) {
+	if (!vpid_bitmap || !vmxon_pages || setup_msr_bitmap()) {
 		r = -ENOMEM;
 		goto free;
 	}
@@ -337,6 +368,7 @@ free:
 	if (vmxon_pages)
 		free_vmxon_pages();
 	bitmap_free(vpid_bitmap);
+	free_page((unsigned long)mkvm_vmx_msr_bitmap);
 	return r;
 }
 
@@ -349,4 +381,5 @@ void mkvm_vmx_hardware_unsetup(void)
 	preempt_notifier_dec();
 	free_vmxon_pages();
 	bitmap_free(vpid_bitmap);
+	free_page((unsigned long)mkvm_vmx_msr_bitmap);
 }

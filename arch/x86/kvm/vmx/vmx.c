@@ -422,6 +422,8 @@ static void init_vmcs(struct mkvm_vcpu *vcpu)
 	vmcs_write(CR0_GUEST_HOST_MASK, ~(unsigned long)CR0_GUEST_OWNED);
 	vmcs_write(CR4_GUEST_HOST_MASK, ~0UL);
 	vmcs_write(VMCS_LINK_POINTER, ~0ULL);
+	if (vmx->proc & CPU_BASED_USE_MSR_BITMAPS)
+		vmcs_write(MSR_BITMAP, __pa(mkvm_vmx_msr_bitmap));
 	if (vmx->vpid)
 		vmcs_write(VIRTUAL_PROCESSOR_ID, vmx->vpid);
 	vmx->tsc_offset_written = ~vmx->tsc_offset;
@@ -648,6 +650,10 @@ static void vmx_run(struct mkvm_vcpu *vcpu)
 		vmcs_write(HOST_CR4, cr4);
 		vmx->host_cr4 = cr4;
 	}
+	/* The VMM's MSR filter sees every access (api.rst KVM_X86_SET_MSR_FILTER). */
+	if (mkvm_vmx_caps.proc & CPU_BASED_USE_MSR_BITMAPS)
+		mkvm_vmx_set_proc(vcpu, CPU_BASED_USE_MSR_BITMAPS,
+				  !rcu_access_pointer(vcpu->vm->arch.msr_filter));
 	/* Whatever the last exit or update left there, the shadow MMU runs on its own root. */
 	if (!mkvm_param_ept)
 		vmcs_write(GUEST_CR3, vcpu->arch.mmu.root_pa);

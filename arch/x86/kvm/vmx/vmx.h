@@ -123,6 +123,8 @@ struct mkvm_vmx_caps {
 	u64 cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
 };
 extern struct mkvm_vmx_caps mkvm_vmx_caps;
+/* The MSR bitmap of every vCPU (cpu.c). */
+extern unsigned long *mkvm_vmx_msr_bitmap;
 /* Flush the L1D before each entry (cpu.c). */
 extern bool mkvm_vmx_l1d_flush;
 
