@@ -220,6 +220,33 @@ TEST(sw_bp_exits_at_int3)
 	vm_free(vm);
 }
 
+/*
+ * A debugger that stopped at the guest's own INT3 (USE_SW_BP) passes it
+ * back with INJECT_BP: the guest's handler runs once and returns past the
+ * INT3, on both vendors' KVM (kvm_intel injects a software exception of
+ * the #BP exit's instruction length; KVM on AMD decodes the INT3).
+ */
+TEST(inject_bp_after_sw_bp_exit)
+{
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu = debug_vcpu(&vm, guest_int3);
+	struct ucall uc;
+
+	run_to_sync1(vcpu);
+	set_guest_debug(vcpu, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP);
+	vcpu_run(vcpu);
+	if (vcpu->run->exit_reason != KVM_EXIT_DEBUG)
+		SKIP("INT3 is not intercepted as #BP by this machine's SVM");
+	TEST_ASSERT_EQ(vcpu->run->debug.arch.exception, BP_VECTOR);
+	set_guest_debug(vcpu, KVM_GUESTDBG_INJECT_BP);
+	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
+	TEST_ASSERT_EQ(uc.args[0], 2);
+	TEST_ASSERT_EQ(uc.args[1], 1);
+	TEST_ASSERT_EQ(uc.args[2], (uint64_t)bp_next);
+	TEST_ASSERT_EQ(uc.args[3], 0);
+	vm_free(vm);
+}
+
 /* Without USE_SW_BP (or without ENABLE) the INT3 is the guest's, a trap. */
 TEST(int3_without_sw_bp_reaches_guest)
 {

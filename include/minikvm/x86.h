@@ -218,8 +218,12 @@ struct mkvm_x86_ops {
 	/* Vendor-held MSRs; MKVM_MSR_UNKNOWN means "not mine", so generic code may try. */
 	int (*get_msr)(struct mkvm_vcpu *vcpu, u32 index, u64 *data);
 	int (*set_msr)(struct mkvm_vcpu *vcpu, u32 index, u64 data);
-	/* Optional: before each entry, slots_sem held, interrupts still on. */
-	void (*prepare_entry)(struct mkvm_vcpu *vcpu);
+	/*
+	 * Optional: before each entry and before any event is injected for it,
+	 * slots_sem held, interrupts still on.  Returns >0 to enter, or 0 with
+	 * kvm_run filled to return to userspace instead.
+	 */
+	int (*prepare_entry)(struct mkvm_vcpu *vcpu);
 	/* One guest entry and exit, with interrupts disabled by the caller. */
 	void (*run)(struct mkvm_vcpu *vcpu);
 	/*

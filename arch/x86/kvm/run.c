@@ -69,8 +69,13 @@ static int run_loop(struct mkvm_vcpu *vcpu)
 		mkvm_kvmclock_pre_entry(vcpu);
 		mkvm_vapic_sync_to_guest(vcpu);
 		mkvm_mmu_prepare_entry(vcpu);
-		if (mkvm_x86->prepare_entry)
-			mkvm_x86->prepare_entry(vcpu);
+		if (mkvm_x86->prepare_entry) {
+			r = mkvm_x86->prepare_entry(vcpu);
+			if (r <= 0) {
+				up_read(&vm->slots_sem);
+				return r;
+			}
+		}
 		local_irq_disable();
 		if (need_resched() || signal_pending(current) || mkvm_kvmclock_cpu_changed(vcpu) ||
 		    !mkvm_vcpu_enter_guest(vcpu)) {

@@ -27,8 +27,15 @@ static void inject(struct mkvm_vcpu *vcpu, u32 info)
  * mkvm_vmx_inject_exception() - put the queued exception in the entry's interruption field
  * @vcpu: the vCPU
  *
- * As a hardware exception, also #BP and #OF: the VMM's have RIP past their
- * instruction already (mkvm_vmm_soft_exception()).
+ * #BP and #OF, which only the VMM queues on VMX (KVM_SET_GUEST_DEBUG's
+ * INJECT_BP, KVM_SET_VCPU_EVENTS), return where kvm_intel's do: at RIP
+ * plus the length of the last software exception or interrupt an exit
+ * reported, so that a debugger passing back the guest's own INT3 after a
+ * #BP exit returns past it; at RIP before any.  The first is a software
+ * exception of that length (SDM vol. 3 26.6.1.1), the second a hardware
+ * exception at RIP: a zero-length software exception needs the CPU's leave
+ * (IA32_VMX_MISC bit 30), and Bochs, which gives it, still returned past
+ * the INT3, where kvm_intel in the same machine returned to it.
  */
 void mkvm_vmx_inject_exception(struct mkvm_vcpu *vcpu)
 {
@@ -44,6 +51,12 @@ void mkvm_vmx_inject_exception(struct mkvm_vcpu *vcpu)
 		    ev->exc.vector <= X86_TRAP_PF) || ev->exc.vector == X86_TRAP_AC ||
 		    ev->exc.vector == X86_TRAP_CP);
 
+	if ((ev->exc.vector == X86_TRAP_BP || ev->exc.vector == X86_TRAP_OF) &&
+	    to_vmx(vcpu)->soft_len) {
+		vmcs_write(VM_ENTRY_INSTRUCTION_LEN, to_vmx(vcpu)->soft_len);
+		inject(vcpu, ev->exc.vector | INTR_TYPE_SOFT_EXCEPTION);
+		return;
+	}
 	if (err)
 		vmcs_write(VM_ENTRY_EXCEPTION_ERROR_CODE, (u16)ev->exc.error);
 	inject(vcpu, ev->exc.vector | INTR_TYPE_HARD_EXCEPTION |
@@ -276,6 +289,8 @@ void mkvm_vmx_complete_events(struct mkvm_vcpu *vcpu)
 		vcpu->arch.events.exc.skipped = skipped;
 		break;
 	default:
+		/* A software event: the exit reports its instruction's length (SDM 27.2.5). */
+		vmx->soft_len = vmx->insn_len;
 		break;
 	}
 }

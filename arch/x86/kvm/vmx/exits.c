@@ -115,6 +115,7 @@ static int handle_exception(struct mkvm_vcpu *vcpu)
 		return handle_ud(vcpu);
 	case BP_VECTOR:
 		/* Intercepted only with KVM_GUESTDBG_USE_SW_BP: the VMM's breakpoint. */
+		vmx->soft_len = vmx->insn_len;
 		return mkvm_guest_debug_exit(vcpu, BP_VECTOR, linear_rip(vcpu));
 	case AC_VECTOR:
 		mkvm_queue_exception(vcpu, AC_VECTOR, true, vmx->exit_intr_error);
@@ -123,6 +124,8 @@ static int handle_exception(struct mkvm_vcpu *vcpu)
 		return 1;
 	case PF_VECTOR:
 		/* Intercepted on the shadow MMU only; the qualification is the address (27.2.1). */
+		if (mkvm_tdp_enabled)
+			break;
 		return mkvm_shadow_page_fault(vcpu, vmx->exit_qual, vmx->exit_intr_error);
 	}
 	return internal_error(vcpu, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON);
@@ -277,15 +280,6 @@ int mkvm_vmx_handle_exit(struct mkvm_vcpu *vcpu)
 	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
 	u32 reason = vmx->exit_reason;
 
-	if (unlikely(vmx->real_mode)) {
-		/* vmx_run() did not enter: KVM's answer when it cannot emulate invalid state. */
-		vmx->real_mode = false;
-		vcpu->run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
-		vcpu->run->internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
-		vcpu->run->internal.ndata = 0;
-		pr_warn_ratelimited("minikvm: a guest in real mode needs unrestricted guest (ept=1)\n");
-		return 0;
-	}
 	if (vmx->fail || (reason & VMX_EXIT_REASONS_FAILED_VMENTRY)) {
 		/* VMfail: the error number (SDM vol. 3 31.4); else the failed entry's reason. */
 		vcpu->run->exit_reason = KVM_EXIT_FAIL_ENTRY;

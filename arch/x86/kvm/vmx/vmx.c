@@ -261,7 +261,9 @@ static int vmx_get_msr(struct mkvm_vcpu *vcpu, u32 index, u64 *data)
 	case MSR_IA32_SYSENTER_CS: *data = vmcs_read(GUEST_SYSENTER_CS); break;
 	case MSR_IA32_SYSENTER_ESP: *data = vmcs_read(GUEST_SYSENTER_ESP); break;
 	case MSR_IA32_SYSENTER_EIP: *data = vmcs_read(GUEST_SYSENTER_EIP); break;
-	case MSR_IA32_CR_PAT:	*data = vmcs_read(GUEST_IA32_PAT); break;
+	case MSR_IA32_CR_PAT:
+		*data = mkvm_param_ept ? vmcs_read(GUEST_IA32_PAT) : vmx->pat;
+		break;
 	/* No LBR virtualization: DEBUGCTL reads 0, as on KVM without it. */
 	case MSR_IA32_DEBUGCTLMSR: *data = 0; break;
 	default:
@@ -297,7 +299,10 @@ static int vmx_set_msr(struct mkvm_vcpu *vcpu, u32 index, u64 data)
 	case MSR_IA32_CR_PAT:
 		if (!mkvm_pat_valid(data))
 			return 1;
-		vmcs_write(GUEST_IA32_PAT, data);
+		if (mkvm_param_ept)
+			vmcs_write(GUEST_IA32_PAT, data);
+		else
+			vmx->pat = data;
 		break;
 	case MSR_IA32_DEBUGCTLMSR:
 		/* LBR, BTF and the like are accepted and ignored, as on KVM. */
@@ -467,12 +472,24 @@ static void init_vmcs(struct mkvm_vcpu *vcpu)
 	vmcs_write(GUEST_SYSENTER_ESP, 0);
 	vmcs_write(GUEST_SYSENTER_EIP, 0);
 	vmcs_write(GUEST_IA32_DEBUGCTL, 0);
-	vmcs_write(GUEST_IA32_PAT, 0x0007040600070406ULL);
+	/*
+	 * On the shadow MMU the guest's PAT stays in software and the hardware
+	 * runs with the host's: the shadow's entries select PAT entry 0, which
+	 * the guest could otherwise make UC or WC for pages the host maps
+	 * write-back, an aliasing the SDM (vol. 3 11.12.4) does not support.
+	 * With EPT, its ignore-PAT bit does the same (mmu/tdp.c).
+	 */
+	vmx->pat = 0x0007040600070406ULL;
+	if (mkvm_param_ept)
+		vmcs_write(GUEST_IA32_PAT, vmx->pat);
+	else
+		vmcs_write(GUEST_IA32_PAT, vmcs_read(HOST_IA32_PAT));
 	vmx->dr6 = MKVM_DR6_ACTIVE_LOW;
 	vmcs_write(GUEST_DR7, MKVM_DR7_RESET);
 	for (int i = 0; i < MKVM_VMX_GUEST_MSRS; i++)
 		set_guest_msr(vmx, &vmx->guest_msr[i], mkvm_vmx_guest_msrs[i], 0);
 	vmx->cr8 = 0;
+	vmx->soft_len = 0;
 	mkvm_vmx_update_nmi_mask(vcpu);
 	vmx_update_guest_debug(vcpu);
 }
@@ -549,13 +566,26 @@ static void vmx_flush_tlb(struct mkvm_vcpu *vcpu)
  * A PDPTE that cannot be read is left 0 (not present), as a VMM's
  * KVM_SET_SREGS with a CR3 outside memory gets on KVM.
  */
-static void vmx_prepare_entry(struct mkvm_vcpu *vcpu)
+static int vmx_prepare_entry(struct mkvm_vcpu *vcpu)
 {
 	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
 	u64 pdpte[4] = {};
 
+	/*
+	 * Without unrestricted guest, VM entry refuses CR0.PE clear (SDM vol. 3
+	 * 26.3.1.1); KVM then runs real mode in virtual-8086 mode or its
+	 * emulator, minikvm not at all: KVM_RUN reports an emulation failure,
+	 * before any event is taken from its queue for an entry that will not be.
+	 */
+	if (unlikely(!mkvm_param_unrestricted_guest && !(vcpu->arch.cr0 & X86_CR0_PE))) {
+		vcpu->run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
+		vcpu->run->internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
+		vcpu->run->internal.ndata = 0;
+		pr_warn_ratelimited("minikvm: a guest in real mode needs unrestricted guest (ept=1)\n");
+		return 0;
+	}
 	if (!vmx->pdptr_dirty)
-		return;
+		return 1;
 	vmx->pdptr_dirty = false;
 	if (mkvm_read_guest_phys(vcpu, vcpu->arch.cr3 & ~0x1fULL, pdpte, sizeof(pdpte)))
 		memset(pdpte, 0, sizeof(pdpte));
@@ -563,6 +593,7 @@ static void vmx_prepare_entry(struct mkvm_vcpu *vcpu)
 	vmcs_write(GUEST_PDPTR1, pdpte[1]);
 	vmcs_write(GUEST_PDPTR2, pdpte[2]);
 	vmcs_write(GUEST_PDPTR3, pdpte[3]);
+	return 1;
 }
 
 /*
@@ -577,7 +608,7 @@ static void vmx_handle_exit_irqoff(struct mkvm_vcpu *vcpu)
 	u32 info = vmx->exit_intr_info;
 	struct desc_ptr idt;
 
-	if (vmx->real_mode || vmx->fail || !(info & INTR_INFO_VALID_MASK))
+	if (vmx->fail || !(info & INTR_INFO_VALID_MASK))
 		return;
 	switch ((u16)vmx->exit_reason) {
 	case EXIT_REASON_EXTERNAL_INTERRUPT:
@@ -613,14 +644,6 @@ static void vmx_run(struct mkvm_vcpu *vcpu)
 		vmx->fail = true;
 		return;
 	}
-	/*
-	 * Without unrestricted guest, VM entry refuses CR0.PE clear (SDM vol. 3
-	 * 26.3.1.1); KVM then runs real mode in virtual-8086 mode or its
-	 * emulator, minikvm not at all: KVM_RUN reports an emulation failure.
-	 */
-	vmx->real_mode = !mkvm_param_unrestricted_guest && !(vcpu->arch.cr0 & X86_CR0_PE);
-	if (unlikely(vmx->real_mode))
-		return;
 	/* Another CPU's TLB may hold what this vCPU cached before it last ran there. */
 	if (vmx->last_cpu != cpu || vmx->flush) {
 		vmx->last_cpu = cpu;

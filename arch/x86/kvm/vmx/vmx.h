@@ -67,7 +67,10 @@ struct mkvm_vmx_vcpu {
 	u64 host_fs_base;
 	bool debug_tf;			/* KVM_GUESTDBG_SINGLESTEP set TF for this entry */
 	bool fail;			/* VMLAUNCH/VMRESUME failed (VMfail) */
-	bool real_mode;			/* not entered: real mode without unrestricted guest */
+	/* The guest's PAT on the shadow MMU, where the hardware runs with the host's (vmx.c). */
+	u64 pat;
+	/* The length of the last software exception or interrupt an exit reported (events.c). */
+	u8 soft_len;
 	/* The last exit, read right after it. */
 	u32 exit_reason;
 	u64 exit_qual;
