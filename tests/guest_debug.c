@@ -122,6 +122,21 @@ static void run_to_sync1(struct kvm_vcpu *vcpu)
 	TEST_ASSERT_EQ(uc.args[0], 1);
 }
 
+/*
+ * guest_int3 runs on to its SYNC 2: the guest's #BP handler ran @bp_count
+ * times, the last returning to bp_next, and no #DB reached the guest.
+ */
+static void run_to_sync2_bp(struct kvm_vcpu *vcpu, uint64_t bp_count)
+{
+	struct ucall uc;
+
+	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
+	TEST_ASSERT_EQ(uc.args[0], 2);
+	TEST_ASSERT_EQ(uc.args[1], bp_count);
+	TEST_ASSERT_EQ(uc.args[2], (uint64_t)bp_next);
+	TEST_ASSERT_EQ(uc.args[3], 0);
+}
+
 /* One KVM_RUN that ends with KVM_EXIT_DEBUG for a single step; returns pc. */
 static uint64_t run_step(struct kvm_vcpu *vcpu)
 {
@@ -230,7 +245,6 @@ TEST(inject_bp_after_sw_bp_exit)
 {
 	struct kvm_vm *vm;
 	struct kvm_vcpu *vcpu = debug_vcpu(&vm, guest_int3);
-	struct ucall uc;
 
 	run_to_sync1(vcpu);
 	set_guest_debug(vcpu, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP);
@@ -239,11 +253,7 @@ TEST(inject_bp_after_sw_bp_exit)
 		SKIP("INT3 is not intercepted as #BP by this machine's SVM");
 	TEST_ASSERT_EQ(vcpu->run->debug.arch.exception, BP_VECTOR);
 	set_guest_debug(vcpu, KVM_GUESTDBG_INJECT_BP);
-	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
-	TEST_ASSERT_EQ(uc.args[0], 2);
-	TEST_ASSERT_EQ(uc.args[1], 1);
-	TEST_ASSERT_EQ(uc.args[2], (uint64_t)bp_next);
-	TEST_ASSERT_EQ(uc.args[3], 0);
+	run_to_sync2_bp(vcpu, 1);
 	vm_free(vm);
 }
 
@@ -333,17 +343,12 @@ TEST(inject_bp_at_int3)
 {
 	struct kvm_vm *vm;
 	struct kvm_vcpu *vcpu = debug_vcpu(&vm, guest_int3);
-	struct ucall uc;
 
 	run_to_sync1(vcpu);
 	set_guest_debug(vcpu, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP);
 	step_to(vcpu, bp_insn, 2);
 	set_guest_debug(vcpu, KVM_GUESTDBG_INJECT_BP);
-	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
-	TEST_ASSERT_EQ(uc.args[0], 2);
-	TEST_ASSERT_EQ(uc.args[1], host_cpu_is_intel() ? 2 : 1);
-	TEST_ASSERT_EQ(uc.args[2], (uint64_t)bp_next);
-	TEST_ASSERT_EQ(uc.args[3], 0);
+	run_to_sync2_bp(vcpu, host_cpu_is_intel() ? 2 : 1);
 	vm_free(vm);
 }
 

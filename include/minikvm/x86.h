@@ -311,7 +311,8 @@ struct mkvm_x86_ops {
 	 *    V_TPR), so the TPR is CR8 << 4 again after every exit and TPR[3:0]
 	 *    do not last; on VMX every MOV to CR8 exits and the TPR keeps them.
 	 *  - vmm_bp_skips_int3: a #BP or #OF the VMM injects returns past the
-	 *    INT3 or INTO at RIP (events.c); kvm_intel delivers it at RIP.
+	 *    INT3 or INTO at RIP (events.c); kvm_intel injects it as it is,
+	 *    to return by the length of the last #BP exit (vmx/events.c).
 	 */
 	bool amd_model_msrs;
 	u64 ucode_rev_reset;

@@ -45,7 +45,7 @@ void mkvm_rip_past_insn(struct mkvm_vcpu *vcpu, unsigned long next_rip)
  * where guest memory can be read.  A debugger that passes the guest's own
  * INT3 back then does not loop on it.  With no INT3 or INTO at RIP the
  * exception is dropped, as KVM drops it.  That is KVM on AMD; kvm_intel
- * delivers it as it is, returning to RIP (mkvm_x86_ops.vmm_bp_skips_int3).
+ * injects it as it is (vmx/events.c; mkvm_x86_ops.vmm_bp_skips_int3).
  */
 void mkvm_vmm_soft_exception(struct mkvm_vcpu *vcpu)
 {

@@ -172,11 +172,6 @@ static void free_vmxon_pages(void)
 }
 
 /*
- * One control MSR (SDM vol. 3 A.3-A.5): the low half has the bits that
- * must be 1, the high half those that may be.  Required bits that may not
- * be 1 make the CPU unusable.
- */
-/*
  * The MSR bitmap (SDM vol. 3 25.6.9), one for every vCPU: each MSR access
  * exits but for the guest's segment bases and SYSENTER MSRs, which live in
  * the VMCS, and KERNEL_GS_BASE, which is the guest's on the CPU while its
@@ -206,6 +201,11 @@ static int setup_msr_bitmap(void)
 	return 0;
 }
 
+/*
+ * One control MSR (SDM vol. 3 A.3-A.5): the low half has the bits that
+ * must be 1, the high half those that may be.  Required bits that may not
+ * be 1 make the CPU unusable.
+ */
 static int adjust(u32 msr, u32 required, u32 optional, u32 *out)
 {
 	u64 v;
@@ -288,7 +288,7 @@ static int setup_controls(void)
 	/*
 	 * Unrestricted guest needs EPT (SDM vol. 3 26.2.1.1).  Without it VM
 	 * entry wants CR0.PE and PG set: paging off is the shadow MMU's
-	 * identity map, and real mode is not run (vmx.c, vmx_run()).  With EPT,
+	 * identity map, and real mode is not run (vmx.c, vmx_prepare_entry()).  With EPT,
 	 * paging off without unrestricted guest would need an identity table in
 	 * guest memory, which minikvm does not build: refused at load.
 	 */

@@ -129,7 +129,8 @@ static void vmx_get_sregs(struct mkvm_vcpu *vcpu, struct kvm_sregs *s)
  *  - On the shadow MMU (ept=0, mmu/shadow.c) paging is on in PAE form, on
  *    the shadow's root, with CR0.WP set and NX on, as on SVM; PE and PG
  *    must be set then (no unrestricted guest): paging off is the shadow's
- *    identity map, and real mode does not enter (vmx_run()).
+ *    identity map, and real mode does not enter (vmx_prepare_entry()).
+ *    GUEST_CR3 is then the shadow's root, written at each entry (vmx_run()).
  */
 static void vmx_update_crs(struct mkvm_vcpu *vcpu)
 {
@@ -165,7 +166,8 @@ static void vmx_update_crs(struct mkvm_vcpu *vcpu)
 	vmcs_write(CR0_READ_SHADOW, vcpu->arch.cr0);
 	vmcs_write(GUEST_CR4, cr4);
 	vmcs_write(CR4_READ_SHADOW, vcpu->arch.cr4);
-	vmcs_write(GUEST_CR3, mkvm_param_ept ? vcpu->arch.cr3 : vcpu->arch.mmu.root_pa);
+	if (mkvm_param_ept)
+		vmcs_write(GUEST_CR3, vcpu->arch.cr3);
 	vmcs_write(GUEST_IA32_EFER, efer);
 	vmx->entry = lma ? vmx->entry | VM_ENTRY_IA32E_MODE : vmx->entry & ~VM_ENTRY_IA32E_MODE;
 	vmcs_write(VM_ENTRY_CONTROLS, vmx->entry);
