@@ -24,7 +24,7 @@ MODULE ?= minikvm minikvm-shadow kvm kvm-shadow minikvm-vmx kvm-intel minikvm-vm
 	kvm-intel-shadow
 # The selftests `make check` runs on Intel, where Bochs is slow (make check-intel: all).
 INTEL_TESTS ?= system pio mmio memslots paging emul_access irq_injection vcpu_events \
-	debugregs lifecycle msr_checks
+	debugregs lifecycle msr_checks real_mode
 # Extra options for tools/testvm, e.g. TESTVM_OPTS="--cpus 4".
 TESTVM_OPTS ?=
 # Selftest binaries to run (default: all); e.g. TESTS="system memslots".

@@ -434,6 +434,9 @@ TEST(set_tss_and_identity_map_addr)
 
 	TEST_ASSERT(vm >= 0, "KVM_CREATE_VM: %s", strerror(errno));
 	TEST_ASSERT_EQ(ioctl(vm, KVM_SET_IDENTITY_MAP_ADDR, &ident), 0);
+	/* The TSS's three pages end at 4 GiB at the latest, on both vendors. */
+	TEST_ASSERT_ERRNO(ioctl(vm, KVM_SET_TSS_ADDR, 0xffffe000UL), EINVAL);
+	TEST_ASSERT_ERRNO(ioctl(vm, KVM_SET_TSS_ADDR, 1UL << 32), EINVAL);
 	TEST_ASSERT_EQ(ioctl(vm, KVM_SET_TSS_ADDR, 0xfeffd000), 0);
 	vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
 	TEST_ASSERT(vcpu >= 0, "KVM_CREATE_VCPU: %s", strerror(errno));

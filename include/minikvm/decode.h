@@ -40,6 +40,14 @@ enum mkvm_insn_kind {
 	INSN_RSM,		/* 0F AA */
 	INSN_VMCALL,		/* 0F 01 C1 */
 	INSN_VMMCALL,		/* 0F 01 D9 */
+	INSN_LGDT,		/* 0F 01 /2, memory only: GDTR = m16&32 (m16&64) */
+	INSN_LIDT,		/* 0F 01 /3, memory only: IDTR = m16&32 (m16&64) */
+	INSN_RDMSR,		/* 0F 32 */
+	INSN_WRMSR,		/* 0F 30 */
+	INSN_WBINVD,		/* 0F 09 WBINVD, 0F 08 INVD */
+	INSN_IN,		/* E4/E5 (port in imm), EC/ED (port in DX) */
+	INSN_OUT,		/* E6/E7 (port in imm), EE/EF (port in DX) */
+	INSN_JMP_FAR,		/* EA, not in 64-bit mode: imm = offset | selector << 32 */
 };
 
 /* ALU operations in the order of their opcode rows and ModRM.reg of group 1. */

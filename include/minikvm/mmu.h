@@ -34,6 +34,9 @@ struct mkvm_mmu_role {
 	u8 levels;
 };
 
+/* The most pages a shadow maps for the vendor in place of the guest's. */
+#define MKVM_SHADOW_PRIV_PAGES 3
+
 /**
  * struct mkvm_shadow - a vCPU's shadow tables (mmu/shadow.c)
  * @root: the top table: a PML4, or PAE's PDPT
@@ -41,6 +44,9 @@ struct mkvm_mmu_role {
  * @levels: 4 or 3
  * @pages: tables allocated below the fixed ones
  * @inv_shift: log2 of the largest guest page shadowed, at least 2 MiB
+ * @priv_la: the first linear address of @priv_hpa's pages
+ * @priv_n: how many pages from @priv_la map minikvm's own pages, 0 for none
+ * @priv_hpa: those pages (VMX's real-mode TSS, vmx/rmode.c)
  */
 struct mkvm_shadow {
 	u64 *root;
@@ -48,6 +54,9 @@ struct mkvm_shadow {
 	int levels;
 	unsigned int pages;
 	unsigned int inv_shift;
+	u64 priv_la;
+	unsigned int priv_n;
+	u64 priv_hpa[MKVM_SHADOW_PRIV_PAGES];
 };
 
 /**
@@ -107,6 +116,7 @@ u64 mkvm_shadow_reset(struct mkvm_vcpu *vcpu, int levels);
 void mkvm_shadow_zap_nonglobal(struct mkvm_vcpu *vcpu);
 void mkvm_shadow_invlpg(struct mkvm_vcpu *vcpu, u64 gva);
 int mkvm_shadow_page_fault(struct mkvm_vcpu *vcpu, u64 gva, u32 error_code);
+void mkvm_shadow_set_private(struct mkvm_vcpu *vcpu, u64 la, const u64 *hpa, unsigned int n);
 u64 mkvm_shadow_tables_reset(struct mkvm_shadow *sh);
 void mkvm_shadow_tables_free(struct mkvm_shadow *sh);
 u64 *mkvm_shadow_tables_leaf(struct mkvm_shadow *sh, u64 addr, bool *flush);

@@ -73,6 +73,8 @@ struct mkvm_vm_arch {
 	struct mkvm_msr_filter __rcu *msr_filter;	/* KVM_X86_SET_MSR_FILTER */
 	u32 user_space_msr;		/* KVM_CAP_X86_USER_SPACE_MSR's exit reasons */
 	bool exception_payload;		/* KVM_CAP_EXCEPTION_PAYLOAD enabled */
+	/* KVM_SET_TSS_ADDR: where VMX without unrestricted guest puts its TSS (vmx/rmode.c) */
+	u32 tss_addr;
 };
 
 /* An instruction the emulator is in the middle of, waiting for userspace. */
@@ -94,6 +96,8 @@ struct mkvm_emul {
 	/* IN or MMIO read: its size; kvm_run's copy is userspace's. */
 	u8 len;
 	unsigned int count;	/* INS: elements read ahead */
+	/* The operand may be RAM, which the hardware refused for another reason (vmx/rmode.c). */
+	bool ram;
 };
 
 /*
@@ -401,6 +405,7 @@ bool mkvm_insn_at_rip(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s, struct 
 bool mkvm_fetch_decode(struct mkvm_vcpu *vcpu, struct kvm_sregs *s, struct mkvm_insn *insn,
 		       int *r);
 int mkvm_emulation_failed(struct mkvm_vcpu *vcpu, const u8 *bytes, unsigned int n);
+int mkvm_emulate_ram_operand(struct mkvm_vcpu *vcpu);
 bool mkvm_decode_intercepted(struct mkvm_vcpu *vcpu, struct kvm_sregs *s, struct mkvm_insn *insn,
 			     int *gpr, unsigned int *len, int *r);
 int mkvm_access_mem_operand(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s,

@@ -82,7 +82,10 @@ static void check_fields(const struct mkvm_insn *in, unsigned int mode, unsigned
 	bool imm_form = in->map == 1 &&
 			(in->opcode == 0x80 || in->opcode == 0x81 || in->opcode == 0x83 ||
 			 in->opcode == 0xc6 || in->opcode == 0xc7 || in->opcode == 0xf6 ||
-			 in->opcode == 0xf7);
+			 in->opcode == 0xf7 || (in->opcode >= 0xe4 && in->opcode <= 0xe7) ||
+			 in->opcode == 0xea);
+	/* A far pointer's selector sits above its offset. */
+	u64 imm_mask = size_mask(in->op_bytes) | (in->kind == INSN_JMP_FAR ? 0xffffULL << 32 : 0);
 
 	FUZZ_CHECK(in->len >= 1 && in->len <= MKVM_MAX_INSN_LEN && in->len <= avail, data, size,
 		   "len %u, %u bytes given", in->len, avail);
@@ -147,7 +150,7 @@ static void check_fields(const struct mkvm_insn *in, unsigned int mode, unsigned
 		   in->opcode);
 	FUZZ_CHECK(in->has_imm || !in->imm, data, size, "imm %#llx without an immediate",
 		   (unsigned long long)in->imm);
-	FUZZ_CHECK((in->imm & ~size_mask(in->op_bytes)) == 0, data, size,
+	FUZZ_CHECK((in->imm & ~imm_mask) == 0, data, size,
 		   "imm %#llx wider than %u bytes", (unsigned long long)in->imm, in->op_bytes);
 
 	if (in->kind == INSN_ALU_TO_RM || in->kind == INSN_ALU_FROM_RM)

@@ -337,40 +337,6 @@ void vcpu_args_set(struct kvm_vcpu *vcpu, int n, ...)
 	vcpu_regs_set(vcpu, &regs);
 }
 
-/*
- * minikvm on VMX without unrestricted guest (ept=0) does not run real mode
- * (Documentation/vmx.rst, Limits): its KVM_RUN reports an emulation failure,
- * where kvm_intel emulates.  That documented limit is a skip, only there.
- */
-static bool minikvm_without_real_mode(void)
-{
-	char c = 0;
-	FILE *f;
-
-	if (!host_cpu_is_intel())
-		return false;
-	f = fopen("/sys/module/minikvm/parameters/unrestricted_guest", "r");
-	if (!f)
-		return false;
-	if (fread(&c, 1, 1, f) != 1)
-		c = 0;
-	fclose(f);
-	return c == 'N';
-}
-
-static void skip_if_real_mode_refused(struct kvm_vcpu *vcpu)
-{
-	struct kvm_sregs sregs;
-
-	if (vcpu->run->exit_reason != KVM_EXIT_INTERNAL_ERROR ||
-	    vcpu->run->internal.suberror != KVM_INTERNAL_ERROR_EMULATION ||
-	    !minikvm_without_real_mode())
-		return;
-	vcpu_sregs_get(vcpu, &sregs);
-	if (!(sregs.cr0 & 1))
-		SKIP("real mode on minikvm/VMX without unrestricted guest (Documentation/vmx.rst)");
-}
-
 int __vcpu_run(struct kvm_vcpu *vcpu)
 {
 	return ioctl(vcpu->fd, KVM_RUN, NULL);
@@ -390,7 +356,6 @@ void vcpu_run(struct kvm_vcpu *vcpu)
 			  "(exit reason %u %s)", r, strerror(errno), vcpu->run->exit_reason,
 			  exit_reason_str(vcpu->run->exit_reason));
 	}
-	skip_if_real_mode_refused(vcpu);
 }
 
 /**

@@ -183,7 +183,13 @@ long mkvm_arch_vm_ioctl(struct mkvm_vm *vm, unsigned int ioctl, unsigned long ar
 
 	switch (ioctl) {
 	case KVM_SET_TSS_ADDR:
-		/* Only VMX without unrestricted guest needs these pages: nothing to do on SVM. */
+		/*
+		 * Three pages below 4 GiB, as KVM checks on both vendors; only VMX
+		 * without unrestricted guest uses them (vmx/rmode.c).
+		 */
+		if (arg > (u32)(-3 * PAGE_SIZE))
+			return -EINVAL;
+		WRITE_ONCE(vm->arch.tss_addr, arg);
 		return 0;
 	case KVM_SET_IDENTITY_MAP_ADDR: {
 		u64 addr;

@@ -4,7 +4,9 @@
  *
  * Decodes the instructions that can touch MMIO or do string I/O, and MOV
  * to and from control and debug registers, LMSW, SMSW, CLTS and INVLPG, in
- * 16-, 32- and 64-bit code:
+ * 16-, 32- and 64-bit code; also the privileged instructions that VMX's
+ * virtual-8086 mode refuses to a real-mode guest (LGDT, LIDT, RDMSR,
+ * WRMSR, WBINVD, INVD):
  * prefixes, REX, one- and two-byte opcodes, ModRM, SIB, displacement and
  * immediate.  It is plain C without kernel dependencies so
  * that tests/unit/decode_test.c runs it in userspace.
@@ -39,6 +41,8 @@
 #define F_OP32	0x200
 /* A 16-bit operand whatever the prefixes say (LMSW). */
 #define F_OP16	0x400
+/* A far pointer follows: an offset of operand size, then a selector (JMP ptr16:16/32). */
+#define F_FARPTR 0x800
 
 struct opcode {
 	u8 kind;	/* enum mkvm_insn_kind */
@@ -72,6 +76,11 @@ static const struct opcode one_byte[256] = {
 	[0xc6] = { INSN_MOV_TO_RM, F_MODRM | F_BYTE | F_IMM8 | F_GRP },
 	[0xc7] = { INSN_MOV_TO_RM, F_MODRM | F_IMMZ | F_GRP },
 	[0xcc] = { INSN_INT3, 0 }, [0xce] = { INSN_INTO, 0 },
+	[0xe4] = { INSN_IN, F_BYTE | F_IMM8 }, [0xe5] = { INSN_IN, F_OP32 | F_IMM8 },
+	[0xe6] = { INSN_OUT, F_BYTE | F_IMM8 }, [0xe7] = { INSN_OUT, F_OP32 | F_IMM8 },
+	[0xea] = { INSN_JMP_FAR, F_FARPTR },
+	[0xec] = { INSN_IN, F_BYTE }, [0xed] = { INSN_IN, F_OP32 },
+	[0xee] = { INSN_OUT, F_BYTE }, [0xef] = { INSN_OUT, F_OP32 },
 	[0xf4] = { INSN_HLT, 0 },
 	[0xf6] = { INSN_TEST, F_MODRM | F_BYTE | F_IMM8 | F_GRP },
 	[0xf7] = { INSN_TEST, F_MODRM | F_IMMZ | F_GRP },
@@ -80,10 +89,12 @@ static const struct opcode one_byte[256] = {
 static const struct opcode two_byte[256] = {
 	[0x01] = { INSN_LMSW, F_MODRM | F_GRP | F_OP16 },
 	[0x06] = { INSN_CLTS, 0 },
+	[0x08] = { INSN_WBINVD, 0 }, [0x09] = { INSN_WBINVD, 0 },
 	[0x20] = { INSN_MOV_FROM_CR, F_MODRM | F_SYSREG },
 	[0x21] = { INSN_MOV_FROM_DR, F_MODRM | F_SYSREG },
 	[0x22] = { INSN_MOV_TO_CR, F_MODRM | F_SYSREG },
 	[0x23] = { INSN_MOV_TO_DR, F_MODRM | F_SYSREG },
+	[0x30] = { INSN_WRMSR, 0 }, [0x32] = { INSN_RDMSR, 0 },
 	[0xaa] = { INSN_RSM, 0 },
 	[0xb6] = { INSN_MOVZX, F_MODRM }, [0xb7] = { INSN_MOVZX, F_MODRM | F_SRC16 },
 	[0xbe] = { INSN_MOVSX, F_MODRM }, [0xbf] = { INSN_MOVSX, F_MODRM | F_SRC16 },
@@ -233,6 +244,22 @@ static void decode_smsw(struct mkvm_insn *insn, unsigned int mode, bool opsize)
 	insn->src_bytes = insn->op_bytes;
 }
 
+/*
+ * LGDT and LIDT read a limit and a base: 24 bits of it with a 16-bit
+ * operand, 32 with a 32-bit one, 64 in 64-bit mode whatever the prefixes
+ * (SDM vol. 2 LGDT/LIDT).  op_bytes is that operand size.
+ */
+static void decode_descriptor_table(struct mkvm_insn *insn, unsigned int mode, bool opsize,
+				    bool gdt)
+{
+	insn->kind = gdt ? INSN_LGDT : INSN_LIDT;
+	if (mode == 64)
+		insn->op_bytes = 8;
+	else
+		insn->op_bytes = (mode == 16) != opsize ? 2 : 4;
+	insn->src_bytes = insn->op_bytes;
+}
+
 /**
  * mkvm_decode() - decode one instruction
  * @insn: filled in
@@ -270,7 +297,8 @@ int mkvm_decode(struct mkvm_insn *insn, const u8 *bytes, unsigned int avail, uns
 	 * INTO does not exist in 64-bit mode, and 63 is MOVSXD only there: ARPL
 	 * elsewhere (SDM vol. 2 INT n/INTO/INT3/INT1, ARPL).
 	 */
-	if (op->kind == INSN_UNKNOWN || (op->kind == INSN_INTO && mode == 64) ||
+	if (op->kind == INSN_UNKNOWN || ((op->kind == INSN_INTO || op->kind == INSN_JMP_FAR) &&
+					 mode == 64) ||
 	    (insn->map == 1 && insn->opcode == 0x63 && mode != 64))
 		return -EINVAL;
 	insn->kind = op->kind;
@@ -325,12 +353,14 @@ int mkvm_decode(struct mkvm_insn *insn, const u8 *bytes, unsigned int avail, uns
 			insn->kind = INSN_INVLPG;	/* group 7 (SDM vol. 2 table A-6) */
 		else if (insn->kind == INSN_LMSW && sub == 4)
 			decode_smsw(insn, mode, opsize);
+		else if (insn->kind == INSN_LMSW && insn->mem && (sub == 2 || sub == 3))
+			decode_descriptor_table(insn, mode, opsize, sub == 2);
 		else if (insn->kind == INSN_LMSW && !insn->mem && (insn->rm & 7) == 1 &&
 			 (sub == 0 || sub == 3))
 			/* 0F 01 C1 and D9: Intel's and AMD's hypercall (SDM, APM vol. 3). */
 			insn->kind = sub == 0 ? INSN_VMCALL : INSN_VMMCALL;
 		else if (insn->kind == INSN_LMSW && sub != 6)
-			return -EINVAL;		/* 0F 01 /0-/3, /5, /7 11B: SGDT, SWAPGS... */
+			return -EINVAL;		/* 0F 01 /0, /1, /5, 11B forms: SGDT, SWAPGS... */
 	} else if (insn->kind == INSN_ALU_TO_RM || insn->kind == INSN_ALU_FROM_RM) {
 		insn->alu = insn->opcode >> 3;
 	}
@@ -344,6 +374,11 @@ int mkvm_decode(struct mkvm_insn *insn, const u8 *bytes, unsigned int avail, uns
 		insn->imm = sign_extend(imm, n);
 		if (insn->op_bytes < 8)
 			insn->imm &= (1ULL << (8 * insn->op_bytes)) - 1;
+	} else if (op->flags & F_FARPTR) {
+		if (next(&c, &imm, insn->op_bytes) || next(&c, &b, 2))
+			return -EFAULT;
+		insn->has_imm = true;
+		insn->imm = imm | b << 32;
 	}
 	insn->len = c.pos;
 	return 0;

@@ -288,10 +288,31 @@ bool mkvm_decode_intercepted(struct mkvm_vcpu *vcpu, struct kvm_sregs *s, struct
 }
 
 static int finish_mmio_read(struct mkvm_vcpu *vcpu, u64 data);
+static int emulate_operand(struct mkvm_vcpu *vcpu, u64 gpa);
+
+/*
+ * For mkvm_emulate_ram_operand(): the operand in RAM, read or written
+ * here.  -ENOENT when it is not RAM (no memslot, or a write to a read-only
+ * one): then it is MMIO after all.
+ */
+static int ram_access(struct mkvm_vcpu *vcpu, u64 gpa, unsigned int len, bool write, u64 *data)
+{
+	if (likely(!vcpu->arch.emul.ram))
+		return -ENOENT;
+	return write ? mkvm_write_guest_phys(vcpu, gpa, data, len) :
+		       mkvm_read_guest_phys(vcpu, gpa, data, len);
+}
 
 static int mmio_exit(struct mkvm_vcpu *vcpu, u64 gpa, unsigned int len, bool write, u64 data)
 {
 	struct kvm_run *run = vcpu->run;
+	int r = ram_access(vcpu, gpa, len, write, &data);
+
+	if (r != -ENOENT) {
+		if (r)
+			return r;
+		return write ? 1 : finish_mmio_read(vcpu, data);
+	}
 
 	/* The in-kernel irqchip's registers complete without userspace. */
 	if (mkvm_irqchip_mmio(vcpu, gpa, len, write, &data)) {
@@ -315,6 +336,8 @@ static int mmio_exit(struct mkvm_vcpu *vcpu, u64 gpa, unsigned int len, bool wri
 /* An MMIO write goes to a matching ioeventfd if there is one, else to userspace. */
 static int mmio_write(struct mkvm_vcpu *vcpu, u64 gpa, unsigned int len, u64 data)
 {
+	if (unlikely(vcpu->arch.emul.ram))
+		return mmio_exit(vcpu, gpa, len, true, data);
 	if (mkvm_ioeventfd_write(vcpu->vm, false, gpa, len, &data))
 		return 1;
 	return mmio_exit(vcpu, gpa, len, true, data);
@@ -523,9 +546,9 @@ int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa, bool write, bool table)
 	struct mkvm_insn *insn = &e->insn;
 	struct kvm_sregs s;
 	bool writes;
-	u64 val;
 	int r;
 
+	e->ram = false;
 	if (!mkvm_fetch_decode(vcpu, &s, insn, &r))
 		return r;
 	e->next_rip = vcpu->arch.rip + insn->len;
@@ -537,8 +560,60 @@ int mkvm_emulate_mmio(struct mkvm_vcpu *vcpu, u64 gpa, bool write, bool table)
 	r = check_operand(vcpu, &s, insn, e->next_rip, gpa, writes, table);
 	if (r)
 		return r > 0 ? r : mkvm_emulation_failed(vcpu, NULL, 0);
-	vcpu->stat.insn_emulation++;
+	return emulate_operand(vcpu, gpa);
+}
 
+/**
+ * mkvm_emulate_ram_operand() - emulate an instruction the hardware refused its operand
+ * @vcpu: the vCPU, with slots_sem held, without paging
+ *
+ * VMX's virtual-8086 mode runs real mode with 64 KiB segment limits
+ * (vmx/rmode.c): an access beyond them that the guest's own limits allow
+ * is done here, on RAM or MMIO, with the guest's segments.  The same
+ * instructions as for MMIO.
+ *
+ * Return: as mkvm_emulate_mmio().
+ */
+int mkvm_emulate_ram_operand(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_emul *e = &vcpu->arch.emul;
+	struct mkvm_insn *insn = &e->insn;
+	struct mkvm_fault fault;
+	unsigned int seg, size;
+	struct kvm_sregs s;
+	bool writes;
+	u64 off, la;
+	int r;
+
+	e->ram = true;
+	if (!mkvm_fetch_decode(vcpu, &s, insn, &r))
+		return r;
+	if (WARN_ON_ONCE(s.cr0 & X86_CR0_PG))
+		return mkvm_emulation_failed(vcpu, NULL, 0);
+	e->next_rip = (u32)(vcpu->arch.rip + insn->len);
+	if (!is_faulting_access(insn, false, true, &writes) || !insn->mem)
+		return mkvm_emulation_failed(vcpu, NULL, 0);
+	size = insn->kind == INSN_MOVZX || insn->kind == INSN_MOVSX ? insn->src_bytes :
+	       insn->op_bytes;
+	off = operand_offset(vcpu, insn, e->next_rip, &seg);
+	r = linearize(vcpu, &s, seg, off, size, writes, &la, &fault);
+	if (r) {
+		mkvm_inject_fault(vcpu, &fault);
+		return 1;
+	}
+	/* Without paging the linear address is the physical one. */
+	return emulate_operand(vcpu, la);
+}
+
+/* The instruction in vcpu->arch.emul, its operand at @gpa. */
+static int emulate_operand(struct mkvm_vcpu *vcpu, u64 gpa)
+{
+	struct mkvm_emul *e = &vcpu->arch.emul;
+	struct mkvm_insn *insn = &e->insn;
+	u64 val;
+	int r;
+
+	vcpu->stat.insn_emulation++;
 	switch (insn->kind) {
 	case INSN_MOV_TO_RM:
 		val = insn->has_imm ? insn->imm : reg_read(vcpu, insn, insn->reg, insn->op_bytes);

@@ -23,6 +23,7 @@
  * and the dirty-log state; the hardware does not use them in this mode.
  */
 #include <linux/mm.h>
+#include <linux/nospec.h>
 #include <asm/io.h>
 
 #include <minikvm/core.h>
@@ -388,6 +389,13 @@ static u64 spte_rights(struct mkvm_vcpu *vcpu, const struct mkvm_walk *w, bool h
 	return spte;
 }
 
+/* Does [@la, @la + @len) meet the vendor's private pages? */
+static bool meets_private(const struct mkvm_shadow *sh, u64 la, u64 len)
+{
+	return sh->priv_n && la < sh->priv_la + sh->priv_n * PAGE_SIZE &&
+	       sh->priv_la < la + len;
+}
+
 /*
  * The next small pages of a guest page larger than 4 KiB, which the same
  * guest entry maps with the same rights, in the same shadow page table: a
@@ -405,6 +413,9 @@ static void prefetch_large(struct mkvm_vcpu *vcpu, u64 *e, u64 gva, const struct
 	for (unsigned int n = 1; n < PREFETCH && first + n < 512; n++) {
 		u64 gpa = (w->gpa & PAGE_MASK) + n * PAGE_SIZE;
 
+		if (meets_private(&vcpu->arch.mmu.shadow, (gva & PAGE_MASK) + n * PAGE_SIZE,
+				  PAGE_SIZE))
+			return;
 		if (e[n] & SPTE_P)
 			continue;
 		if (mkvm_tdp_translate(vcpu, gpa, MKVM_TDP_PRESENT_ONLY, &hpa, &host_writable,
@@ -412,6 +423,51 @@ static void prefetch_large(struct mkvm_vcpu *vcpu, u64 *e, u64 gva, const struct
 			return;
 		e[n] = hpa | spte_rights(vcpu, w, host_writable);
 	}
+}
+
+/**
+ * mkvm_shadow_set_private() - map pages of minikvm's at linear addresses of the guest's
+ * @vcpu: the vCPU, with slots_sem held (the change is made at the next entry)
+ * @la: the first linear address, page-aligned
+ * @hpa: the pages' physical addresses
+ * @n: how many, at most MKVM_SHADOW_PRIV_PAGES; 0 to map the guest's again
+ *
+ * For structures the processor reads while the guest runs that are not the
+ * guest's: VMX's virtual-8086 mode needs a TSS (vmx/rmode.c), as KVM keeps
+ * one in a private memslot.  They are mapped writable and for all, as the
+ * guest's memory is without paging; a guest that reaches them only harms
+ * its own real-mode emulation.
+ */
+void mkvm_shadow_set_private(struct mkvm_vcpu *vcpu, u64 la, const u64 *hpa, unsigned int n)
+{
+	struct mkvm_shadow *sh = &vcpu->arch.mmu.shadow;
+
+	if (WARN_ON_ONCE(n > MKVM_SHADOW_PRIV_PAGES))
+		n = 0;
+	sh->priv_la = la;
+	sh->priv_n = n;
+	memcpy(sh->priv_hpa, hpa, n * sizeof(*hpa));
+	/* The shadow forgets what it mapped there before. */
+	mkvm_make_request(vcpu, MKVM_REQ_TLB_FLUSH);
+}
+
+/* A fault on the vendor's private pages: map the one at @gva. */
+static int map_private(struct mkvm_vcpu *vcpu, struct mkvm_shadow *sh, u64 gva)
+{
+	unsigned int i = array_index_nospec((gva - sh->priv_la) >> PAGE_SHIFT, sh->priv_n);
+	bool flush = false;
+	u64 *e = leaf_of(sh, gva, 1, &flush);
+
+	if (!e) {
+		if (flush)
+			mkvm_x86->flush_tlb(vcpu);
+		return -ENOMEM;
+	}
+	if (flush || (*e & SPTE_P))
+		mkvm_x86->flush_tlb(vcpu);
+	*e = sh->priv_hpa[i] | SPTE_P | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY |
+	     _PAGE_NX;
+	return 1;
 }
 
 /**
@@ -434,6 +490,13 @@ int mkvm_shadow_page_fault(struct mkvm_vcpu *vcpu, u64 gva, u32 error_code)
 
 	if (sh->levels == 3)
 		gva = (u32)gva;
+	if (unlikely(meets_private(sh, gva, 1))) {
+		if (sh->pages >= MKVM_SHADOW_MAX_PAGES) {
+			mkvm_shadow_reset(vcpu, sh->levels);
+			mkvm_x86->flush_tlb(vcpu);
+		}
+		return map_private(vcpu, sh, gva);
+	}
 	r = mkvm_walk_gva_fault(vcpu, gva, error_code, &w, &fault);
 	if (r == -EFAULT) {
 		mkvm_inject_fault(vcpu, &fault);
@@ -459,7 +522,7 @@ int mkvm_shadow_page_fault(struct mkvm_vcpu *vcpu, u64 gva, u32 error_code)
 	 * gets a 2 MiB entry, as a processor's TLB may hold: the 2 MiB around
 	 * @gva then map the 2 MiB around the guest-physical address.
 	 */
-	level = w.level >= 2 && host_huge ? 2 : 1;
+	level = w.level >= 2 && host_huge && !meets_private(sh, gva & PMD_MASK, PMD_SIZE) ? 2 : 1;
 	if (level == 2)
 		hpa &= PMD_MASK;
 	e = leaf_of(sh, gva, level, &flush);

@@ -360,7 +360,7 @@ int mkvm_vmx_hardware_setup(void)
 		pr_info("minikvm: VMX with EPT, VPID %s, unrestricted guest\n",
 			mkvm_param_vpid ? "on" : "off");
 	else
-		pr_info("minikvm: VMX on the shadow MMU, VPID %s; guests in real mode do not run\n",
+		pr_info("minikvm: VMX on the shadow MMU, VPID %s; real mode in virtual-8086 mode\n",
 			mkvm_param_vpid ? "on" : "off");
 	return 0;
 

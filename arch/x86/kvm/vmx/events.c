@@ -51,8 +51,15 @@ void mkvm_vmx_inject_exception(struct mkvm_vcpu *vcpu)
 		    ev->exc.vector <= X86_TRAP_PF) || ev->exc.vector == X86_TRAP_AC ||
 		    ev->exc.vector == X86_TRAP_CP);
 
-	if ((ev->exc.vector == X86_TRAP_BP || ev->exc.vector == X86_TRAP_OF) &&
-	    to_vmx(vcpu)->soft_len) {
+	bool soft = (ev->exc.vector == X86_TRAP_BP || ev->exc.vector == X86_TRAP_OF) &&
+		    to_vmx(vcpu)->soft_len;
+
+	if (to_vmx(vcpu)->rmode) {
+		mkvm_vmx_rmode_queue_event(vcpu, ev->exc.vector,
+					   vcpu->arch.rip + (soft ? to_vmx(vcpu)->soft_len : 0));
+		return;
+	}
+	if (soft) {
 		vmcs_write(VM_ENTRY_INSTRUCTION_LEN, to_vmx(vcpu)->soft_len);
 		inject(vcpu, ev->exc.vector | INTR_TYPE_SOFT_EXCEPTION);
 		return;
@@ -69,7 +76,10 @@ void mkvm_vmx_inject_exception(struct mkvm_vcpu *vcpu)
  */
 void mkvm_vmx_inject_nmi(struct mkvm_vcpu *vcpu)
 {
-	inject(vcpu, NMI_VECTOR | INTR_TYPE_NMI_INTR);
+	if (to_vmx(vcpu)->rmode)
+		mkvm_vmx_rmode_queue_event(vcpu, NMI_VECTOR, vcpu->arch.rip);
+	else
+		inject(vcpu, NMI_VECTOR | INTR_TYPE_NMI_INTR);
 }
 
 /**
@@ -78,7 +88,10 @@ void mkvm_vmx_inject_nmi(struct mkvm_vcpu *vcpu)
  */
 void mkvm_vmx_inject_irq(struct mkvm_vcpu *vcpu)
 {
-	inject(vcpu, vcpu->arch.events.irq.vector | INTR_TYPE_EXT_INTR);
+	if (to_vmx(vcpu)->rmode)
+		mkvm_vmx_rmode_queue_event(vcpu, vcpu->arch.events.irq.vector, vcpu->arch.rip);
+	else
+		inject(vcpu, vcpu->arch.events.irq.vector | INTR_TYPE_EXT_INTR);
 }
 
 static u32 intr_state(void)
@@ -267,7 +280,14 @@ void mkvm_vmx_complete_events(struct mkvm_vcpu *vcpu)
 	bool skipped;
 
 	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, 0);
-	if (!vmx->fail && !(vmx->exit_reason & VMX_EXIT_REASONS_FAILED_VMENTRY))
+	/*
+	 * Virtual-NMI blocking starts with the injection of an NMI, which set
+	 * nmi_masked, and the guest can only end it, by IRET (SDM vol. 3
+	 * 25.3): it is read back only while set, as KVM does.  Bochs reports
+	 * it set after exits where nothing could have set it.
+	 */
+	if (!vmx->fail && !(vmx->exit_reason & VMX_EXIT_REASONS_FAILED_VMENTRY) &&
+	    vcpu->arch.events.nmi_masked)
 		vcpu->arch.events.nmi_masked = intr_state() & GUEST_INTR_STATE_NMI;
 	if (!(info & VECTORING_INFO_VALID_MASK) && iret_unblocked_nmi(vmx))
 		vcpu->arch.events.nmi_masked = true;

@@ -114,7 +114,9 @@ static int handle_exception(struct mkvm_vcpu *vcpu)
 	case UD_VECTOR:
 		return handle_ud(vcpu);
 	case BP_VECTOR:
-		/* Intercepted only with KVM_GUESTDBG_USE_SW_BP: the VMM's breakpoint. */
+		/* With KVM_GUESTDBG_USE_SW_BP, the VMM's breakpoint; else virtual-8086 mode's. */
+		if (!(vcpu->arch.guest_debug & KVM_GUESTDBG_USE_SW_BP))
+			break;
 		vmx->soft_len = vmx->insn_len;
 		return mkvm_guest_debug_exit(vcpu, BP_VECTOR, linear_rip(vcpu));
 	case AC_VECTOR:
@@ -127,7 +129,14 @@ static int handle_exception(struct mkvm_vcpu *vcpu)
 		if (mkvm_tdp_enabled)
 			break;
 		return mkvm_shadow_page_fault(vcpu, vmx->exit_qual, vmx->exit_intr_error);
+	case GP_VECTOR:
+		if (vmx->rmode)
+			return mkvm_vmx_rmode_gp(vcpu);
+		break;
 	}
+	/* Virtual-8086 mode takes every exception: the others are the guest's. */
+	if (vmx->rmode)
+		return mkvm_vmx_rmode_exception(vcpu);
 	return internal_error(vcpu, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON);
 }
 
@@ -297,6 +306,8 @@ int mkvm_vmx_handle_exit(struct mkvm_vcpu *vcpu)
 		return 0;
 	}
 	mkvm_vmx_complete_events(vcpu);
+	if (unlikely(reason == MKVM_VMX_EXIT_RMODE))
+		return mkvm_vmx_rmode_step(vcpu);
 	reason = (u16)reason;
 	if (reason >= ARRAY_SIZE(exit_handlers))
 		return internal_error(vcpu, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON);

@@ -31,8 +31,6 @@ struct seg_fields {
 };
 
 #define SEG(s) { GUEST_##s##_SELECTOR, GUEST_##s##_BASE, GUEST_##s##_LIMIT, GUEST_##s##_AR_BYTES }
-/* SEG_ES to SEG_GS as the decoder numbers them, then these two. */
-enum { SEG_TR = SEG_GS + 1, SEG_LDTR };
 static const struct seg_fields segs[] = {
 	[SEG_ES] = SEG(ES), [SEG_CS] = SEG(CS), [SEG_SS] = SEG(SS), [SEG_DS] = SEG(DS),
 	[SEG_FS] = SEG(FS), [SEG_GS] = SEG(GS), [SEG_TR] = SEG(TR), [SEG_LDTR] = SEG(LDTR),
@@ -41,7 +39,12 @@ static const struct seg_fields segs[] = {
 /* Access rights (SDM vol. 3 25.4.1 table 25-2): as a descriptor's, bit 16 "unusable". */
 #define AR_UNUSABLE BIT(16)
 
-static void get_seg(struct kvm_segment *s, int seg)
+/**
+ * mkvm_vmx_get_seg() - a segment register as the VMCS holds it
+ * @s: filled in
+ * @seg: SEG_ES to SEG_LDTR
+ */
+void mkvm_vmx_get_seg(struct kvm_segment *s, int seg)
 {
 	const struct seg_fields *f = &segs[seg];
 	u32 ar = vmcs_read(f->ar);
@@ -58,7 +61,12 @@ static void get_seg(struct kvm_segment *s, int seg)
 		s->present = 0;
 }
 
-static void set_seg(const struct kvm_segment *s, int seg)
+/**
+ * mkvm_vmx_set_seg() - write a segment register to the VMCS
+ * @s: the segment
+ * @seg: SEG_ES to SEG_LDTR
+ */
+void mkvm_vmx_set_seg(const struct kvm_segment *s, int seg)
 {
 	const struct seg_fields *f = &segs[seg];
 	u32 ar, type = s->type;
@@ -92,16 +100,33 @@ static void vmx_set_cr8(struct mkvm_vcpu *vcpu, unsigned long cr8)
 	to_vmx(vcpu)->cr8 = cr8 & 0xf;
 }
 
+/* The guest's segment register, which virtual-8086 mode keeps apart (rmode.c). */
+static void get_seg(struct mkvm_vcpu *vcpu, struct kvm_segment *s, int seg)
+{
+	if (to_vmx(vcpu)->rmode)
+		mkvm_vmx_rmode_get_seg(vcpu, s, seg);
+	else
+		mkvm_vmx_get_seg(s, seg);
+}
+
+static void set_seg(struct mkvm_vcpu *vcpu, const struct kvm_segment *s, int seg)
+{
+	if (to_vmx(vcpu)->rmode)
+		mkvm_vmx_rmode_set_seg(vcpu, s, seg);
+	else
+		mkvm_vmx_set_seg(s, seg);
+}
+
 static void vmx_get_sregs(struct mkvm_vcpu *vcpu, struct kvm_sregs *s)
 {
-	get_seg(&s->es, SEG_ES);
-	get_seg(&s->cs, SEG_CS);
-	get_seg(&s->ss, SEG_SS);
-	get_seg(&s->ds, SEG_DS);
-	get_seg(&s->fs, SEG_FS);
-	get_seg(&s->gs, SEG_GS);
-	get_seg(&s->tr, SEG_TR);
-	get_seg(&s->ldt, SEG_LDTR);
+	get_seg(vcpu, &s->es, SEG_ES);
+	get_seg(vcpu, &s->cs, SEG_CS);
+	get_seg(vcpu, &s->ss, SEG_SS);
+	get_seg(vcpu, &s->ds, SEG_DS);
+	get_seg(vcpu, &s->fs, SEG_FS);
+	get_seg(vcpu, &s->gs, SEG_GS);
+	get_seg(vcpu, &s->tr, SEG_TR);
+	get_seg(vcpu, &s->ldt, SEG_LDTR);
 	s->gdt.base = vmcs_read(GUEST_GDTR_BASE);
 	s->gdt.limit = vmcs_read(GUEST_GDTR_LIMIT);
 	s->idt.base = vmcs_read(GUEST_IDTR_BASE);
@@ -129,8 +154,11 @@ static void vmx_get_sregs(struct mkvm_vcpu *vcpu, struct kvm_sregs *s)
  *  - On the shadow MMU (ept=0, mmu/shadow.c) paging is on in PAE form, on
  *    the shadow's root, with CR0.WP set and NX on, as on SVM; PE and PG
  *    must be set then (no unrestricted guest): paging off is the shadow's
- *    identity map, and real mode does not enter (vmx_prepare_entry()).
+ *    identity map, and real mode runs in virtual-8086 mode (rmode.c).
  *    GUEST_CR3 is then the shadow's root, written at each entry (vmx_run()).
+ *  - Virtual-8086 mode is CPL 3: CR4.VME makes INT n use the real-mode
+ *    vector table; TSD, UMIP and CR0.AM, which only matter outside CPL 0,
+ *    would make it fault where real mode does not.
  */
 static void vmx_update_crs(struct mkvm_vcpu *vcpu)
 {
@@ -140,6 +168,7 @@ static void vmx_update_crs(struct mkvm_vcpu *vcpu)
 	u64 fixed0 = mkvm_vmx_caps.cr0_fixed0;
 	bool lma;
 
+	mkvm_vmx_rmode_update(vcpu);
 	if (mkvm_param_unrestricted_guest)
 		fixed0 &= ~(X86_CR0_PE | X86_CR0_PG);
 
@@ -161,6 +190,10 @@ static void vmx_update_crs(struct mkvm_vcpu *vcpu)
 		cr4 = (cr4 | X86_CR4_PAE) & ~(X86_CR4_PGE | X86_CR4_PSE);
 		efer |= EFER_NX;
 	}
+	if (vmx->rmode) {
+		cr4 = (cr4 | X86_CR4_VME) & ~(X86_CR4_TSD | X86_CR4_UMIP);
+		cr0 &= ~X86_CR0_AM;
+	}
 	cr4 = (cr4 | mkvm_vmx_caps.cr4_fixed0) & mkvm_vmx_caps.cr4_fixed1;
 	vmcs_write(GUEST_CR0, cr0);
 	vmcs_write(CR0_READ_SHADOW, vcpu->arch.cr0);
@@ -177,14 +210,14 @@ static void vmx_update_crs(struct mkvm_vcpu *vcpu)
 
 static void vmx_set_sregs(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s)
 {
-	set_seg(&s->es, SEG_ES);
-	set_seg(&s->cs, SEG_CS);
-	set_seg(&s->ss, SEG_SS);
-	set_seg(&s->ds, SEG_DS);
-	set_seg(&s->fs, SEG_FS);
-	set_seg(&s->gs, SEG_GS);
-	set_seg(&s->tr, SEG_TR);
-	set_seg(&s->ldt, SEG_LDTR);
+	set_seg(vcpu, &s->es, SEG_ES);
+	set_seg(vcpu, &s->cs, SEG_CS);
+	set_seg(vcpu, &s->ss, SEG_SS);
+	set_seg(vcpu, &s->ds, SEG_DS);
+	set_seg(vcpu, &s->fs, SEG_FS);
+	set_seg(vcpu, &s->gs, SEG_GS);
+	set_seg(vcpu, &s->tr, SEG_TR);
+	set_seg(vcpu, &s->ldt, SEG_LDTR);
 	vmcs_write(GUEST_GDTR_BASE, s->gdt.base);
 	vmcs_write(GUEST_GDTR_LIMIT, s->gdt.limit);
 	vmcs_write(GUEST_IDTR_BASE, s->idt.base);
@@ -353,7 +386,9 @@ void mkvm_vmx_set_exc_intercept(struct mkvm_vcpu *vcpu, int vector, bool on)
 
 	if (bitmap != vmx->exc_bitmap) {
 		vmx->exc_bitmap = bitmap;
-		vmcs_write(EXCEPTION_BITMAP, bitmap);
+		/* Virtual-8086 mode takes every exception (rmode.c). */
+		if (!vmx->rmode)
+			vmcs_write(EXCEPTION_BITMAP, bitmap);
 	}
 }
 
@@ -388,6 +423,9 @@ static void init_vmcs(struct mkvm_vcpu *vcpu)
 	struct kvm_sregs s = {};
 	u64 v;
 
+	/* The segments below go to the VMCS, and into virtual-8086 mode from there. */
+	vmx->rmode = false;
+	vmx->rm_event.pending = false;
 	vmcs_write(PIN_BASED_VM_EXEC_CONTROL, mkvm_vmx_caps.pin);
 	vmx->proc = mkvm_vmx_caps.proc;
 	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, vmx->proc);
@@ -515,6 +553,14 @@ static int vmx_vcpu_create(struct mkvm_vcpu *vcpu)
 	vmx->cpu = vmx->last_cpu = -1;
 	vmx->vpid = mkvm_vmx_alloc_vpid();
 	vcpu->arch.vendor = vmx;
+	if (mkvm_vmx_rmode_create(vcpu)) {
+		mkvm_vmx_rmode_free(vcpu);
+		mkvm_vmx_free_vpid(vmx->vpid);
+		vcpu->arch.vendor = NULL;
+		__free_page(page);
+		kfree(vmx);
+		return -ENOMEM;
+	}
 	mkvm_vmx_vmcs_init(vcpu);
 	mkvm_vcpu_load(vcpu);
 	init_vmcs(vcpu);
@@ -530,6 +576,7 @@ static void vmx_vcpu_free(struct mkvm_vcpu *vcpu)
 		return;
 	WARN_ON_ONCE(vmx->cpu >= 0);
 	mkvm_vmx_free_vpid(vmx->vpid);
+	mkvm_vmx_rmode_free(vcpu);
 	free_page((unsigned long)vmx->vmcs);
 	kfree(vmx);
 }
@@ -573,19 +620,6 @@ static int vmx_prepare_entry(struct mkvm_vcpu *vcpu)
 	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
 	u64 pdpte[4] = {};
 
-	/*
-	 * Without unrestricted guest, VM entry refuses CR0.PE clear (SDM vol. 3
-	 * 26.3.1.1); KVM then runs real mode in virtual-8086 mode or its
-	 * emulator, minikvm not at all: KVM_RUN reports an emulation failure,
-	 * before any event is taken from its queue for an entry that will not be.
-	 */
-	if (unlikely(!mkvm_param_unrestricted_guest && !(vcpu->arch.cr0 & X86_CR0_PE))) {
-		vcpu->run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
-		vcpu->run->internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
-		vcpu->run->internal.ndata = 0;
-		pr_warn_ratelimited("minikvm: a guest in real mode needs unrestricted guest (ept=1)\n");
-		return 0;
-	}
 	if (!vmx->pdptr_dirty)
 		return 1;
 	vmx->pdptr_dirty = false;
@@ -646,6 +680,22 @@ static void vmx_run(struct mkvm_vcpu *vcpu)
 		vmx->fail = true;
 		return;
 	}
+	/*
+	 * An event for the real-mode vector table, or real mode that
+	 * virtual-8086 mode cannot run: no entry, the exit handler takes the
+	 * step (rmode.c).
+	 */
+	if (unlikely(vmx->rmode) &&
+	    (vmx->rm_event.pending || !mkvm_vmx_rmode_can_enter(vcpu))) {
+		mkvm_vmx_before_entry(vcpu);
+		vmx->fail = false;
+		vmx->exit_reason = MKVM_VMX_EXIT_RMODE;
+		vmx->exit_qual = 0;
+		vmx->exit_intr_info = vmx->exit_intr_error = 0;
+		vmx->idt_info = vmx->idt_error = 0;
+		vmx->insn_len = 0;
+		return;
+	}
 	/* Another CPU's TLB may hold what this vCPU cached before it last ran there. */
 	if (vmx->last_cpu != cpu || vmx->flush) {
 		vmx->last_cpu = cpu;
@@ -690,6 +740,8 @@ static void vmx_run(struct mkvm_vcpu *vcpu)
 			!(rflags & X86_EFLAGS_TF);
 	if (vmx->debug_tf)
 		rflags |= X86_EFLAGS_TF;
+	if (vmx->rmode)
+		rflags |= X86_EFLAGS_VM | X86_EFLAGS_IOPL;
 	vmcs_write(GUEST_RFLAGS, rflags);
 	mkvm_vmx_before_entry(vcpu);
 
@@ -750,6 +802,10 @@ static void vmx_run(struct mkvm_vcpu *vcpu)
 	rflags = vmcs_read(GUEST_RFLAGS);
 	if (vmx->debug_tf)
 		rflags &= ~X86_EFLAGS_TF;
+	/* Virtual-8086 mode cannot change IOPL: the guest's own stays in software. */
+	if (vmx->rmode)
+		rflags = (rflags & ~(X86_EFLAGS_VM | X86_EFLAGS_IOPL)) |
+			 (vcpu->arch.rflags & X86_EFLAGS_IOPL);
 	vcpu->arch.rflags = rflags;
 	vcpu->arch.cr0 = (vcpu->arch.cr0 & ~CR0_GUEST_OWNED) |
 			 (vmcs_read(GUEST_CR0) & CR0_GUEST_OWNED);

@@ -8,6 +8,7 @@
 #include <linux/preempt.h>
 
 #include <minikvm/core.h>
+#include <minikvm/decode.h>
 
 #include <asm/vmx.h>
 /* asm/vmx.h names the GPRs of its instruction information; minikvm's are enum mkvm_reg. */
@@ -33,6 +34,12 @@ struct mkvm_vmcs {
  */
 #define MKVM_VMX_GUEST_MSRS 5
 extern const u32 mkvm_vmx_guest_msrs[MKVM_VMX_GUEST_MSRS];
+
+/* The segment registers as the decoder numbers them (SEG_ES to SEG_GS), then these two. */
+enum { SEG_TR = SEG_GS + 1, SEG_LDTR };
+
+/* An exit minikvm makes up: no VM entry, for a step of real mode in software (rmode.c). */
+#define MKVM_VMX_EXIT_RMODE 0xffff
 
 struct mkvm_vmx_vcpu {
 	struct mkvm_vcpu *vcpu;
@@ -77,6 +84,15 @@ struct mkvm_vmx_vcpu {
 	u32 exit_intr_info, exit_intr_error;
 	u32 idt_info, idt_error;
 	u32 insn_len;
+	/* Real mode in virtual-8086 mode, without unrestricted guest (rmode.c). */
+	bool rmode;
+	struct kvm_segment rm_seg[SEG_LDTR + 1];	/* the guest's, where the VMCS has vm86's */
+	struct page *rm_tss[3];
+	struct {
+		bool pending;
+		u8 vector;
+		unsigned long ret_ip;
+	} rm_event;			/* to deliver through the vector table */
 };
 
 static inline struct mkvm_vmx_vcpu *to_vmx(struct mkvm_vcpu *vcpu)
@@ -163,6 +179,21 @@ void mkvm_vmx_vcpu_put(struct mkvm_vcpu *vcpu);
 void mkvm_vmx_set_proc(struct mkvm_vcpu *vcpu, u32 bits, bool on);
 void mkvm_vmx_set_exc_intercept(struct mkvm_vcpu *vcpu, int vector, bool on);
 unsigned long mkvm_vmx_next_rip(struct mkvm_vcpu *vcpu, unsigned int len);
+
+void mkvm_vmx_get_seg(struct kvm_segment *s, int seg);
+void mkvm_vmx_set_seg(const struct kvm_segment *s, int seg);
+
+/* rmode.c */
+int mkvm_vmx_rmode_create(struct mkvm_vcpu *vcpu);
+void mkvm_vmx_rmode_free(struct mkvm_vcpu *vcpu);
+void mkvm_vmx_rmode_update(struct mkvm_vcpu *vcpu);
+void mkvm_vmx_rmode_get_seg(struct mkvm_vcpu *vcpu, struct kvm_segment *s, int seg);
+void mkvm_vmx_rmode_set_seg(struct mkvm_vcpu *vcpu, const struct kvm_segment *s, int seg);
+bool mkvm_vmx_rmode_can_enter(struct mkvm_vcpu *vcpu);
+void mkvm_vmx_rmode_queue_event(struct mkvm_vcpu *vcpu, u8 vector, unsigned long ret_ip);
+int mkvm_vmx_rmode_step(struct mkvm_vcpu *vcpu);
+int mkvm_vmx_rmode_gp(struct mkvm_vcpu *vcpu);
+int mkvm_vmx_rmode_exception(struct mkvm_vcpu *vcpu);
 
 /* exits.c */
 int mkvm_vmx_handle_exit(struct mkvm_vcpu *vcpu);
