@@ -306,12 +306,12 @@ static int ram_access(struct mkvm_vcpu *vcpu, u64 gpa, unsigned int len, bool wr
 static int mmio_exit(struct mkvm_vcpu *vcpu, u64 gpa, unsigned int len, bool write, u64 data)
 {
 	struct kvm_run *run = vcpu->run;
-	int r = ram_access(vcpu, gpa, len, write, &data);
+	int r;
 
-	if (r != -ENOENT) {
-		if (r)
-			return r;
-		return write ? 1 : finish_mmio_read(vcpu, data);
+	if (!write) {
+		r = ram_access(vcpu, gpa, len, false, &data);
+		if (r != -ENOENT)
+			return r ? r : finish_mmio_read(vcpu, data);
 	}
 
 	/* The in-kernel irqchip's registers complete without userspace. */
@@ -336,8 +336,10 @@ static int mmio_exit(struct mkvm_vcpu *vcpu, u64 gpa, unsigned int len, bool wri
 /* An MMIO write goes to a matching ioeventfd if there is one, else to userspace. */
 static int mmio_write(struct mkvm_vcpu *vcpu, u64 gpa, unsigned int len, u64 data)
 {
-	if (unlikely(vcpu->arch.emul.ram))
-		return mmio_exit(vcpu, gpa, len, true, data);
+	int r = ram_access(vcpu, gpa, len, true, &data);
+
+	if (r != -ENOENT)
+		return r ? r : 1;
 	if (mkvm_ioeventfd_write(vcpu->vm, false, gpa, len, &data))
 		return 1;
 	return mmio_exit(vcpu, gpa, len, true, data);
@@ -591,7 +593,8 @@ int mkvm_emulate_ram_operand(struct mkvm_vcpu *vcpu)
 	if (WARN_ON_ONCE(s.cr0 & X86_CR0_PG))
 		return mkvm_emulation_failed(vcpu, NULL, 0);
 	e->next_rip = (u32)(vcpu->arch.rip + insn->len);
-	if (!is_faulting_access(insn, false, true, &writes) || !insn->mem)
+	/* Not atomic here, and not split across pages: KVM's emulator does both. */
+	if (!is_faulting_access(insn, false, true, &writes) || !insn->mem || insn->lock)
 		return mkvm_emulation_failed(vcpu, NULL, 0);
 	size = insn->kind == INSN_MOVZX || insn->kind == INSN_MOVSX ? insn->src_bytes :
 	       insn->op_bytes;
@@ -601,6 +604,8 @@ int mkvm_emulate_ram_operand(struct mkvm_vcpu *vcpu)
 		mkvm_inject_fault(vcpu, &fault);
 		return 1;
 	}
+	if ((la & ~PAGE_MASK) + size > PAGE_SIZE)
+		return mkvm_emulation_failed(vcpu, NULL, 0);
 	/* Without paging the linear address is the physical one. */
 	return emulate_operand(vcpu, la);
 }

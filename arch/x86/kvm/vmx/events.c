@@ -55,7 +55,7 @@ void mkvm_vmx_inject_exception(struct mkvm_vcpu *vcpu)
 		    to_vmx(vcpu)->soft_len;
 
 	if (to_vmx(vcpu)->rmode) {
-		mkvm_vmx_rmode_queue_event(vcpu, ev->exc.vector,
+		mkvm_vmx_rmode_queue_event(vcpu, RM_EVENT_EXCEPTION, ev->exc.vector,
 					   vcpu->arch.rip + (soft ? to_vmx(vcpu)->soft_len : 0));
 		return;
 	}
@@ -77,7 +77,7 @@ void mkvm_vmx_inject_exception(struct mkvm_vcpu *vcpu)
 void mkvm_vmx_inject_nmi(struct mkvm_vcpu *vcpu)
 {
 	if (to_vmx(vcpu)->rmode)
-		mkvm_vmx_rmode_queue_event(vcpu, NMI_VECTOR, vcpu->arch.rip);
+		mkvm_vmx_rmode_queue_event(vcpu, RM_EVENT_NMI, NMI_VECTOR, vcpu->arch.rip);
 	else
 		inject(vcpu, NMI_VECTOR | INTR_TYPE_NMI_INTR);
 }
@@ -89,7 +89,8 @@ void mkvm_vmx_inject_nmi(struct mkvm_vcpu *vcpu)
 void mkvm_vmx_inject_irq(struct mkvm_vcpu *vcpu)
 {
 	if (to_vmx(vcpu)->rmode)
-		mkvm_vmx_rmode_queue_event(vcpu, vcpu->arch.events.irq.vector, vcpu->arch.rip);
+		mkvm_vmx_rmode_queue_event(vcpu, RM_EVENT_IRQ, vcpu->arch.events.irq.vector,
+					   vcpu->arch.rip);
 	else
 		inject(vcpu, vcpu->arch.events.irq.vector | INTR_TYPE_EXT_INTR);
 }

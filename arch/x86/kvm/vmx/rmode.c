@@ -23,7 +23,7 @@
  *    INVD) raises #GP, and is completed here; other exceptions go back to
  *    the guest.
  *  - Events are delivered through the guest's vector table in software,
- *    as real mode does (SDM vol. 3 21.1.4): VM entry would deliver them
+ *    as real mode does (SDM vol. 3 20.1.4): VM entry would deliver them
  *    through a protected-mode IDT.  The entry that would have injected one
  *    ends at once instead (vmx_run()), and the exit handler delivers it.
  */
@@ -40,10 +40,14 @@
 #define TSS_IOMAP_BASE	0x88
 #define TSS_LIMIT	(TSS_IOMAP_BASE + 65536 / 8)	/* the 0xff byte: SDM vol. 1 19.5.2 */
 #define TSS_PAGES	3
-/* Where the TSS goes when the VMM never said (KVM's and QEMU's usual address). */
+/*
+ * Where the TSS goes when the VMM never said, or said an address that
+ * virtual-8086 mode reaches (below 1 MiB + 64 KiB): one it cannot.
+ */
 #define TSS_DEFAULT	0xfffbd000U
+#define VM86_REACH	0x110000U
 
-/* Present, DPL 3, read/write data, accessed: virtual-8086 mode's segments (SDM 26.3.1.2). */
+/* Present, DPL 3, read/write data, accessed: virtual-8086 mode's segments (SDM vol. 3 26.3.1.2). */
 static const struct kvm_segment vm86_seg = {
 	.limit = 0xffff, .type = 3, .s = 1, .dpl = 3, .present = 1,
 };
@@ -87,12 +91,27 @@ void mkvm_vmx_rmode_free(struct mkvm_vcpu *vcpu)
 			__free_page(vmx->rm_tss[i]);
 }
 
-/* A segment as virtual-8086 mode runs with it: the guest's selector and base. */
+/*
+ * The selector virtual-8086 mode runs a segment with: the guest's, or one
+ * that gives its base where the selector does not (a protected-mode segment
+ * kept across the switch to real mode, as firmware does), as kvm_intel did
+ * before it emulated such state.  A base that no selector gives is kept: the
+ * state is stepped in software (emulate_step()).
+ */
+static u16 vm86_selector(const struct kvm_segment *guest)
+{
+	if (guest->base == (u32)guest->selector << 4 || (guest->base & 0xf) ||
+	    guest->base > 0xffff0)
+		return guest->selector;
+	return guest->base >> 4;
+}
+
+/* A segment as virtual-8086 mode runs with it. */
 static void write_vm86_seg(const struct kvm_segment *guest, int seg)
 {
 	struct kvm_segment s = vm86_seg;
 
-	s.selector = guest->selector;
+	s.selector = vm86_selector(guest);
 	s.base = guest->base;
 	mkvm_vmx_set_seg(&s, seg);
 }
@@ -109,7 +128,7 @@ static void enter_rmode(struct mkvm_vcpu *vcpu)
 	vmx->rmode = true;
 	for (int i = 0; i < SEG_TR; i++)
 		write_vm86_seg(&vmx->rm_seg[i], i);
-	if (!la)
+	if (la < VM86_REACH)
 		la = TSS_DEFAULT;
 	tr.base = la;
 	mkvm_vmx_set_seg(&tr, SEG_TR);
@@ -120,12 +139,31 @@ static void enter_rmode(struct mkvm_vcpu *vcpu)
 	mkvm_shadow_set_private(vcpu, la, hpa, TSS_PAGES);
 }
 
+/*
+ * The guest set CR0.PE: until its far JMP, CS and SS hold real-mode
+ * selectors, whose RPL VM entry wants equal to each other and to SS.DPL,
+ * and data selectors whose RPL may be above their DPL (SDM vol. 3
+ * 26.3.1.2).  As kvm_intel did before it emulated that state, the
+ * selectors of CS and SS lose their RPL and every DPL becomes its RPL.
+ */
+static void fix_for_protected_mode(struct kvm_segment *s, int seg)
+{
+	if (seg == SEG_CS || seg == SEG_SS)
+		s->selector &= ~3;
+	s->dpl = s->selector & 3;
+	s->s = 1;
+}
+
 static void leave_rmode(struct mkvm_vcpu *vcpu)
 {
 	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
 
-	for (int i = 0; i <= SEG_LDTR; i++)
+	for (int i = 0; i <= SEG_LDTR; i++) {
 		mkvm_vmx_rmode_get_seg(vcpu, &vmx->rm_seg[i], i);
+		/* The VMM's KVM_SET_SREGS means its segments as they are. */
+		if (i < SEG_TR && !vmx->sregs_loading)
+			fix_for_protected_mode(&vmx->rm_seg[i], i);
+	}
 	vmx->rmode = false;
 	for (int i = 0; i <= SEG_LDTR; i++)
 		mkvm_vmx_set_seg(&vmx->rm_seg[i], i);
@@ -155,7 +193,7 @@ void mkvm_vmx_rmode_update(struct mkvm_vcpu *vcpu)
  *
  * The selector and base are the processor's, which loads them in
  * virtual-8086 mode as real mode does; the rest is the guest's, which real
- * mode keeps whatever is loaded (SDM vol. 3 21.1.1).
+ * mode keeps whatever is loaded (SDM vol. 3 20.1.1).
  */
 void mkvm_vmx_rmode_get_seg(struct mkvm_vcpu *vcpu, struct kvm_segment *s, int seg)
 {
@@ -165,8 +203,13 @@ void mkvm_vmx_rmode_get_seg(struct mkvm_vcpu *vcpu, struct kvm_segment *s, int s
 	if (seg >= SEG_TR)
 		return;
 	mkvm_vmx_get_seg(&hw, seg);
+	if (hw.selector == vm86_selector(s) && hw.base == s->base)
+		return;
+	/* The guest loaded it, which makes it usable (SDM vol. 3 20.1.1). */
 	s->selector = hw.selector;
 	s->base = hw.base;
+	s->unusable = 0;
+	s->present = 1;
 }
 
 /**
@@ -203,16 +246,38 @@ bool mkvm_vmx_rmode_can_enter(struct mkvm_vcpu *vcpu)
 /**
  * mkvm_vmx_rmode_queue_event() - an event to deliver through the vector table
  * @vcpu: the vCPU, in virtual-8086 mode, about to enter
+ * @kind: RM_EVENT_*
  * @vector: the vector
  * @ret_ip: where the handler's IRET returns to
  */
-void mkvm_vmx_rmode_queue_event(struct mkvm_vcpu *vcpu, u8 vector, unsigned long ret_ip)
+void mkvm_vmx_rmode_queue_event(struct mkvm_vcpu *vcpu, int kind, u8 vector,
+				unsigned long ret_ip)
 {
 	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
 
 	vmx->rm_event.pending = true;
+	vmx->rm_event.kind = kind;
 	vmx->rm_event.vector = vector;
 	vmx->rm_event.ret_ip = ret_ip;
+}
+
+/* The event deliver() could not deliver goes back to the queue it came from. */
+static void requeue(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
+	u8 vector = vmx->rm_event.vector;
+
+	switch (vmx->rm_event.kind) {
+	case RM_EVENT_EXCEPTION:
+		mkvm_requeue_exception(vcpu, vector, false, 0);
+		break;
+	case RM_EVENT_NMI:
+		mkvm_requeue_nmi(vcpu);
+		break;
+	case RM_EVENT_IRQ:
+		mkvm_requeue_irq(vcpu, vector);
+		break;
+	}
 }
 
 static int write16(struct mkvm_vcpu *vcpu, u64 base, u16 off, u16 v)
@@ -223,7 +288,7 @@ static int write16(struct mkvm_vcpu *vcpu, u64 base, u16 off, u16 v)
 /*
  * Deliver the event mkvm_vmx_rmode_queue_event() took.  Real mode pushes
  * FLAGS, CS and IP, clears IF, TF and AC, and jumps to the vector table's
- * entry (SDM vol. 3 21.1.4); no error code.  A vector beyond the table's
+ * entry (SDM vol. 3 20.1.4); no error code.  A vector beyond the table's
  * limit would be a #GP and then a double fault: the vCPU shuts down, as
  * real mode's triple fault.
  */
@@ -236,6 +301,7 @@ static int deliver(struct mkvm_vcpu *vcpu)
 	u16 entry[2];
 
 	vmx->rm_event.pending = false;
+	/* A vector beyond the table is a #GP, then #DF, then a triple fault. */
 	if (vector * 4 + 3 > vmcs_read(GUEST_IDTR_LIMIT)) {
 		vcpu->run->exit_reason = KVM_EXIT_SHUTDOWN;
 		return 0;
@@ -243,8 +309,11 @@ static int deliver(struct mkvm_vcpu *vcpu)
 	if (mkvm_read_guest_phys(vcpu, vmcs_read(GUEST_IDTR_BASE) + vector * 4, entry,
 				 sizeof(entry)) ||
 	    write16(vcpu, ss, sp - 2, vcpu->arch.rflags) || write16(vcpu, ss, sp - 4, cs) ||
-	    write16(vcpu, ss, sp - 6, vmx->rm_event.ret_ip))
+	    write16(vcpu, ss, sp - 6, vmx->rm_event.ret_ip)) {
+		/* Not delivered: the VMM still sees it in KVM_GET_VCPU_EVENTS. */
+		requeue(vcpu);
 		return mkvm_emulation_failed(vcpu, NULL, 0);
+	}
 	vcpu->arch.regs[REG_RSP] = (vcpu->arch.regs[REG_RSP] & ~0xffffUL) | (u16)(sp - 6);
 	vcpu->arch.rflags &= ~(X86_EFLAGS_IF | X86_EFLAGS_TF | X86_EFLAGS_AC);
 	vcpu->arch.rip = entry[0];
@@ -343,6 +412,19 @@ static int load_dtr(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s,
 	return 1;
 }
 
+/* MOV to or from CR2, which has no intercept of its own: 32 bits outside long mode. */
+static int cr2_access(struct mkvm_vcpu *vcpu, const struct mkvm_insn *insn)
+{
+	unsigned long *reg = &vcpu->arch.regs[insn->rm];
+
+	if (insn->kind == INSN_MOV_TO_CR)
+		to_vmx(vcpu)->cr2 = (u32)*reg;
+	else
+		*reg = (u32)to_vmx(vcpu)->cr2;
+	mkvm_rip_past_insn(vcpu, vcpu->arch.rip + insn->len);
+	return 1;
+}
+
 /**
  * mkvm_vmx_rmode_gp() - a #GP in virtual-8086 mode
  * @vcpu: the vCPU, with slots_sem held
@@ -366,6 +448,8 @@ int mkvm_vmx_rmode_gp(struct mkvm_vcpu *vcpu)
 		return mkvm_exit_halt(vcpu);
 	case INSN_MOV_TO_CR:
 	case INSN_MOV_FROM_CR:
+		if (insn.reg == 2)
+			return cr2_access(vcpu, &insn);
 		return mkvm_emulate_cr_access(vcpu, insn.reg, insn.kind == INSN_MOV_TO_CR, insn.rm,
 					      insn.len);
 	case INSN_LMSW:
@@ -409,3 +493,4 @@ int mkvm_vmx_rmode_exception(struct mkvm_vcpu *vcpu)
 	mkvm_queue_exception(vcpu, info & INTR_INFO_VECTOR_MASK, false, 0);
 	return 1;
 }
+

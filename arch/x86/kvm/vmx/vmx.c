@@ -223,7 +223,9 @@ static void vmx_set_sregs(struct mkvm_vcpu *vcpu, const struct kvm_sregs *s)
 	vmcs_write(GUEST_IDTR_BASE, s->idt.base);
 	vmcs_write(GUEST_IDTR_LIMIT, s->idt.limit);
 	to_vmx(vcpu)->cr2 = s->cr2;
+	to_vmx(vcpu)->sregs_loading = true;
 	mkvm_load_sregs_crs(vcpu, s);
+	to_vmx(vcpu)->sregs_loading = false;
 }
 
 /* DR6 is the processor's own register while the guest runs; DR7 is a VMCS field. */
@@ -678,6 +680,7 @@ static void vmx_run(struct mkvm_vcpu *vcpu)
 
 	if (WARN_ON_ONCE(vmx->cpu != cpu)) {
 		vmx->fail = true;
+		vmx->rm_event.pending = false;
 		return;
 	}
 	/*
@@ -687,7 +690,10 @@ static void vmx_run(struct mkvm_vcpu *vcpu)
 	 */
 	if (unlikely(vmx->rmode) &&
 	    (vmx->rm_event.pending || !mkvm_vmx_rmode_can_enter(vcpu))) {
-		mkvm_vmx_before_entry(vcpu);
+		/* Only NMI blocking: complete_events() reads it back. */
+		vmcs_write(GUEST_INTERRUPTIBILITY_INFO,
+			   (vmcs_read(GUEST_INTERRUPTIBILITY_INFO) & ~GUEST_INTR_STATE_NMI) |
+			   (vcpu->arch.events.nmi_masked ? GUEST_INTR_STATE_NMI : 0));
 		vmx->fail = false;
 		vmx->exit_reason = MKVM_VMX_EXIT_RMODE;
 		vmx->exit_qual = 0;

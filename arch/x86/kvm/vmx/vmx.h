@@ -38,6 +38,9 @@ extern const u32 mkvm_vmx_guest_msrs[MKVM_VMX_GUEST_MSRS];
 /* The segment registers as the decoder numbers them (SEG_ES to SEG_GS), then these two. */
 enum { SEG_TR = SEG_GS + 1, SEG_LDTR };
 
+/* What kind of event mkvm_vmx_rmode_queue_event() takes, to requeue it. */
+enum { RM_EVENT_EXCEPTION, RM_EVENT_NMI, RM_EVENT_IRQ };
+
 /* An exit minikvm makes up: no VM entry, for a step of real mode in software (rmode.c). */
 #define MKVM_VMX_EXIT_RMODE 0xffff
 
@@ -90,9 +93,11 @@ struct mkvm_vmx_vcpu {
 	struct page *rm_tss[3];
 	struct {
 		bool pending;
+		u8 kind;		/* RM_EVENT_* */
 		u8 vector;
 		unsigned long ret_ip;
 	} rm_event;			/* to deliver through the vector table */
+	bool sregs_loading;		/* in KVM_SET_SREGS: its segments are the VMM's */
 };
 
 static inline struct mkvm_vmx_vcpu *to_vmx(struct mkvm_vcpu *vcpu)
@@ -190,7 +195,8 @@ void mkvm_vmx_rmode_update(struct mkvm_vcpu *vcpu);
 void mkvm_vmx_rmode_get_seg(struct mkvm_vcpu *vcpu, struct kvm_segment *s, int seg);
 void mkvm_vmx_rmode_set_seg(struct mkvm_vcpu *vcpu, const struct kvm_segment *s, int seg);
 bool mkvm_vmx_rmode_can_enter(struct mkvm_vcpu *vcpu);
-void mkvm_vmx_rmode_queue_event(struct mkvm_vcpu *vcpu, u8 vector, unsigned long ret_ip);
+void mkvm_vmx_rmode_queue_event(struct mkvm_vcpu *vcpu, int kind, u8 vector,
+				unsigned long ret_ip);
 int mkvm_vmx_rmode_step(struct mkvm_vcpu *vcpu);
 int mkvm_vmx_rmode_gp(struct mkvm_vcpu *vcpu);
 int mkvm_vmx_rmode_exception(struct mkvm_vcpu *vcpu);
