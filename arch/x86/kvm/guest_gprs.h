@@ -4,6 +4,8 @@
  * general-purpose registers to and from regs[], in instruction-encoding
  * order, through a base register that is not among them.  RAX and RSP are
  * the vendor's business: SVM's VMRUN switches both, VMX's VMCS only RSP.
+ * Also the C caller's callee-saved registers around it, and clearing what
+ * the guest left in the others.
  */
 #ifndef MINIKVM_GUEST_GPRS_H
 #define MINIKVM_GUEST_GPRS_H
@@ -26,6 +28,47 @@
 	mov MKVM_GPR(13)(\base), %r13
 	mov MKVM_GPR(14)(\base), %r14
 	mov MKVM_GPR(15)(\base), %r15
+.endm
+
+/* The C caller's registers that an entry function must keep (the x86-64 psABI), and a frame. */
+.macro MKVM_PUSH_CALLEE_SAVED
+	push %rbp
+	mov %rsp, %rbp
+	push %r15
+	push %r14
+	push %r13
+	push %r12
+	push %rbx
+.endm
+
+.macro MKVM_POP_CALLEE_SAVED
+	pop %rbx
+	pop %r12
+	pop %r13
+	pop %r14
+	pop %r15
+	pop %rbp
+.endm
+
+/*
+ * After the guest ran: no guest value left in a register for speculation
+ * to use, even in those popped right after (RAX, RSP and RBP are the
+ * vendor's).
+ */
+.macro MKVM_CLEAR_GUEST_GPRS
+	xor %ecx, %ecx
+	xor %edx, %edx
+	xor %ebx, %ebx
+	xor %esi, %esi
+	xor %edi, %edi
+	xor %r8d, %r8d
+	xor %r9d, %r9d
+	xor %r10d, %r10d
+	xor %r11d, %r11d
+	xor %r12d, %r12d
+	xor %r13d, %r13d
+	xor %r14d, %r14d
+	xor %r15d, %r15d
 .endm
 
 /* The same registers back into regs[] at \base. */

@@ -19,13 +19,7 @@
 	.section .noinstr.text, "ax"
 
 SYM_FUNC_START(mkvm_svm_vmrun)
-	push %rbp
-	mov %rsp, %rbp
-	push %r15
-	push %r14
-	push %r13
-	push %r12
-	push %rbx
+	MKVM_PUSH_CALLEE_SAVED
 	push %rdx		/* 16(%rsp): host save area */
 	push %rsi		/* 8(%rsp): regs */
 	push %rdi		/* 0(%rsp): guest VMCB */
@@ -63,22 +57,9 @@ SYM_FUNC_START(mkvm_svm_vmrun)
 	/* The host's SRSO mode may ask for a full barrier on every exit instead. */
 	ALTERNATIVE "", "call entry_ibpb", X86_FEATURE_IBPB_ON_VMEXIT
 
-	/* Leave no guest values in registers for speculation to use. */
-	xor %ecx, %ecx
-	xor %edx, %edx
-	xor %esi, %esi
-	xor %edi, %edi
-	xor %r8d, %r8d
-	xor %r9d, %r9d
-	xor %r10d, %r10d
-	xor %r11d, %r11d
+	MKVM_CLEAR_GUEST_GPRS
 
 	add $24, %rsp
-	pop %rbx
-	pop %r12
-	pop %r13
-	pop %r14
-	pop %r15
-	pop %rbp
+	MKVM_POP_CALLEE_SAVED
 	RET
 SYM_FUNC_END(mkvm_svm_vmrun)

@@ -28,13 +28,7 @@
 	.section .noinstr.text, "ax"
 
 SYM_FUNC_START(mkvm_vmx_vmenter)
-	push %rbp
-	mov %rsp, %rbp
-	push %r15
-	push %r14
-	push %r13
-	push %r12
-	push %rbx
+	MKVM_PUSH_CALLEE_SAVED
 	push %rdi		/* 8(%rsp): regs */
 	movzbl %sil, %esi
 	push %rsi		/* 0(%rsp): launched */
@@ -96,32 +90,14 @@ SYM_INNER_LABEL(mkvm_vmx_vmexit, SYM_L_GLOBAL)
 	xor %eax, %eax
 
 .Lclear:
-	/* Leave no guest values in registers for speculation to use. */
-	xor %ecx, %ecx
-	xor %edx, %edx
-	xor %ebx, %ebx
-	xor %esi, %esi
-	xor %edi, %edi
-	xor %r8d, %r8d
-	xor %r9d, %r9d
-	xor %r10d, %r10d
-	xor %r11d, %r11d
-	xor %r12d, %r12d
-	xor %r13d, %r13d
-	xor %r14d, %r14d
-	xor %r15d, %r15d
+	MKVM_CLEAR_GUEST_GPRS
 	jmp .Lout
 
 .Lfail:
 	mov $1, %eax
 .Lout:
 	add $16, %rsp
-	pop %rbx
-	pop %r12
-	pop %r13
-	pop %r14
-	pop %r15
-	pop %rbp
+	MKVM_POP_CALLEE_SAVED
 	RET
 SYM_FUNC_END(mkvm_vmx_vmenter)
 
