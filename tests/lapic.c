@@ -298,6 +298,39 @@ TEST(timer_tsc_deadline)
 	vm_free(vm);
 }
 
+/*
+ * A deadline as far away as the MSR holds: armed, never due.  Its distance
+ * in nanoseconds does not fit in 64 bits on a host whose TSC runs below
+ * 1 GHz, which must not trip up the host's arithmetic.
+ */
+static void guest_far_deadline(uint64_t hz)
+{
+	uint64_t t0;
+
+	xapic_enable();
+	xapic_write(APIC_LVTT, APIC_TIMER_DEADLINE | VEC_TIMER);
+	asm volatile("sti");
+	guest_wrmsr(MSR_TSC_DEADLINE, ~0ULL);
+	GUEST_ASSERT_EQ(guest_rdmsr(MSR_TSC_DEADLINE), ~0ULL);
+	t0 = guest_rdtsc();
+	while (guest_rdtsc() - t0 < hz / 100)
+		asm volatile("pause");
+	GUEST_ASSERT_EQ(irq_count, 0);
+	GUEST_ASSERT_EQ(guest_rdmsr(MSR_TSC_DEADLINE), ~0ULL);
+	GUEST_DONE();
+}
+
+TEST(timer_tsc_deadline_far_future)
+{
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu = one_vcpu(&vm, (void (*)(void))guest_far_deadline, true);
+	struct ucall uc;
+
+	vcpu_args_set(vcpu, 1, host_tsc_hz());
+	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_DONE);
+	vm_free(vm);
+}
+
 /* Without the CPUID bit, LVTT cannot select deadline mode. */
 static void guest_no_deadline(void)
 {

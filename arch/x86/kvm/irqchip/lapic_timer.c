@@ -255,7 +255,7 @@ u32 mkvm_lapic_timer_mode_mask(struct mkvm_vcpu *vcpu)
 /* Arm for apic->tsc_deadline, given the guest's TSC now; apic->lock is held. */
 static bool arm_deadline(struct mkvm_lapic *apic, u64 tsc)
 {
-	u64 ns;
+	u64 ns, delta;
 
 	if (!apic->tsc_deadline)
 		return false;
@@ -266,9 +266,16 @@ static bool arm_deadline(struct mkvm_lapic *apic, u64 tsc)
 	/* A host that never learned its TSC rate cannot time it: not armed, as in KVM. */
 	if (unlikely(!tsc_khz))
 		return false;
-	ns = mul_u64_u32_div(apic->tsc_deadline - tsc, USEC_PER_SEC, tsc_khz);
-	/* A deadline centuries away must not wrap around into the past. */
-	start(apic, min_t(u64, ns, KTIME_MAX / 4));
+	/*
+	 * A deadline centuries away must not wrap around into the past, nor
+	 * overflow the division (a divide error on x86-64): bounded first.
+	 */
+	delta = apic->tsc_deadline - tsc;
+	if (delta / tsc_khz >= (KTIME_MAX / 4) / USEC_PER_SEC)
+		ns = KTIME_MAX / 4;
+	else
+		ns = mul_u64_u32_div(delta, USEC_PER_SEC, tsc_khz);
+	start(apic, ns);
 	return false;
 }
 
