@@ -182,6 +182,7 @@ u32 mkvm_lapic_timer_mode_mask(struct mkvm_vcpu *vcpu);
 int mkvm_lapic_tsc_deadline_read(struct mkvm_vcpu *vcpu, u64 *data);
 int mkvm_lapic_tsc_deadline_write(struct mkvm_vcpu *vcpu, u64 data);
 void mkvm_lapic_timer_expire_due(struct mkvm_vcpu *vcpu);
+s64 mkvm_lapic_timer_ns_left(struct mkvm_vcpu *vcpu);
 
 /* arch/x86/kvm/kick.c */
 void mkvm_vcpu_kick(struct mkvm_vcpu *vcpu);

@@ -355,6 +355,7 @@ extern u32 mkvm_nested_svm_features;
 
 /* arch/x86/kvm/params.c: the vendors' module parameters. */
 extern bool mkvm_param_npt, mkvm_param_ept, mkvm_param_vpid, mkvm_param_unrestricted_guest;
+extern bool mkvm_param_preemption_timer;
 void mkvm_params_pick(bool svm);
 
 extern const struct mkvm_x86_ops *mkvm_x86;

@@ -25,6 +25,11 @@ bool mkvm_param_unrestricted_guest = true;
 module_param_named(unrestricted_guest, mkvm_param_unrestricted_guest, bool, 0444);
 MODULE_PARM_DESC(unrestricted_guest, "VMX: run real-mode and unpaged guests natively");
 
+bool mkvm_param_preemption_timer = true;
+module_param_named(preemption_timer, mkvm_param_preemption_timer, bool, 0444);
+MODULE_PARM_DESC(preemption_timer,
+		 "VMX: end a running guest's entry at its LAPIC timer's expiry (preemption timer)");
+
 /**
  * mkvm_params_pick() - the other vendor's parameters are not in use
  * @svm: SVM was picked, else VMX
@@ -33,6 +38,7 @@ void mkvm_params_pick(bool svm)
 {
 	if (svm) {
 		mkvm_param_ept = mkvm_param_vpid = mkvm_param_unrestricted_guest = false;
+		mkvm_param_preemption_timer = false;
 	} else {
 		mkvm_param_npt = false;
 	}

@@ -77,11 +77,12 @@ static enum hrtimer_restart timer_fired(struct hrtimer *t)
 
 /**
  * mkvm_lapic_timer_expire_due() - fire a timer that is due, not waiting for its interrupt
- * @vcpu: the vCPU, in its own thread, about to halt
+ * @vcpu: the vCPU, in its own thread, about to halt or after a VMX-preemption timer exit
  *
  * The host's timer interrupt comes some time after the expiry; under
  * emulation, much later.  A halted vCPU that finds its timer due fires it
- * itself and runs on, rather than spinning or sleeping until the interrupt.
+ * itself and runs on, rather than spinning or sleeping until the interrupt;
+ * so does a running one that VMX's preemption timer stopped at the expiry.
  * A callback already running does the work instead.
  */
 void mkvm_lapic_timer_expire_due(struct mkvm_vcpu *vcpu)
@@ -94,6 +95,28 @@ void mkvm_lapic_timer_expire_due(struct mkvm_vcpu *vcpu)
 		return;
 	if (timer_fired(t) == HRTIMER_RESTART)
 		hrtimer_start_expires(t, HRTIMER_MODE_ABS_HARD);
+}
+
+/**
+ * mkvm_lapic_timer_ns_left() - how long until the LAPIC timer expires
+ * @vcpu: the vCPU, with an in-kernel APIC, in its own thread
+ *
+ * Read without the APIC's lock, for a hint: the VMM and the guest change
+ * the timer in this thread, before the next entry; a periodic timer's
+ * callback on another CPU may move the expiry on meanwhile, which costs one
+ * more exit at most.
+ *
+ * Return: nanoseconds, 0 when it is due, -1 when it is not armed.
+ */
+s64 mkvm_lapic_timer_ns_left(struct mkvm_vcpu *vcpu)
+{
+	struct hrtimer *t = &vcpu->arch.lapic->timer;
+	s64 ns;
+
+	if (!hrtimer_is_queued(t))
+		return -1;
+	ns = ktime_to_ns(ktime_sub(hrtimer_get_expires(t), ktime_get()));
+	return ns > 0 ? ns : 0;
 }
 
 /**

@@ -223,7 +223,7 @@ static int adjust(u32 msr, u32 required, u32 optional, u32 *out)
 static int setup_controls(void)
 {
 	struct mkvm_vmx_caps *c = &mkvm_vmx_caps;
-	u64 basic;
+	u64 basic, misc;
 	bool true_ctls;
 	u32 proc2_opt = 0, proc_msr;
 	u32 proc_req = CPU_BASED_HLT_EXITING | CPU_BASED_MWAIT_EXITING | CPU_BASED_RDPMC_EXITING |
@@ -238,8 +238,8 @@ static int setup_controls(void)
 	proc_msr = true_ctls ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS : MSR_IA32_VMX_PROCBASED_CTLS;
 	/* The "true" MSRs let default-1 controls such as CR3 exiting be cleared (SDM A.2). */
 	r = adjust(true_ctls ? MSR_IA32_VMX_TRUE_PINBASED_CTLS : MSR_IA32_VMX_PINBASED_CTLS,
-		   PIN_BASED_EXT_INTR_MASK | PIN_BASED_NMI_EXITING | PIN_BASED_VIRTUAL_NMIS, 0,
-		   &c->pin);
+		   PIN_BASED_EXT_INTR_MASK | PIN_BASED_NMI_EXITING | PIN_BASED_VIRTUAL_NMIS,
+		   mkvm_param_preemption_timer ? PIN_BASED_VMX_PREEMPTION_TIMER : 0, &c->pin);
 	r = r ?: adjust(proc_msr, proc_req, CPU_BASED_USE_MSR_BITMAPS, &c->proc);
 	r = r ?: adjust(true_ctls ? MSR_IA32_VMX_TRUE_EXIT_CTLS : MSR_IA32_VMX_EXIT_CTLS,
 			VM_EXIT_HOST_ADDR_SPACE_SIZE | VM_EXIT_ACK_INTR_ON_EXIT |
@@ -252,6 +252,16 @@ static int setup_controls(void)
 		return r;
 	/* Made 1 by must-be-1 bits in some MSRs, though minikvm sets it per entry. */
 	c->entry &= ~VM_ENTRY_IA32E_MODE;
+	/*
+	 * The VMX-preemption timer, armed per entry while a LAPIC timer is
+	 * (vmx.c); its rate is IA32_VMX_MISC bits 4:0 (SDM vol. 3 A.6).  It
+	 * counts the TSC, whose rate the host must know.
+	 */
+	mkvm_param_preemption_timer = (c->pin & PIN_BASED_VMX_PREEMPTION_TIMER) && tsc_khz &&
+				      boot_cpu_has(X86_FEATURE_CONSTANT_TSC);
+	c->pin &= ~PIN_BASED_VMX_PREEMPTION_TIMER;
+	rdmsrl(MSR_IA32_VMX_MISC, misc);
+	c->preemption_rate = misc & VMX_MISC_PREEMPTION_TIMER_RATE_MASK;
 
 	rdmsrl(MSR_IA32_VMX_EPT_VPID_CAP, c->ept_vpid);
 	if (!(c->ept_vpid & VMX_EPT_PAGE_WALK_4_BIT) || !(c->ept_vpid & VMX_EPTP_WB_BIT) ||
@@ -288,7 +298,7 @@ static int setup_controls(void)
 	/*
 	 * Unrestricted guest needs EPT (SDM vol. 3 26.2.1.1).  Without it VM
 	 * entry wants CR0.PE and PG set: paging off is the shadow MMU's
-	 * identity map, and real mode is not run (vmx.c, vmx_prepare_entry()).  With EPT,
+	 * identity map, and real mode runs in virtual-8086 mode (rmode.c).  With EPT,
 	 * paging off without unrestricted guest would need an identity table in
 	 * guest memory, which minikvm does not build: refused at load.
 	 */

@@ -241,6 +241,13 @@ static int handle_task_switch(struct mkvm_vcpu *vcpu)
 	return mkvm_emulation_failed(vcpu, NULL, 0);
 }
 
+/* The LAPIC timer expired while the guest ran (vmx.c, arm_preemption_timer()). */
+static int handle_preemption_timer(struct mkvm_vcpu *vcpu)
+{
+	mkvm_lapic_timer_expire_due(vcpu);
+	return 1;
+}
+
 static int (*const exit_handlers[])(struct mkvm_vcpu *vcpu) = {
 	[EXIT_REASON_EXCEPTION_NMI] = handle_exception,
 	[EXIT_REASON_EXTERNAL_INTERRUPT] = mkvm_exit_intr,
@@ -276,6 +283,7 @@ static int (*const exit_handlers[])(struct mkvm_vcpu *vcpu) = {
 	[EXIT_REASON_EPT_MISCONFIG] = handle_ept_misconfig,
 	[EXIT_REASON_WBINVD] = mkvm_exit_wbinvd,
 	[EXIT_REASON_XSETBV] = mkvm_exit_xsetbv,
+	[EXIT_REASON_PREEMPTION_TIMER] = handle_preemption_timer,
 };
 
 /**

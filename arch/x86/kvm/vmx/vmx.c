@@ -6,6 +6,7 @@
 #include <linux/mm.h>
 #include <linux/percpu.h>
 #include <linux/io.h>
+#include <linux/math64.h>
 #include <linux/slab.h>
 #include <asm/debugreg.h>
 #include <asm/desc.h>
@@ -14,6 +15,7 @@
 #include <asm/tlbflush.h>
 
 #include <minikvm/guest_mem.h>
+#include <minikvm/irqchip.h>
 
 #include "vmx.h"
 
@@ -428,7 +430,8 @@ static void init_vmcs(struct mkvm_vcpu *vcpu)
 	/* The segments below go to the VMCS, and into virtual-8086 mode from there. */
 	vmx->rmode = false;
 	vmx->rm_event.pending = false;
-	vmcs_write(PIN_BASED_VM_EXEC_CONTROL, mkvm_vmx_caps.pin);
+	vmx->pin = mkvm_vmx_caps.pin;
+	vmcs_write(PIN_BASED_VM_EXEC_CONTROL, vmx->pin);
 	vmx->proc = mkvm_vmx_caps.proc;
 	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, vmx->proc);
 	vmx->proc2 = mkvm_vmx_caps.proc2;
@@ -672,6 +675,37 @@ static void vmx_handle_exit_irqoff(struct mkvm_vcpu *vcpu)
 #endif
 }
 
+/*
+ * A LAPIC timer that expires while the guest runs ends the entry by the
+ * VMX-preemption timer (SDM vol. 3 25.5.1), set to the expiry in TSC ticks
+ * at the CPU's rate, rather than by the host's hrtimer interrupt, which
+ * comes later (much later under emulation) and costs a host interrupt.
+ * The hrtimer stays armed: it wakes a halted vCPU, and is the timer.
+ */
+static void arm_preemption_timer(struct mkvm_vcpu *vcpu)
+{
+	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
+	s64 ns = vcpu->arch.lapic ? mkvm_lapic_timer_ns_left(vcpu) : -1;
+	u32 pin = mkvm_vmx_caps.pin;
+	u64 ticks;
+
+	if (ns >= 0) {
+		/*
+		 * Rounded up, not to end the entry before the expiry; 0 only when
+		 * due (an exit before any instruction, SDM vol. 3 26.7.4).  A
+		 * longer wait than the 32 bits hold ends early and is set again.
+		 */
+		ns = min_t(s64, ns, 1000 * NSEC_PER_SEC);
+		ticks = mul_u64_u32_div(ns, tsc_khz, NSEC_PER_MSEC) >> mkvm_vmx_caps.preemption_rate;
+		vmcs_write(VMX_PREEMPTION_TIMER_VALUE, ns ? min_t(u64, ticks + 1, U32_MAX) : 0);
+		pin |= PIN_BASED_VMX_PREEMPTION_TIMER;
+	}
+	if (pin != vmx->pin) {
+		vmx->pin = pin;
+		vmcs_write(PIN_BASED_VM_EXEC_CONTROL, pin);
+	}
+}
+
 static void vmx_run(struct mkvm_vcpu *vcpu)
 {
 	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
@@ -750,6 +784,8 @@ static void vmx_run(struct mkvm_vcpu *vcpu)
 		rflags |= X86_EFLAGS_VM | X86_EFLAGS_IOPL;
 	vmcs_write(GUEST_RFLAGS, rflags);
 	mkvm_vmx_before_entry(vcpu);
+	if (mkvm_param_preemption_timer)
+		arm_preemption_timer(vcpu);
 
 	mkvm_save_host_pkru(vcpu);
 	mkvm_load_guest_drs(vcpu);

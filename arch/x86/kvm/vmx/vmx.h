@@ -60,7 +60,7 @@ struct mkvm_vmx_vcpu {
 	struct preempt_notifier pn;
 	u16 vpid;
 	/* Controls as last written, to change them without a VMREAD. */
-	u32 proc, proc2, entry, exc_bitmap;
+	u32 pin, proc, proc2, entry, exc_bitmap;
 	bool flush;			/* flush_tlb: INVEPT before the next entry */
 	bool pdptr_dirty;		/* PAE paging's PDPTEs to load from guest memory */
 	u64 tsc_offset, tsc_offset_written;
@@ -143,6 +143,7 @@ static inline void vmcs_clear_bits(unsigned long field, u32 mask)
 struct mkvm_vmx_caps {
 	u32 revision;
 	u32 pin, proc, proc2, exit, entry;
+	u8 preemption_rate;	/* the preemption timer counts every 2^rate TSC ticks */
 	u64 ept_vpid;
 	u64 cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
 };
