@@ -57,17 +57,23 @@ static void guest_hlt_timer(void)
 	GUEST_DONE();
 }
 
-TEST(hlt_timer_wake)
+/* One vCPU runs @guest, which reports its cycles per round; logged as @metric. */
+static void one_vcpu_bench(void (*guest)(void), const char *metric)
 {
 	struct kvm_vm *vm = vm_create_irqchip();
 	struct kvm_vcpu *vcpu;
 	struct ucall uc;
 
 	vm_install_exception_handler(vm, VEC, irq_handler);
-	vcpu = vm_vcpu_add(vm, 0, guest_hlt_timer);
+	vcpu = vm_vcpu_add(vm, 0, guest);
 	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
-	test_log("BENCH hlt_timer_wake tsc_cycles %llu", (unsigned long long)uc.args[1]);
+	test_log("BENCH %s tsc_cycles %llu", metric, (unsigned long long)uc.args[1]);
 	vm_free(vm);
+}
+
+TEST(hlt_timer_wake)
+{
+	one_vcpu_bench(guest_hlt_timer, "hlt_timer_wake");
 }
 
 /*
@@ -95,15 +101,7 @@ static void guest_busy_timer(void)
 
 TEST(busy_timer_wake)
 {
-	struct kvm_vm *vm = vm_create_irqchip();
-	struct kvm_vcpu *vcpu;
-	struct ucall uc;
-
-	vm_install_exception_handler(vm, VEC, irq_handler);
-	vcpu = vm_vcpu_add(vm, 0, guest_busy_timer);
-	TEST_ASSERT_EQ(vcpu_run_ucall(vcpu, &uc), UCALL_SYNC);
-	test_log("BENCH busy_timer_wake tsc_cycles %llu", (unsigned long long)uc.args[1]);
-	vm_free(vm);
+	one_vcpu_bench(guest_busy_timer, "busy_timer_wake");
 }
 
 static uint64_t result;			/* written by vCPU 0 once, before GUEST_DONE */

@@ -451,23 +451,31 @@ void mkvm_shadow_set_private(struct mkvm_vcpu *vcpu, u64 la, const u64 *hpa, uns
 	mkvm_make_request(vcpu, MKVM_REQ_TLB_FLUSH);
 }
 
+/*
+ * Write @spte as the leaf for @gva at @level; a translation the processor
+ * may have cached changes.  Return: the entry, or NULL without memory.
+ */
+static u64 *set_leaf(struct mkvm_vcpu *vcpu, struct mkvm_shadow *sh, u64 gva, int level,
+		     u64 spte)
+{
+	bool flush = false;
+	u64 *e = leaf_of(sh, gva, level, &flush);
+
+	if (flush || (e && (*e & SPTE_P)))
+		mkvm_x86->flush_tlb(vcpu);
+	if (e)
+		*e = spte;
+	return e;
+}
+
 /* A fault on the vendor's private pages: map the one at @gva. */
 static int map_private(struct mkvm_vcpu *vcpu, struct mkvm_shadow *sh, u64 gva)
 {
 	unsigned int i = array_index_nospec((gva - sh->priv_la) >> PAGE_SHIFT, sh->priv_n);
-	bool flush = false;
-	u64 *e = leaf_of(sh, gva, 1, &flush);
+	u64 spte = sh->priv_hpa[i] | SPTE_P | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED |
+		   _PAGE_DIRTY | _PAGE_NX;
 
-	if (!e) {
-		if (flush)
-			mkvm_x86->flush_tlb(vcpu);
-		return -ENOMEM;
-	}
-	if (flush || (*e & SPTE_P))
-		mkvm_x86->flush_tlb(vcpu);
-	*e = sh->priv_hpa[i] | SPTE_P | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY |
-	     _PAGE_NX;
-	return 1;
+	return set_leaf(vcpu, sh, gva, 1, spte) ? 1 : -ENOMEM;
 }
 
 /**
@@ -482,7 +490,7 @@ static int map_private(struct mkvm_vcpu *vcpu, struct mkvm_shadow *sh, u64 gva)
 int mkvm_shadow_page_fault(struct mkvm_vcpu *vcpu, u64 gva, u32 error_code)
 {
 	struct mkvm_shadow *sh = &vcpu->arch.mmu.shadow;
-	bool write = error_code & MKVM_PF_WRITE, host_writable, host_huge, flush = false;
+	bool write = error_code & MKVM_PF_WRITE, host_writable, host_huge;
 	struct mkvm_fault fault;
 	struct mkvm_walk w;
 	u64 hpa, spte, *e;
@@ -490,13 +498,12 @@ int mkvm_shadow_page_fault(struct mkvm_vcpu *vcpu, u64 gva, u32 error_code)
 
 	if (sh->levels == 3)
 		gva = (u32)gva;
-	if (unlikely(meets_private(sh, gva, 1))) {
-		if (sh->pages >= MKVM_SHADOW_MAX_PAGES) {
-			mkvm_shadow_reset(vcpu, sh->levels);
-			mkvm_x86->flush_tlb(vcpu);
-		}
-		return map_private(vcpu, sh, gva);
+	if (sh->pages >= MKVM_SHADOW_MAX_PAGES) {
+		mkvm_shadow_reset(vcpu, sh->levels);
+		mkvm_x86->flush_tlb(vcpu);
 	}
+	if (unlikely(meets_private(sh, gva, 1)))
+		return map_private(vcpu, sh, gva);
 	r = mkvm_walk_gva_fault(vcpu, gva, error_code, &w, &fault);
 	if (r == -EFAULT) {
 		mkvm_inject_fault(vcpu, &fault);
@@ -512,11 +519,6 @@ int mkvm_shadow_page_fault(struct mkvm_vcpu *vcpu, u64 gva, u32 error_code)
 	}
 	if (r)
 		return r;
-
-	if (sh->pages >= MKVM_SHADOW_MAX_PAGES) {
-		mkvm_shadow_reset(vcpu, sh->levels);
-		mkvm_x86->flush_tlb(vcpu);
-	}
 	/*
 	 * A guest page of 2 MiB or more that the host backs with one huge page
 	 * gets a 2 MiB entry, as a processor's TLB may hold: the 2 MiB around
@@ -525,12 +527,6 @@ int mkvm_shadow_page_fault(struct mkvm_vcpu *vcpu, u64 gva, u32 error_code)
 	level = w.level >= 2 && host_huge && !meets_private(sh, gva & PMD_MASK, PMD_SIZE) ? 2 : 1;
 	if (level == 2)
 		hpa &= PMD_MASK;
-	e = leaf_of(sh, gva, level, &flush);
-	if (!e) {
-		if (flush)
-			mkvm_x86->flush_tlb(vcpu);
-		return -ENOMEM;
-	}
 	spte = hpa | spte_rights(vcpu, &w, host_writable) | (level == 2 ? SPTE_PS : 0);
 	/*
 	 * A kernel write that only CR0.WP = 0 allows: the hardware runs with
@@ -543,10 +539,9 @@ int mkvm_shadow_page_fault(struct mkvm_vcpu *vcpu, u64 gva, u32 error_code)
 			spte |= _PAGE_NX;
 		spte = (spte & ~_PAGE_USER) | _PAGE_RW;
 	}
-	/* A translation the processor may have cached changes. */
-	if (flush || (*e & SPTE_P))
-		mkvm_x86->flush_tlb(vcpu);
-	*e = spte;
+	e = set_leaf(vcpu, sh, gva, level, spte);
+	if (!e)
+		return -ENOMEM;
 	if (level == 1 && w.level >= 2 && !(write && !w.entries_writable))
 		prefetch_large(vcpu, e, gva, &w);
 	note_page_size(vcpu, sh, w.level);

@@ -39,7 +39,6 @@
 /* A TSS's 104 bytes, the 32-byte redirection bitmap, one bit per port, and a last 0xff byte. */
 #define TSS_IOMAP_BASE	0x88
 #define TSS_LIMIT	(TSS_IOMAP_BASE + 65536 / 8)	/* the 0xff byte: SDM vol. 1 19.5.2 */
-#define TSS_PAGES	3
 /*
  * Where the TSS goes when the VMM never said, or said an address that
  * virtual-8086 mode reaches (below 1 MiB + 64 KiB): one it cannot.
@@ -67,7 +66,7 @@ int mkvm_vmx_rmode_create(struct mkvm_vcpu *vcpu)
 
 	if (mkvm_param_unrestricted_guest)
 		return 0;
-	for (int i = 0; i < TSS_PAGES; i++) {
+	for (int i = 0; i < MKVM_VMX_TSS_PAGES; i++) {
 		vmx->rm_tss[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
 		if (!vmx->rm_tss[i])
 			return -ENOMEM;
@@ -86,7 +85,7 @@ void mkvm_vmx_rmode_free(struct mkvm_vcpu *vcpu)
 {
 	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
 
-	for (int i = 0; i < TSS_PAGES; i++)
+	for (int i = 0; i < MKVM_VMX_TSS_PAGES; i++)
 		if (vmx->rm_tss[i])
 			__free_page(vmx->rm_tss[i]);
 }
@@ -119,10 +118,11 @@ static void write_vm86_seg(const struct kvm_segment *guest, int seg)
 static void enter_rmode(struct mkvm_vcpu *vcpu)
 {
 	struct mkvm_vmx_vcpu *vmx = to_vmx(vcpu);
-	u64 la = READ_ONCE(vcpu->vm->arch.tss_addr) & PAGE_MASK, hpa[TSS_PAGES];
+	u64 la = READ_ONCE(vcpu->vm->arch.tss_addr) & PAGE_MASK, hpa[MKVM_VMX_TSS_PAGES];
 	struct kvm_segment tr = { .limit = TSS_LIMIT, .type = 11, .present = 1 };
 	struct kvm_segment ldt = { .unusable = 1 };
 
+	BUILD_BUG_ON(MKVM_VMX_TSS_PAGES > MKVM_SHADOW_PRIV_PAGES);
 	for (int i = 0; i <= SEG_LDTR; i++)
 		mkvm_vmx_get_seg(&vmx->rm_seg[i], i);
 	vmx->rmode = true;
@@ -134,9 +134,9 @@ static void enter_rmode(struct mkvm_vcpu *vcpu)
 	mkvm_vmx_set_seg(&tr, SEG_TR);
 	mkvm_vmx_set_seg(&ldt, SEG_LDTR);
 	vmcs_write(EXCEPTION_BITMAP, ~0U);
-	for (int i = 0; i < TSS_PAGES; i++)
+	for (int i = 0; i < MKVM_VMX_TSS_PAGES; i++)
 		hpa[i] = page_to_phys(vmx->rm_tss[i]);
-	mkvm_shadow_set_private(vcpu, la, hpa, TSS_PAGES);
+	mkvm_shadow_set_private(vcpu, la, hpa, MKVM_VMX_TSS_PAGES);
 }
 
 /*

@@ -679,8 +679,9 @@ static void vmx_handle_exit_irqoff(struct mkvm_vcpu *vcpu)
  * A LAPIC timer that expires while the guest runs ends the entry by the
  * VMX-preemption timer (SDM vol. 3 25.5.1), set to the expiry in TSC ticks
  * at the CPU's rate, rather than by the host's hrtimer interrupt, which
- * comes later (much later under emulation) and costs a host interrupt.
- * The hrtimer stays armed: it wakes a halted vCPU, and is the timer.
+ * costs a host interrupt and a kick (in Bochs the two are as prompt,
+ * performance.rst).  The hrtimer stays armed: it wakes a halted vCPU, and
+ * is the timer.
  */
 static void arm_preemption_timer(struct mkvm_vcpu *vcpu)
 {

@@ -38,6 +38,9 @@ extern const u32 mkvm_vmx_guest_msrs[MKVM_VMX_GUEST_MSRS];
 /* The segment registers as the decoder numbers them (SEG_ES to SEG_GS), then these two. */
 enum { SEG_TR = SEG_GS + 1, SEG_LDTR };
 
+/* The TSS of virtual-8086 mode, mapped by the shadow MMU (rmode.c). */
+#define MKVM_VMX_TSS_PAGES 3
+
 /* What kind of event mkvm_vmx_rmode_queue_event() takes, to requeue it. */
 enum { RM_EVENT_EXCEPTION, RM_EVENT_NMI, RM_EVENT_IRQ };
 
@@ -90,7 +93,7 @@ struct mkvm_vmx_vcpu {
 	/* Real mode in virtual-8086 mode, without unrestricted guest (rmode.c). */
 	bool rmode;
 	struct kvm_segment rm_seg[SEG_LDTR + 1];	/* the guest's, where the VMCS has vm86's */
-	struct page *rm_tss[3];
+	struct page *rm_tss[MKVM_VMX_TSS_PAGES];
 	struct {
 		bool pending;
 		u8 kind;		/* RM_EVENT_* */
